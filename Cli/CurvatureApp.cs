@@ -1,0 +1,40 @@
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Curvature.Cli;
+
+/// <summary>
+/// The `curvature` tool. Every command is registered here; every failure, from the
+/// parser or from the engine, ends as one line on stderr and a non-zero exit code.
+/// </summary>
+public static class CurvatureApp
+{
+    public static int Run(string[] args, TextWriter? stderr = null)
+    {
+        stderr ??= Console.Error;
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("curvature");
+            config.PropagateExceptions();
+            config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
+        });
+        try
+        {
+            return app.Run(args);
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine("error: " + OneLine(e));
+            return e is CommandParseException or CommandRuntimeException or ArgumentException or FormatException ? 2 : 1;
+        }
+    }
+
+    static string OneLine(Exception e)
+    {
+        var inner = e;
+        while (inner is System.Reflection.TargetInvocationException or AggregateException && inner.InnerException != null)
+            inner = inner.InnerException;
+        return inner.Message.ReplaceLineEndings(" ").Trim();
+    }
+}

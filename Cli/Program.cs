@@ -1,0 +1,3 @@
+using Curvature.Cli;
+
+return CurvatureApp.Run(args);

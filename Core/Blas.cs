@@ -1,0 +1,70 @@
+namespace Curvature.Core;
+
+/// <summary>
+/// The BLAS facade: every hot path calls these, and they forward to the backend chosen
+/// once at start-up (native CBLAS when one loads, else managed SIMD code). Tests and
+/// benchmarks reach a specific backend through <see cref="Native"/> and <see cref="Managed"/>.
+/// </summary>
+public static class Blas
+{
+    static readonly Lazy<(NativeBlas? native, string diagnostics)> NativeProbe = new(() =>
+    {
+        var native = NativeBlas.TryLoad(out var diagnostics);
+        return (native, diagnostics);
+    });
+
+    /// <summary>The native backend, or null when none could be loaded.</summary>
+    public static NativeBlas? Native => NativeProbe.Value.native;
+
+    /// <summary>Why the native backend was or was not chosen.</summary>
+    public static string ProbeDiagnostics => NativeProbe.Value.diagnostics;
+
+    public static ManagedBlas Managed => ManagedBlas.Instance;
+
+    /// <summary>The backend the facade forwards to.</summary>
+    public static BlasBackend Backend => (BlasBackend?)Native ?? Managed;
+
+    public static void Gemm(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
+        ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
+        => Backend.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>C ← α·op(A)·op(B) + β·C on whole matrices, with shapes checked by name.</summary>
+    public static void Gemm(double alpha, Matrix a, Transpose transA, Matrix b, Transpose transB, double beta, Matrix c)
+    {
+        int m = transA == Transpose.No ? a.Rows : a.Cols, k = transA == Transpose.No ? a.Cols : a.Rows;
+        int kb = transB == Transpose.No ? b.Rows : b.Cols, n = transB == Transpose.No ? b.Cols : b.Rows;
+        if (k != kb || c.Rows != m || c.Cols != n)
+            throw new ArgumentException(
+                $"Shape mismatch: op(A) is {m}x{k} (A {a.Rows}x{a.Cols}), op(B) is {kb}x{n} (B {b.Rows}x{b.Cols}), C is {c.Rows}x{c.Cols}; expected C {m}x{n} and inner dimensions equal.");
+        Backend.Gemm(transA, transB, m, n, k, alpha, a.Data, Math.Max(1, a.Cols), b.Data, Math.Max(1, b.Cols), beta, c.Data, Math.Max(1, c.Cols));
+    }
+
+    public static void Gemv(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
+        ReadOnlySpan<double> x, double beta, Span<double> y)
+        => Backend.Gemv(transA, m, n, alpha, a, lda, x, beta, y);
+
+    public static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y) => Backend.Dot(x, y);
+
+    public static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y) => Backend.Axpy(alpha, x, y);
+
+    public static void Scal(double alpha, Span<double> x) => Backend.Scal(alpha, x);
+
+    public static double Nrm2(ReadOnlySpan<double> x) => Backend.Nrm2(x);
+
+    /// <inheritdoc cref="BlasBackend.SymmetricEigen"/>
+    public static void SymmetricEigen(int n, Span<double> a, Span<double> eigenvalues) => Backend.SymmetricEigen(n, a, eigenvalues);
+
+    /// <summary>Threads the active backend uses per call.</summary>
+    public static int Threads => Backend.Threads;
+
+    /// <summary>
+    /// Sets the active backend's thread count until the returned scope is disposed, e.g.
+    /// one BLAS thread while the caller spreads chunks over the cores itself.
+    /// </summary>
+    public static ThreadScope UseThreads(int threads) => new(Backend.SetThreads(threads));
+
+    public readonly struct ThreadScope(int previous) : IDisposable
+    {
+        public void Dispose() => Backend.SetThreads(previous);
+    }
+}

@@ -1,0 +1,78 @@
+using System.Globalization;
+
+namespace Curvature.Core;
+
+/// <summary>A dense row-major matrix over one contiguous array.</summary>
+public sealed class Matrix
+{
+    public int Rows { get; }
+    public int Cols { get; }
+
+    /// <summary>The storage: element (i, j) is at i·Cols + j.</summary>
+    public double[] Data { get; }
+
+    public Matrix(int rows, int cols)
+    {
+        Guard.NonNegative(rows); Guard.NonNegative(cols);
+        Rows = rows; Cols = cols;
+        Data = new double[checked(rows * cols)];
+    }
+
+    /// <summary>Wraps <paramref name="data"/> without copying.</summary>
+    public Matrix(int rows, int cols, double[] data)
+    {
+        Guard.NonNegative(rows); Guard.NonNegative(cols);
+        if (data.Length != rows * cols)
+            throw new ArgumentException($"Argument 'data' has length {data.Length}; expected {rows}x{cols} = {rows * cols}.", nameof(data));
+        Rows = rows; Cols = cols; Data = data;
+    }
+
+    public double this[int i, int j]
+    {
+        get => Data[i * Cols + j];
+        set => Data[i * Cols + j] = value;
+    }
+
+    public Span<double> Row(int i) => Data.AsSpan(i * Cols, Cols);
+
+    public Span<double> AsSpan() => Data;
+
+    public static Matrix Identity(int n)
+    {
+        var m = new Matrix(n, n);
+        for (int i = 0; i < n; i++) m[i, i] = 1;
+        return m;
+    }
+
+    public static Matrix FromRows(double[,] values)
+    {
+        var m = new Matrix(values.GetLength(0), values.GetLength(1));
+        for (int i = 0; i < m.Rows; i++)
+            for (int j = 0; j < m.Cols; j++)
+                m[i, j] = values[i, j];
+        return m;
+    }
+
+    public Matrix Clone() => new(Rows, Cols, (double[])Data.Clone());
+
+    public Matrix Transposed()
+    {
+        var t = new Matrix(Cols, Rows);
+        for (int i = 0; i < Rows; i++)
+            for (int j = 0; j < Cols; j++)
+                t[j, i] = this[i, j];
+        return t;
+    }
+
+    /// <summary>A·B through the BLAS facade.</summary>
+    public static Matrix operator *(Matrix a, Matrix b)
+    {
+        var c = new Matrix(a.Rows, b.Cols);
+        Blas.Gemm(1.0, a, Transpose.No, b, Transpose.No, 0.0, c);
+        return c;
+    }
+
+    public string Shape => string.Create(CultureInfo.InvariantCulture, $"{Rows}x{Cols}");
+
+    public override string ToString() => $"Matrix {Shape}";
+}

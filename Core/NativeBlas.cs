@@ -1,0 +1,234 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace Curvature.Core;
+
+/// <summary>
+/// Our own P/Invoke binding to a CBLAS + LAPACK shared library. The library name
+/// "curvature-native-blas" is virtual: <see cref="NativeBlas.TryLoad"/> installs a
+/// resolver that maps it to the first library found by the probe order.
+/// </summary>
+internal static unsafe partial class CBlas
+{
+    internal const string Lib = "curvature-native-blas";
+    internal const int RowMajor = 101, NoTrans = 111, Trans = 112;
+
+    [LibraryImport(Lib)]
+    internal static partial void cblas_dgemm(int order, int transA, int transB, int m, int n, int k,
+        double alpha, double* a, int lda, double* b, int ldb, double beta, double* c, int ldc);
+
+    [LibraryImport(Lib)]
+    internal static partial void cblas_dgemv(int order, int trans, int m, int n, double alpha,
+        double* a, int lda, double* x, int incx, double beta, double* y, int incy);
+
+    [LibraryImport(Lib)]
+    internal static partial double cblas_ddot(int n, double* x, int incx, double* y, int incy);
+
+    [LibraryImport(Lib)]
+    internal static partial void cblas_daxpy(int n, double alpha, double* x, int incx, double* y, int incy);
+
+    [LibraryImport(Lib)]
+    internal static partial void cblas_dscal(int n, double alpha, double* x, int incx);
+
+    [LibraryImport(Lib)]
+    internal static partial double cblas_dnrm2(int n, double* x, int incx);
+
+    [LibraryImport(Lib)]
+    internal static partial void dsyevd_(byte* jobz, byte* uplo, int* n, double* a, int* lda, double* w,
+        double* work, int* lwork, int* iwork, int* liwork, int* info);
+}
+
+/// <summary>The native CBLAS/LAPACK backend (OpenBLAS or MKL).</summary>
+public sealed unsafe class NativeBlas : BlasBackend
+{
+    /// <summary>Environment variable: a library path, or "managed" to force the fallback.</summary>
+    public const string EnvironmentVariable = "CURVATURE_BLAS";
+
+    /// <summary>Sonames probed after CURVATURE_BLAS: MKL first, then OpenBLAS.</summary>
+    public static readonly string[] ProbeOrder = ["libmkl_rt.so.2", "libmkl_rt.so", "libopenblas.so.0", "libopenblas.so"];
+
+    static readonly object Gate = new();
+    static IntPtr _handle;
+    static string? _loadedPath;
+    static bool _resolverInstalled;
+
+    readonly delegate* unmanaged<int, void> _setThreads;
+    readonly delegate* unmanaged<int> _getThreads;
+    readonly string _config;
+    readonly string _name;
+    readonly string _path;
+
+    NativeBlas(IntPtr handle, string path)
+    {
+        _path = path;
+        if (NativeLibrary.TryGetExport(handle, "openblas_set_num_threads", out var p)) _setThreads = (delegate* unmanaged<int, void>)p;
+        else if (NativeLibrary.TryGetExport(handle, "MKL_Set_Num_Threads", out p)) _setThreads = (delegate* unmanaged<int, void>)p;
+        if (NativeLibrary.TryGetExport(handle, "openblas_get_num_threads", out p)) _getThreads = (delegate* unmanaged<int>)p;
+        else if (NativeLibrary.TryGetExport(handle, "MKL_Get_Max_Threads", out p)) _getThreads = (delegate* unmanaged<int>)p;
+
+        if (NativeLibrary.TryGetExport(handle, "openblas_get_config", out p))
+        {
+            _name = "openblas";
+            _config = Marshal.PtrToStringUTF8(((delegate* unmanaged<IntPtr>)p)()) ?? "";
+        }
+        else if (NativeLibrary.TryGetExport(handle, "MKL_Get_Version_String", out p))
+        {
+            _name = "mkl";
+            var buf = stackalloc byte[256];
+            ((delegate* unmanaged<byte*, int, void>)p)(buf, 256);
+            _config = Marshal.PtrToStringUTF8((IntPtr)buf) ?? "";
+        }
+        else
+        {
+            _name = "native";
+            _config = "unknown CBLAS";
+        }
+    }
+
+    public override string Name => _name;
+    public override string? LibraryPath => _path;
+    public override string Config => _config;
+    public override int Threads => _getThreads != null ? _getThreads() : 1;
+
+    public override int SetThreads(int threads)
+    {
+        Guard.Positive(threads);
+        int previous = Threads;
+        if (_setThreads != null) _setThreads(threads);
+        return previous;
+    }
+
+    /// <summary>
+    /// Loads the first native library that exports the kernels we need, or returns null
+    /// (with the reasons) so the caller can fall back to managed code.
+    /// </summary>
+    public static NativeBlas? TryLoad(out string diagnostics)
+    {
+        lock (Gate)
+        {
+            var notes = new List<string>();
+            string? env = Environment.GetEnvironmentVariable(EnvironmentVariable);
+            if (string.Equals(env, "managed", StringComparison.OrdinalIgnoreCase))
+            {
+                diagnostics = $"{EnvironmentVariable}=managed";
+                return null;
+            }
+            if (_handle == IntPtr.Zero)
+            {
+                var candidates = new List<string>();
+                if (!string.IsNullOrWhiteSpace(env)) candidates.Add(env);
+                candidates.AddRange(ProbeOrder);
+                foreach (var name in candidates)
+                {
+                    if (!NativeLibrary.TryLoad(name, out var h)) { notes.Add($"{name}: not found"); continue; }
+                    if (!NativeLibrary.TryGetExport(h, "cblas_dgemm", out _) || !NativeLibrary.TryGetExport(h, "dsyevd_", out _))
+                    {
+                        notes.Add($"{name}: lacks cblas_dgemm or dsyevd_");
+                        NativeLibrary.Free(h);
+                        continue;
+                    }
+                    _handle = h;
+                    _loadedPath = ResolvePath(h, name);
+                    break;
+                }
+                if (_handle == IntPtr.Zero)
+                {
+                    diagnostics = string.Join("; ", notes);
+                    return null;
+                }
+                if (!_resolverInstalled)
+                {
+                    NativeLibrary.SetDllImportResolver(typeof(NativeBlas).Assembly, Resolve);
+                    _resolverInstalled = true;
+                }
+            }
+            diagnostics = "loaded " + _loadedPath;
+            return new NativeBlas(_handle, _loadedPath!);
+        }
+    }
+
+    static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? path) =>
+        libraryName == CBlas.Lib ? _handle : IntPtr.Zero;
+
+    // The soname is what we asked for; /proc/self/maps tells which file it resolved to.
+    static string ResolvePath(IntPtr handle, string requested)
+    {
+        try
+        {
+            string stem = Path.GetFileName(requested);
+            int dot = stem.IndexOf(".so", StringComparison.Ordinal);
+            if (dot > 0) stem = stem[..dot];
+            foreach (var line in File.ReadLines("/proc/self/maps"))
+            {
+                int slash = line.IndexOf('/');
+                if (slash >= 0 && Path.GetFileName(line[slash..]).StartsWith(stem, StringComparison.Ordinal))
+                    return line[slash..];
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return requested;
+    }
+
+    static int Op(Transpose t) => t == Transpose.No ? CBlas.NoTrans : CBlas.Trans;
+
+    protected override void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
+        ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
+    {
+        fixed (double* pa = a, pb = b, pc = c)
+            CBlas.cblas_dgemm(CBlas.RowMajor, Op(transA), Op(transB), m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    }
+
+    protected override void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
+        ReadOnlySpan<double> x, double beta, Span<double> y)
+    {
+        fixed (double* pa = a, px = x, py = y)
+            CBlas.cblas_dgemv(CBlas.RowMajor, Op(transA), m, n, alpha, pa, lda, px, 1, beta, py, 1);
+    }
+
+    protected override double DotCore(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
+    {
+        fixed (double* px = x, py = y) return CBlas.cblas_ddot(x.Length, px, 1, py, 1);
+    }
+
+    protected override void AxpyCore(double alpha, ReadOnlySpan<double> x, Span<double> y)
+    {
+        fixed (double* px = x, py = y) CBlas.cblas_daxpy(x.Length, alpha, px, 1, py, 1);
+    }
+
+    protected override void ScalCore(double alpha, Span<double> x)
+    {
+        fixed (double* px = x) CBlas.cblas_dscal(x.Length, alpha, px, 1);
+    }
+
+    protected override double Nrm2Core(ReadOnlySpan<double> x)
+    {
+        fixed (double* px = x) return CBlas.cblas_dnrm2(x.Length, px, 1);
+    }
+
+    protected override void SymmetricEigenCore(int n, Span<double> a, Span<double> eigenvalues)
+    {
+        // LAPACK is column-major; a symmetric matrix reads the same either way, and the
+        // eigenvectors come back as columns of a column-major array, i.e. rows of ours:
+        // one transpose at the end puts them in our columns.
+        byte jobz = (byte)'V', uplo = (byte)'L';
+        int nn = n, lda = n, info = 0, lwork = -1, liwork = -1, iworkQuery = 0;
+        double workQuery = 0;
+        fixed (double* pa = a, pw = eigenvalues)
+        {
+            CBlas.dsyevd_(&jobz, &uplo, &nn, pa, &lda, pw, &workQuery, &lwork, &iworkQuery, &liwork, &info);
+            if (info != 0) throw new InvalidOperationException($"dsyevd workspace query failed with info={info}.");
+            lwork = (int)workQuery;
+            liwork = iworkQuery;
+            var work = new double[Math.Max(1, lwork)];
+            var iwork = new int[Math.Max(1, liwork)];
+            fixed (double* pwork = work)
+            fixed (int* piwork = iwork)
+                CBlas.dsyevd_(&jobz, &uplo, &nn, pa, &lda, pw, pwork, &lwork, piwork, &liwork, &info);
+        }
+        if (info != 0) throw new InvalidOperationException($"dsyevd failed to converge (info={info}) on a {n}x{n} matrix.");
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++)
+                (a[i * n + j], a[j * n + i]) = (a[j * n + i], a[i * n + j]);
+    }
+}
