@@ -222,26 +222,16 @@ public class HessianVectorProductTests
         }
         Step();
         Step();
-        long facade = BytesPerBlasGemm();
         GemmCounter.Reset();
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 5; i++) Step();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        // Whatever the BLAS facade itself allocates per call (it should be nothing) is not
-        // the tape's doing; everything else must be zero.
-        allocated.Should().Be(GemmCounter.Calls * facade);
+        // Whatever the BLAS facade allocates inside Blas.Gemm (it should be nothing) is
+        // counted separately; everything the tape does around it must allocate nothing.
         GemmCounter.Calls.Should().BeGreaterThan(0);
-    }
-
-    /// <summary>Bytes one call of Blas.Gemm allocates on this thread, once warm.</summary>
-    internal static long BytesPerBlasGemm()
-    {
-        var a = new double[4];
-        var c = new double[4];
-        Blas.Gemm(Transpose.No, Transpose.Yes, 2, 2, 2, 1.0, a, 2, a, 2, 0.0, c, 2);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Blas.Gemm(Transpose.No, Transpose.Yes, 2, 2, 2, 1.0, a, 2, a, 2, 0.0, c, 2);
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        (allocated - GemmCounter.FacadeAllocatedBytes).Should().Be(0);
+        if (GemmCounter.FacadeAllocatedBytes != 0)
+            TestContext.Out.WriteLine($"Blas.Gemm allocated {GemmCounter.FacadeAllocatedBytes} B in {GemmCounter.Calls} calls.");
     }
 
     [Test]
