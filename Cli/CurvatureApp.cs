@@ -18,6 +18,7 @@ public static class CurvatureApp
             config.SetApplicationName("curvature");
             config.PropagateExceptions();
             config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
+            config.AddCommand<EigCommand>("eig").WithDescription("Eigenpairs of a dense symmetric .npy matrix (Lanczos, LOBPCG or power iteration).");
             config.AddCommand<TrainCommand>("train").WithDescription("One training run (sgd, dom, bulk, interp) with metrics and a checkpoint.");
         });
         try
