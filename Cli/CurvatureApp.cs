@@ -18,6 +18,7 @@ public static class CurvatureApp
             config.SetApplicationName("curvature");
             config.PropagateExceptions();
             config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
+            config.AddBranch("bench", bench => bench.AddCommand<BenchAutodiffCommand>("autodiff").WithDescription("Gradient, HVP and block-HVP timings as JSON."));
         });
         try
         {
