@@ -20,6 +20,7 @@ public static class CurvatureApp
             config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
             config.AddCommand<EigCommand>("eig").WithDescription("Eigenpairs of a dense symmetric .npy matrix (Lanczos, LOBPCG or power iteration).");
             config.AddCommand<TrainCommand>("train").WithDescription("One training run (sgd, dom, bulk, interp) with metrics and a checkpoint.");
+            config.AddBranch("bench", bench => bench.AddCommand<BenchAutodiffCommand>("autodiff").WithDescription("Gradient, HVP and block-HVP timings as JSON."));
         });
         try
         {
