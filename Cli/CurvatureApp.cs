@@ -21,6 +21,11 @@ public static class CurvatureApp
             config.AddCommand<EigCommand>("eig").WithDescription("Eigenpairs of a dense symmetric .npy matrix (Lanczos, LOBPCG or power iteration).");
             config.AddCommand<TrainCommand>("train").WithDescription("One training run (sgd, dom, bulk, interp) with metrics and a checkpoint.");
             config.AddBranch("bench", bench => bench.AddCommand<BenchAutodiffCommand>("autodiff").WithDescription("Gradient, HVP and block-HVP timings as JSON."));
+            config.AddCommand<InitCommand>("init").WithDescription("Write θ at the seeded default initialization as .npy.");
+            config.AddCommand<ProductCommand>("grad").WithDescription("Write the gradient of the mean loss as grad.npy.");
+            config.AddCommand<ProductCommand>("hvp").WithDescription("Write the Hessian-vector product H·v as hv.npy.");
+            config.AddCommand<ProductCommand>("ggnvp").WithDescription("Write the Gauss-Newton product G·v as gv.npy.");
+            config.AddCommand<ProductCommand>("fvp").WithDescription("Write the functional-Hessian product F·v as fv.npy.");
         });
         try
         {
