@@ -19,10 +19,12 @@ public sealed class ManagedBlas : BlasBackend
     /// <summary>The <see cref="Vector{T}"/> kernel regardless of the machine, so tests can run it everywhere.</summary>
     public static readonly ManagedBlas Portable = new(ManagedKernel.Portable);
 
-    // GEMV rows (or columns, transposed) per parallel chunk; a multiple of every SIMD width
-    // so chunk edges never move an element between vector body and scalar tail.
-    const int GemvChunk = 256;
+    // Above this many elements of A, GEMV splits over threads: one contiguous range of rows
+    // (or of columns for Aᵀx) per thread, each edge a multiple of every SIMD width. Each yᵢ
+    // is computed by the same expressions wherever the edges fall, so the bits do not
+    // depend on the thread count.
     const long GemvParallelThreshold = 1L << 18;
+    const int GemvAlign = 16;
 
     int _threads = Environment.ProcessorCount;
 
@@ -50,8 +52,7 @@ public sealed class ManagedBlas : BlasBackend
         ReadOnlySpan<double> x, double beta, Span<double> y)
     {
         int outer = transA == Transpose.No ? m : n;
-        int chunks = (outer + GemvChunk - 1) / GemvChunk;
-        int threads = (long)m * n >= GemvParallelThreshold ? Math.Min(Threads, chunks) : 1;
+        int threads = (long)m * n >= GemvParallelThreshold ? Math.Min(Threads, outer / GemvAlign) : 1;
         fixed (double* pa = a, px = x, py = y)
         {
             var job = new GemvJob(transA, m, n, alpha, pa, lda, px, beta, py);
@@ -60,8 +61,9 @@ public sealed class ManagedBlas : BlasBackend
                 job.Run(0, outer);
                 return;
             }
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                q => job.Run(q * GemvChunk, Math.Min(outer, (q + 1) * GemvChunk)));
+            int chunk = (outer / threads + GemvAlign - 1) / GemvAlign * GemvAlign;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                q => job.Run(Math.Min(outer, q * chunk), q == threads - 1 ? outer : Math.Min(outer, (q + 1) * chunk)));
         }
     }
 
@@ -189,9 +191,9 @@ public sealed class ManagedBlas : BlasBackend
         for (int i = vx.Length * Vector<double>.Count; i < x.Length; i++) x[i] *= alpha;
     }
 
-    // Smallest sum of squares the unscaled pass may return: above it, the squares that
-    // underflowed (each off by at most 2^-1074) change the sum by less than n·2^-1074,
-    // i.e. less than one ulp of the sum for any n below 2^70.
+    // Smallest sum of squares the unscaled pass may return: each square that underflowed is
+    // off by at most 2^-1075, so together they move the sum by at most n·2^-1075, which is
+    // below one rounding (2^-53 of the sum) for any n up to 2^122 (docs/core.md, NRM2).
     static readonly double Nrm2SafeMin = Math.ScaleB(1.0, -900);
 
     protected override double Nrm2Core(ReadOnlySpan<double> x)
