@@ -61,10 +61,17 @@ public sealed class ManagedBlas : BlasBackend
                 job.Run(0, outer);
                 return;
             }
-            int chunk = (outer / threads + GemvAlign - 1) / GemvAlign * GemvAlign;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                q => job.Run(Math.Min(outer, q * chunk), q == threads - 1 ? outer : Math.Min(outer, (q + 1) * chunk)));
+            RunParallel(job, outer, threads);
         }
+    }
+
+    // Separate method: a lambda's closure is allocated where its captured variables come
+    // into scope, so keeping it here leaves the single-thread path allocation-free.
+    static void RunParallel(GemvJob job, int outer, int threads)
+    {
+        int chunk = (outer / threads + GemvAlign - 1) / GemvAlign * GemvAlign;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            q => job.Run(Math.Min(outer, q * chunk), q == threads - 1 ? outer : Math.Min(outer, (q + 1) * chunk)));
     }
 
     readonly unsafe struct GemvJob(Transpose transA, int m, int n, double alpha, double* a, int lda, double* x, double beta, double* y)

@@ -329,6 +329,56 @@ public class BlasTests
     }
 
     [Test]
+    public void Kernel_calls_allocate_nothing_in_steady_state([ValueSource(nameof(Backends))] string backend)
+    {
+        // Hot paths call these once per step; any per-call allocation (even a formatted
+        // error context built eagerly) shows up here. One thread: Parallel.For allocates.
+        // The managed eigensolver is MathNet's and allocates its own matrices.
+        var blas = Resolve(backend);
+        var rng = new Rng(51UL);
+        var a = Random(rng, 48 * 48);
+        var b = Random(rng, 48 * 48);
+        var c = new double[48 * 48];
+        var x = Random(rng, 48);
+        var y = new double[48];
+        var w = new double[4];
+        int previous = blas.SetThreads(1);
+        try
+        {
+            void Step()
+            {
+                blas.Gemm(Transpose.No, Transpose.Yes, 48, 48, 48, 1, a, 48, b, 48, 0, c, 48); // packed path
+                blas.Gemm(Transpose.Yes, Transpose.No, 4, 4, 4, 1, a, 48, b, 48, 1, c, 48);    // small path
+                blas.Gemv(Transpose.No, 48, 48, 1, a, 48, x, 0, y);
+                blas.Gemv(Transpose.Yes, 48, 48, 1, a, 48, x, 0.5, y);
+                blas.Axpy(0.1, x, y);
+                blas.Scal(0.9, y);
+                _ = blas.Dot(x, y) + blas.Nrm2(y);
+            }
+            void Eigen()
+            {
+                var s = new Span<double>(c, 0, 4);
+                s.Clear(); s[0] = 2; s[3] = 2; s[1] = s[2] = 1;
+                blas.SymmetricEigen(2, s, w);
+            }
+            Step(); Eigen(); // warm-up: buffers, JIT, pools
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++) Step();
+            (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0, $"{backend}: GEMM, GEMV and level-1 calls reuse their buffers");
+            if (backend == "native")
+            {
+                before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 20; i++) Eigen();
+                (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0, "dsyevd's workspace comes from a pool");
+            }
+        }
+        finally
+        {
+            blas.SetThreads(previous);
+        }
+    }
+
+    [Test]
     public void Native_backend_is_loaded_on_a_machine_set_up_by_the_setup_script()
     {
         Blas.Native.Should().NotBeNull(Blas.ProbeDiagnostics);
