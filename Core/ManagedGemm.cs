@@ -176,9 +176,11 @@ internal static unsafe class ManagedGemm
 
         public void Execute(int threads)
         {
-            // Row blocks small enough that every thread gets at least one; MC only moves work
+            // Row blocks of at most MC rows, as many per thread and as equal as MR allows
+            // (m = 256 on 2 threads: 66+66 | 66+58, not 72+72 | 72+40). MC only moves work
             // between threads, it does not change any element's arithmetic.
-            int mc = Math.Min(MC, RoundUp((_m + threads - 1) / threads, MR));
+            int perThread = (_m + threads * MC - 1) / (threads * MC);
+            int mc = Math.Min(MC, RoundUp((_m + threads * perThread - 1) / (threads * perThread), MR));
             int rowBlocks = (_m + mc - 1) / mc;
             _mc = mc;
             var ws = Workspace.RentB();
