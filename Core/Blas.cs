@@ -43,6 +43,16 @@ public static class Blas
         ReadOnlySpan<double> x, double beta, Span<double> y)
         => Backend.Gemv(transA, m, n, alpha, a, lda, x, beta, y);
 
+    /// <summary>y ← α·op(A)·x + β·y on a whole matrix and vectors, with shapes checked by name.</summary>
+    public static void Gemv(double alpha, Matrix a, Transpose transA, Vec x, double beta, Vec y)
+    {
+        int rows = transA == Transpose.No ? a.Rows : a.Cols, cols = transA == Transpose.No ? a.Cols : a.Rows;
+        if (x.Length != cols || y.Length != rows)
+            throw new ArgumentException(
+                $"Shape mismatch: op(A) is {rows}x{cols} (A {a.Rows}x{a.Cols}, transpose={transA}), x has length {x.Length}, y has length {y.Length}; expected x of length {cols} and y of length {rows}.");
+        Backend.Gemv(transA, a.Rows, a.Cols, alpha, a.Data, Math.Max(1, a.Cols), x.Data, beta, y.Data);
+    }
+
     public static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y) => Backend.Dot(x, y);
 
     public static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y) => Backend.Axpy(alpha, x, y);

@@ -29,9 +29,9 @@ public abstract class BlasBackend
         Guard.NonNegative(m); Guard.NonNegative(n); Guard.NonNegative(k);
         int aRows = transA == Transpose.No ? m : k, aCols = transA == Transpose.No ? k : m;
         int bRows = transB == Transpose.No ? k : n, bCols = transB == Transpose.No ? n : k;
-        CheckOperand(a, aRows, aCols, lda, "a", $"op(A) {m}x{k}, op(B) {k}x{n}");
-        CheckOperand(b, bRows, bCols, ldb, "b", $"op(A) {m}x{k}, op(B) {k}x{n}");
-        CheckOperand(c, m, n, ldc, "c", $"op(A) {m}x{k}, op(B) {k}x{n}");
+        CheckOperand(a.Length, aRows, aCols, lda, "a", m, n, k, gemm: true);
+        CheckOperand(b.Length, bRows, bCols, ldb, "b", m, n, k, gemm: true);
+        CheckOperand(c.Length, m, n, ldc, "c", m, n, k, gemm: true);
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0)
         {
@@ -46,7 +46,7 @@ public abstract class BlasBackend
         ReadOnlySpan<double> x, double beta, Span<double> y)
     {
         Guard.NonNegative(m); Guard.NonNegative(n);
-        CheckOperand(a, m, n, lda, "a", $"A {m}x{n}");
+        CheckOperand(a.Length, m, n, lda, "a", m, n, 0, gemm: false);
         int xLen = transA == Transpose.No ? n : m, yLen = transA == Transpose.No ? m : n;
         if (x.Length < xLen)
             throw new ArgumentException($"Argument 'x' has length {x.Length}; expected {xLen} for op(A) of A {m}x{n} (transpose={transA}).", nameof(x));
@@ -113,14 +113,18 @@ public abstract class BlasBackend
     protected abstract double Nrm2Core(ReadOnlySpan<double> x);
     protected abstract void SymmetricEigenCore(int n, Span<double> a, Span<double> eigenvalues);
 
-    static void CheckOperand(ReadOnlySpan<double> s, int rows, int cols, int ld, string name, string context)
+    // The messages are built only when a check fails: these run on every call of every hot
+    // path, where formatting the context eagerly cost more than a small GEMM.
+    static void CheckOperand(int length, int rows, int cols, int ld, string name, int m, int n, int k, bool gemm)
     {
         if (ld < Math.Max(1, cols))
-            throw new ArgumentException($"Argument 'ld{name}' was {ld}; expected at least {Math.Max(1, cols)} for a {rows}x{cols} operand ({context}).", "ld" + name);
+            throw new ArgumentException($"Argument 'ld{name}' was {ld}; expected at least {Math.Max(1, cols)} for a {rows}x{cols} operand ({Context(m, n, k, gemm)}).", "ld" + name);
         long need = rows == 0 || cols == 0 ? 0 : (long)(rows - 1) * ld + cols;
-        if (s.Length < need)
-            throw new ArgumentException($"Argument '{name}' has length {s.Length}; a {rows}x{cols} operand with leading dimension {ld} needs {need} ({context}).", name);
+        if (length < need)
+            throw new ArgumentException($"Argument '{name}' has length {length}; a {rows}x{cols} operand with leading dimension {ld} needs {need} ({Context(m, n, k, gemm)}).", name);
     }
+
+    static string Context(int m, int n, int k, bool gemm) => gemm ? $"op(A) {m}x{k}, op(B) {k}x{n}" : $"A {m}x{n}";
 
     static void SameLength(int lx, int ly, string nx, string ny)
     {

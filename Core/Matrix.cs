@@ -35,6 +35,23 @@ public sealed class Matrix
 
     public Span<double> Row(int i) => Data.AsSpan(i * Cols, Cols);
 
+    /// <summary>A view of rows [start, start + count) as one contiguous span (row stride Cols).</summary>
+    public Span<double> RowRange(int start, int count)
+    {
+        if (start < 0 || count < 0 || start + count > Rows)
+            throw new ArgumentOutOfRangeException(nameof(start), $"Rows [{start}, {start + count}) are not inside a {Shape} matrix; expected 0 <= start <= start + count <= {Rows}.");
+        return Data.AsSpan(start * Cols, count * Cols);
+    }
+
+    /// <summary>A copy of column j.</summary>
+    public Vec Column(int j)
+    {
+        Guard.InRange(j, 0, Cols - 1);
+        var v = new Vec(Rows);
+        for (int i = 0; i < Rows; i++) v[i] = Data[i * Cols + j];
+        return v;
+    }
+
     public Span<double> AsSpan() => Data;
 
     public static Matrix Identity(int n)
@@ -70,6 +87,14 @@ public sealed class Matrix
         var c = new Matrix(a.Rows, b.Cols);
         Blas.Gemm(1.0, a, Transpose.No, b, Transpose.No, 0.0, c);
         return c;
+    }
+
+    /// <summary>A·x through the BLAS facade.</summary>
+    public static Vec operator *(Matrix a, Vec x)
+    {
+        var y = new Vec(a.Rows);
+        Blas.Gemv(1.0, a, Transpose.No, x, 0.0, y);
+        return y;
     }
 
     public string Shape => string.Create(CultureInfo.InvariantCulture, $"{Rows}x{Cols}");

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Reflection;
 using System.Runtime.InteropServices;
 
@@ -218,13 +219,23 @@ public sealed unsafe class NativeBlas : BlasBackend
         {
             CBlas.dsyevd_(&jobz, &uplo, &nn, pa, &lda, pw, &workQuery, &lwork, &iworkQuery, &liwork, &info);
             if (info != 0) throw new InvalidOperationException($"dsyevd workspace query failed with info={info}.");
-            lwork = (int)workQuery;
-            liwork = iworkQuery;
-            var work = new double[Math.Max(1, lwork)];
-            var iwork = new int[Math.Max(1, liwork)];
-            fixed (double* pwork = work)
-            fixed (int* piwork = iwork)
-                CBlas.dsyevd_(&jobz, &uplo, &nn, pa, &lda, pw, pwork, &lwork, piwork, &liwork, &info);
+            lwork = Math.Max(1, (int)workQuery);
+            liwork = Math.Max(1, iworkQuery);
+            // Eigensolvers call this once per Rayleigh–Ritz step: pooled workspace keeps
+            // their steady state allocation-free.
+            var work = ArrayPool<double>.Shared.Rent(lwork);
+            var iwork = ArrayPool<int>.Shared.Rent(liwork);
+            try
+            {
+                fixed (double* pwork = work)
+                fixed (int* piwork = iwork)
+                    CBlas.dsyevd_(&jobz, &uplo, &nn, pa, &lda, pw, pwork, &lwork, piwork, &liwork, &info);
+            }
+            finally
+            {
+                ArrayPool<double>.Shared.Return(work);
+                ArrayPool<int>.Shared.Return(iwork);
+            }
         }
         if (info != 0) throw new InvalidOperationException($"dsyevd failed to converge (info={info}) on a {n}x{n} matrix.");
         for (int i = 0; i < n; i++)
