@@ -1,0 +1,256 @@
+using static Curvature.Autodiff.Kernels;
+
+namespace Curvature.Autodiff;
+
+public sealed partial class Tape
+{
+    /// <summary>Y = X + 1·bᵀ: the 1×cols row b added to every row of X.</summary>
+    public Tensor BiasAdd(Tensor x, Tensor b)
+    {
+        Check(x, nameof(x));
+        Check(b, nameof(b));
+        if (b.Rows != 1 || b.Cols != x.Cols)
+            throw new ArgumentException($"BiasAdd shape mismatch: input is {x.Shape} and bias is {b.Shape}; expected bias 1x{x.Cols}.", nameof(b));
+        return Run(Node(BiasAddOp.Instance, x.Rows, x.Cols, x, b));
+    }
+
+    /// <summary>A + B (same shapes).</summary>
+    public Tensor Add(Tensor a, Tensor b) => Binary(AddOp.Instance, a, b);
+
+    /// <summary>A − B (same shapes).</summary>
+    public Tensor Sub(Tensor a, Tensor b) => Binary(SubOp.Instance, a, b);
+
+    /// <summary>A ∘ B, the elementwise product (same shapes).</summary>
+    public Tensor Mul(Tensor a, Tensor b) => Binary(MulOp.Instance, a, b);
+
+    /// <summary>α·X.</summary>
+    public Tensor Scale(Tensor x, double alpha)
+    {
+        Check(x, nameof(x));
+        Core.Guard.Finite(alpha);
+        var y = Node(ScaleOp.Instance, x.Rows, x.Cols, x);
+        y.Alpha = alpha;
+        return Run(y);
+    }
+
+    Tensor Binary(Op op, Tensor a, Tensor b)
+    {
+        Check(a, nameof(a));
+        Check(b, nameof(b));
+        if (a.Rows != b.Rows || a.Cols != b.Cols)
+            throw new ArgumentException($"{op.Name} shape mismatch: A is {a.Shape} and B is {b.Shape}; expected equal shapes.", nameof(b));
+        return Run(Node(op, a.Rows, a.Cols, a, b));
+    }
+}
+
+/// <summary>
+/// Y = X + 1bᵀ. Linear, so no curvature term.
+/// Forward: Y = X + 1bᵀ. Tangent: Ẏ = Ẋ + 1ḃᵀ.
+/// Backward: X̄ += Ȳ; b̄ += 1ᵀȲ (column sums). Backward tangent: X̄̇ += Ȳ̇; b̄̇ += 1ᵀȲ̇.
+/// </summary>
+internal sealed class BiasAddOp : Op
+{
+    public static readonly BiasAddOp Instance = new();
+    public override string Name => "bias_add";
+
+    public override void Forward(Tensor y)
+    {
+        y.A!.Value.CopyTo(y.ValueMut);
+        PutBroadcastRows(y.B!.Value, y.Rows, y.Cols, y.ValueMut, true);
+    }
+
+    public override void Tangent(Tensor y)
+    {
+        var x = y.A!; var b = y.B!;
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var t = y.TangentMut(j);
+            if (x.HasTangent) x.TangentMut(j).CopyTo(t);
+            if (b.HasTangent) PutBroadcastRows(b.TangentMut(j), y.Rows, y.Cols, t, x.HasTangent);
+        }
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var x = y.A!; var b = y.B!;
+        if (x.RequiresGrad) { bool acc = x.BeginAdjoint(); Put(y.AdjointMut, x.AdjointMut, acc); }
+        if (b.RequiresGrad)
+        {
+            bool acc = b.BeginAdjoint();
+            PutColumnSums(y.AdjointMut, y.Rows, y.Cols, b.AdjointMut, acc);
+        }
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        if (!y.AdjointTangentTouched) return;
+        var x = y.A!; var b = y.B!;
+        int m = y.Tape.TangentCount;
+        if (x.RequiresGrad)
+        {
+            bool acc = x.BeginAdjointTangent();
+            for (int j = 0; j < m; j++) Put(y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
+        }
+        if (b.RequiresGrad)
+        {
+            bool acc = b.BeginAdjointTangent();
+            for (int j = 0; j < m; j++) PutColumnSums(y.AdjointTangentMut(j), y.Rows, y.Cols, b.AdjointTangentMut(j), acc);
+        }
+    }
+}
+
+/// <summary>
+/// Y = A + s·B with s = +1 (add) or −1 (sub). Linear, so no curvature term.
+/// Forward: Y = A + sB. Tangent: Ẏ = Ȧ + sḂ.
+/// Backward: Ā += Ȳ; B̄ += sȲ. Backward tangent: Ā̇ += Ȳ̇; B̄̇ += sȲ̇.
+/// </summary>
+internal abstract class SignedSumOp(double sign) : Op
+{
+    public override void Forward(Tensor y) => Combine(y.A!.Value, y.B!.Value, y.ValueMut);
+
+    public override void Tangent(Tensor y)
+    {
+        var a = y.A!; var b = y.B!;
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var t = y.TangentMut(j);
+            if (a.HasTangent && b.HasTangent) Combine(a.TangentMut(j), b.TangentMut(j), t);
+            else if (a.HasTangent) a.TangentMut(j).CopyTo(t);
+            else PutScaled(sign, b.TangentMut(j), t, false);
+        }
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var a = y.A!; var b = y.B!;
+        if (a.RequiresGrad) { bool acc = a.BeginAdjoint(); Put(y.AdjointMut, a.AdjointMut, acc); }
+        if (b.RequiresGrad)
+        {
+            bool acc = b.BeginAdjoint();
+            PutScaled(sign, y.AdjointMut, b.AdjointMut, acc);
+        }
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        if (!y.AdjointTangentTouched) return;
+        var a = y.A!; var b = y.B!;
+        int m = y.Tape.TangentCount;
+        if (a.RequiresGrad)
+        {
+            bool acc = a.BeginAdjointTangent();
+            for (int j = 0; j < m; j++) Put(y.AdjointTangentMut(j), a.AdjointTangentMut(j), acc);
+        }
+        if (b.RequiresGrad)
+        {
+            bool acc = b.BeginAdjointTangent();
+            for (int j = 0; j < m; j++) PutScaled(sign, y.AdjointTangentMut(j), b.AdjointTangentMut(j), acc);
+        }
+    }
+
+    void Combine(ReadOnlySpan<double> a, ReadOnlySpan<double> b, Span<double> dst)
+    {
+        if (sign > 0) { a.CopyTo(dst); Put(b, dst, true); }
+        else PutDifference(a, b, dst, false);
+    }
+}
+
+internal sealed class AddOp() : SignedSumOp(1.0)
+{
+    public static readonly AddOp Instance = new();
+    public override string Name => "add";
+}
+
+internal sealed class SubOp() : SignedSumOp(-1.0)
+{
+    public static readonly SubOp Instance = new();
+    public override string Name => "sub";
+}
+
+/// <summary>
+/// Y = A ∘ B (elementwise).
+/// Forward: Y = A∘B. Tangent: Ẏ = Ȧ∘B + A∘Ḃ.
+/// Backward: Ā += Ȳ∘B; B̄ += Ȳ∘A.
+/// Backward tangent: Ā̇ += Ȳ̇∘B + [Ȳ∘Ḃ]; B̄̇ += Ȳ̇∘A + [Ȳ∘Ȧ].
+/// </summary>
+internal sealed class MulOp : Op
+{
+    public static readonly MulOp Instance = new();
+    public override string Name => "mul";
+
+    public override void Forward(Tensor y) => PutMul(y.A!.Value, y.B!.Value, y.ValueMut, false);
+
+    public override void Tangent(Tensor y)
+    {
+        var a = y.A!; var b = y.B!;
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var t = y.TangentMut(j);
+            if (a.HasTangent && b.HasTangent) PutMulMul(a.TangentMut(j), b.Value, a.Value, b.TangentMut(j), t, false);
+            else if (a.HasTangent) PutMul(a.TangentMut(j), b.Value, t, false);
+            else PutMul(a.Value, b.TangentMut(j), t, false);
+        }
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var a = y.A!; var b = y.B!;
+        if (a.RequiresGrad) { bool acc = a.BeginAdjoint(); PutMul(y.AdjointMut, b.Value, a.AdjointMut, acc); }
+        if (b.RequiresGrad) { bool acc = b.BeginAdjoint(); PutMul(y.AdjointMut, a.Value, b.AdjointMut, acc); }
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        var a = y.A!; var b = y.B!;
+        int m = y.Tape.TangentCount;
+        bool linear = y.AdjointTangentTouched;
+        bool haveYBar = curvature && y.AdjointTouched;
+        Side(a, b, m, linear, haveYBar && b.HasTangent, y);
+        Side(b, a, m, linear, haveYBar && a.HasTangent, y);
+    }
+
+    /// <summary>x̄̇ += Ȳ̇∘other + [Ȳ∘(other)˙].</summary>
+    static void Side(Tensor x, Tensor other, int m, bool linear, bool curv, Tensor y)
+    {
+        if (!x.RequiresGrad || !(linear || curv)) return;
+        bool acc = x.BeginAdjointTangent();
+        for (int j = 0; j < m; j++)
+        {
+            var dst = x.AdjointTangentMut(j);
+            if (linear && curv) PutMulMul(y.AdjointTangentMut(j), other.Value, y.AdjointMut, other.TangentMut(j), dst, acc);
+            else if (linear) PutMul(y.AdjointTangentMut(j), other.Value, dst, acc);
+            else PutMul(y.AdjointMut, other.TangentMut(j), dst, acc);
+        }
+    }
+}
+
+/// <summary>
+/// Y = αX. Linear, so no curvature term.
+/// Forward: Y = αX. Tangent: Ẏ = αẊ. Backward: X̄ += αȲ. Backward tangent: X̄̇ += αȲ̇.
+/// </summary>
+internal sealed class ScaleOp : Op
+{
+    public static readonly ScaleOp Instance = new();
+    public override string Name => "scale";
+
+    public override void Forward(Tensor y) => PutScaled(y.Alpha, y.A!.Value, y.ValueMut, false);
+
+    public override void Tangent(Tensor y)
+    {
+        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(y.Alpha, y.A!.TangentMut(j), y.TangentMut(j), false);
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var x = y.A!;
+        if (x.RequiresGrad) { bool acc = x.BeginAdjoint(); PutScaled(y.Alpha, y.AdjointMut, x.AdjointMut, acc); }
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        var x = y.A!;
+        if (!y.AdjointTangentTouched || !x.RequiresGrad) return;
+        bool acc = x.BeginAdjointTangent();
+        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(y.Alpha, y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
+    }
+}

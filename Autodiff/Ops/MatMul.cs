@@ -1,0 +1,249 @@
+using static Curvature.Autodiff.Kernels;
+
+namespace Curvature.Autodiff;
+
+public sealed partial class Tape
+{
+    /// <summary>C = op(A)·op(B), where op(X) = Xᵀ when the flag is set.</summary>
+    public Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false)
+    {
+        Check(a, nameof(a));
+        Check(b, nameof(b));
+        int m = transposeA ? a.Cols : a.Rows, k = transposeA ? a.Rows : a.Cols;
+        int kb = transposeB ? b.Cols : b.Rows, n = transposeB ? b.Rows : b.Cols;
+        if (k != kb)
+            throw new ArgumentException($"MatMul shape mismatch: op(A) is {m}x{k} (A {a.Shape}, transposed={transposeA}) and op(B) is {kb}x{n} (B {b.Shape}, transposed={transposeB}); expected equal inner dimensions.", nameof(b));
+        var y = Node(MatMulOp.Instance, m, n, a, b);
+        y.Flags = (transposeA ? 1 : 0) | (transposeB ? 2 : 0);
+        return Run(y);
+    }
+
+    /// <summary>
+    /// The dense layer Y = X·Wᵀ + 1·bᵀ (PyTorch's nn.Linear): X is batch×in, W is out×in,
+    /// b is 1×out (or null for no bias). Fused so the bias costs no extra pass.
+    /// </summary>
+    public Tensor Linear(Tensor x, Tensor w, Tensor? b)
+    {
+        Check(x, nameof(x));
+        Check(w, nameof(w));
+        if (x.Cols != w.Cols)
+            throw new ArgumentException($"Linear shape mismatch: input is {x.Shape} and weight is {w.Shape}; expected weight out x {x.Cols}.", nameof(w));
+        if (b is not null)
+        {
+            Check(b, nameof(b));
+            if (b.Rows != 1 || b.Cols != w.Rows)
+                throw new ArgumentException($"Linear shape mismatch: weight is {w.Shape} and bias is {b.Shape}; expected bias 1x{w.Rows}.", nameof(b));
+        }
+        var y = Node(LinearOp.Instance, x.Rows, w.Rows, x, w, b);
+        return Run(y);
+    }
+}
+
+/// <summary>
+/// C = op(A)·op(B).
+/// Forward: C = op(A) op(B).
+/// Tangent: Ċ = op(Ȧ) op(B) + op(A) op(Ḃ).
+/// Backward: Ā += C̄ op(B)ᵀ (or op(B) C̄ᵀ when A is transposed); B̄ += op(A)ᵀ C̄ (or C̄ᵀ op(A)).
+/// Backward tangent: Ā̇ += C̄̇ op(B)ᵀ + [C̄ op(Ḃ)ᵀ]; B̄̇ += op(A)ᵀ C̄̇ + [op(Ȧ)ᵀ C̄]
+/// (bracketed terms are the curvature of the bilinear map).
+/// </summary>
+internal sealed class MatMulOp : Op
+{
+    public static readonly MatMulOp Instance = new();
+    public override string Name => "matmul";
+
+    public override void Forward(Tensor y)
+    {
+        bool tA = (y.Flags & 1) != 0, tB = (y.Flags & 2) != 0;
+        Gemm(ValueMat(y.A!), tA, ValueMat(y.B!), tB, 0.0, ValueMat(y));
+    }
+
+    public override void Tangent(Tensor y)
+    {
+        var a = y.A!; var b = y.B!;
+        bool tA = (y.Flags & 1) != 0, tB = (y.Flags & 2) != 0;
+        int m = y.Tape.TangentCount;
+        bool written = false;
+        if (a.HasTangent)
+        {
+            // Stacking the m tangents as (m·rows)×cols turns m products into one GEMM.
+            if (!tA && a.TangentsContiguous) Gemm(StackedTangents(a, m), false, ValueMat(b), tB, 0.0, StackedTangents(y, m));
+            else for (int j = 0; j < m; j++) Gemm(TangentMat(a, j), tA, ValueMat(b), tB, 0.0, TangentMat(y, j));
+            written = true;
+        }
+        if (b.HasTangent)
+            for (int j = 0; j < m; j++) Gemm(ValueMat(a), tA, TangentMat(b, j), tB, written ? 1.0 : 0.0, TangentMat(y, j));
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var a = y.A!; var b = y.B!;
+        bool tA = (y.Flags & 1) != 0, tB = (y.Flags & 2) != 0;
+        if (a.RequiresGrad)
+        {
+            double beta = a.BeginAdjoint() ? 1.0 : 0.0;
+            AdjointOfA(AdjointMat(y), ValueMat(b), tA, tB, beta, AdjointMat(a));
+        }
+        if (b.RequiresGrad)
+        {
+            double beta = b.BeginAdjoint() ? 1.0 : 0.0;
+            AdjointOfB(ValueMat(a), AdjointMat(y), tA, tB, beta, AdjointMat(b));
+        }
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        var a = y.A!; var b = y.B!;
+        bool tA = (y.Flags & 1) != 0, tB = (y.Flags & 2) != 0;
+        int m = y.Tape.TangentCount;
+        bool linear = y.AdjointTangentTouched;
+        if (a.RequiresGrad)
+        {
+            bool curv = curvature && y.AdjointTouched && b.HasTangent;
+            if (linear || curv)
+            {
+                bool acc = a.BeginAdjointTangent();
+                if (linear)
+                {
+                    if (!tA && y.AdjointTangentsContiguous && a.AdjointTangentsContiguous)
+                        AdjointOfA(StackedAdjointTangents(y, m), ValueMat(b), false, tB, acc ? 1.0 : 0.0, StackedAdjointTangents(a, m));
+                    else
+                        for (int j = 0; j < m; j++) AdjointOfA(AdjointTangentMat(y, j), ValueMat(b), tA, tB, acc ? 1.0 : 0.0, AdjointTangentMat(a, j));
+                    acc = true;
+                }
+                if (curv)
+                    for (int j = 0; j < m; j++) AdjointOfA(AdjointMat(y), TangentMat(b, j), tA, tB, acc ? 1.0 : 0.0, AdjointTangentMat(a, j));
+            }
+        }
+        if (b.RequiresGrad)
+        {
+            bool curv = curvature && y.AdjointTouched && a.HasTangent;
+            if (linear || curv)
+            {
+                bool acc = b.BeginAdjointTangent();
+                if (linear)
+                {
+                    for (int j = 0; j < m; j++) AdjointOfB(ValueMat(a), AdjointTangentMat(y, j), tA, tB, acc ? 1.0 : 0.0, AdjointTangentMat(b, j));
+                    acc = true;
+                }
+                if (curv)
+                    for (int j = 0; j < m; j++) AdjointOfB(TangentMat(a, j), AdjointMat(y), tA, tB, acc ? 1.0 : 0.0, AdjointTangentMat(b, j));
+            }
+        }
+    }
+
+    /// <summary>Ā ← C̄·op(B)ᵀ + β·Ā, or op(B)·C̄ᵀ + β·Ā when A enters transposed. C̄ may be m stacked blocks when A is not transposed.</summary>
+    static void AdjointOfA(Mat cBar, Mat b, bool tA, bool tB, double beta, Mat aBar)
+    {
+        if (!tA) Gemm(cBar, false, b, !tB, beta, aBar);
+        else Gemm(b, tB, cBar, true, beta, aBar);
+    }
+
+    /// <summary>B̄ ← op(A)ᵀ·C̄ + β·B̄, or C̄ᵀ·op(A) + β·B̄ when B enters transposed.</summary>
+    static void AdjointOfB(Mat a, Mat cBar, bool tA, bool tB, double beta, Mat bBar)
+    {
+        if (!tB) Gemm(a, !tA, cBar, false, beta, bBar);
+        else Gemm(cBar, true, a, tA, beta, bBar);
+    }
+}
+
+/// <summary>
+/// Y = X Wᵀ + 1bᵀ (X batch×in, W out×in, b 1×out).
+/// Forward: Y = X Wᵀ + 1bᵀ.
+/// Tangent: Ẏ = Ẋ Wᵀ + X Ẇᵀ + 1ḃᵀ.
+/// Backward: X̄ += Ȳ W; W̄ += Ȳᵀ X; b̄ += 1ᵀȲ.
+/// Backward tangent: X̄̇ += Ȳ̇ W + [Ȳ Ẇ]; W̄̇ += Ȳ̇ᵀ X + [Ȳᵀ Ẋ]; b̄̇ += 1ᵀȲ̇.
+/// </summary>
+internal sealed class LinearOp : Op
+{
+    public static readonly LinearOp Instance = new();
+    public override string Name => "linear";
+
+    public override void Forward(Tensor y)
+    {
+        var x = y.A!; var w = y.B!; var b = y.C;
+        if (b is not null) PutBroadcastRows(b.Value, y.Rows, y.Cols, y.ValueMut, false);
+        Gemm(ValueMat(x), false, ValueMat(w), true, b is null ? 0.0 : 1.0, ValueMat(y));
+    }
+
+    public override void Tangent(Tensor y)
+    {
+        var x = y.A!; var w = y.B!; var b = y.C;
+        int m = y.Tape.TangentCount;
+        bool written = false;
+        if (b is not null && b.HasTangent)
+        {
+            for (int j = 0; j < m; j++) PutBroadcastRows(b.TangentMut(j), y.Rows, y.Cols, y.TangentMut(j), false);
+            written = true;
+        }
+        if (x.HasTangent)
+        {
+            double beta = written ? 1.0 : 0.0;
+            if (x.TangentsContiguous) Gemm(StackedTangents(x, m), false, ValueMat(w), true, beta, StackedTangents(y, m));
+            else for (int j = 0; j < m; j++) Gemm(TangentMat(x, j), false, ValueMat(w), true, beta, TangentMat(y, j));
+            written = true;
+        }
+        if (w.HasTangent)
+            for (int j = 0; j < m; j++) Gemm(ValueMat(x), false, TangentMat(w, j), true, written ? 1.0 : 0.0, TangentMat(y, j));
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var x = y.A!; var w = y.B!; var b = y.C;
+        if (w.RequiresGrad)
+            Gemm(AdjointMat(y), true, ValueMat(x), false, w.BeginAdjoint() ? 1.0 : 0.0, AdjointMat(w));
+        if (b is not null && b.RequiresGrad)
+        {
+            bool acc = b.BeginAdjoint();
+            PutColumnSums(y.AdjointMut, y.Rows, y.Cols, b.AdjointMut, acc);
+        }
+        if (x.RequiresGrad)
+            Gemm(AdjointMat(y), false, ValueMat(w), false, x.BeginAdjoint() ? 1.0 : 0.0, AdjointMat(x));
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        var x = y.A!; var w = y.B!; var b = y.C;
+        int m = y.Tape.TangentCount;
+        bool linear = y.AdjointTangentTouched;
+        bool haveYBar = curvature && y.AdjointTouched;
+        if (w.RequiresGrad)
+        {
+            bool curv = haveYBar && x.HasTangent;
+            if (linear || curv)
+            {
+                bool acc = w.BeginAdjointTangent();
+                for (int j = 0; j < m; j++)
+                {
+                    bool accJ = acc;
+                    if (linear) { Gemm(AdjointTangentMat(y, j), true, ValueMat(x), false, accJ ? 1.0 : 0.0, AdjointTangentMat(w, j)); accJ = true; }
+                    if (curv) Gemm(AdjointMat(y), true, TangentMat(x, j), false, accJ ? 1.0 : 0.0, AdjointTangentMat(w, j));
+                }
+            }
+        }
+        if (b is not null && b.RequiresGrad && linear)
+        {
+            bool acc = b.BeginAdjointTangent();
+            for (int j = 0; j < m; j++) PutColumnSums(y.AdjointTangentMut(j), y.Rows, y.Cols, b.AdjointTangentMut(j), acc);
+        }
+        if (x.RequiresGrad)
+        {
+            bool curv = haveYBar && w.HasTangent;
+            if (linear || curv)
+            {
+                bool acc = x.BeginAdjointTangent();
+                if (linear)
+                {
+                    double beta = acc ? 1.0 : 0.0;
+                    if (y.AdjointTangentsContiguous && x.AdjointTangentsContiguous)
+                        Gemm(StackedAdjointTangents(y, m), false, ValueMat(w), false, beta, StackedAdjointTangents(x, m));
+                    else
+                        for (int j = 0; j < m; j++) Gemm(AdjointTangentMat(y, j), false, ValueMat(w), false, beta, AdjointTangentMat(x, j));
+                    acc = true;
+                }
+                if (curv)
+                    for (int j = 0; j < m; j++) Gemm(AdjointMat(y), false, TangentMat(w, j), false, acc ? 1.0 : 0.0, AdjointTangentMat(x, j));
+            }
+        }
+    }
+}

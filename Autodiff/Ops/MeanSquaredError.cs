@@ -1,0 +1,106 @@
+using static Curvature.Autodiff.Kernels;
+
+namespace Curvature.Autodiff;
+
+public sealed partial class Tape
+{
+    /// <summary>
+    /// L = scale·Σᵣ ½‖zᵣ − tᵣ‖² (1×1) against constant real targets t of z's shape. The
+    /// scale defaults to 1/rows: the mean over examples of ½‖zᵣ − tᵣ‖².
+    /// </summary>
+    public Tensor MeanSquaredError(Tensor z, Tensor targets, double? scale = null)
+    {
+        Check(z, nameof(z));
+        Check(targets, nameof(targets));
+        if (targets.Rows != z.Rows || targets.Cols != z.Cols)
+            throw new ArgumentException($"MeanSquaredError shape mismatch: outputs are {z.Shape} and targets are {targets.Shape}; expected equal shapes.", nameof(targets));
+        if (targets.RequiresGrad)
+            throw new ArgumentException($"Argument 'targets' ({targets}) depends on θ; expected constant targets (build ½‖z − t‖² from Sub and Square to differentiate through t).", nameof(targets));
+        var y = Node(MeanSquaredErrorOp.Instance, 1, 1, z, targets);
+        y.Alpha = LossScale(scale, z.Rows);
+        return Run(y);
+    }
+
+    /// <summary>As <see cref="MeanSquaredError(Tensor, Tensor, double?)"/> against one-hot targets of integer labels.</summary>
+    public Tensor MeanSquaredError(Tensor z, int[] labels, int labelOffset = 0, double? scale = null)
+    {
+        Check(z, nameof(z));
+        CheckLabels(labels, labelOffset, z.Rows, z.Cols);
+        var y = Node(MeanSquaredErrorOp.Instance, 1, 1, z);
+        y.Labels = labels;
+        y.LabelOffset = labelOffset;
+        y.Alpha = LossScale(scale, z.Rows);
+        return Run(y);
+    }
+}
+
+/// <summary>
+/// L = s Σᵣ ½‖zᵣ − tᵣ‖² with constant targets t (given, or one-hot labels); ρ = z − t is
+/// kept from the forward sweep.
+/// Forward: L = (s/2)‖ρ‖². Tangent: L̇ = s ρᵀż.
+/// Backward: z̄ += L̄ s ρ. Backward tangent: z̄̇ += L̄̇ s ρ + [L̄ s ż] (the loss Hessian is s·I).
+/// </summary>
+internal sealed class MeanSquaredErrorOp : Op
+{
+    public static readonly MeanSquaredErrorOp Instance = new();
+    public override string Name => "mse";
+
+    public override void Forward(Tensor y)
+    {
+        var z = y.A!;
+        int n = z.Size;
+        var rho = y.Aux0Buffer(n).AsSpan(0, n);
+        if (y.B is not null) PutDifference(z.Value, y.B.Value, rho, false);
+        else
+        {
+            z.Value.CopyTo(rho);
+            for (int r = 0; r < z.Rows; r++) rho[r * z.Cols + y.Labels![y.LabelOffset + r]] -= 1.0;
+        }
+        double ss = 0;
+        foreach (double v in rho) ss += v * v;
+        y.ValueMut[0] = 0.5 * y.Alpha * ss;
+    }
+
+    public override void Tangent(Tensor y)
+    {
+        var z = y.A!;
+        var rho = y.Aux0.AsSpan(0, z.Size);
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var zd = z.TangentMut(j);
+            double dot = 0;
+            for (int i = 0; i < rho.Length; i++) dot += rho[i] * zd[i];
+            y.TangentMut(j)[0] = y.Alpha * dot;
+        }
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var z = y.A!;
+        if (!z.RequiresGrad) return;
+        bool acc = z.BeginAdjoint();
+        PutScaled(y.Alpha * y.AdjointMut[0], y.Aux0.AsSpan(0, z.Size), z.AdjointMut, acc);
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        var z = y.A!;
+        bool linear = y.AdjointTangentTouched;
+        bool curv = curvature && y.AdjointTouched && z.HasTangent;
+        if (!z.RequiresGrad || !(linear || curv)) return;
+        var rho = y.Aux0.AsSpan(0, z.Size);
+        bool acc = z.BeginAdjointTangent();
+        double w = y.Alpha * (y.AdjointTouched ? y.AdjointMut[0] : 0.0);
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var dst = z.AdjointTangentMut(j);
+            bool accJ = acc;
+            if (linear)
+            {
+                PutScaled(y.Alpha * y.AdjointTangentMut(j)[0], rho, dst, accJ);
+                accJ = true;
+            }
+            if (curv) PutScaled(w, z.TangentMut(j), dst, accJ);
+        }
+    }
+}

@@ -1,0 +1,274 @@
+namespace Curvature.Autodiff;
+
+public sealed partial class Tape
+{
+    /// <summary>Row-wise log-softmax: yᵣ = zᵣ − log Σ_c exp(z_rc), computed without overflow.</summary>
+    public Tensor LogSoftmax(Tensor z)
+    {
+        Check(z, nameof(z));
+        return Run(Node(LogSoftmaxOp.Instance, z.Rows, z.Cols, z));
+    }
+
+    /// <summary>
+    /// Softmax cross-entropy with integer labels, L = scale·Σᵣ [log Σ_c exp(z_rc) − z_{r,yᵣ}]
+    /// (1×1), where yᵣ = labels[labelOffset + r]. The scale defaults to 1/rows, the mean
+    /// over examples; a chunk of a larger set passes 1/N so chunk losses add up.
+    /// </summary>
+    public Tensor SoftmaxCrossEntropy(Tensor logits, int[] labels, int labelOffset = 0, double? scale = null)
+    {
+        Check(logits, nameof(logits));
+        CheckLabels(labels, labelOffset, logits.Rows, logits.Cols);
+        var y = Node(SoftmaxCrossEntropyOp.Instance, 1, 1, logits);
+        y.Labels = labels;
+        y.LabelOffset = labelOffset;
+        y.Alpha = LossScale(scale, logits.Rows);
+        return Run(y);
+    }
+
+    internal static void CheckLabels(int[] labels, int offset, int rows, int classes)
+    {
+        Core.Guard.NotNull(labels);
+        if (offset < 0 || offset + rows > labels.Length)
+            throw new ArgumentException($"Argument 'labels' has length {labels.Length}; {rows} rows starting at offset {offset} need {offset + rows}.", nameof(labels));
+        for (int r = 0; r < rows; r++)
+        {
+            int c = labels[offset + r];
+            if ((uint)c >= (uint)classes)
+                throw new ArgumentException($"Argument 'labels' has {c} at index {offset + r}; expected a class in [0, {classes}).", nameof(labels));
+        }
+    }
+
+    internal static double LossScale(double? scale, int rows)
+    {
+        double s = scale ?? 1.0 / rows;
+        Core.Guard.Finite(s, "scale");
+        return s;
+    }
+}
+
+/// <summary>
+/// Row-wise y = z − lse(z) with p = softmax(z) = exp(y) kept from the forward sweep.
+/// Forward: yᵣ = zᵣ − lse(zᵣ).
+/// Tangent: ẏᵣ = żᵣ − (pᵣᵀżᵣ)·1.
+/// Backward: z̄ᵣ += ȳᵣ − pᵣ(1ᵀȳᵣ).
+/// Backward tangent: z̄̇ᵣ += ȳ̇ᵣ − pᵣ(1ᵀȳ̇ᵣ) − [ṗᵣ(1ᵀȳᵣ)], with ṗᵣ = pᵣ∘ẏᵣ.
+/// </summary>
+internal sealed class LogSoftmaxOp : Op
+{
+    public static readonly LogSoftmaxOp Instance = new();
+    public override string Name => "log_softmax";
+
+    public override void Forward(Tensor y)
+    {
+        int rows = y.Rows, cols = y.Cols;
+        var z = y.A!.Value;
+        var v = y.ValueMut;
+        var p = y.Aux0Buffer(y.Size).AsSpan(0, y.Size);
+        for (int r = 0; r < rows; r++)
+        {
+            var zr = z.Slice(r * cols, cols);
+            double lse = LogSumExp(zr);
+            for (int c = 0; c < cols; c++)
+            {
+                double yc = zr[c] - lse;
+                v[r * cols + c] = yc;
+                p[r * cols + c] = Math.Exp(yc);
+            }
+        }
+    }
+
+    /// <summary>log Σ exp(zᵢ) = max + log Σ exp(zᵢ − max): no term exceeds 1, so nothing overflows.</summary>
+    internal static double LogSumExp(ReadOnlySpan<double> z)
+    {
+        double max = double.NegativeInfinity;
+        foreach (double v in z) if (v > max) max = v;
+        if (double.IsNegativeInfinity(max) || double.IsNaN(max)) return max;
+        double s = 0;
+        foreach (double v in z) s += Math.Exp(v - max);
+        return max + Math.Log(s);
+    }
+
+    public override void Tangent(Tensor y)
+    {
+        int rows = y.Rows, cols = y.Cols;
+        var p = y.Aux0.AsSpan(0, y.Size);
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var zd = y.A!.TangentMut(j);
+            var yd = y.TangentMut(j);
+            for (int r = 0; r < rows; r++)
+            {
+                double dot = 0;
+                for (int c = 0; c < cols; c++) dot += p[r * cols + c] * zd[r * cols + c];
+                for (int c = 0; c < cols; c++) yd[r * cols + c] = zd[r * cols + c] - dot;
+            }
+        }
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var z = y.A!;
+        if (!z.RequiresGrad) return;
+        bool acc = z.BeginAdjoint();
+        Pullback(y.AdjointMut, y.Aux0.AsSpan(0, y.Size), y.Rows, y.Cols, z.AdjointMut, acc);
+    }
+
+    /// <summary>dst (+)= ḡ − p(1ᵀḡ) row by row.</summary>
+    static void Pullback(ReadOnlySpan<double> g, ReadOnlySpan<double> p, int rows, int cols, Span<double> dst, bool acc)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            double s = 0;
+            for (int c = 0; c < cols; c++) s += g[r * cols + c];
+            for (int c = 0; c < cols; c++)
+            {
+                double v = g[r * cols + c] - p[r * cols + c] * s;
+                if (acc) dst[r * cols + c] += v;
+                else dst[r * cols + c] = v;
+            }
+        }
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        var z = y.A!;
+        bool linear = y.AdjointTangentTouched;
+        bool curv = curvature && y.AdjointTouched && z.HasTangent;
+        if (!z.RequiresGrad || !(linear || curv)) return;
+        int rows = y.Rows, cols = y.Cols;
+        var p = y.Aux0.AsSpan(0, y.Size);
+        bool acc = z.BeginAdjointTangent();
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var dst = z.AdjointTangentMut(j);
+            bool accJ = acc;
+            if (linear)
+            {
+                Pullback(y.AdjointTangentMut(j), p, rows, cols, dst, accJ);
+                accJ = true;
+            }
+            if (curv)
+            {
+                var yBar = y.AdjointMut;
+                var yd = y.TangentMut(j);
+                for (int r = 0; r < rows; r++)
+                {
+                    double s = 0;
+                    for (int c = 0; c < cols; c++) s += yBar[r * cols + c];
+                    for (int c = 0; c < cols; c++)
+                    {
+                        double v = -p[r * cols + c] * yd[r * cols + c] * s;
+                        if (accJ) dst[r * cols + c] += v;
+                        else dst[r * cols + c] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// <summary>
+/// L = s Σᵣ [lse(zᵣ) − z_{r,yᵣ}] with integer labels yᵣ; p = softmax(z), eᵣ the one-hot of yᵣ.
+/// Forward: L as above, via the overflow-free log-sum-exp.
+/// Tangent: L̇ = s Σᵣ (pᵣ − eᵣ)ᵀżᵣ.
+/// Backward: z̄ᵣ += L̄ s (pᵣ − eᵣ).
+/// Backward tangent: z̄̇ᵣ += L̄̇ s (pᵣ − eᵣ) + [L̄ s ṗᵣ], ṗᵣ = (diag pᵣ − pᵣpᵣᵀ)żᵣ = pᵣ∘(żᵣ − pᵣᵀżᵣ).
+/// </summary>
+internal sealed class SoftmaxCrossEntropyOp : Op
+{
+    public static readonly SoftmaxCrossEntropyOp Instance = new();
+    public override string Name => "softmax_cross_entropy";
+
+    public override void Forward(Tensor y)
+    {
+        var zt = y.A!;
+        int rows = zt.Rows, cols = zt.Cols;
+        var z = zt.Value;
+        var p = y.Aux0Buffer(zt.Size).AsSpan(0, zt.Size);
+        var labels = y.Labels!;
+        double total = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            var zr = z.Slice(r * cols, cols);
+            double lse = LogSoftmaxOp.LogSumExp(zr);
+            for (int c = 0; c < cols; c++) p[r * cols + c] = Math.Exp(zr[c] - lse);
+            total += lse - zr[labels[y.LabelOffset + r]];
+        }
+        y.ValueMut[0] = y.Alpha * total;
+    }
+
+    public override void Tangent(Tensor y)
+    {
+        var zt = y.A!;
+        int rows = zt.Rows, cols = zt.Cols;
+        var p = y.Aux0.AsSpan(0, zt.Size);
+        var labels = y.Labels!;
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var zd = zt.TangentMut(j);
+            double total = 0;
+            for (int r = 0; r < rows; r++)
+            {
+                double dot = 0;
+                for (int c = 0; c < cols; c++) dot += p[r * cols + c] * zd[r * cols + c];
+                total += dot - zd[r * cols + labels[y.LabelOffset + r]];
+            }
+            y.TangentMut(j)[0] = y.Alpha * total;
+        }
+    }
+
+    public override void Backward(Tensor y)
+    {
+        var zt = y.A!;
+        if (!zt.RequiresGrad) return;
+        bool acc = zt.BeginAdjoint();
+        PutResidual(y, y.Alpha * y.AdjointMut[0], zt.AdjointMut, acc);
+    }
+
+    /// <summary>dst (+)= w·(p − e) over all rows.</summary>
+    static void PutResidual(Tensor y, double w, Span<double> dst, bool acc)
+    {
+        int rows = y.A!.Rows, cols = y.A.Cols;
+        var p = y.Aux0.AsSpan(0, rows * cols);
+        var labels = y.Labels!;
+        Kernels.PutScaled(w, p, dst, acc);
+        for (int r = 0; r < rows; r++) dst[r * cols + labels[y.LabelOffset + r]] -= w;
+    }
+
+    public override void BackwardTangent(Tensor y, bool curvature)
+    {
+        var zt = y.A!;
+        bool linear = y.AdjointTangentTouched;
+        bool curv = curvature && y.AdjointTouched && zt.HasTangent;
+        if (!zt.RequiresGrad || !(linear || curv)) return;
+        int rows = zt.Rows, cols = zt.Cols;
+        var p = y.Aux0.AsSpan(0, zt.Size);
+        bool acc = zt.BeginAdjointTangent();
+        double w = y.Alpha * (y.AdjointTouched ? y.AdjointMut[0] : 0.0);
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var dst = zt.AdjointTangentMut(j);
+            bool accJ = acc;
+            if (linear)
+            {
+                PutResidual(y, y.Alpha * y.AdjointTangentMut(j)[0], dst, accJ);
+                accJ = true;
+            }
+            if (curv)
+            {
+                var zd = zt.TangentMut(j);
+                for (int r = 0; r < rows; r++)
+                {
+                    double dot = 0;
+                    for (int c = 0; c < cols; c++) dot += p[r * cols + c] * zd[r * cols + c];
+                    for (int c = 0; c < cols; c++)
+                    {
+                        double v = w * p[r * cols + c] * (zd[r * cols + c] - dot);
+                        if (accJ) dst[r * cols + c] += v;
+                        else dst[r * cols + c] = v;
+                    }
+                }
+            }
+        }
+    }
+}

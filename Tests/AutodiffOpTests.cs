@@ -1,0 +1,254 @@
+using Curvature.Autodiff;
+using Curvature.Core;
+using FluentAssertions;
+using NUnit.Framework;
+using static Curvature.Tests.AutodiffTestSupport;
+
+namespace Curvature.Tests;
+
+/// <summary>
+/// Each op's four rules against finite differences, in double precision. For an op
+/// y = op(x₁, …) the inputs are windows of one θ, and the scalar test function is
+/// L(θ) = Σ (w∘y + ½ c∘y²) with fixed random w, c, so that both ȳ = w + c∘y and its
+/// tangent ȳ̇ = c∘ẏ are non-zero and the backward tangent's linear and curvature terms are
+/// both exercised. Checks: ∇L against central differences of L; the tangents ẏ (three
+/// directions at once) against central differences of y; H·v (three directions) against
+/// central differences of ∇L. Relative error ≤ 1e-6 throughout.
+/// </summary>
+public class AutodiffOpTests
+{
+    const double Tolerance = 1e-6;
+
+    /// <summary>One op under test: input shapes, how to sample them, which are constants, and the graph.</summary>
+    public sealed class OpCase(string name, (int Rows, int Cols)[] inputs, Func<Rng, int, double> sample,
+        Func<Tape, Tensor[], Tensor> build, double step = 1e-3, bool[]? constant = null)
+    {
+        public string Name { get; } = name;
+        public (int Rows, int Cols)[] Inputs { get; } = inputs;
+        public Func<Rng, int, double> Sample { get; } = sample;
+        public Func<Tape, Tensor[], Tensor> Build { get; } = build;
+        public double Step { get; } = step;
+        public bool[] ConstantInput { get; } = constant ?? new bool[inputs.Length];
+        public override string ToString() => Name;
+    }
+
+    static double Normal(Rng r, int _) => r.NextGaussian();
+
+    /// <summary>|x| in [lo, hi] with a random sign: away from kinks and origin, or deep in a tail.</summary>
+    static Func<Rng, int, double> Magnitude(double lo, double hi) =>
+        (r, _) => (r.NextDouble() < 0.5 ? -1 : 1) * r.Uniform(lo, hi);
+
+    static Func<Rng, int, double> Range(double lo, double hi) => (r, _) => r.Uniform(lo, hi);
+
+    static readonly int[] Labels4 = [2, 0, 3];
+
+    public static IEnumerable<OpCase> Cases()
+    {
+        (int, int) s34 = (3, 4);
+        yield return new("matmul", [(3, 4), (4, 2)], Normal, (t, x) => t.MatMul(x[0], x[1]));
+        yield return new("matmul_At_B", [(4, 3), (4, 2)], Normal, (t, x) => t.MatMul(x[0], x[1], transposeA: true));
+        yield return new("matmul_A_Bt", [(3, 4), (2, 4)], Normal, (t, x) => t.MatMul(x[0], x[1], transposeB: true));
+        yield return new("matmul_At_Bt", [(4, 3), (2, 4)], Normal, (t, x) => t.MatMul(x[0], x[1], true, true));
+        yield return new("matmul_same_operand", [(3, 4)], Normal, (t, x) => t.MatMul(x[0], x[0], transposeB: true));
+        yield return new("linear", [(5, 4), (3, 4), (1, 3)], Normal, (t, x) => t.Linear(x[0], x[1], x[2]));
+        yield return new("linear_no_bias", [(5, 4), (3, 4)], Normal, (t, x) => t.Linear(x[0], x[1], null));
+        yield return new("linear_constant_input", [(5, 4), (3, 4), (1, 3)], Normal, (t, x) => t.Linear(x[0], x[1], x[2]),
+            constant: [true, false, false]);
+        yield return new("bias_add", [(5, 3), (1, 3)], Normal, (t, x) => t.BiasAdd(x[0], x[1]));
+        yield return new("add", [s34, s34], Normal, (t, x) => t.Add(x[0], x[1]));
+        yield return new("sub", [s34, s34], Normal, (t, x) => t.Sub(x[0], x[1]));
+        yield return new("mul", [s34, s34], Normal, (t, x) => t.Mul(x[0], x[1]));
+        yield return new("mul_same_operand", [s34], Normal, (t, x) => t.Mul(x[0], x[0]));
+        yield return new("scale", [s34], Normal, (t, x) => t.Scale(x[0], -2.5));
+        yield return new("tanh", [s34], Normal, (t, x) => t.Tanh(x[0]));
+        yield return new("tanh_saturated", [s34], Magnitude(3, 7), (t, x) => t.Tanh(x[0]));
+        yield return new("relu", [s34], Magnitude(0.1, 2), (t, x) => t.Relu(x[0]));
+        yield return new("sigmoid", [s34], Normal, (t, x) => t.Sigmoid(x[0]));
+        yield return new("sigmoid_tails", [s34], Magnitude(4, 12), (t, x) => t.Sigmoid(x[0]));
+        yield return new("softplus", [s34], Normal, (t, x) => t.Softplus(x[0]));
+        yield return new("softplus_tails", [s34], Magnitude(4, 12), (t, x) => t.Softplus(x[0]));
+        yield return new("gelu", [s34], Range(-3, 3), (t, x) => t.Gelu(x[0]));
+        yield return new("gelu_tails", [s34], Magnitude(3, 6), (t, x) => t.Gelu(x[0]));
+        yield return new("exp", [s34], Range(-3, 3), (t, x) => t.Exp(x[0]));
+        yield return new("exp_large", [s34], Range(10, 20), (t, x) => t.Exp(x[0]));
+        yield return new("log", [s34], Range(0.5, 3), (t, x) => t.Log(x[0]));
+        yield return new("log_near_zero", [s34], Range(1e-3, 1e-2), (t, x) => t.Log(x[0]), step: 1e-5);
+        yield return new("square", [s34], Normal, (t, x) => t.Square(x[0]));
+        yield return new("sum", [s34], Normal, (t, x) => t.Sum(x[0]));
+        yield return new("mean", [s34], Normal, (t, x) => t.Mean(x[0]));
+        yield return new("reshape", [s34], Normal, (t, x) => t.Reshape(x[0], 2, 6));
+        yield return new("log_softmax", [s34], Normal, (t, x) => t.LogSoftmax(x[0]));
+        yield return new("log_softmax_large_logits", [s34], (r, _) => 1000 + 3 * r.NextGaussian(), (t, x) => t.LogSoftmax(x[0]));
+        yield return new("softmax_cross_entropy", [s34], Normal, (t, x) => t.SoftmaxCrossEntropy(x[0], Labels4));
+        yield return new("softmax_cross_entropy_large_logits", [s34], (r, _) => 1000 + 3 * r.NextGaussian(),
+            (t, x) => t.SoftmaxCrossEntropy(x[0], Labels4));
+        yield return new("softmax_cross_entropy_scaled", [s34], Normal, (t, x) => t.SoftmaxCrossEntropy(x[0], Labels4, 0, 0.7));
+        yield return new("mse_targets", [s34, s34], Normal, (t, x) => t.MeanSquaredError(x[0], x[1]), constant: [false, true]);
+        yield return new("mse_labels", [s34], Normal, (t, x) => t.MeanSquaredError(x[0], Labels4));
+        yield return new("mlp_block", [(5, 4), (3, 4), (1, 3), (2, 3)], Normal,
+            (t, x) => t.MatMul(t.Tanh(t.Linear(x[0], x[1], x[2])), x[3], transposeB: true));
+    }
+
+    /// <summary>The op's inputs (θ windows or constants), the output tensor, and the quadratic read-out L.</summary>
+    sealed class Harness
+    {
+        readonly OpCase _c;
+        readonly double[][] _constants;
+        readonly int[] _offsets;
+        public double[] Theta { get; }
+        double[] _w = [], _cw = [];
+
+        public Harness(OpCase c, ulong seed)
+        {
+            _c = c;
+            var rng = new Rng(seed);
+            _offsets = new int[c.Inputs.Length];
+            _constants = new double[c.Inputs.Length][];
+            var theta = new List<double>();
+            for (int i = 0; i < c.Inputs.Length; i++)
+            {
+                int n = c.Inputs[i].Rows * c.Inputs[i].Cols;
+                var values = new double[n];
+                for (int k = 0; k < n; k++) values[k] = c.Sample(rng, i);
+                if (c.ConstantInput[i]) _constants[i] = values;
+                else
+                {
+                    _offsets[i] = theta.Count;
+                    theta.AddRange(values);
+                }
+            }
+            Theta = [.. theta];
+            var y = Evaluate(Output, Theta);
+            _w = Gaussian(rng, y.Length);
+            _cw = Uniform(rng, y.Length, 0.5, 1.5);
+        }
+
+        public Tensor Output(Tape t, Tensor theta)
+        {
+            var inputs = new Tensor[_c.Inputs.Length];
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                var (r, k) = _c.Inputs[i];
+                inputs[i] = _c.ConstantInput[i] ? t.Constant(_constants[i], 0, r, k) : t.Slice(theta, _offsets[i], r, k);
+            }
+            return _c.Build(t, inputs);
+        }
+
+        /// <summary>L = Σ (w∘y + ½ c∘y²).</summary>
+        public Tensor Loss(Tape t, Tensor theta)
+        {
+            var y = Output(t, theta);
+            var w = t.Constant(_w, 0, y.Rows, y.Cols);
+            var c = t.Constant(_cw, 0, y.Rows, y.Cols);
+            return t.Sum(t.Add(t.Mul(w, y), t.Scale(t.Mul(c, t.Square(y)), 0.5)));
+        }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Gradient_matches_central_finite_differences_of_the_loss(OpCase c)
+    {
+        var h = new Harness(c, 11);
+        var tape = new Tape();
+        var result = tape.Gradient(h.Loss, h.Theta);
+        var expected = AutodiffTestSupport.Gradient(x => Evaluate(h.Loss, x)[0], h.Theta, c.Step);
+        double.IsFinite(result.Loss).Should().BeTrue();
+        RelativeError(result.Gradient, expected).Should().BeLessThan(Tolerance);
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Tangent_matches_finite_differences_of_the_forward_value(OpCase c)
+    {
+        var h = new Harness(c, 12);
+        var rng = new Rng(99);
+        var v = new Matrix(3, h.Theta.Length);
+        rng.FillGaussian(v.Data);
+        var jvp = new Tape().Jvp(h.Output, h.Theta, v);
+        for (int j = 0; j < v.Rows; j++)
+        {
+            var expected = DirectionalDerivative(x => Evaluate(h.Output, x), h.Theta, v.Row(j).ToArray(), c.Step);
+            RelativeError(jvp.Tangents.Row(j), expected).Should().BeLessThan(Tolerance, $"direction {j}");
+        }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Backward_tangent_matches_finite_differences_of_the_gradient(OpCase c)
+    {
+        var h = new Harness(c, 13);
+        var rng = new Rng(98);
+        var v = new Matrix(3, h.Theta.Length);
+        rng.FillGaussian(v.Data);
+        var tape = new Tape();
+        var block = tape.HessianBlockProduct(h.Loss, h.Theta, v);
+        var gradTape = new Tape();
+        for (int j = 0; j < v.Rows; j++)
+        {
+            var expected = DirectionalDerivative(x => gradTape.Gradient(h.Loss, x).Gradient, h.Theta, v.Row(j).ToArray(), c.Step);
+            RelativeError(block.Products.Row(j), expected).Should().BeLessThan(Tolerance, $"direction {j}");
+        }
+    }
+
+    [Test]
+    public void Complementary_error_function_matches_an_independent_implementation()
+    {
+        for (double x = -6; x <= 26; x += 0.0625)
+        {
+            double expected = MathNet.Numerics.SpecialFunctions.Erfc(x);
+            double actual = SpecialFunctions.Erfc(x);
+            Math.Abs(actual - expected).Should().BeLessThanOrEqualTo(2e-14 * Math.Abs(expected) + 1e-300, $"erfc({x})");
+            Math.Abs(SpecialFunctions.Erf(x) - MathNet.Numerics.SpecialFunctions.Erf(x)).Should().BeLessThan(1e-15, $"erf({x})");
+        }
+    }
+
+    [Test]
+    public void Softmax_cross_entropy_of_huge_logits_is_finite_and_equals_the_shifted_loss()
+    {
+        // Shifting every logit of a row by the same constant leaves softmax unchanged, so
+        // logits near 1e3 (where exp overflows) must give the loss of the logits near 0.
+        var rng = new Rng(5);
+        var z = Gaussian(rng, 12);
+        var shifted = z.Select(v => v + 1000.0).ToArray();
+        double Loss(double[] logits)
+        {
+            var tape = new Tape();
+            tape.Begin();
+            return tape.SoftmaxCrossEntropy(tape.Constant(logits, 0, 3, 4), Labels4).Scalar;
+        }
+        double small = Loss(z), large = Loss(shifted);
+        double.IsFinite(large).Should().BeTrue();
+        Math.Abs(large - small).Should().BeLessThan(1e-12 * 1000);
+    }
+
+    [Test]
+    public void Shape_mismatch_names_both_shapes()
+    {
+        var tape = new Tape();
+        tape.Begin();
+        var a = tape.Constant(new double[6], 0, 2, 3);
+        var b = tape.Constant(new double[8], 0, 2, 4);
+        var act = () => tape.Add(a, b);
+        act.Should().Throw<ArgumentException>().WithMessage("*2x3*2x4*");
+        var mm = () => tape.MatMul(a, b);
+        mm.Should().Throw<ArgumentException>().WithMessage("*2x3*2x4*");
+    }
+
+    [Test]
+    public void Label_out_of_range_is_rejected_with_its_index()
+    {
+        var tape = new Tape();
+        tape.Begin();
+        var z = tape.Constant(new double[6], 0, 2, 3);
+        var act = () => tape.SoftmaxCrossEntropy(z, [0, 3]);
+        act.Should().Throw<ArgumentException>().WithMessage("*3 at index 1*[0, 3)*");
+    }
+
+    [Test]
+    public void A_tensor_from_an_earlier_recording_is_rejected()
+    {
+        var tape = new Tape();
+        tape.Begin();
+        var old = tape.Constant(1.0);
+        tape.Begin();
+        var act = () => tape.Exp(old);
+        act.Should().Throw<ArgumentException>().WithMessage("*earlier recording*");
+    }
+}

@@ -1,0 +1,243 @@
+using Curvature.Autodiff;
+using Curvature.Core;
+using FluentAssertions;
+using NUnit.Framework;
+using static Curvature.Tests.AutodiffTestSupport;
+
+namespace Curvature.Tests;
+
+/// <summary>Forward-over-reverse on whole functions whose Hessians are known in closed form.</summary>
+public class HessianVectorProductTests
+{
+    static Matrix SymmetricMatrix(int n, ulong seed)
+    {
+        var rng = new Rng(seed);
+        var a = new Matrix(n, n);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+                a[i, j] = a[j, i] = rng.NextGaussian();
+        return a;
+    }
+
+    static double[] Multiply(Matrix a, ReadOnlySpan<double> v)
+    {
+        var y = new double[a.Rows];
+        for (int i = 0; i < a.Rows; i++)
+        {
+            double s = 0;
+            for (int j = 0; j < a.Cols; j++) s += a[i, j] * v[j];
+            y[i] = s;
+        }
+        return y;
+    }
+
+    [Test]
+    public void Hessian_vector_product_of_a_quadratic_equals_A_times_v()
+    {
+        const int n = 20;
+        var a = SymmetricMatrix(n, 1);
+        // f(x) = ½ xᵀAx, built with θ itself as the 1×n row x: ∇f = Ax, H = A.
+        TapeFunction f = (t, x) => t.Scale(t.Sum(t.Mul(x, t.MatMul(x, t.Constant(a)))), 0.5);
+        var rng = new Rng(2);
+        var x = Gaussian(rng, n);
+        var v = Gaussian(rng, n);
+        var r = new Tape().HessianVectorProduct(f, x, v);
+        var av = Multiply(a, v);
+        RelativeError(r.Product, av).Should().BeLessThan(1e-12);
+        RelativeError(r.Gradient, Multiply(a, x)).Should().BeLessThan(1e-12);
+        r.Loss.Should().BeApproximately(0.5 * x.Zip(Multiply(a, x), (p, q) => p * q).Sum(), 1e-10);
+    }
+
+    static Tensor Rosenbrock(Tape t, Tensor theta)
+    {
+        var x = t.Slice(theta, 0, 1, 1);
+        var y = t.Slice(theta, 1, 1, 1);
+        var first = t.Square(t.Sub(t.Constant(1.0), x));
+        var second = t.Scale(t.Square(t.Sub(y, t.Square(x))), 100.0);
+        return t.Add(first, second);
+    }
+
+    [TestCase(-1.2, 1.0)]
+    [TestCase(1.0, 1.0)]
+    [TestCase(0.3, -2.0)]
+    [TestCase(2.5, 4.0)]
+    public void Hessian_vector_products_of_Rosenbrock_equal_the_closed_form_Hessian(double x, double y)
+    {
+        // f = (1 − x)² + 100(y − x²)²:
+        // H = [[2 − 400(y − x²) + 800x², −400x], [−400x, 200]].
+        double hxx = 2 - 400 * (y - x * x) + 800 * x * x, hxy = -400 * x, hyy = 200;
+        var tape = new Tape();
+        var e1 = tape.HessianVectorProduct(Rosenbrock, [x, y], [1.0, 0.0]);
+        var e2 = tape.HessianVectorProduct(Rosenbrock, [x, y], [0.0, 1.0]);
+        e1.Product[0].Should().BeApproximately(hxx, 1e-12 * Math.Abs(hxx) + 1e-12);
+        e1.Product[1].Should().BeApproximately(hxy, 1e-12 * Math.Abs(hxy) + 1e-12);
+        e2.Product[0].Should().BeApproximately(hxy, 1e-12 * Math.Abs(hxy) + 1e-12);
+        e2.Product[1].Should().BeApproximately(hyy, 1e-12 * hyy);
+        e1.Gradient[0].Should().BeApproximately(-2 * (1 - x) - 400 * x * (y - x * x), 1e-10);
+        e1.Gradient[1].Should().BeApproximately(200 * (y - x * x), 1e-10);
+        e1.Loss.Should().BeApproximately((1 - x) * (1 - x) + 100 * (y - x * x) * (y - x * x), 1e-12);
+    }
+
+    /// <summary>A two-layer tanh network with cross-entropy on fixed random data, θ = [W1, b1, W2, b2].</summary>
+    sealed class SmallNetwork
+    {
+        const int In = 4, Hidden = 5, Out = 3, Batch = 7;
+        readonly Matrix _x;
+        readonly int[] _labels;
+        public int Size => Hidden * In + Hidden + Out * Hidden + Out;
+
+        public SmallNetwork(ulong seed)
+        {
+            var rng = new Rng(seed);
+            _x = new Matrix(Batch, In);
+            rng.FillGaussian(_x.Data);
+            _labels = Enumerable.Range(0, Batch).Select(_ => rng.NextInt(Out)).ToArray();
+        }
+
+        public Tensor Loss(Tape t, Tensor theta)
+        {
+            int o = 0;
+            var w1 = t.Slice(theta, o, Hidden, In); o += Hidden * In;
+            var b1 = t.Slice(theta, o, 1, Hidden); o += Hidden;
+            var w2 = t.Slice(theta, o, Out, Hidden); o += Out * Hidden;
+            var b2 = t.Slice(theta, o, 1, Out);
+            var h = t.Tanh(t.Linear(t.Constant(_x), w1, b1));
+            var z = t.Linear(h, w2, b2);
+            t.MarkNetworkOutput(z);
+            return t.SoftmaxCrossEntropy(z, _labels);
+        }
+    }
+
+    [Test]
+    public void Hessian_vector_products_are_symmetric_bilinear_forms()
+    {
+        var net = new SmallNetwork(3);
+        var rng = new Rng(4);
+        var theta = Gaussian(rng, net.Size);
+        var u = Gaussian(rng, net.Size);
+        var v = Gaussian(rng, net.Size);
+        var tape = new Tape();
+        var hu = tape.HessianVectorProduct(net.Loss, theta, u).Product;
+        var hv = tape.HessianVectorProduct(net.Loss, theta, v).Product;
+        double uHv = u.Zip(hv, (a, b) => a * b).Sum(), vHu = v.Zip(hu, (a, b) => a * b).Sum();
+        Math.Abs(uHv - vHu).Should().BeLessThan(1e-10 * Math.Abs(uHv));
+    }
+
+    [Test]
+    public void Block_product_equals_the_products_of_its_columns_one_at_a_time()
+    {
+        var net = new SmallNetwork(5);
+        var rng = new Rng(6);
+        var theta = Gaussian(rng, net.Size);
+        var vectors = new Matrix(4, net.Size);
+        rng.FillGaussian(vectors.Data);
+        var tape = new Tape();
+        foreach (var mode in new[] { CurvatureMode.Hessian, CurvatureMode.GaussNewton, CurvatureMode.FunctionalHessian })
+        {
+            var block = tape.HessianBlockProduct(net.Loss, theta, vectors, mode);
+            for (int j = 0; j < vectors.Rows; j++)
+            {
+                var single = tape.HessianVectorProduct(net.Loss, theta, vectors.Row(j), mode);
+                RelativeError(block.Products.Row(j), single.Product).Should().BeLessThan(1e-12, $"{mode}, column {j}");
+            }
+        }
+    }
+
+    [Test]
+    public void Hessian_product_agrees_with_finite_differences_of_the_gradient_on_a_network()
+    {
+        var net = new SmallNetwork(7);
+        var rng = new Rng(8);
+        var theta = Gaussian(rng, net.Size);
+        var v = Gaussian(rng, net.Size);
+        var tape = new Tape();
+        var hv = tape.HessianVectorProduct(net.Loss, theta, v).Product;
+        var fd = DirectionalDerivative(x => new Tape().Gradient(net.Loss, x).Gradient, theta, v, 1e-3);
+        RelativeError(hv, fd).Should().BeLessThan(1e-8);
+    }
+
+    [Test]
+    public void Gauss_Newton_and_functional_Hessian_sweeps_add_up_to_the_Hessian_sweep()
+    {
+        var net = new SmallNetwork(9);
+        var rng = new Rng(10);
+        var theta = Gaussian(rng, net.Size);
+        var v = Gaussian(rng, net.Size);
+        var tape = new Tape();
+        var h = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureMode.Hessian).Product;
+        var g = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureMode.GaussNewton).Product;
+        var f = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureMode.FunctionalHessian).Product;
+        RelativeError(g.Zip(f, (a, b) => a + b).ToArray(), h).Should().BeLessThan(1e-12);
+        // G is positive semi-definite: vᵀGv ≥ 0, and F is not the whole of H.
+        v.Zip(g, (a, b) => a * b).Sum().Should().BeGreaterThan(0);
+        RelativeError(f, h).Should().BeGreaterThan(1e-3);
+    }
+
+    [Test]
+    public void Gradient_from_the_second_order_sweep_equals_the_plain_gradient()
+    {
+        var net = new SmallNetwork(11);
+        var rng = new Rng(12);
+        var theta = Gaussian(rng, net.Size);
+        var v = Gaussian(rng, net.Size);
+        var tape = new Tape();
+        var plain = tape.Gradient(net.Loss, theta);
+        var second = tape.HessianVectorProduct(net.Loss, theta, v);
+        second.Loss.Should().Be(plain.Loss);
+        RelativeError(second.Gradient, plain.Gradient).Should().BeLessThan(1e-14);
+    }
+
+    [Test]
+    public void Jvp_of_a_linear_map_is_the_matrix_times_the_direction()
+    {
+        var m = new Matrix(3, 5);
+        new Rng(13).FillGaussian(m.Data);
+        // y = θ·Mᵀ for θ a 1×5 row, so J = M and J·v = M·v.
+        TapeFunction f = (t, x) => t.MatMul(x, t.Constant(m), transposeB: true);
+        var rng = new Rng(14);
+        var theta = Gaussian(rng, 5);
+        var v = new Matrix(2, 5);
+        rng.FillGaussian(v.Data);
+        var r = new Tape().Jvp(f, theta, v);
+        for (int j = 0; j < 2; j++) RelativeError(r.Tangents.Row(j), Multiply(m, v.Row(j))).Should().BeLessThan(1e-14);
+        RelativeError(r.Value.Data, Multiply(m, theta)).Should().BeLessThan(1e-14);
+    }
+
+    [Test]
+    public void A_warm_tape_allocates_nothing_for_gradients_and_Hessian_products()
+    {
+        var net = new SmallNetwork(15);
+        var rng = new Rng(16);
+        var theta = Gaussian(rng, net.Size);
+        var vectors = Gaussian(rng, 3 * net.Size);
+        var gradient = new double[net.Size];
+        var products = new double[3 * net.Size];
+        var tape = new Tape();
+        TapeFunction f = net.Loss;
+        void Step()
+        {
+            tape.Gradient(f, theta, gradient);
+            tape.HessianVectorProduct(f, theta, vectors.AsSpan(0, net.Size), gradient, products.AsSpan(0, net.Size));
+            tape.HessianBlockProduct(f, theta, vectors, 3, gradient, products, CurvatureMode.GaussNewton);
+        }
+        Step();
+        Step();
+        GemmCounter.Reset();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 5; i++) Step();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // Whatever the BLAS facade allocates inside Blas.Gemm (it should be nothing) is
+        // counted separately; everything the tape does around it must allocate nothing.
+        GemmCounter.Calls.Should().BeGreaterThan(0);
+        (allocated - GemmCounter.FacadeAllocatedBytes).Should().Be(0);
+        if (GemmCounter.FacadeAllocatedBytes != 0)
+            TestContext.Out.WriteLine($"Blas.Gemm allocated {GemmCounter.FacadeAllocatedBytes} B in {GemmCounter.Calls} calls.");
+    }
+
+    [Test]
+    public void Gauss_Newton_mode_without_a_network_output_is_rejected()
+    {
+        var act = () => new Tape().HessianVectorProduct(Rosenbrock, [1.0, 2.0], [1.0, 0.0], CurvatureMode.GaussNewton);
+        act.Should().Throw<InvalidOperationException>().WithMessage("*MarkNetworkOutput*");
+    }
+}

@@ -1,0 +1,265 @@
+using Curvature.Core;
+using Curvature.Models;
+using Curvature.Spectral;
+using FluentAssertions;
+using NUnit.Framework;
+using static Curvature.Tests.AutodiffTestSupport;
+
+namespace Curvature.Tests;
+
+/// <summary>The Objective: loss, gradient and the H, G, F operators over a dataset.</summary>
+public class ObjectiveTests
+{
+    internal static Dataset Classification(int n, int features, int classes, ulong seed)
+    {
+        var rng = new Rng(seed);
+        var x = new Matrix(n, features);
+        rng.FillGaussian(x.Data);
+        var labels = Enumerable.Range(0, n).Select(_ => rng.NextInt(classes)).ToArray();
+        return new Dataset(x, labels, null, classes, $"random:{n}");
+    }
+
+    static Dataset Rows(Dataset data, int[] rows)
+    {
+        var x = new Matrix(rows.Length, data.Features);
+        for (int r = 0; r < rows.Length; r++) data.X.Row(rows[r]).CopyTo(x.Row(r));
+        return new Dataset(x, rows.Select(i => data.Labels![i]).ToArray(), null, data.Classes, "subset");
+    }
+
+    static Objective Make(string arch, Activation act, LossKind loss, Dataset data, ObjectiveOptions? options = null) =>
+        new(Mlp.Parse(arch, act), loss, data, options);
+
+    static readonly CurvatureKind[] Kinds = [CurvatureKind.Hessian, CurvatureKind.GaussNewton, CurvatureKind.FunctionalHessian];
+
+    [TestCase(LossKind.CrossEntropy, Activation.Tanh)]
+    [TestCase(LossKind.MeanSquaredError, Activation.Softplus)]
+    public void Gradient_agrees_with_finite_differences_of_the_loss(LossKind loss, Activation act)
+    {
+        var obj = Make("4-5-3", act, loss, Classification(9, 4, 3, 1), new ObjectiveOptions { ChunkSize = 4 });
+        var theta = obj.Model.Initialize(2);
+        var g = new double[obj.ParameterCount];
+        double l = obj.LossAndGradient(theta, g);
+        l.Should().Be(obj.Loss(theta));
+        var fd = Gradient(x => obj.Loss(x), theta, 1e-3);
+        RelativeError(g, fd).Should().BeLessThan(1e-8);
+    }
+
+    [Test]
+    public void Dense_Hessian_agrees_with_finite_differences_of_the_gradient()
+    {
+        var obj = Make("3-4-3", Activation.Tanh, LossKind.CrossEntropy, Classification(8, 3, 3, 3), new ObjectiveOptions { ChunkSize = 3 });
+        var theta = obj.Model.Initialize(4);
+        var h = obj.DenseMatrix(CurvatureKind.Hessian, theta);
+        int n = obj.ParameterCount;
+        var e = new double[n];
+        var fd = new double[n * n];
+        for (int j = 0; j < n; j++)
+        {
+            e[j] = 1;
+            var col = DirectionalDerivative(x => { var g = new double[n]; obj.LossAndGradient(x, g); return g; }, theta, e, 1e-3);
+            e[j] = 0;
+            for (int i = 0; i < n; i++) fd[i * n + j] = col[i];
+        }
+        RelativeError(h.Data, fd).Should().BeLessThan(1e-7);
+    }
+
+    [Test]
+    public void Operators_agree_with_their_dense_matrices()
+    {
+        var obj = Make("3-4-2", Activation.Gelu, LossKind.CrossEntropy, Classification(7, 3, 2, 5), new ObjectiveOptions { ChunkSize = 3, MaxBlock = 2 });
+        var theta = obj.Model.Initialize(6);
+        int n = obj.ParameterCount;
+        var rng = new Rng(7);
+        var block = new Matrix(3, n);
+        rng.FillGaussian(block.Data);
+        foreach (var kind in Kinds)
+        {
+            var dense = ToMathNet(obj.DenseMatrix(kind, theta));
+            ILinearOperator op = obj.CurvatureOperator(kind, theta);
+            op.Size.Should().Be(n);
+            var y = new double[n];
+            op.Apply(block.Row(0), y);
+            RelativeError(y, (dense * MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(block.Row(0).ToArray())).ToArray())
+                .Should().BeLessThan(1e-12, kind.ToString());
+            var yBlock = new double[3 * n];
+            op.ApplyBlock(block.Data, yBlock, 3);
+            var expected = (dense * ToMathNet(block).Transpose()).Transpose();
+            RelativeError(yBlock, Flatten(expected)).Should().BeLessThan(1e-12, kind.ToString());
+        }
+    }
+
+    static double[] Flatten(MathNet.Numerics.LinearAlgebra.Matrix<double> m)
+    {
+        var a = new double[m.RowCount * m.ColumnCount];
+        for (int i = 0; i < m.RowCount; i++) for (int j = 0; j < m.ColumnCount; j++) a[i * m.ColumnCount + j] = m[i, j];
+        return a;
+    }
+
+    [Test]
+    public void Chunked_sums_equal_the_unchunked_ones()
+    {
+        var data = Classification(23, 4, 3, 8);
+        var whole = Make("4-6-3", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 1000 });
+        var chunked = Make("4-6-3", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 5 });
+        var theta = whole.Model.Initialize(9);
+        var v = Gaussian(new Rng(10), whole.ParameterCount);
+        int n = whole.ParameterCount;
+        double[] g1 = new double[n], g2 = new double[n], h1 = new double[n], h2 = new double[n];
+        whole.LossAndGradient(theta, g1).Should().BeApproximately(chunked.LossAndGradient(theta, g2), 1e-14);
+        RelativeError(g2, g1).Should().BeLessThan(1e-12);
+        whole.HessianVectorProduct(theta, v, h1);
+        chunked.HessianVectorProduct(theta, v, h2);
+        RelativeError(h2, h1).Should().BeLessThan(1e-12);
+    }
+
+    static void AllResults(Objective obj, double[] theta, double[] vectors, int[]? examples,
+        out double loss, out double[] gradient, out double[] hv, out double[] block, out Evaluation eval)
+    {
+        int n = obj.ParameterCount;
+        gradient = new double[n];
+        hv = new double[n];
+        block = new double[vectors.Length];
+        loss = obj.LossAndGradient(theta, gradient, examples);
+        obj.CurvatureProduct(CurvatureKind.Hessian, theta, vectors.AsSpan(0, n), hv, default, examples);
+        obj.CurvatureBlockProduct(CurvatureKind.GaussNewton, theta, vectors, vectors.Length / n, block, examples);
+        eval = obj.Evaluate(theta);
+    }
+
+    [Test]
+    public void One_thread_and_two_threads_give_identical_bits()
+    {
+        // Shapes where OpenBLAS itself would round differently on 1 and 2 threads.
+        var data = Classification(300, 40, 10, 11);
+        var one = Make("40-96-64-10", Activation.Tanh, LossKind.CrossEntropy, data,
+            new ObjectiveOptions { ChunkSize = 70, Threads = 1 });
+        var two = Make("40-96-64-10", Activation.Tanh, LossKind.CrossEntropy, data,
+            new ObjectiveOptions { ChunkSize = 70, Threads = 2 });
+        var theta = one.Model.Initialize(12);
+        var vectors = Gaussian(new Rng(13), 3 * one.ParameterCount);
+        int[] subset = Enumerable.Range(0, 150).Select(i => (i * 7) % 300).ToArray();
+        foreach (var examples in new[] { null, subset })
+        {
+            AllResults(one, theta, vectors, examples, out var l1, out var g1, out var h1, out var b1, out var e1);
+            AllResults(two, theta, vectors, examples, out var l2, out var g2, out var h2, out var b2, out var e2);
+            l2.Should().Be(l1);
+            g2.Should().Equal(g1);
+            h2.Should().Equal(h1);
+            b2.Should().Equal(b1);
+            e2.Should().Be(e1);
+        }
+    }
+
+    [Test]
+    public void Loss_on_a_subset_equals_the_loss_of_a_dataset_of_those_rows()
+    {
+        var data = Classification(20, 3, 3, 14);
+        int[] rows = [17, 2, 2, 9, 0, 11, 5];
+        var obj = Make("3-5-3", Activation.Relu, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 3 });
+        var sub = Make("3-5-3", Activation.Relu, LossKind.CrossEntropy, Rows(data, rows), new ObjectiveOptions { ChunkSize = 3 });
+        var theta = obj.Model.Initialize(15);
+        int n = obj.ParameterCount;
+        double[] g1 = new double[n], g2 = new double[n];
+        obj.LossAndGradient(theta, g1, rows).Should().BeApproximately(sub.LossAndGradient(theta, g2), 1e-15);
+        RelativeError(g1, g2).Should().BeLessThan(1e-14);
+    }
+
+    [Test]
+    public void Evaluate_reports_mean_loss_and_the_accuracy_of_the_argmax()
+    {
+        var data = Classification(40, 3, 4, 16);
+        var obj = Make("3-8-4", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 7 });
+        var theta = obj.Model.Initialize(17);
+        var outputs = obj.Model.Predict(theta, data.X);
+        int correct = 0;
+        for (int r = 0; r < 40; r++)
+        {
+            int best = 0;
+            for (int c = 1; c < 4; c++) if (outputs[r, c] > outputs[r, best]) best = c;
+            if (best == data.Labels![r]) correct++;
+        }
+        var e = obj.Evaluate(theta);
+        e.Accuracy.Should().Be(correct / 40.0);
+        e.Loss.Should().BeApproximately(obj.Loss(theta), 1e-15);
+    }
+
+    [Test]
+    public void Accuracy_is_NaN_for_regression_targets()
+    {
+        var rng = new Rng(18);
+        var x = new Matrix(6, 2);
+        var t = new Matrix(6, 3);
+        rng.FillGaussian(x.Data);
+        rng.FillGaussian(t.Data);
+        var obj = Make("2-3", Activation.Tanh, LossKind.MeanSquaredError, new Dataset(x, null, t, 3, "regression"));
+        var e = obj.Evaluate(obj.Model.Initialize(1));
+        double.IsNaN(e.Accuracy).Should().BeTrue();
+        double.IsFinite(e.Loss).Should().BeTrue();
+    }
+
+    [Test]
+    public void Invalid_inputs_are_rejected_with_messages_naming_both_sides()
+    {
+        var data = Classification(5, 3, 2, 19);
+        var features = () => Make("4-2", Activation.Tanh, LossKind.CrossEntropy, data);
+        features.Should().Throw<ArgumentException>().WithMessage("*3 features*4-2*4 inputs*");
+        var outputs = () => Make("3-5", Activation.Tanh, LossKind.CrossEntropy, data);
+        outputs.Should().Throw<ArgumentException>().WithMessage("*2 classes*3-5*5 outputs*");
+        var obj = Make("3-2", Activation.Tanh, LossKind.CrossEntropy, data);
+        var theta = () => obj.Loss(new double[7]);
+        theta.Should().Throw<ArgumentException>().WithMessage("*length 7*8 parameters*3-2*");
+        var examples = () => obj.Loss(new double[8], [0, 5]);
+        examples.Should().Throw<ArgumentException>().WithMessage("*5 at index 1*[0, 5)*");
+        var nan = () => obj.Loss([0, 0, double.NaN, 0, 0, 0, 0, 0]);
+        nan.Should().Throw<ArgumentException>().WithMessage("*NaN at index 2*");
+        var options = () => Make("3-2", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 0 });
+        options.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*chunkSize*0*positive*");
+    }
+
+    [Test]
+    public void Dense_matrix_of_a_large_network_is_refused()
+    {
+        var obj = Make("100-60-10", Activation.Tanh, LossKind.CrossEntropy, Classification(2, 100, 10, 20));
+        var act = () => obj.DenseMatrix(CurvatureKind.Hessian, new double[obj.ParameterCount]);
+        act.Should().Throw<InvalidOperationException>().WithMessage("*at most 5000*100-60-10*6670*");
+    }
+
+    [Test]
+    public void Blocks_larger_than_the_sweep_limit_equal_their_columns()
+    {
+        var obj = Make("3-4-3", Activation.Tanh, LossKind.CrossEntropy, Classification(10, 3, 3, 21),
+            new ObjectiveOptions { ChunkSize = 4, MaxBlock = 2 });
+        var theta = obj.Model.Initialize(22);
+        int n = obj.ParameterCount;
+        var vectors = Gaussian(new Rng(23), 5 * n);
+        var block = new double[5 * n];
+        var gradient = new double[n];
+        obj.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, 5, block, gradient);
+        var expectedGradient = new double[n];
+        obj.LossAndGradient(theta, expectedGradient);
+        RelativeError(gradient, expectedGradient).Should().BeLessThan(1e-14);
+        for (int j = 0; j < 5; j++)
+        {
+            var single = new double[n];
+            obj.HessianVectorProduct(theta, vectors.AsSpan(j * n, n), single);
+            RelativeError(block.AsSpan(j * n, n), single).Should().BeLessThan(1e-12);
+        }
+    }
+
+    [Test]
+    public void A_warm_minibatch_step_allocates_nothing()
+    {
+        var data = Classification(200, 20, 5, 24);
+        var obj = Make("20-30-5", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 1000 });
+        var theta = obj.Model.Initialize(25);
+        var gradient = new double[obj.ParameterCount];
+        var batch = Enumerable.Range(0, 64).Select(i => (i * 13) % 200).ToArray();
+        obj.LossAndGradient(theta, gradient, batch);
+        obj.LossAndGradient(theta, gradient, batch);
+        Autodiff.GemmCounter.Reset();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 5; i++) obj.LossAndGradient(theta, gradient, batch);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Autodiff.GemmCounter.Calls.Should().BeGreaterThan(0);
+        (allocated - Autodiff.GemmCounter.FacadeAllocatedBytes).Should().Be(0, "only Blas.Gemm itself may allocate");
+    }
+}
