@@ -1,0 +1,228 @@
+using System.Globalization;
+using Curvature.Core;
+
+namespace Curvature.Spectral;
+
+/// <summary>Options for <see cref="Lanczos.TopK"/>.</summary>
+public sealed record LanczosOptions
+{
+    public Which Which { get; init; } = Which.LargestAlgebraic;
+
+    /// <summary>A pair converges when ‖Av − λv‖ ≤ Tolerance·max(|λ|, ε^{1/3}·‖A‖_est).</summary>
+    public double Tolerance { get; init; } = 1e-8;
+
+    /// <summary>Budget of operator applications; when it runs out the best pairs are returned flagged.</summary>
+    public int MaxMatvecs { get; init; } = 10_000;
+
+    /// <summary>Basis vectors kept before a thick restart; default max(2k + 1, 20), capped at n.</summary>
+    public int? MaxBasisSize { get; init; }
+
+    /// <summary>Ritz vectors kept at a thick restart; default k + (MaxBasisSize − k)/2, at most MaxBasisSize − 2.</summary>
+    public int? KeepOnRestart { get; init; }
+
+    /// <summary>Seed of the random start vector (and of the random continuation after an invariant subspace).</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>Start vector instead of a random one (length n, non-zero).</summary>
+    public ReadOnlyMemory<double>? StartVector { get; init; }
+
+    /// <summary>
+    /// After convergence, always probe the complement of the converged vectors with a fresh
+    /// random Krylov sequence (done anyway after an invariant subspace was met). Costs extra
+    /// products; catches copies of a repeated eigenvalue that one Krylov sequence cannot see.
+    /// </summary>
+    public bool ProbeComplement { get; init; }
+}
+
+/// <summary>
+/// Thick-restart Lanczos with full reorthogonalization for the k extreme eigenpairs of a
+/// symmetric operator. See docs/spectral.md.
+/// </summary>
+public static class Lanczos
+{
+    public static EigenResult TopK(ILinearOperator op, int k, LanczosOptions? options = null)
+    {
+        Guard.NotNull(op);
+        options ??= new LanczosOptions();
+        int n = op.Size;
+        BlockOps.CheckK(k, n);
+        BlockOps.CheckWhich(options.Which, "options.Which");
+        Guard.Positive(options.Tolerance, "options.Tolerance");
+        if (options.MaxMatvecs < k)
+            throw new ArgumentOutOfRangeException("options.MaxMatvecs",
+                $"Argument 'options.MaxMatvecs' was {options.MaxMatvecs}; expected at least k = {k} (k Ritz pairs need a Krylov space of dimension k).");
+        int mMax = Math.Min(n, options.MaxBasisSize ?? Math.Max(2 * k + 1, 20));
+        int minBasis = Math.Min(k + 2, n);
+        if (mMax < minBasis)
+            throw new ArgumentOutOfRangeException("options.MaxBasisSize", string.Create(CultureInfo.InvariantCulture,
+                $"Argument 'options.MaxBasisSize' was {options.MaxBasisSize}; expected at least k + 2 = {k + 2} (the k kept Ritz vectors, the residual vector and one new step)."));
+        int keep = options.KeepOnRestart ?? Math.Min(k + (mMax - k) / 2, mMax - 2);
+        if (mMax < n && (keep < k || keep > mMax - 2))
+            throw new ArgumentOutOfRangeException("options.KeepOnRestart",
+                $"Argument 'options.KeepOnRestart' was {keep}; expected an integer in [k, MaxBasisSize - 2] = [{k}, {mMax - 2}].");
+
+        var rng = new Rng(options.Seed);
+        var start = new double[n];
+        if (options.StartVector is { } sv)
+        {
+            Guard.Length(sv.Span, n, "options.StartVector");
+            Guard.AllFinite(sv.Span, "options.StartVector");
+            sv.Span.CopyTo(start);
+            if (!(Blas.Nrm2(start) > 0))
+                throw new ArgumentException("Argument 'options.StartVector' is the zero vector; expected a non-zero vector.", "options.StartVector");
+        }
+        else
+        {
+            rng.FillGaussian(start);
+        }
+
+        using var serial = SerialBlas.Enter();
+        var proc = new LanczosProcess(op, mMax, rng, serial.CallerThreads);
+        proc.Start(start);
+        double tol = options.Tolerance;
+        var which = options.Which;
+
+        var t = new double[mMax * mMax];
+        var theta = new double[mMax];
+        var order = new int[mMax];
+        var coef = new double[k * mMax];
+        var y = new double[k * n];
+        var ay = new double[k * n];
+        var values = new double[k];
+        var residuals = new double[k];
+        var converged = new bool[k];
+        int cycles = 1;
+        bool decomposed = false;
+        bool probing = false;
+        bool probeRequested = options.ProbeComplement;
+        int breakdownsChecked = 0;
+        double boundary = 0;
+
+        while (true)
+        {
+            bool canStep = proc.HasNext && proc.Matvecs < options.MaxMatvecs;
+            if (!canStep) break;
+            if (proc.M == mMax)
+            {
+                // The decomposition of the full basis was made right after the step that filled it.
+                proc.Restart(keep, t.AsSpan(0, mMax * mMax), theta, order);
+                cycles++;
+                decomposed = false;
+            }
+            proc.Step();
+            decomposed = false;
+            if (proc.M < k) continue;
+            Decompose(proc, which, t, theta, order);
+            decomposed = true;
+            if (probing)
+            {
+                double margin = tol * Math.Max(Math.Abs(boundary), BlockOps.ScaleFloor(NormEstimate(proc, theta)));
+                if (Beats(theta[order[k - 1]], boundary, margin, which))
+                {
+                    // The probe found a better pair: converge again with it, then probe again.
+                    probing = false;
+                    probeRequested = true;
+                }
+                else
+                {
+                    bool settled = proc.LastStepWasInvariant || !proc.HasNext
+                        || (proc.M > k && BoundPasses(proc, tol, t, theta, order[k], NormEstimate(proc, theta)));
+                    if (!settled) continue;
+                    probing = false;
+                    Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
+                    if (Array.TrueForAll(converged, c => c)) return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles);
+                    continue;
+                }
+            }
+            if (!BoundsPass(proc, k, tol, t, theta, order)) continue;
+            // The bound says yes; only the residuals formed from the stored products decide.
+            Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
+            if (!Array.TrueForAll(converged, c => c)) continue;
+            if ((probeRequested || proc.Breakdowns > breakdownsChecked) && proc.HasNext && proc.Matvecs < options.MaxMatvecs)
+            {
+                // An invariant subspace was met: a single Krylov sequence holds one vector per
+                // eigenspace, so copies of a repeated eigenvalue may be missing. Probe the
+                // complement of the converged vectors from a fresh random direction.
+                breakdownsChecked = proc.Breakdowns;
+                probeRequested = false;
+                boundary = theta[order[k - 1]];
+                proc.Lock(k, t.AsSpan(0, proc.M * proc.M), theta, order);
+                probing = true;
+                decomposed = false;
+                continue;
+            }
+            return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles);
+        }
+
+        if (!decomposed) Decompose(proc, which, t, theta, order);
+        Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
+        return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles);
+    }
+
+    static void Decompose(LanczosProcess proc, Which which, double[] t, double[] theta, int[] order)
+    {
+        int m = proc.M;
+        proc.Decompose(t, theta);
+        BlockOps.SortByWhich(theta.AsSpan(0, m), which, order.AsSpan(0, m));
+    }
+
+    /// <summary>A lower bound on ‖A‖: the extreme Ritz values and the largest ‖A v_j‖ seen.</summary>
+    static double NormEstimate(LanczosProcess proc, double[] theta)
+    {
+        int m = proc.M;
+        return Math.Max(proc.NormEstimate, Math.Max(Math.Abs(theta[0]), Math.Abs(theta[m - 1])));
+    }
+
+    static bool BoundsPass(LanczosProcess proc, int k, double tol, double[] t, double[] theta, int[] order)
+    {
+        double normEstimate = NormEstimate(proc, theta);
+        for (int i = 0; i < k; i++)
+            if (!BoundPasses(proc, tol, t, theta, order[i], normEstimate)) return false;
+        return true;
+    }
+
+    static bool BoundPasses(LanczosProcess proc, double tol, double[] t, double[] theta, int col, double normEstimate)
+    {
+        int m = proc.M;
+        double floor = BlockOps.ScaleFloor(normEstimate);
+        return proc.ResidualBound(t.AsSpan(0, m * m), col) <= tol * Math.Max(Math.Abs(theta[col]), floor);
+    }
+
+    /// <summary>Whether Ritz value x is more wanted than the boundary by more than the margin.</summary>
+    static bool Beats(double x, double boundary, double margin, Which which) => which switch
+    {
+        Which.LargestAlgebraic => x > boundary + margin,
+        Which.SmallestAlgebraic => x < boundary - margin,
+        _ => Math.Abs(x) > Math.Abs(boundary) + margin,
+    };
+
+    /// <summary>Forms the k wanted Ritz pairs and their true residuals ‖(AV)s − θ·Vs‖.</summary>
+    static void Finish(LanczosProcess proc, int k, double tol, double normEstimate, double[] t, int[] order, double[] coef,
+        double[] y, double[] ay, double[] values, double[] residuals, bool[] converged)
+    {
+        int m = proc.M, n = y.Length / k;
+        for (int i = 0; i < k; i++)
+        {
+            int col = order[i];
+            for (int j = 0; j < m; j++) coef[i * m + j] = t[j * m + col];
+        }
+        proc.Combine(coef.AsSpan(0, k * m), k, y, ay);
+        double normEst = normEstimate;
+        for (int i = 0; i < k; i++)
+        {
+            var yi = y.AsSpan(i * n, n);
+            var ayi = ay.AsSpan(i * n, n);
+            double rq = Blas.Dot(yi, ayi) / Blas.Dot(yi, yi);
+            values[i] = rq;
+            Blas.Axpy(-rq, yi, ayi);
+            residuals[i] = Blas.Nrm2(ayi);
+            normEst = Math.Max(normEst, Math.Abs(rq));
+        }
+        double floor = BlockOps.ScaleFloor(normEst);
+        for (int i = 0; i < k; i++)
+            converged[i] = residuals[i] <= tol * Math.Max(Math.Abs(values[i]), floor);
+    }
+
+    static EigenResult Result(Which which, double[] y, double[] values, double[] residuals, bool[] converged, int n, int matvecs, int cycles)
+        => BlockOps.Package(which, values, y, residuals, converged, n, matvecs, cycles);
+}

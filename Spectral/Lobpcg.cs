@@ -1,0 +1,204 @@
+using Curvature.Core;
+
+namespace Curvature.Spectral;
+
+/// <summary>Options for <see cref="Lobpcg.TopK"/>.</summary>
+public sealed record LobpcgOptions
+{
+    public Which Which { get; init; } = Which.LargestAlgebraic;
+
+    /// <summary>A pair converges when ‖Av − λv‖ ≤ Tolerance·max(|λ|, ε^{1/3}·‖A‖_est).</summary>
+    public double Tolerance { get; init; } = 1e-8;
+
+    /// <summary>Rayleigh–Ritz updates after the initial one.</summary>
+    public int MaxIterations { get; init; } = 500;
+
+    /// <summary>Optional budget of operator applications (block vectors counted one by one).</summary>
+    public int? MaxMatvecs { get; init; }
+
+    /// <summary>Extra block vectors beyond k that shield the k-th pair from the rest of the spectrum; negative = automatic (max(2, k/5)).</summary>
+    public int GuardVectors { get; init; } = -1;
+
+    public ulong Seed { get; init; }
+
+    /// <summary>Initial block, m×n row-major with 1 ≤ m ≤ k + guard; missing rows are filled randomly.</summary>
+    public double[]? WarmStart { get; init; }
+}
+
+/// <summary>
+/// Locally optimal block preconditioned conjugate gradient (no preconditioner) for k
+/// extreme eigenpairs: Rayleigh–Ritz on the trial subspace [X, P, W] with soft locking of
+/// converged pairs. See docs/spectral.md.
+/// </summary>
+public static class Lobpcg
+{
+    /// <summary>The block size used for k wanted pairs and the given guard option.</summary>
+    public static int BlockSize(int k, int n, int guardVectors)
+        => Math.Min(n, k + (guardVectors < 0 ? Math.Max(2, k / 5) : guardVectors));
+
+    public static EigenResult TopK(ILinearOperator op, int k, LobpcgOptions? options = null)
+    {
+        Guard.NotNull(op);
+        options ??= new LobpcgOptions();
+        int n = op.Size;
+        BlockOps.CheckK(k, n);
+        BlockOps.CheckWhich(options.Which, "options.Which");
+        Guard.Positive(options.Tolerance, "options.Tolerance");
+        Guard.NonNegative(options.MaxIterations, "options.MaxIterations");
+        int p = BlockSize(k, n, options.GuardVectors);
+        int maxMatvecs = options.MaxMatvecs ?? int.MaxValue;
+        if (maxMatvecs < p)
+            throw new ArgumentOutOfRangeException("options.MaxMatvecs",
+                $"Argument 'options.MaxMatvecs' was {maxMatvecs}; expected at least the block size k + guard = {p} (the first block product).");
+        int warmRows = 0;
+        if (options.WarmStart is { } warm)
+        {
+            if (warm.Length == 0 || warm.Length % n != 0 || warm.Length / n > p)
+                throw new ArgumentException(
+                    $"Argument 'options.WarmStart' has length {warm.Length}; expected m x n = m x {n} with 1 <= m <= k + guard = {p} (one start vector per row).",
+                    "options.WarmStart");
+            Guard.AllFinite(warm, "options.WarmStart");
+            warmRows = warm.Length / n;
+        }
+
+        using var serial = SerialBlas.Enter();
+        double tol = options.Tolerance;
+        var which = options.Which;
+        var rng = new Rng(options.Seed);
+        int sMax = 3 * p;
+        var s = new double[sMax * n];
+        var aS = new double[sMax * n];
+        var ws = new BlockWorkspace(n, sMax);
+        var gram = new double[sMax * sMax];
+        var ritz = new double[sMax];
+        var order = new int[sMax];
+        var coef = new double[2 * p * sMax];
+        var theta = new double[p];
+        var residuals = new double[p];
+        var converged = new bool[p];
+
+        // X: the warm rows, then random rows; a rank-deficient start is topped up with fresh random rows.
+        var x = s.AsSpan(0, p * n);
+        if (warmRows > 0) options.WarmStart.AsSpan().CopyTo(x);
+        rng.FillGaussian(x[(warmRows * n)..]);
+        int rank = BlockOps.Orthonormalize(x, p, n, ws);
+        for (int attempt = 0; rank < p; attempt++)
+        {
+            if (attempt == 5) throw new InvalidOperationException($"Could not build {p} orthonormal start vectors in dimension {n}.");
+            var fresh = s.AsSpan(rank * n, (p - rank) * n);
+            rng.FillGaussian(fresh);
+            for (int round = 0; round < 2; round++)
+                BlockOps.ProjectOut(fresh, p - rank, s.AsSpan(0, rank * n), rank, n, ws.Coef);
+            rank += BlockOps.Orthonormalize(fresh, p - rank, n, ws);
+        }
+        serial.ApplyBlock(op, s.AsSpan(0, p * n), aS.AsSpan(0, p * n), p);
+        int matvecs = p;
+        int sCount = p;
+        double normEstimate = RayleighRitz(s, aS, n, sCount, p, which, gram, ritz, order, coef, theta, ws, out int pRows);
+
+        int iterations = 0;
+        while (true)
+        {
+            // Residuals of all block pairs; the unconverged ones become W (soft locking: converged pairs stay in X but add no W).
+            double floor = BlockOps.ScaleFloor(normEstimate);
+            int wStart = p + pRows;
+            int active = 0;
+            for (int i = 0; i < p; i++)
+            {
+                var w = s.AsSpan((wStart + active) * n, n);
+                var xi = s.AsSpan(i * n, n);
+                aS.AsSpan(i * n, n).CopyTo(w);
+                Blas.Axpy(-theta[i], xi, w);
+                residuals[i] = Blas.Nrm2(w);
+                converged[i] = residuals[i] <= tol * Math.Max(Math.Abs(theta[i]), floor);
+                if (!converged[i]) active++;
+            }
+            bool done = true;
+            for (int i = 0; i < k; i++) done &= converged[i];
+            if (done || iterations >= options.MaxIterations || matvecs >= maxMatvecs) break;
+            active = Math.Min(active, maxMatvecs - matvecs);
+
+            var wBlock = s.AsSpan(wStart * n, active * n);
+            var q = s.AsSpan(0, wStart * n);
+            for (int round = 0; round < 2 && active > 0; round++)
+            {
+                BlockOps.ProjectOut(wBlock, active, q, wStart, n, ws.Coef);
+                active = BlockOps.Orthonormalize(wBlock, active, n, ws);
+            }
+            if (active == 0) break; // every residual lies in span[X, P]: the subspace cannot grow
+            serial.ApplyBlock(op, s.AsSpan(wStart * n, active * n), aS.AsSpan(wStart * n, active * n), active);
+            matvecs += active;
+            sCount = wStart + active;
+            normEstimate = RayleighRitz(s, aS, n, sCount, p, which, gram, ritz, order, coef, theta, ws, out pRows);
+            iterations++;
+        }
+
+        var vectors = s.AsSpan(0, k * n).ToArray();
+        return BlockOps.Package(which, theta[..k], vectors, residuals[..k], converged[..k], n, matvecs, iterations);
+    }
+
+    /// <summary>
+    /// Rayleigh–Ritz on the orthonormal rows S[0..sCount): eigen-decompose SᵀAS (as the
+    /// sCount×sCount matrix S·(AS)ᵀ, symmetrized), pick the p most wanted Ritz pairs as the
+    /// new X, and build the new P from the non-X part of their coefficients made orthonormal
+    /// and orthogonal to X in coefficient space (so P and AP stay exact and well scaled).
+    /// Rows of S and AS become [X; P]. Returns max |θ| over all Ritz values (‖A‖ lower bound).
+    /// </summary>
+    static double RayleighRitz(double[] s, double[] aS, int n, int sCount, int p, Which which,
+        double[] gram, double[] ritz, int[] order, double[] coef, double[] theta, BlockWorkspace ws, out int newPRows)
+    {
+        int sc = sCount;
+        var g = gram.AsSpan(0, sc * sc);
+        Blas.Gemm(Transpose.No, Transpose.Yes, sc, sc, n, 1.0, s, n, aS, n, 0.0, g, sc);
+        for (int i = 0; i < sc; i++)
+            for (int j = i + 1; j < sc; j++)
+            {
+                double avg = 0.5 * (g[i * sc + j] + g[j * sc + i]);
+                g[i * sc + j] = avg;
+                g[j * sc + i] = avg;
+            }
+        var lam = ritz.AsSpan(0, sc);
+        Blas.SymmetricEigen(sc, g, lam);
+        BlockOps.SortByWhich(lam, which, order.AsSpan(0, sc));
+        double normEstimate = Math.Max(Math.Abs(lam[0]), Math.Abs(lam[sc - 1]));
+
+        // Coefficient rows: row i < p is Ritz vector order[i]; rows p.. are the P directions.
+        var c = coef.AsSpan();
+        for (int i = 0; i < p; i++)
+        {
+            int col = order[i];
+            theta[i] = lam[col];
+            for (int j = 0; j < sc; j++) c[i * sc + j] = g[j * sc + col];
+        }
+        int made = 0;
+        if (sc > p)
+        {
+            for (int i = 0; i < p; i++)
+            {
+                var y = c.Slice((p + made) * sc, sc);
+                y[..p].Clear();
+                c.Slice(i * sc + p, sc - p).CopyTo(y[p..]);
+                for (int round = 0; round < 2; round++)
+                    for (int r = 0; r < p + made; r++)
+                    {
+                        var other = c.Slice(r * sc, sc);
+                        double d = 0;
+                        for (int j = 0; j < sc; j++) d += other[j] * y[j];
+                        for (int j = 0; j < sc; j++) y[j] -= d * other[j];
+                    }
+                double nrm = 0;
+                for (int j = 0; j < sc; j++) nrm += y[j] * y[j];
+                nrm = Math.Sqrt(nrm);
+                // A direction this small is rounding noise of a Ritz vector that did not move.
+                if (nrm <= 1e-10) continue;
+                for (int j = 0; j < sc; j++) y[j] /= nrm;
+                made++;
+            }
+        }
+        int rows = p + made;
+        BlockOps.TransformRows(s.AsSpan(0, sc * n), n, sc, c[..(rows * sc)], rows, ws);
+        BlockOps.TransformRows(aS.AsSpan(0, sc * n), n, sc, c[..(rows * sc)], rows, ws);
+        newPRows = made;
+        return normEstimate;
+    }
+}
