@@ -1,1 +1,0 @@
-namespace Curvature.Optimizers;

@@ -1,0 +1,91 @@
+using System.Globalization;
+using Curvature.Core;
+
+namespace Curvature.Optimizers;
+
+/// <summary>The four update rules; all are the interpolated step with particular (α_dom, α_bulk).</summary>
+public enum OptimizerKind
+{
+    /// <summary>(1, 1): plain SGD, no projection.</summary>
+    Sgd,
+
+    /// <summary>(1, 0): Dom-SGD, the step restricted to the dominant subspace.</summary>
+    Dom,
+
+    /// <summary>(0, 1): Bulk-SGD, the step restricted to the complement of the dominant subspace.</summary>
+    Bulk,
+
+    /// <summary>(α_dom, α_bulk) as given.</summary>
+    Interp,
+}
+
+/// <summary>
+/// The update θ ← θ − η_t·v, v ← μ·v + d, d = α_dom·P_dom g' + α_bulk·P_bulk g', g' = g + λ_wd·θ
+/// (μ = 0 gives v = d). See docs/optimizers.md for the conventions.
+/// </summary>
+public sealed record StepOptions
+{
+    public OptimizerKind Kind { get; init; } = OptimizerKind.Sgd;
+
+    /// <summary>α_dom, used only by <see cref="OptimizerKind.Interp"/>.</summary>
+    public double AlphaDom { get; init; } = 1.0;
+
+    /// <summary>α_bulk, used only by <see cref="OptimizerKind.Interp"/>.</summary>
+    public double AlphaBulk { get; init; } = 1.0;
+
+    /// <summary>The base learning rate η.</summary>
+    public double LearningRate { get; init; } = 0.01;
+
+    /// <summary>Steps of linear warm-up: η_t = η·(t+1)/W for t &lt; W, then η. 0 means constant η.</summary>
+    public int WarmupSteps { get; init; }
+
+    /// <summary>Heavy-ball momentum μ ∈ [0, 1).</summary>
+    public double Momentum { get; init; }
+
+    /// <summary>L2 weight decay λ_wd, added to the gradient before it is projected.</summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>
+    /// When set, the step is plain SGD until the exponential moving average of χ_k(g') first
+    /// reaches this threshold, and projected from then on. Null projects from the first step.
+    /// </summary>
+    public double? SwitchChi { get; init; }
+
+    /// <summary>The EMA factor β in m ← β·m + (1 − β)·χ_k.</summary>
+    public double ChiEmaDecay { get; init; } = 0.9;
+
+    /// <summary>(α_dom, α_bulk) of the rule.</summary>
+    public (double Dom, double Bulk) Alphas => Kind switch
+    {
+        OptimizerKind.Sgd => (1.0, 1.0),
+        OptimizerKind.Dom => (1.0, 0.0),
+        OptimizerKind.Bulk => (0.0, 1.0),
+        _ => (AlphaDom, AlphaBulk),
+    };
+
+    /// <summary>Whether the rule needs the dominant subspace at all (α_dom ≠ α_bulk).</summary>
+    public bool NeedsSubspace => Alphas.Dom != Alphas.Bulk;
+
+    /// <summary>η_t for the step that starts at step count <paramref name="step"/> (0-based).</summary>
+    public double LearningRateAt(long step) =>
+        WarmupSteps > 0 && step < WarmupSteps ? LearningRate * (step + 1) / WarmupSteps : LearningRate;
+
+    /// <summary>Throws an ArgumentException naming the first invalid option.</summary>
+    public void Validate()
+    {
+        Guard.Positive(LearningRate, "lr");
+        Guard.NonNegative(WarmupSteps, "warmup");
+        if (!(Momentum >= 0 && Momentum < 1))
+            throw new ArgumentOutOfRangeException("momentum", $"Option 'momentum' was {Show(Momentum)}; expected a number in [0, 1).");
+        Guard.NonNegative(WeightDecay, "weight-decay");
+        Guard.Finite(AlphaDom, "alpha-dom");
+        Guard.Finite(AlphaBulk, "alpha-bulk");
+        if (SwitchChi is double s) Guard.InRange(s, 0.0, 1.0, "switch-chi");
+        if (!(ChiEmaDecay >= 0 && ChiEmaDecay < 1))
+            throw new ArgumentOutOfRangeException("chi-ema", $"Option 'chi-ema' was {Show(ChiEmaDecay)}; expected a number in [0, 1).");
+        if (!Enum.IsDefined(Kind))
+            throw new ArgumentOutOfRangeException("optimizer", $"Option 'optimizer' was {Kind}; expected sgd, dom, bulk or interp.");
+    }
+
+    static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}

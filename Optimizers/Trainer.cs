@@ -1,0 +1,328 @@
+using System.Diagnostics;
+using System.Globalization;
+using Curvature.Core;
+using Curvature.Models;
+
+namespace Curvature.Optimizers;
+
+/// <summary>Reported after every step (and with <see cref="Row"/> set when metrics were just measured).</summary>
+public readonly record struct TrainingProgress(long Step, long TotalSteps, double BatchLoss, double? Lambda1, MetricsRow? Row);
+
+/// <summary>How a run ended and where.</summary>
+public sealed record TrainingResult(string Status, long Steps, MetricsRow? Final, long Hvps, double Seconds)
+{
+    public bool Completed => Status == TrainingStatus.Completed;
+    public bool Diverged => Status.StartsWith(TrainingStatus.DivergedPrefix, StringComparison.Ordinal);
+}
+
+public static class TrainingStatus
+{
+    public const string Running = "running";
+    public const string Completed = "completed";
+    public const string DivergedPrefix = "diverged at step ";
+    public const string InterruptedPrefix = "interrupted at step ";
+
+    public static string DivergedAt(long step) => DivergedPrefix + step.ToString(CultureInfo.InvariantCulture);
+    public static string InterruptedAt(long step) => InterruptedPrefix + step.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// The training loop: seeded minibatches drawn without replacement within each epoch, the
+/// interpolated step, the tracker refreshed every T steps, metrics every M steps, divergence
+/// detection, and checkpoints that resume bit for bit.
+/// </summary>
+/// <remarks>
+/// Step s means θ after s updates. The update from θ_s uses the basis computed at the last
+/// refresh at or before s; a refresh due at s is done right after the update that produced θ_s,
+/// so the state at a step boundary (what a checkpoint holds) is complete.
+/// </remarks>
+public sealed class Trainer
+{
+    readonly IObjective _train;
+    readonly IObjective? _test;
+    readonly TrainerOptions _o;
+    readonly int _n;
+    readonly int _examples;
+    readonly ProjectedSgd _optimizer;
+    readonly SubspaceTracker? _tracker;
+    readonly double[] _theta;
+    readonly double[] _gradient;
+    readonly double[] _scratch;
+    readonly int[] _permutation;
+    readonly int[]? _batch;
+    readonly List<MetricsRow> _metrics = [];
+    Rng _rng;
+    int _position;
+    int _epoch;
+    double _referenceLoss = double.NaN;
+    double _secondsBefore;
+    Stopwatch? _clock;
+
+    /// <summary>A fresh run from <paramref name="theta0"/> (copied).</summary>
+    public Trainer(IObjective train, IObjective? test, TrainerOptions options, ReadOnlySpan<double> theta0)
+    {
+        Guard.NotNull(train);
+        Guard.NotNull(options);
+        options.Validate(train.ParameterCount, train.ExampleCount);
+        _train = train;
+        _test = test;
+        _o = options;
+        _n = train.ParameterCount;
+        _examples = train.ExampleCount;
+        if (test is not null && test.ParameterCount != _n)
+            throw new ArgumentException($"Argument 'test' has {test.ParameterCount} parameters; expected the training objective's {_n}.", nameof(test));
+        Guard.Length(theta0, _n, nameof(theta0));
+        Guard.AllFinite(theta0, nameof(theta0));
+        _theta = theta0.ToArray();
+        _gradient = new double[_n];
+        _scratch = new double[_n];
+        _optimizer = new ProjectedSgd(options.Step, _n);
+        _tracker = options.Tracker is null ? null : new SubspaceTracker(train, options.Tracker);
+        bool fullBatch = options.BatchSize == _examples;
+        _permutation = fullBatch ? [] : Enumerable.Range(0, _examples).ToArray();
+        _batch = fullBatch ? null : new int[options.BatchSize];
+        _rng = new Rng(options.Seed ^ 0x4D494E4942415443UL);
+        // Nothing drawn yet: the first batch shuffles and starts epoch 0.
+        _position = _examples;
+        _epoch = -1;
+        Status = TrainingStatus.Running;
+    }
+
+    /// <summary>Continues the run saved in <paramref name="checkpoint"/>; the options must be those it was written with (Steps may differ).</summary>
+    public static Trainer Resume(IObjective train, IObjective? test, TrainerOptions options, TrainerCheckpoint checkpoint)
+    {
+        Guard.NotNull(checkpoint);
+        Guard.NotNull(options);
+        var expected = options.Fingerprint(train.ParameterCount, train.ExampleCount);
+        foreach (var (key, value) in expected)
+        {
+            var saved = checkpoint.Fingerprint.FirstOrDefault(p => p.Key == key);
+            if (saved.Key is null || saved.Value != value)
+                throw new ArgumentException($"Option '{key}' is '{value}' but the checkpoint was written with '{saved.Value ?? "(absent)"}'; expected the options the checkpoint was written with.", key);
+        }
+        if (checkpoint.Fingerprint.Count != expected.Count)
+            throw new ArgumentException($"Argument 'checkpoint' records {checkpoint.Fingerprint.Count} options; expected {expected.Count}.", nameof(checkpoint));
+        if (checkpoint.Step > options.Steps)
+            throw new ArgumentOutOfRangeException("steps", $"Option 'steps' was {options.Steps}; expected at least the checkpoint's step {checkpoint.Step}.");
+        var t = new Trainer(train, test, options, checkpoint.Theta);
+        t.Step = checkpoint.Step;
+        t._epoch = checkpoint.Epoch;
+        t._position = checkpoint.Position;
+        if (checkpoint.Permutation.Length != t._permutation.Length)
+            throw new ArgumentException($"Argument 'checkpoint' has a permutation of {checkpoint.Permutation.Length} examples; expected {t._permutation.Length}.", nameof(checkpoint));
+        checkpoint.Permutation.CopyTo(t._permutation, 0);
+        t._rng = Rng.FromState(checkpoint.Rng);
+        t._optimizer.Restore(checkpoint.Velocity, checkpoint.AlignmentEma, checkpoint.Projecting);
+        if ((checkpoint.Tracker is null) != (t._tracker is null))
+            throw new ArgumentException("Argument 'checkpoint' and the options disagree on whether a tracker runs; expected the same.", nameof(checkpoint));
+        if (checkpoint.Tracker is not null) t._tracker!.Restore(checkpoint.Tracker);
+        t._referenceLoss = checkpoint.ReferenceLoss;
+        t._secondsBefore = checkpoint.Seconds;
+        t._metrics.AddRange(checkpoint.Metrics);
+        // A run that had ended (diverged) stays ended; one that completed fewer steps runs on.
+        t.Status = checkpoint.Status.StartsWith(TrainingStatus.DivergedPrefix, StringComparison.Ordinal) ? checkpoint.Status : TrainingStatus.Running;
+        return t;
+    }
+
+    public TrainerOptions Options => _o;
+
+    /// <summary>Updates done so far.</summary>
+    public long Step { get; private set; }
+
+    /// <summary>The current parameters θ_Step.</summary>
+    public ReadOnlySpan<double> Theta => _theta;
+
+    /// <summary>"running", "completed", "diverged at step N" or "interrupted at step N".</summary>
+    public string Status { get; private set; }
+
+    public IReadOnlyList<MetricsRow> Metrics => _metrics;
+
+    public SubspaceTracker? Tracker => _tracker;
+
+    public ProjectedSgd Optimizer => _optimizer;
+
+    /// <summary>Wall-clock seconds spent in <see cref="Run"/> over this run and every segment before a resume.</summary>
+    public double Seconds => _secondsBefore + (_clock?.Elapsed.TotalSeconds ?? 0);
+
+    /// <summary>
+    /// Trains until step <paramref name="untilStep"/> (default: the options' total), divergence,
+    /// or cancellation, and returns how it ended. May be called again to go on.
+    /// </summary>
+    public TrainingResult Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, long? untilStep = null)
+    {
+        long until = untilStep ?? _o.Steps;
+        if (until < Step || until > _o.Steps)
+            throw new ArgumentOutOfRangeException(nameof(untilStep), $"Argument 'untilStep' was {until}; expected a step in [{Step}, {_o.Steps}].");
+        if (Status.StartsWith(TrainingStatus.DivergedPrefix, StringComparison.Ordinal)) return Result();
+        Status = TrainingStatus.Running;
+        var clock = Stopwatch.StartNew();
+        _clock = clock;
+        try
+        {
+            if (_tracker is not null && !_tracker.HasBasis) _tracker.Refresh(_theta);
+            while (Step < until)
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    Status = TrainingStatus.InterruptedAt(Step);
+                    break;
+                }
+                MetricsRow? row = null;
+                if (Step % _o.EvalEvery == 0)
+                {
+                    row = Measure();
+                    if (IsDivergent(row.TrainLoss)) { Status = TrainingStatus.DivergedAt(Step); break; }
+                }
+                var batch = NextBatch();
+                double loss = _train.LossAndGradient(_theta, _gradient, batch);
+                if (IsDivergent(loss))
+                {
+                    Diverge();
+                    break;
+                }
+                _optimizer.Step(_theta, _gradient, _tracker?.Projector, Step);
+                Step++;
+                if (!AllFinite(_theta)) { Diverge(); break; }
+                if (_tracker is not null && _tracker.IsDue(Step) && !TryRefresh()) break;
+                progress?.Report(new TrainingProgress(Step, _o.Steps, loss, Lambda1, row));
+            }
+            if (Status == TrainingStatus.Running && Step == _o.Steps)
+            {
+                var row = Measure();
+                Status = IsDivergent(row.TrainLoss) ? TrainingStatus.DivergedAt(Step) : TrainingStatus.Completed;
+                progress?.Report(new TrainingProgress(Step, _o.Steps, row.TrainLoss, Lambda1, row));
+            }
+        }
+        finally
+        {
+            _secondsBefore += clock.Elapsed.TotalSeconds;
+            _clock = null;
+        }
+        return Result();
+    }
+
+    double? Lambda1 => _tracker is { HasBasis: true } t ? t.Eigenvalues[0] : null;
+
+    TrainingResult Result() => new(Status, Step, _metrics.Count > 0 ? _metrics[^1] : null, _tracker?.Matvecs ?? 0, Seconds);
+
+    /// <summary>Ends the run as diverged at the current step, with a last measurement of θ there.</summary>
+    void Diverge()
+    {
+        Status = TrainingStatus.DivergedAt(Step);
+        if (!AllFinite(_theta)) return;
+        try { Measure(); }
+        catch (Exception e) when (e is ArithmeticException or ArgumentException)
+        {
+            // An objective may refuse a blown-up θ; the status already says what happened.
+        }
+    }
+
+    bool TryRefresh()
+    {
+        try
+        {
+            _tracker!.Refresh(_theta);
+            return true;
+        }
+        catch (Exception e) when (e is ArithmeticException or ArgumentException or InvalidOperationException)
+        {
+            // A solver failing on a finite θ is only a result when the loss there has blown up.
+            double loss = _train.Evaluate(_theta).Loss;
+            if (!IsDivergent(loss)) throw;
+            Diverge();
+            return false;
+        }
+    }
+
+    bool IsDivergent(double loss) =>
+        !double.IsFinite(loss) || (double.IsFinite(_referenceLoss) && _referenceLoss > 0 && loss > _o.DivergenceFactor * _referenceLoss);
+
+    static bool AllFinite(ReadOnlySpan<double> x)
+    {
+        foreach (var v in x) if (!double.IsFinite(v)) return false;
+        return true;
+    }
+
+    /// <summary>The next minibatch: null (every example, in order) for full-batch descent.</summary>
+    int[]? NextBatch()
+    {
+        if (_batch is null)
+        {
+            _epoch++;
+            return null;
+        }
+        int b = _batch.Length;
+        // An epoch ends when fewer than B unseen examples remain; they are dropped, so every step sees exactly B examples.
+        if (_position + b > _examples)
+        {
+            _rng.Shuffle(_permutation.AsSpan());
+            _position = 0;
+            _epoch++;
+        }
+        Array.Copy(_permutation, _position, _batch, 0, b);
+        _position += b;
+        return _batch;
+    }
+
+    /// <summary>Measures θ_Step and appends the row (once per step).</summary>
+    MetricsRow Measure()
+    {
+        if (_metrics.Count > 0 && _metrics[^1].Step == Step) return _metrics[^1];
+        var train = _train.Evaluate(_theta);
+        if (double.IsNaN(_referenceLoss) && Step == 0) _referenceLoss = train.Loss;
+        Evaluation? test = _test?.Evaluate(_theta);
+        _train.LossAndGradient(_theta, _scratch, null);
+        double gradNorm = Blas.Nrm2(_scratch);
+        double? dom = null, bulk = null, chi = null;
+        if (_tracker is { HasBasis: true } t && double.IsFinite(gradNorm))
+        {
+            dom = t.Projector.DominantNorm(_scratch);
+            t.Projector.ProjectDominant(_scratch, _gradient);
+            for (int i = 0; i < _n; i++) _gradient[i] = _scratch[i] - _gradient[i];
+            bulk = Blas.Nrm2(_gradient);
+            chi = gradNorm == 0 ? 0.0 : dom / gradNorm;
+        }
+        var row = new MetricsRow
+        {
+            Step = Step,
+            Epoch = _epoch + 1,
+            LearningRate = _o.Step.LearningRateAt(Step),
+            TrainLoss = train.Loss,
+            TrainAccuracy = train.Accuracy,
+            TestLoss = test?.Loss,
+            TestAccuracy = test?.Accuracy,
+            GradNorm = gradNorm,
+            DomNorm = dom,
+            BulkNorm = bulk,
+            Chi = chi,
+            ChiEma = double.IsNaN(_optimizer.AlignmentEma) ? null : _optimizer.AlignmentEma,
+            Projecting = _optimizer.Projecting && _o.Step.NeedsSubspace,
+            Eigenvalues = _tracker is { HasBasis: true } tr ? tr.Eigenvalues.ToArray() : [],
+            Hvps = _tracker?.Matvecs ?? 0,
+            Refreshes = _tracker?.Refreshes ?? 0,
+            Seconds = Seconds,
+        };
+        _metrics.Add(row);
+        return row;
+    }
+
+    /// <summary>The complete state at the current step boundary.</summary>
+    public TrainerCheckpoint Checkpoint() => new()
+    {
+        Fingerprint = _o.Fingerprint(_n, _examples),
+        Step = Step,
+        Epoch = _epoch,
+        Position = _position,
+        Permutation = (int[])_permutation.Clone(),
+        Rng = _rng.State,
+        Theta = (double[])_theta.Clone(),
+        Velocity = _optimizer.Velocity.ToArray(),
+        AlignmentEma = _optimizer.AlignmentEma,
+        Projecting = _optimizer.Projecting,
+        Tracker = _tracker?.State,
+        ReferenceLoss = _referenceLoss,
+        Seconds = Seconds,
+        Status = Status,
+        Metrics = _metrics.ToArray(),
+    };
+}

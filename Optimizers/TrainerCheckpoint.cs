@@ -1,0 +1,208 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Curvature.Core;
+
+namespace Curvature.Optimizers;
+
+/// <summary>
+/// The complete state of a training run at a step boundary: θ, the momentum buffer and χ
+/// switch, the tracker (basis, eigenvalues, counters, Hessian batch), the minibatch RNG with
+/// the epoch's permutation and position in it, the initial loss divergence is judged against,
+/// elapsed time, the metrics so far, and the options that shaped the trajectory.
+/// Restoring it and running on gives the same bits as never having stopped.
+/// </summary>
+public sealed record TrainerCheckpoint
+{
+    public required IReadOnlyList<KeyValuePair<string, string>> Fingerprint { get; init; }
+    public required long Step { get; init; }
+    public required int Epoch { get; init; }
+    public required int Position { get; init; }
+    public required int[] Permutation { get; init; }
+    public required RngState Rng { get; init; }
+    public required double[] Theta { get; init; }
+    public required double[] Velocity { get; init; }
+    public required double AlignmentEma { get; init; }
+    public required bool Projecting { get; init; }
+    public required TrackerState? Tracker { get; init; }
+    public required double ReferenceLoss { get; init; }
+    public required double Seconds { get; init; }
+    public required string Status { get; init; }
+    public required IReadOnlyList<MetricsRow> Metrics { get; init; }
+
+    const string Magic = "CURVATURE-CHECKPOINT";
+    const int Version = 1;
+
+    /// <summary>Writes the checkpoint to a temporary file beside <paramref name="path"/> and renames it into place.</summary>
+    public void Save(string path)
+    {
+        Guard.NotNull(path);
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var tmp = full + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        using (var w = new BinaryWriter(fs, Encoding.UTF8))
+        {
+            Write(w);
+            w.Flush();
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, full, overwrite: true);
+    }
+
+    /// <summary>Reads a checkpoint; a missing, foreign or truncated file raises an exception naming the path.</summary>
+    public static TrainerCheckpoint Load(string path)
+    {
+        Guard.NotNull(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Checkpoint '{path}' does not exist; expected a file written by a training run.", path);
+        try
+        {
+            using var fs = File.OpenRead(path);
+            using var r = new BinaryReader(fs, Encoding.UTF8);
+            var c = Read(r, path);
+            if (fs.Position != fs.Length)
+                throw new InvalidDataException($"Checkpoint '{path}' has {fs.Length - fs.Position} bytes after its end; expected none.");
+            return c;
+        }
+        catch (EndOfStreamException)
+        {
+            throw new InvalidDataException($"Checkpoint '{path}' is truncated; expected a complete checkpoint file.");
+        }
+    }
+
+    void Write(BinaryWriter w)
+    {
+        w.Write(Magic);
+        w.Write(Version);
+        w.Write(Fingerprint.Count);
+        foreach (var (k, v) in Fingerprint) { w.Write(k); w.Write(v); }
+        w.Write(Step); w.Write(Epoch); w.Write(Position);
+        WriteInts(w, Permutation);
+        w.Write(Rng.S0); w.Write(Rng.S1); w.Write(Rng.S2); w.Write(Rng.S3); w.Write(Rng.HasSpare); w.Write(Rng.Spare);
+        WriteDoubles(w, Theta);
+        WriteDoubles(w, Velocity);
+        w.Write(AlignmentEma); w.Write(Projecting);
+        w.Write(Tracker is not null);
+        if (Tracker is { } t)
+        {
+            w.Write(t.K); w.Write(t.Dimension);
+            WriteDoubles(w, t.Basis); WriteDoubles(w, t.Eigenvalues); WriteDoubles(w, t.Residuals);
+            w.Write(t.Converged); w.Write(t.Refreshes); w.Write(t.Matvecs); w.Write(t.LastMatvecs);
+            w.Write(t.HessianBatch is not null);
+            if (t.HessianBatch is not null) WriteInts(w, t.HessianBatch);
+        }
+        w.Write(ReferenceLoss); w.Write(Seconds); w.Write(Status);
+        w.Write(Metrics.Count);
+        foreach (var m in Metrics)
+        {
+            w.Write(m.Step); w.Write(m.Epoch); w.Write(m.LearningRate); w.Write(m.TrainLoss); w.Write(m.TrainAccuracy);
+            WriteOptional(w, m.TestLoss); WriteOptional(w, m.TestAccuracy);
+            w.Write(m.GradNorm); WriteOptional(w, m.DomNorm); WriteOptional(w, m.BulkNorm);
+            WriteOptional(w, m.Chi); WriteOptional(w, m.ChiEma); w.Write(m.Projecting);
+            WriteDoubles(w, m.Eigenvalues);
+            w.Write(m.Hvps); w.Write(m.Refreshes); w.Write(m.Seconds);
+        }
+    }
+
+    static TrainerCheckpoint Read(BinaryReader r, string path)
+    {
+        string magic;
+        try { magic = r.ReadString(); }
+        catch (Exception e) when (e is EndOfStreamException or IOException or FormatException)
+        {
+            magic = "";
+        }
+        if (magic != Magic)
+            throw new InvalidDataException($"File '{path}' is not a Curvature checkpoint; expected one written by a training run.");
+        int version = r.ReadInt32();
+        if (version != Version)
+            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version}.");
+        int pairs = Count(r.ReadInt32(), path);
+        var fingerprint = new List<KeyValuePair<string, string>>(pairs);
+        for (int i = 0; i < pairs; i++) fingerprint.Add(new(r.ReadString(), r.ReadString()));
+        long step = r.ReadInt64(); int epoch = r.ReadInt32(); int position = r.ReadInt32();
+        var permutation = ReadInts(r, path);
+        var rng = new RngState(r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64(), r.ReadBoolean(), r.ReadDouble());
+        var theta = ReadDoubles(r, path);
+        var velocity = ReadDoubles(r, path);
+        double ema = r.ReadDouble(); bool projecting = r.ReadBoolean();
+        TrackerState? tracker = null;
+        if (r.ReadBoolean())
+        {
+            int k = r.ReadInt32(), dim = r.ReadInt32();
+            var basis = ReadDoubles(r, path); var values = ReadDoubles(r, path); var residuals = ReadDoubles(r, path);
+            int converged = r.ReadInt32(), refreshes = r.ReadInt32(); long matvecs = r.ReadInt64(); int last = r.ReadInt32();
+            int[]? batch = r.ReadBoolean() ? ReadInts(r, path) : null;
+            if (!(basis.Length == k * dim || (refreshes == 0 && basis.Length == 0)))
+                throw new InvalidDataException($"Checkpoint '{path}' holds a basis of {basis.Length} numbers; expected k×n = {k}x{dim}.");
+            tracker = new TrackerState(k, dim, basis, values, residuals, converged, refreshes, matvecs, last, batch);
+        }
+        double reference = r.ReadDouble(), seconds = r.ReadDouble(); string status = r.ReadString();
+        int rows = Count(r.ReadInt32(), path);
+        var metrics = new List<MetricsRow>(rows);
+        for (int i = 0; i < rows; i++)
+        {
+            metrics.Add(new MetricsRow
+            {
+                Step = r.ReadInt64(), Epoch = r.ReadInt32(), LearningRate = r.ReadDouble(), TrainLoss = r.ReadDouble(), TrainAccuracy = r.ReadDouble(),
+                TestLoss = ReadOptional(r), TestAccuracy = ReadOptional(r),
+                GradNorm = r.ReadDouble(), DomNorm = ReadOptional(r), BulkNorm = ReadOptional(r),
+                Chi = ReadOptional(r), ChiEma = ReadOptional(r), Projecting = r.ReadBoolean(),
+                Eigenvalues = ReadDoubles(r, path),
+                Hvps = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
+            });
+        }
+        if (theta.Length != velocity.Length)
+            throw new InvalidDataException($"Checkpoint '{path}' has θ of length {theta.Length} but a momentum buffer of length {velocity.Length}; expected equal lengths.");
+        return new TrainerCheckpoint
+        {
+            Fingerprint = fingerprint, Step = step, Epoch = epoch, Position = position, Permutation = permutation, Rng = rng,
+            Theta = theta, Velocity = velocity, AlignmentEma = ema, Projecting = projecting, Tracker = tracker,
+            ReferenceLoss = reference, Seconds = seconds, Status = status, Metrics = metrics,
+        };
+    }
+
+    static int Count(int n, string path) => n >= 0 ? n
+        : throw new InvalidDataException($"Checkpoint '{path}' has a negative length {n}; expected a valid checkpoint file.");
+
+    static void WriteDoubles(BinaryWriter w, double[] a)
+    {
+        w.Write(a.Length);
+        // BinaryWriter is little-endian; on such a machine the array's bytes are already that layout.
+        if (BitConverter.IsLittleEndian) w.Write(MemoryMarshal.AsBytes(a.AsSpan()));
+        else foreach (var x in a) w.Write(x);
+    }
+
+    static double[] ReadDoubles(BinaryReader r, string path)
+    {
+        int n = Count(r.ReadInt32(), path);
+        if (n > (r.BaseStream.Length - r.BaseStream.Position) / sizeof(double)) throw new EndOfStreamException();
+        var a = new double[n];
+        if (BitConverter.IsLittleEndian) r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan()));
+        else for (int i = 0; i < n; i++) a[i] = r.ReadDouble();
+        return a;
+    }
+
+    static void WriteInts(BinaryWriter w, int[] a)
+    {
+        w.Write(a.Length);
+        foreach (var x in a) w.Write(x);
+    }
+
+    static int[] ReadInts(BinaryReader r, string path)
+    {
+        int n = Count(r.ReadInt32(), path);
+        if (n > (r.BaseStream.Length - r.BaseStream.Position) / sizeof(int)) throw new EndOfStreamException();
+        var a = new int[n];
+        for (int i = 0; i < n; i++) a[i] = r.ReadInt32();
+        return a;
+    }
+
+    static void WriteOptional(BinaryWriter w, double? v)
+    {
+        w.Write(v.HasValue);
+        if (v.HasValue) w.Write(v.Value);
+    }
+
+    static double? ReadOptional(BinaryReader r) => r.ReadBoolean() ? r.ReadDouble() : null;
+}

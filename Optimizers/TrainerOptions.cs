@@ -1,0 +1,88 @@
+using System.Globalization;
+using Curvature.Core;
+
+namespace Curvature.Optimizers;
+
+/// <summary>Everything that decides a training trajectory, plus how often it is measured.</summary>
+public sealed record TrainerOptions
+{
+    public StepOptions Step { get; init; } = new();
+
+    /// <summary>The dominant-subspace tracker; required when the step projects, optional for SGD (then it only feeds metrics).</summary>
+    public TrackerOptions? Tracker { get; init; }
+
+    /// <summary>Examples per minibatch; equal to the number of examples gives full-batch gradient descent.</summary>
+    public int BatchSize { get; init; } = 128;
+
+    /// <summary>Total number of updates.</summary>
+    public int Steps { get; init; } = 1000;
+
+    /// <summary>M: metrics are measured at every step count divisible by M, and at the end.</summary>
+    public int EvalEvery { get; init; } = 100;
+
+    /// <summary>Seed of the minibatch order.</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>A loss above this multiple of the initial training loss (or a non-finite one) ends the run as diverged.</summary>
+    public double DivergenceFactor { get; init; } = 100.0;
+
+    /// <summary>Throws an ArgumentException naming the first option that does not fit this problem.</summary>
+    public void Validate(int parameterCount, int exampleCount)
+    {
+        Guard.NotNull(Step);
+        Step.Validate();
+        if (BatchSize < 1 || BatchSize > exampleCount)
+            throw new ArgumentOutOfRangeException("batch", $"Option 'batch' was {BatchSize}; expected an integer in [1, {exampleCount}] (the number of training examples).");
+        Guard.NonNegative(Steps, "steps");
+        Guard.Positive(EvalEvery, "eval-every");
+        if (!(DivergenceFactor > 1) || !double.IsFinite(DivergenceFactor))
+            throw new ArgumentOutOfRangeException("divergence-factor", $"Option 'divergence-factor' was {DivergenceFactor.ToString("R", CultureInfo.InvariantCulture)}; expected a finite number above 1.");
+        if (Tracker is null && Step.NeedsSubspace)
+            throw new ArgumentException($"Option 'k' is missing; the {Step.Kind.ToString().ToLowerInvariant()} step with (α_dom, α_bulk) = ({Step.Alphas.Dom}, {Step.Alphas.Bulk}) needs a dominant subspace (k ≥ 1).", "k");
+        Tracker?.Validate(parameterCount, exampleCount);
+    }
+
+    /// <summary>
+    /// The options that shape the trajectory, as name/value pairs: a checkpoint resumes only
+    /// under the same ones (<see cref="Steps"/> may grow).
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Fingerprint(int parameterCount, int exampleCount)
+    {
+        var c = CultureInfo.InvariantCulture;
+        static string D(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        var s = Step;
+        var list = new List<KeyValuePair<string, string>>
+        {
+            new("parameters", parameterCount.ToString(c)),
+            new("examples", exampleCount.ToString(c)),
+            new("optimizer", s.Kind.ToString()),
+            new("alpha-dom", D(s.Alphas.Dom)),
+            new("alpha-bulk", D(s.Alphas.Bulk)),
+            new("lr", D(s.LearningRate)),
+            new("warmup", s.WarmupSteps.ToString(c)),
+            new("momentum", D(s.Momentum)),
+            new("weight-decay", D(s.WeightDecay)),
+            new("switch-chi", s.SwitchChi is double x ? D(x) : ""),
+            new("chi-ema", D(s.ChiEmaDecay)),
+            new("batch", BatchSize.ToString(c)),
+            new("eval-every", EvalEvery.ToString(c)),
+            new("seed", Seed.ToString(c)),
+            new("divergence-factor", D(DivergenceFactor)),
+        };
+        if (Tracker is { } t)
+        {
+            list.Add(new("curvature", t.Kind.ToString()));
+            list.Add(new("k", t.K.ToString(c)));
+            list.Add(new("refresh", t.RefreshEvery.ToString(c)));
+            list.Add(new("hessian-batch", t.HessianBatch?.ToString(c) ?? ""));
+            list.Add(new("solver", t.Solver.ToString()));
+            list.Add(new("warm-start", t.WarmStart ? "true" : "false"));
+            list.Add(new("tolerance", D(t.Tolerance)));
+            list.Add(new("max-matvecs", t.MaxMatvecs?.ToString(c) ?? ""));
+            list.Add(new("max-iterations", t.MaxIterations?.ToString(c) ?? ""));
+            list.Add(new("tracker-seed", t.Seed.ToString(c)));
+        }
+        else list.Add(new("k", "0"));
+        return list;
+    }
+}

@@ -1,0 +1,103 @@
+using Curvature.Models;
+using Curvature.Optimizers;
+using FluentAssertions;
+using MathNet.Numerics.LinearAlgebra;
+using NUnit.Framework;
+
+namespace Curvature.Tests;
+
+public class SubspaceTrackerTests
+{
+    static readonly double[] Spectrum = [9, 7, 5, 3, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.3, 0.2, 0.2, 0.1, 0.1, 0.05, 0.05, 0.01, 0.01];
+
+    static Matrix<double> BasisRows(SubspaceTracker t)
+    {
+        int n = t.Projector.Dimension, k = t.Projector.Rank;
+        var b = t.Projector.Basis.ToArray();
+        return Matrix<double>.Build.Dense(k, n, (j, i) => b[j * n + i]);
+    }
+
+    [TestCase(EigenSolverKind.Lanczos)]
+    [TestCase(EigenSolverKind.Lobpcg)]
+    public void Tracker_basis_spans_the_top_k_eigenvectors_of_a_quadratic_with_known_spectrum(EigenSolverKind solver)
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 5, noise: 0.1, seed: 3);
+        var tracker = new SubspaceTracker(q, new TrackerOptions { K = 4, Solver = solver, Tolerance = 1e-10, Seed = 7 });
+        tracker.Refresh(new double[q.ParameterCount]);
+        tracker.Eigenvalues.ToArray().Should().Equal([9, 7, 5, 3], (x, y) => Math.Abs(x - y) < 1e-8);
+        var u = BasisRows(tracker);
+        var qTop = q.Q.SubMatrix(0, q.ParameterCount, 0, 4);
+        // span(U) = span(Q_k) ⇔ U's rows have no component outside span(Q_k).
+        var outside = u - (u * qTop) * qTop.Transpose();
+        outside.FrobeniusNorm().Should().BeLessThan(1e-6);
+        (u * u.Transpose() - Matrix<double>.Build.DenseIdentity(4)).FrobeniusNorm().Should().BeLessThan(1e-12, "the basis is orthonormal");
+        tracker.Refreshes.Should().Be(1);
+        tracker.Matvecs.Should().BeGreaterThan(0).And.Be(tracker.LastMatvecs);
+    }
+
+    [Test]
+    public void Hessian_batch_is_drawn_once_from_the_seed_as_distinct_sorted_example_indices()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 50);
+        var o = new TrackerOptions { K = 2, HessianBatch = 12, Seed = 11 };
+        var a = new SubspaceTracker(q, o).HessianBatch!;
+        var b = new SubspaceTracker(q, o).HessianBatch!;
+        var c = new SubspaceTracker(q, o with { Seed = 12 }).HessianBatch!;
+        a.Should().HaveCount(12).And.OnlyHaveUniqueItems().And.BeInAscendingOrder();
+        a.Should().OnlyContain(i => i >= 0 && i < 50);
+        b.Should().Equal(a);
+        c.Should().NotEqual(a);
+        new SubspaceTracker(q, o with { HessianBatch = 50 }).HessianBatch.Should().BeNull("a batch of every example is the full set");
+        new SubspaceTracker(q, o with { HessianBatch = null }).HessianBatch.Should().BeNull();
+    }
+
+    [Test]
+    public void Refresh_is_due_first_and_then_at_multiples_of_T()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum);
+        var t = new SubspaceTracker(q, new TrackerOptions { K = 2, RefreshEvery = 3 });
+        t.IsDue(1).Should().BeTrue("no basis exists yet");
+        t.Refresh(new double[q.ParameterCount]);
+        Enumerable.Range(1, 7).Where(s => t.IsDue(s)).Should().Equal(3, 6);
+    }
+
+    [Test]
+    public void Restored_tracker_state_reproduces_the_basis_and_counters_exactly()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 20, noise: 0.1);
+        var o = new TrackerOptions { K = 3, HessianBatch = 10, Tolerance = 1e-10 };
+        var a = new SubspaceTracker(q, o);
+        a.Refresh(new double[q.ParameterCount]);
+        a.Refresh(new double[q.ParameterCount]);
+        var b = new SubspaceTracker(q, o);
+        b.Restore(a.State);
+        b.Projector.Basis.ToArray().Should().Equal(a.Projector.Basis.ToArray());
+        b.Eigenvalues.ToArray().Should().Equal(a.Eigenvalues.ToArray());
+        (b.Refreshes, b.Matvecs, b.LastMatvecs, b.Converged).Should().Be((a.Refreshes, a.Matvecs, a.LastMatvecs, a.Converged));
+        var wrongBatch = new SubspaceTracker(q, o with { Seed = 99 });
+        FluentActions.Invoking(() => wrongBatch.Restore(a.State)).Should().Throw<ArgumentException>().WithMessage("*Hessian batch*");
+    }
+
+    [Test]
+    public void Gauss_newton_tracking_uses_the_gauss_newton_operator()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum);
+        var t = new SubspaceTracker(q, new TrackerOptions { K = 2, Kind = CurvatureKind.GaussNewton, Tolerance = 1e-10 });
+        t.Refresh(new double[q.ParameterCount]);
+        t.Eigenvalues.ToArray().Should().Equal([9, 7], (x, y) => Math.Abs(x - y) < 1e-8);
+    }
+
+    [Test]
+    public void Invalid_tracker_options_are_rejected_naming_the_option_and_value()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 10);
+        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 20 }))
+            .Should().Throw<ArgumentException>().WithMessage("*'k'*20*parameter count 20*");
+        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 2, HessianBatch = 11 }))
+            .Should().Throw<ArgumentException>().WithMessage("*'hessian-batch'*11*[1, 10]*");
+        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 2, RefreshEvery = 0 }))
+            .Should().Throw<ArgumentException>().WithMessage("*'refresh'*0*");
+        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 2, Kind = CurvatureKind.FunctionalHessian }))
+            .Should().Throw<ArgumentException>().WithMessage("*'curvature'*FunctionalHessian*");
+    }
+}
