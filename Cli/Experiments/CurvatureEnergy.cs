@@ -20,7 +20,8 @@ public enum NormMethod
 /// </summary>
 public sealed record SubspaceShare(
     double DominantEnergy, double CrossEnergy, double FrobeniusSquared,
-    double DominantTrace, double Trace, NormMethod Method, int Probes)
+    double DominantTrace, double Trace, NormMethod Method, int Probes,
+    double FrobeniusSquaredError = 0, double TraceError = 0)
 {
     /// <summary>‖UᵀAU‖²_F / ‖A‖²_F: the curvature energy inside the subspace.</summary>
     public double EnergyShare => DominantEnergy / FrobeniusSquared;
@@ -30,6 +31,9 @@ public sealed record SubspaceShare(
 
     /// <summary>‖P⊥AP⊥‖²_F / ‖A‖²_F: the energy in the bulk.</summary>
     public double BulkShare => 1 - EnergyShare - CrossShare;
+
+    /// <summary>Standard error of <see cref="EnergyShare"/> from the sampled ‖A‖²_F (0 when dense), to first order.</summary>
+    public double EnergyShareError => EnergyShare * FrobeniusSquaredError / FrobeniusSquared;
 
     /// <summary>tr(UᵀAU) / tr(A).</summary>
     public double TraceShare => DominantTrace / Trace;
@@ -73,16 +77,18 @@ public static class CurvatureEnergy
         for (int i = 0; i < au.Length; i++) auSquared += au[i] * au[i];
         double cross = 2 * Math.Max(0, auSquared - inside);
 
-        double frob, trace;
+        double frob, trace, frobError = 0, traceError = 0;
         if (method == NormMethod.Dense)
             (frob, trace) = DenseTotals(a);
         else
         {
-            var (restFrob, restTrace) = DeflatedHutchinson(a, basis, k, probes, seed);
-            frob = auSquared + restFrob;
-            trace = insideTrace + restTrace;
+            var rest = DeflatedHutchinson(a, basis, k, probes, seed);
+            frob = auSquared + rest.Frobenius2;
+            trace = insideTrace + rest.Trace;
+            frobError = rest.Frobenius2Error;
+            traceError = rest.TraceError;
         }
-        return new SubspaceShare(inside, cross, frob, insideTrace, trace, method, method == NormMethod.Dense ? 0 : probes);
+        return new SubspaceShare(inside, cross, frob, insideTrace, trace, method, method == NormMethod.Dense ? 0 : probes, frobError, traceError);
     }
 
     /// <summary>‖A‖²_F and tr A from A's columns, built in blocks of unit vectors.</summary>
@@ -109,8 +115,8 @@ public static class CurvatureEnergy
         return (frob, trace);
     }
 
-    /// <summary>Mean over probes of ‖A P⊥z‖² and (P⊥z)ᵀA(P⊥z).</summary>
-    static (double Frobenius2, double Trace) DeflatedHutchinson(ILinearOperator a, ReadOnlySpan<double> basis, int k, int probes, ulong seed)
+    /// <summary>Mean over probes of ‖A P⊥z‖² and (P⊥z)ᵀA(P⊥z), with the standard errors of both means.</summary>
+    static (double Frobenius2, double Trace, double Frobenius2Error, double TraceError) DeflatedHutchinson(ILinearOperator a, ReadOnlySpan<double> basis, int k, int probes, ulong seed)
     {
         int n = a.Size;
         var rng = new Rng(seed);
@@ -118,7 +124,8 @@ public static class CurvatureEnergy
         var z = new double[block * n];
         var az = new double[block * n];
         var coef = new double[block * k];
-        double frob = 0, trace = 0;
+        var frobSamples = new double[probes];
+        var traceSamples = new double[probes];
         for (int done = 0; done < probes; done += block)
         {
             int count = Math.Min(block, probes - done);
@@ -131,10 +138,21 @@ public static class CurvatureEnergy
             for (int j = 0; j < count; j++)
             {
                 var y = az.AsSpan(j * n, n);
-                frob += Blas.Dot(y, y);
-                trace += Blas.Dot(z.AsSpan(j * n, n), y);
+                frobSamples[done + j] = Blas.Dot(y, y);
+                traceSamples[done + j] = Blas.Dot(z.AsSpan(j * n, n), y);
             }
         }
-        return (frob / probes, trace / probes);
+        var (fm, fe) = MeanAndError(frobSamples);
+        var (tm, te) = MeanAndError(traceSamples);
+        return (fm, tm, fe, te);
+    }
+
+    static (double Mean, double Error) MeanAndError(double[] x)
+    {
+        double mean = x.Average();
+        if (x.Length < 2) return (mean, double.NaN);
+        double ss = 0;
+        foreach (var v in x) ss += (v - mean) * (v - mean);
+        return (mean, Math.Sqrt(ss / (x.Length - 1) / x.Length));
     }
 }
