@@ -18,6 +18,7 @@ public static class CurvatureApp
             config.SetApplicationName("curvature");
             config.PropagateExceptions();
             config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
+            config.AddCommand<CompareCommand>("compare").WithDescription("Several optimizers from one initialization; report with plots.");
         });
         try
         {
