@@ -18,11 +18,12 @@ public static class CurvatureApp
             config.SetApplicationName("curvature");
             config.PropagateExceptions();
             config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
+            config.AddCommand<TrainCommand>("train").WithDescription("One training run (sgd, dom, bulk, interp) with metrics and a checkpoint.");
             config.AddCommand<CompareCommand>("compare").WithDescription("Several optimizers from one initialization; report with plots.");
         });
         try
         {
-            return app.Run(args);
+            return app.Run(SingleLetterLongOptions(args));
         }
         catch (Exception e)
         {
@@ -30,6 +31,14 @@ public static class CurvatureApp
             return e is CommandParseException or CommandRuntimeException or ArgumentException or FormatException ? 2 : 1;
         }
     }
+
+    /// <summary>
+    /// The parser only accepts one-letter options in short form, but the shared spelling is
+    /// `--k 10`: `--x` and `--x=v` with a single letter x become `-x` and `-x=v`.
+    /// </summary>
+    static string[] SingleLetterLongOptions(string[] args) => args
+        .Select(a => a.Length >= 3 && a.StartsWith("--", StringComparison.Ordinal) && char.IsAsciiLetter(a[2]) && (a.Length == 3 || a[3] == '=') ? a[1..] : a)
+        .ToArray();
 
     static string OneLine(Exception e)
     {

@@ -35,7 +35,7 @@ public sealed record TrackerOptions
     /// <summary>Residual tolerance passed to the solver.</summary>
     public double Tolerance { get; init; } = 1e-6;
 
-    /// <summary>Matvec budget of one Lanczos refresh; null keeps the solver's default.</summary>
+    /// <summary>Matvec budget of one refresh (either solver); null keeps the solver's default.</summary>
     public int? MaxMatvecs { get; init; }
 
     /// <summary>Iteration budget of one LOBPCG refresh; null keeps the solver's default.</summary>
@@ -172,17 +172,24 @@ public sealed class SubspaceTracker
         Refreshes++;
     }
 
-    LobpcgOptions LobpcgOptionsFor(bool warm, ulong seed)
+    LobpcgOptions LobpcgOptionsFor(bool warm, ulong seed) => new()
     {
-        var o = new LobpcgOptions { Which = Which.LargestAlgebraic, Tolerance = _o.Tolerance, Seed = seed, WarmStart = warm ? Projector.Basis.ToArray() : null };
-        return _o.MaxIterations is int it ? o with { MaxIterations = it } : o;
-    }
+        Which = Which.LargestAlgebraic,
+        Tolerance = _o.Tolerance,
+        Seed = seed,
+        WarmStart = warm ? Projector.Basis.ToArray() : null,
+        MaxIterations = _o.MaxIterations ?? new LobpcgOptions().MaxIterations,
+        MaxMatvecs = _o.MaxMatvecs,
+    };
 
-    LanczosOptions LanczosOptionsFor(bool warm, ulong seed)
+    LanczosOptions LanczosOptionsFor(bool warm, ulong seed) => new()
     {
-        var o = new LanczosOptions { Which = Which.LargestAlgebraic, Tolerance = _o.Tolerance, Seed = seed, StartVector = warm ? SumOfBasis() : null };
-        return _o.MaxMatvecs is int mv ? o with { MaxMatvecs = mv } : o;
-    }
+        Which = Which.LargestAlgebraic,
+        Tolerance = _o.Tolerance,
+        Seed = seed,
+        StartVector = warm ? new ReadOnlyMemory<double>(SumOfBasis()) : (ReadOnlyMemory<double>?)null,
+        MaxMatvecs = _o.MaxMatvecs ?? new LanczosOptions().MaxMatvecs,
+    };
 
     /// <summary>
     /// Σ_j u_j: a Krylov space started from it contains every previous eigenvector's direction

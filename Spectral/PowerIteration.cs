@@ -37,16 +37,7 @@ public static class PowerIteration
         Guard.Positive(options.Tolerance, "options.Tolerance");
         Guard.Positive(options.MaxIterations, "options.MaxIterations");
         using var serial = SerialBlas.Enter();
-        var rng = new Rng(options.Seed);
-        var ws = new BlockWorkspace(n, k);
-        var v = new double[n];
-        var w = new double[n];
-        var found = new double[k * n];
-        var values = new double[k];
-        var residuals = new double[k];
-        var converged = new bool[k];
-        int matvecs = 0, steps = 0;
-        double normEstimate = 0;
+        var state = new State(n, k, new Rng(options.Seed));
 
         double alpha = 1, sigma = 0;
         if (options.Which != Which.LargestMagnitude)
@@ -54,70 +45,118 @@ public static class PowerIteration
             // ρ bounds the spectrum so A + ρI (or ρI − A) is positive semidefinite up to the
             // estimate's error, and its dominant pairs are A's algebraically largest (smallest).
             // A residual of 1e-3·|μ| puts μ within 0.1% of a dominant eigenvalue; the 1% margin covers it.
-            Run(serial, op, 1, 1, 0, Math.Max(options.Tolerance, 1e-3), options.MaxIterations, rng, ws, v, w, found, values, residuals, converged, ref matvecs, ref steps, ref normEstimate);
-            double rho = 1.01 * Math.Abs(values[0]) + double.Epsilon;
+            double mu = Iterate(serial, op, state, 0, 1, 0, Math.Max(options.Tolerance, 1e-3), options.MaxIterations, out _);
+            sigma = 1.01 * Math.Abs(mu) + double.Epsilon;
             alpha = options.Which == Which.LargestAlgebraic ? 1 : -1;
-            sigma = rho;
-            Array.Clear(found);
         }
-        Run(serial, op, k, alpha, sigma, options.Tolerance, options.MaxIterations, rng, ws, v, w, found, values, residuals, converged, ref matvecs, ref steps, ref normEstimate);
-        return BlockOps.Package(options.Which, values, found, residuals, converged, n, matvecs, steps);
-    }
+        for (int j = 0; j < k; j++)
+            Iterate(serial, op, state, j, alpha, sigma, options.Tolerance, options.MaxIterations, out _);
 
-    /// <summary>Finds <paramref name="count"/> dominant pairs of B = αA + σI (α = ±1) and reports them for A.</summary>
-    static void Run(in SerialBlas serial, ILinearOperator op, int count, double alpha, double sigma, double tol, int maxIterations, Rng rng, BlockWorkspace ws,
-        double[] v, double[] w, double[] found, double[] values, double[] residuals, bool[] converged,
-        ref int matvecs, ref int steps, ref double normEstimate)
-    {
-        int n = op.Size;
-        for (int j = 0; j < count; j++)
+        // Each pair converged only in the complement of the earlier ones, whose own small
+        // errors couple them; Rayleigh–Ritz on the span of all found vectors (with their
+        // stored products) removes that coupling before the true residuals are judged.
+        var values = new double[k];
+        var residuals = new double[k];
+        var converged = new bool[k];
+        state.RayleighRitz(values);
+        double floor = BlockOps.ScaleFloor(Math.Max(state.NormEstimate, values.Max(Math.Abs)));
+        for (int j = 0; j < k; j++)
         {
-            rng.FillGaussian(v);
-            Deflate(v, found, j, n, ws);
-            double lambdaA = 0, res = double.PositiveInfinity;
-            bool ok = false;
-            for (int it = 0; it < maxIterations; it++)
-            {
-                serial.Apply(op, v, w);
-                matvecs++;
-                steps++;
-                double av = Blas.Nrm2(w);
-                if (!double.IsFinite(av))
-                    throw new InvalidOperationException($"The operator returned a non-finite product in power iteration step {it} of pair {j}; expected finite values.");
-                normEstimate = Math.Max(normEstimate, av);
-                lambdaA = Blas.Dot(v, w);
-                // Residual of A itself: ‖Av − λv‖ (deflation only steers v, it never enters the residual).
-                Blas.Axpy(-lambdaA, v, w);
-                res = Blas.Nrm2(w);
-                ok = res <= tol * Math.Max(Math.Abs(lambdaA), BlockOps.ScaleFloor(normEstimate));
-                if (ok || it == maxIterations - 1) break;
-                // w ← B·v = α(Av) + σv, rebuilt from the residual: Av = w + λv.
-                Blas.Axpy(lambdaA, v, w);
-                if (alpha != 1) Blas.Scal(alpha, w);
-                if (sigma != 0) Blas.Axpy(sigma, v, w);
-                Deflate(w, found, j, n, ws);
-                double nrm = Blas.Nrm2(w);
-                if (!(nrm > 0))
-                {
-                    // v hit the null space of B: any direction orthogonal to the found ones will do.
-                    rng.FillGaussian(w);
-                    Deflate(w, found, j, n, ws);
-                    nrm = Blas.Nrm2(w);
-                }
-                for (int i = 0; i < n; i++) v[i] = w[i] / nrm;
-            }
-            v.CopyTo(found.AsSpan(j * n, n));
-            values[j] = lambdaA;
-            residuals[j] = res;
-            converged[j] = ok;
+            var yj = state.Found.AsSpan(j * n, n);
+            var ayj = state.Products.AsSpan(j * n, n);
+            Blas.Axpy(-values[j], yj, ayj);
+            residuals[j] = Blas.Nrm2(ayj);
+            converged[j] = residuals[j] <= options.Tolerance * Math.Max(Math.Abs(values[j]), floor);
+        }
+        return BlockOps.Package(options.Which, values, state.Found, residuals, converged, n, state.Matvecs, state.Steps);
+    }
+
+    sealed class State(int n, int k, Rng rng)
+    {
+        public readonly int N = n;
+        public readonly int K = k;
+        public readonly Rng Rng = rng;
+        public readonly double[] V = new double[n];
+        public readonly double[] W = new double[n];
+        public readonly double[] Found = new double[k * n];
+        public readonly double[] Products = new double[k * n];
+        public readonly BlockWorkspace Ws = new(n, k);
+        public int Matvecs;
+        public int Steps;
+        public double NormEstimate;
+
+        public void Deflate(Span<double> x, int rows)
+        {
+            for (int round = 0; round < 2; round++)
+                BlockOps.ProjectOut(x, 1, Found.AsSpan(0, rows * N), rows, N, Ws.Coef);
+        }
+
+        public void RayleighRitz(double[] values)
+        {
+            int k = K, n = N;
+            var g = Ws.Gram.AsSpan(0, k * k);
+            Blas.Gemm(Transpose.No, Transpose.Yes, k, k, n, 1.0, Found, n, Products, n, 0.0, g, k);
+            for (int i = 0; i < k; i++)
+                for (int j = i + 1; j < k; j++)
+                    g[i * k + j] = g[j * k + i] = 0.5 * (g[i * k + j] + g[j * k + i]);
+            Blas.SymmetricEigen(k, g, values);
+            var coef = Ws.Coef.AsSpan(0, k * k);
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) coef[i * k + j] = g[j * k + i];
+            BlockOps.TransformRows(Found, n, k, coef, k, Ws);
+            BlockOps.TransformRows(Products, n, k, coef, k, Ws);
         }
     }
 
-    static void Deflate(Span<double> x, double[] found, int rows, int n, BlockWorkspace ws)
+    /// <summary>
+    /// Power iteration on B = αA + σI (α = ±1) in the complement of the first
+    /// <paramref name="slot"/> found vectors; stores the vector and its A-product in row
+    /// <paramref name="slot"/> and returns its Rayleigh quotient for A. Convergence is judged
+    /// on the deflated residual (I − YYᵀ)(Av − λv).
+    /// </summary>
+    static double Iterate(in SerialBlas serial, ILinearOperator op, State st, int slot, double alpha, double sigma,
+        double tol, int maxIterations, out bool converged)
     {
-        for (int round = 0; round < 2; round++)
-            BlockOps.ProjectOut(x, 1, found.AsSpan(0, rows * n), rows, n, ws.Coef);
-        double nrm = Blas.Nrm2(x);
-        if (nrm > 0) Blas.Scal(1.0 / nrm, x);
+        int n = st.N;
+        var v = st.V.AsSpan();
+        var w = st.W.AsSpan();
+        var av = st.Products.AsSpan(slot * n, n);
+        st.Rng.FillGaussian(v);
+        st.Deflate(v, slot);
+        Blas.Scal(1.0 / Blas.Nrm2(v), v);
+        double lambda = 0;
+        converged = false;
+        for (int it = 0; it < maxIterations; it++)
+        {
+            serial.Apply(op, v, av);
+            st.Matvecs++;
+            st.Steps++;
+            double avNorm = Blas.Nrm2(av);
+            if (!double.IsFinite(avNorm))
+                throw new InvalidOperationException($"The operator returned a non-finite product in power iteration step {it}; expected finite values.");
+            st.NormEstimate = Math.Max(st.NormEstimate, avNorm);
+            lambda = Blas.Dot(v, av);
+            av.CopyTo(w);
+            Blas.Axpy(-lambda, v, w);
+            st.Deflate(w, slot);
+            converged = Blas.Nrm2(w) <= tol * Math.Max(Math.Abs(lambda), BlockOps.ScaleFloor(st.NormEstimate));
+            if (converged || it == maxIterations - 1) break;
+            // w ← B·v = α·Av + σ·v, kept in the complement of the found vectors.
+            av.CopyTo(w);
+            if (alpha != 1) Blas.Scal(alpha, w);
+            if (sigma != 0) Blas.Axpy(sigma, v, w);
+            st.Deflate(w, slot);
+            double nrm = Blas.Nrm2(w);
+            if (!(nrm > 0))
+            {
+                // v hit the null space of B: any direction in the complement will do.
+                st.Rng.FillGaussian(w);
+                st.Deflate(w, slot);
+                nrm = Blas.Nrm2(w);
+            }
+            for (int i = 0; i < n; i++) v[i] = w[i] / nrm;
+        }
+        v.CopyTo(st.Found.AsSpan(slot * n, n));
+        return lambda;
     }
 }

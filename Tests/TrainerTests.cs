@@ -216,6 +216,38 @@ public class TrainerTests
             .Should().Throw<ArgumentException>().WithMessage("*'batch'*11*[1, 10]*");
     }
 
+    [Test]
+    public void Training_a_network_on_one_or_two_threads_gives_the_same_bits()
+    {
+        var data = Curvature.Models.DataSpec.Parse("gmm:200:4:3:1");
+        var model = Curvature.Models.Mlp.Parse("4-16-3", "tanh");
+        var theta0 = model.Initialize(7);
+        var o = new TrainerOptions
+        {
+            Step = new StepOptions { Kind = OptimizerKind.Interp, AlphaDom = 0.3, AlphaBulk = 1.5, LearningRate = 0.2, Momentum = 0.5 },
+            Tracker = new TrackerOptions { K = 3, RefreshEvery = 3, HessianBatch = 64, Tolerance = 1e-6, Seed = 1 },
+            BatchSize = 48,
+            Steps = 15,
+            EvalEvery = 5,
+            Seed = 9,
+        };
+        Trainer Train(int threads)
+        {
+            // Chunks of 16 examples: a 48-example batch is three chunks, spread over the threads.
+            var options = new Curvature.Models.ObjectiveOptions { Threads = threads, ChunkSize = 16 };
+            var objective = new Curvature.Models.Objective(model, Curvature.Models.LossKind.CrossEntropy, data, options);
+            var t = new Trainer(objective, null, o, theta0);
+            t.Run().Status.Should().Be("completed");
+            return t;
+        }
+        var one = Train(1);
+        var two = Train(2);
+        two.Theta.ToArray().Select(BitConverter.DoubleToInt64Bits).Should().Equal(one.Theta.ToArray().Select(BitConverter.DoubleToInt64Bits));
+        two.Metrics.Should().HaveCount(one.Metrics.Count);
+        two.Metrics.Zip(one.Metrics).Should().OnlyContain(p => p.First.SameMeasurements(p.Second));
+        one.Theta.ToArray().Should().NotEqual(theta0);
+    }
+
     sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => report(value);

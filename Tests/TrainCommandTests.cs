@@ -1,0 +1,159 @@
+using System.Globalization;
+using System.Text.Json;
+using Curvature.Cli;
+using Curvature.Core;
+using Curvature.Optimizers;
+using FluentAssertions;
+using NUnit.Framework;
+
+namespace Curvature.Tests;
+
+public class TrainCommandTests
+{
+    string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("curvature-train-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    static readonly string[] Tiny =
+    [
+        "train", "--arch", "4-8-3", "--act", "tanh", "--loss", "ce", "--data", "gmm:60:4:3:1", "--test-data", "gmm:30:4:3:2",
+        "--lr", "0.1", "--batch", "10", "--steps", "20", "--k", "2", "--refresh", "5", "--eval-every", "5", "--seed", "3", "--quiet",
+    ];
+
+    static (int code, string stderr) Run(params string[] args)
+    {
+        var err = new StringWriter();
+        int code = CurvatureApp.Run(args, err);
+        return (code, err.ToString());
+    }
+
+    string[] Args(string outDir, params string[] extra) => [.. Tiny, "--out", Path.Combine(_dir, outDir), .. extra];
+
+    [Test]
+    public void Train_on_a_tiny_config_writes_config_metrics_summary_checkpoint_and_theta_that_parse()
+    {
+        var (code, err) = Run(Args("run", "--optimizer", "bulk", "--save-theta", "--hessian-batch", "20"));
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+        var dir = Path.Combine(_dir, "run");
+        Directory.GetFiles(dir).Select(Path.GetFileName).Should().BeEquivalentTo(
+            ["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy"], "nothing else, in particular no leftover .tmp file");
+
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "config.json")));
+        config.RootElement.GetProperty("optimizer").GetString().Should().Be("bulk");
+        config.RootElement.GetProperty("learning_rate").GetDouble().Should().Be(0.1);
+        config.RootElement.GetProperty("hessian_batch").GetInt32().Should().Be(20);
+
+        var lines = File.ReadAllLines(Path.Combine(dir, "metrics.csv"));
+        var header = lines[0].Split(',');
+        header.Should().Contain(["step", "train_loss", "train_acc", "test_loss", "test_acc", "lambda_1", "chi_k", "grad_norm", "hvps", "seconds"]);
+        header.Should().Contain("lambda_2");
+        var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
+        rows.Should().HaveCount(5).And.OnlyContain(r => r.Length == header.Length);
+        rows.Select(r => r[0]).Should().Equal("0", "5", "10", "15", "20");
+        foreach (var r in rows)
+            foreach (var name in new[] { "train_loss", "train_acc", "test_loss", "test_acc", "lambda_1", "lambda_2", "chi_k", "grad_norm", "seconds" })
+                double.TryParse(r[Array.IndexOf(header, name)], NumberStyles.Float, CultureInfo.InvariantCulture, out _).Should().BeTrue($"{name} parses");
+
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "summary.json")));
+        var s = summary.RootElement;
+        s.GetProperty("status").GetString().Should().Be("completed");
+        s.GetProperty("steps").GetInt64().Should().Be(20);
+        s.GetProperty("hvps").GetInt64().Should().BeGreaterThan(0);
+        s.GetProperty("train_loss").GetDouble().Should().BeLessThan(double.Parse(rows[0][Array.IndexOf(header, "train_loss")], CultureInfo.InvariantCulture));
+        s.GetProperty("test_accuracy").GetDouble().Should().BeInRange(0, 1);
+
+        TrainerCheckpoint.Load(Path.Combine(dir, "checkpoint.bin")).Step.Should().Be(20);
+        Npy.ReadVector(Path.Combine(dir, "theta.npy")).Should().HaveCount(4 * 8 + 8 + 8 * 3 + 3);
+    }
+
+    [Test]
+    public void Resuming_through_the_command_line_gives_the_bits_of_the_uninterrupted_run()
+    {
+        Run(Args("whole", "--optimizer", "dom", "--momentum", "0.9", "--save-theta")).code.Should().Be(0);
+        var half = Args("half", "--optimizer", "dom", "--momentum", "0.9", "--save-theta");
+        half[Array.IndexOf(half, "--steps") + 1] = "10";
+        Run(half).code.Should().Be(0);
+        var (code, err) = Run(Args("resumed", "--optimizer", "dom", "--momentum", "0.9", "--save-theta", "--resume", Path.Combine(_dir, "half", "checkpoint.bin")));
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+        File.ReadAllBytes(Path.Combine(_dir, "resumed", "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(_dir, "whole", "theta.npy")));
+        static IEnumerable<string> WithoutSeconds(string path) => File.ReadAllLines(path).Select(l => l[..l.LastIndexOf(',')]);
+        WithoutSeconds(Path.Combine(_dir, "resumed", "metrics.csv")).Should().Equal(WithoutSeconds(Path.Combine(_dir, "whole", "metrics.csv")));
+    }
+
+    [Test]
+    public void Full_batch_descent_on_npy_data_with_interp_runs_and_an_init_file_sets_theta0()
+    {
+        var rng = new Rng(5);
+        var x = new double[40 * 4];
+        rng.FillGaussian(x);
+        var y = Enumerable.Range(0, 40).Select(i => (long)(i % 3)).ToArray();
+        string xPath = Path.Combine(_dir, "X.npy"), yPath = Path.Combine(_dir, "y.npy"), initPath = Path.Combine(_dir, "init.npy");
+        Npy.Write(xPath, x, 40, 4);
+        Npy.Write(yPath, y, 40);
+        var init = new double[67];
+        rng.FillUniform(init, -0.3, 0.3);
+        Npy.Write(initPath, init, 67);
+        var args = Args("npy", "--optimizer", "interp", "--alpha-dom", "0.5", "--alpha-bulk", "2", "--init", initPath);
+        args[Array.IndexOf(args, "--data") + 1] = $"npy:{xPath},{yPath}";
+        args[Array.IndexOf(args, "--batch") + 1] = "40";
+        args[Array.IndexOf(args, "--steps") + 1] = "0";
+        var (code, err) = Run(args);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+        var checkpoint = TrainerCheckpoint.Load(Path.Combine(_dir, "npy", "checkpoint.bin"));
+        checkpoint.Theta.Should().Equal(init, "zero steps leave θ₀ = the --init vector");
+        args[Array.IndexOf(args, "--steps") + 1] = "5";
+        Run(args).code.Should().Be(0);
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "npy", "summary.json")));
+        summary.RootElement.GetProperty("status").GetString().Should().Be("completed");
+    }
+
+    [Test]
+    public void A_huge_learning_rate_is_reported_as_diverged_not_as_an_error()
+    {
+        var args = Args("diverged", "--optimizer", "sgd", "--loss", "mse");
+        args[Array.IndexOf(args, "--lr") + 1] = "1e6";
+        var (code, err) = Run(args);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "diverged", "summary.json")));
+        summary.RootElement.GetProperty("status").GetString().Should().MatchRegex("^diverged at step [0-9]+$");
+    }
+
+    [TestCase("--lr", "-0.1", "'lr'*-0.1")]
+    [TestCase("--k", "67", "'k'*67*")]
+    [TestCase("--batch", "61", "'batch'*61*[1, 60]")]
+    [TestCase("--optimizer", "adam", "'optimizer'*adam*sgd, dom, bulk or interp")]
+    [TestCase("--init", "missing.npy", "'init'*missing.npy*")]
+    [TestCase("--solver", "arnoldi", "'solver'*arnoldi*lanczos or lobpcg")]
+    [TestCase("--momentum", "1.5", "'momentum'*1.5*")]
+    [TestCase("--act", "sigmoid", "'activation'*sigmoid*")]
+    [TestCase("--data", "mnist:0", "mnist:0*")]
+    [TestCase("--lr", "abc", "'lr'*abc*number")]
+    [TestCase("--hessian-batch", "61", "'hessian-batch'*61*[1, 60]")]
+    [TestCase("--resume", "missing.bin", "'resume'*missing.bin*")]
+    public void Invalid_options_fail_with_one_line_naming_the_option_and_value(string option, string value, string pattern)
+    {
+        var args = Args("bad", "--optimizer", "sgd").ToList();
+        int i = args.IndexOf(option);
+        if (i >= 0) args[i + 1] = value; else args.AddRange([option, value]);
+        var (code, err) = Run([.. args]);
+        code.Should().NotBe(0);
+        err.TrimEnd('\n', '\r').Should().NotContain("\n").And.StartWith("error: ").And.Match($"*{pattern}*");
+        File.Exists(Path.Combine(_dir, "bad", "summary.json")).Should().BeFalse();
+    }
+
+    [Test]
+    public void Interp_without_both_alphas_is_rejected_naming_the_missing_one()
+    {
+        var (code, err) = Run(Args("bad", "--optimizer", "interp", "--alpha-dom", "0.5"));
+        code.Should().NotBe(0);
+        err.Should().Contain("'alpha-bulk'");
+    }
+}
