@@ -63,7 +63,7 @@ public sealed class CompareSettings : TrainingSettings
     [CommandOption("--lr <ETA>")] [Description("Learning rate η.")] [DefaultValue(0.5)]
     public double Lr { get; init; } = 0.5;
 
-    [CommandOption("--k <K>")] [Description("Dimension of the dominant subspace.")] [DefaultValue(10)]
+    [CommandOption("-k <K>")] [Description("Dimension of the dominant subspace.")] [DefaultValue(10)]
     public int K { get; init; } = 10;
 
     [CommandOption("--refresh <T>")] [Description("Recompute the subspace every T steps.")] [DefaultValue(10)]

@@ -130,7 +130,6 @@ public static class CompareExperiment
         var reference = runs[referenceIndex];
         double target = targetLoss ?? reference.Summary.MinTrainLoss;
         var summaries = runs.Select(r => r.Summary.WithTarget(target, r.Trainer.Metrics)).ToList();
-        for (int i = 0; i < runs.Count; i++) Json.Save(Path.Combine(runs[i].Directory, "summary.json"), summaries[i]);
 
         // The curvature is measured on the same fixed example batch the tracker used.
         var examples = reference.Trainer.Tracker?.HessianBatch?.ToArray();

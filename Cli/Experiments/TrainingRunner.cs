@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Curvature.Core;
 using Curvature.Optimizers;
 
@@ -34,20 +35,43 @@ public static class TrainingRunner
         }
         cancel.ThrowIfCancellationRequested();
         var summary = RunSummary.From(spec.DirectoryName, spec, config.LearningRate, result, trainer.Metrics);
-        Write(directory, config, trainer, summary);
+        Write(directory, config, trainer, problem.Train.Count);
         return new CompletedRun(spec.DirectoryName, spec, config, trainer, result, snapshots, summary, directory);
     }
 
-    public static void Write(string directory, TrainingConfig config, Trainer trainer, RunSummary summary)
+    /// <summary>
+    /// The files `curvature train` writes, in its formats (TrainingRun's JSON options,
+    /// MetricsCsv, TrainingSummary), so a compare or sweep run directory reads like a train one.
+    /// </summary>
+    public static void Write(string directory, TrainingConfig config, Trainer trainer, int examples)
     {
         Directory.CreateDirectory(directory);
-        Json.Save(Path.Combine(directory, "config.json"), config);
+        AtomicFile.WriteAllText(Path.Combine(directory, TrainingRun.ConfigFile), JsonSerializer.Serialize(config, TrainingRun.Json) + "\n");
         int k = trainer.Tracker?.Options.K ?? 0;
-        AtomicFile.WriteAllText(Path.Combine(directory, "metrics.csv"), MetricsCsv.Format(trainer.Metrics, k));
-        Json.Save(Path.Combine(directory, "summary.json"), summary);
-        trainer.Checkpoint().Save(Path.Combine(directory, "checkpoint.bin"));
-        var theta = trainer.Theta.ToArray();
-        Npy.Write(Path.Combine(directory, "theta.npy"), theta);
+        AtomicFile.WriteAllText(Path.Combine(directory, TrainingRun.MetricsFile), MetricsCsv.Format(trainer.Metrics, k));
+        string checkpoint = Path.Combine(directory, TrainingRun.CheckpointFile);
+        trainer.Checkpoint().Save(checkpoint);
+        Npy.Write(Path.Combine(directory, TrainingRun.ThetaFile), trainer.Theta, trainer.Theta.Length);
+        var final = trainer.Metrics.Count > 0 ? trainer.Metrics[^1] : null;
+        var summary = new TrainingSummary
+        {
+            Status = trainer.Status,
+            Optimizer = config.Optimizer,
+            Steps = trainer.Step,
+            Parameters = trainer.Theta.Length,
+            Examples = examples,
+            TrainLoss = final?.TrainLoss,
+            TrainAccuracy = final?.TrainAccuracy,
+            TestLoss = final?.TestLoss,
+            TestAccuracy = final?.TestAccuracy,
+            Lambda1 = final?.Lambda1,
+            TwoOverLr = 2.0 / trainer.Options.Step.LearningRateAt(trainer.Step),
+            Hvps = trainer.Tracker?.Matvecs ?? 0,
+            Refreshes = trainer.Tracker?.Refreshes ?? 0,
+            Seconds = trainer.Seconds,
+            Checkpoint = checkpoint,
+        };
+        AtomicFile.WriteAllText(Path.Combine(directory, TrainingRun.SummaryFile), JsonSerializer.Serialize(summary, TrainingRun.Json) + "\n");
     }
 
     /// <summary>Forwards the trainer's per-step reports to the display, synchronously.</summary>
