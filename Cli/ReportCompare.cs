@@ -87,41 +87,7 @@ public static class CompareReport
         }
 
         if (summary.Decomposition.Count > 0)
-        {
-            var d = summary.Decomposition;
-            var steps = d.Select(r => (double)r.Step).ToArray();
-            Plots.Lines(Path.Combine(outDir, "energy.png"), $"Curvature energy inside the top-{options.K} subspace of H", "step", "‖UᵀAU‖²_F / ‖A‖²_F",
-            [
-                new PlotSeries("A = H", steps, d.Select(r => r.HEnergy).ToArray()),
-                new PlotSeries("A = G", steps, d.Select(r => r.GEnergy).ToArray()),
-                new PlotSeries("A = F", steps, d.Select(r => r.FEnergy).ToArray()),
-            ], markers: true);
-            report.Figure("energy.png", $"Share of the squared Frobenius norm of H, G and F inside the dominant subspace U of H along the {summary.Reference} run.");
-
-            var last = d[^1];
-            Plots.GroupedBars(Path.Combine(outDir, "split.png"), $"Where the curvature lives at step {last.Step}", "share of ‖A‖²_F", ["H", "G", "F"],
-            [
-                ("dominant ‖PAP‖²", [last.HEnergy, last.GEnergy, last.FEnergy]),
-                ("cross 2‖P⊥AP‖²", [last.HCross, last.GCross, last.FCross]),
-                ("bulk ‖P⊥AP⊥‖²", [last.HBulk, last.GBulk, last.FBulk]),
-            ]);
-            report.Figure("split.png", $"‖A‖²_F of H, G and F split into the dominant block, the cross terms and the bulk block at step {last.Step}.");
-
-            report.Heading("Curvature decomposition");
-            report.Paragraph($"U is the top-{options.K} eigenvectors of H at each step (Lanczos), measured on the same examples as the tracker. "
-                + "Inside terms ‖UᵀAU‖²_F and tr(UᵀAU) are exact; the totals ‖A‖²_F and tr(A) are "
-                + (method == NormMethod.Dense
-                    ? "exact, from the dense matrices (one product per parameter)."
-                    : $"Hutchinson estimates with {analysis.Probes} Rademacher probes on the complement of U (the U part exact), with standard errors in energy.csv.")
-                + " G/H inside is ‖UᵀGU‖²_F / ‖UᵀHU‖²_F.");
-            report.Table(["step", "λ₁", $"λ{options.K}", "energy H", "energy G", "energy F", "trace share H", "trace share G", "trace share F", "G/H inside"],
-                d.Select(r => (IReadOnlyList<string>)
-                [
-                    r.Step.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(r.Eigenvalues[0]), ReportWriter.Num(r.Eigenvalues[^1]),
-                    ReportWriter.Num(r.HEnergy), ReportWriter.Num(r.GEnergy), ReportWriter.Num(r.FEnergy),
-                    ReportWriter.Num(r.HTraceShare), ReportWriter.Num(r.GTraceShare), ReportWriter.Num(r.FTraceShare), ReportWriter.Num(r.GOverHInside),
-                ]));
-        }
+            DecomposeReport.AddDecomposition(report, outDir, summary.Decomposition, options.K, $"along the {summary.Reference} run", method, analysis.Probes);
 
         report.Heading("Files");
         report.Bullets(runs.Select(r => $"`{r.Name}/`: config.json, metrics.csv, summary.json, checkpoint.bin, theta.npy")
