@@ -17,6 +17,8 @@ public static class CurvatureApp
         {
             config.SetApplicationName("curvature");
             config.PropagateExceptions();
+            // An unknown option is an error, not an argument silently left over.
+            config.UseStrictParsing();
             config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
             config.AddCommand<TrainCommand>("train").WithDescription("One training run (sgd, dom, bulk, interp) with metrics and a checkpoint.");
             config.AddCommand<CompareCommand>("compare").WithDescription("Several optimizers from one initialization; report with plots.");

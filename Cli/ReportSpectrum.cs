@@ -16,13 +16,13 @@ public static class SpectrumReport
         var references = s.LearningRate is double lr ? new List<ReferenceLine> { new($"2/η = {ReportWriter.Num(2 / lr)} (η of the run)", 2 / lr) } : [];
 
         report.Heading($"Top-{s.Eigenvalues.Length} eigenvalues");
-        report.Paragraph($"Thick-restart Lanczos, {s.LanczosMatvecs} products with {a}; all {s.Converged.Count(c => c)} of {s.Converged.Length} pairs converged to the tolerance unless marked.");
+        report.Paragraph($"Thick-restart Lanczos, {s.LanczosMatvecs} products with {a}; {s.Converged.Count(c => c)} of {s.Converged.Length} pairs converged to the tolerance.");
         report.Table(["i", "λᵢ", "residual ‖Av − λv‖", "converged"], s.Eigenvalues.Select((v, i) => (IReadOnlyList<string>)
             [(i + 1).ToString(CultureInfo.InvariantCulture), ReportWriter.Num(v), ReportWriter.Num(s.Residuals[i]), s.Converged[i] ? "yes" : "no"]));
         var idx = Enumerable.Range(1, s.Eigenvalues.Length).Select(i => (double)i).ToArray();
         Plots.Lines(Path.Combine(outDir, "topk.png"), $"Top-{s.Eigenvalues.Length} eigenvalues of {a}", "index i", "λᵢ",
             [new PlotSeries($"λᵢ({a})", idx, s.Eigenvalues)], references: references, markers: true);
-        report.Figure("topk.png", $"The top-{s.Eigenvalues.Length} eigenvalues of {a}" + (references.Count > 0 ? ", with the run's stability threshold 2/η dashed." : "."));
+        report.Figure("topk.png", $"The top-{s.Eigenvalues.Length} eigenvalues of {a}" + (s.LearningRate is double eta ? $", with the run's stability threshold 2/η = {ReportWriter.Num(2 / eta)} dashed." : "."));
 
         report.Heading("Spectral density");
         Plots.Lines(Path.Combine(outDir, "density.png"), $"Spectral density of {a} (stochastic Lanczos quadrature)", "eigenvalue", "density (log scale)",

@@ -70,7 +70,7 @@ public sealed class ReportWriter
         string anchor = $"figure-{number}";
         _figures.Add((number, relativeFile, caption, anchor));
         _body.Append($"<a id=\"{anchor}\"></a>\n\n");
-        _body.Append($"![Figure {number}: {Escape(caption)}]({relativeFile.Replace('\\', '/')})\n\n");
+        _body.Append($"![Figure {number}]({relativeFile.Replace('\\', '/')})\n\n");
         _body.Append($"*Figure {number}.* {caption}\n\n");
         return this;
     }

@@ -108,3 +108,60 @@ public class DecomposeTests
         act.Should().Throw<ArgumentException>().WithMessage("*basis*9*10*");
     }
 }
+
+public class DecomposeCommandTests
+{
+    string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("curvature-decompose-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    [Test]
+    public void Decompose_matches_the_energy_of_dense_finite_difference_H_G_F_in_the_dense_top_k_of_H()
+    {
+        var (objective, theta, file) = SpectrumCommandTests.TinyTheta(_dir);
+        string outDir = Path.Combine(_dir, "d");
+        var (code, err) = CompareCommandTests.Run(["decompose", "--theta", file, "--arch", "4-8-3", "--act", "tanh", "--loss", "mse",
+            "--data", "gmm:90:4:3:1", "--k", "3", "--norms", "dense", "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+
+        var (h, g, f) = FiniteDifferenceCurvature.Build(objective, theta);
+        var evd = h.Evd(Symmetricity.Symmetric);
+        var order = Enumerable.Range(0, h.RowCount).OrderByDescending(i => evd.EigenValues[i].Real).Take(3).ToArray();
+        var u = Matrix<double>.Build.Dense(h.RowCount, 3, (i, j) => evd.EigenVectors[i, order[j]]);
+        double Energy(Matrix<double> a) => Math.Pow((u.Transpose() * a * u).FrobeniusNorm(), 2) / Math.Pow(a.FrobeniusNorm(), 2);
+        double TraceShare(Matrix<double> a) => (u.Transpose() * a * u).Trace() / a.Trace();
+
+        var row = CsvTable.Load(Path.Combine(outDir, "energy.csv"));
+        row.RowCount.Should().Be(1);
+        row[0, "h_energy"].Should().BeApproximately(Energy(h), 1e-6);
+        row[0, "g_energy"].Should().BeApproximately(Energy(g), 1e-6);
+        row[0, "f_energy"].Should().BeApproximately(Energy(f), 1e-6);
+        row[0, "h_trace_share"].Should().BeApproximately(TraceShare(h), 1e-6);
+        row[0, "g_trace_share"].Should().BeApproximately(TraceShare(g), 1e-6);
+        row[0, "h_frobenius2"].Should().BeApproximately(Math.Pow(h.FrobeniusNorm(), 2), 1e-6 * Math.Pow(h.FrobeniusNorm(), 2));
+        row[0, "f_trace"].Should().BeApproximately(f.Trace(), 1e-6 * (Math.Abs(h.Trace()) + Math.Abs(g.Trace())));
+        row[0, "lambda_1"].Should().BeApproximately(evd.EigenValues[order[0]].Real, 1e-6);
+    }
+
+    [Test]
+    public void Decompose_along_its_own_sgd_run_writes_one_row_per_point_and_the_figures()
+    {
+        string outDir = Path.Combine(_dir, "run");
+        var (code, err) = CompareCommandTests.Run(["decompose", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--lr", "0.1",
+            "--batch", "10", "--steps", "20", "--points", "3", "--k", "2", "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+        CsvTable.Load(Path.Combine(outDir, "energy.csv")).Column("step").Should().Equal(0, 10, 20);
+        foreach (var png in new[] { "energy.png", "trace_share.png", "split.png" })
+            PlotTests.IsPng(Path.Combine(outDir, png)).Should().BeTrue();
+        File.Exists(Path.Combine(outDir, "sgd", "metrics.csv")).Should().BeTrue();
+        File.Exists(Path.Combine(outDir, "config.json")).Should().BeTrue();
+        string report = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        report.Should().Contain("](energy.png)").And.Contain("](split.png)").And.Contain("exact, from the dense matrices");
+    }
+}

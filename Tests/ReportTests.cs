@@ -20,8 +20,8 @@ public class ReportTests
         md.Should().StartWith("# Compare\n");
         md.Should().Contain("| [1](#figure-1) | `loss.png` | Training loss |");
         md.Should().Contain("| [2](#figure-2) | `eigs.png` | Top-k eigenvalues |");
-        md.Should().Contain("![Figure 1: Training loss](loss.png)");
-        md.Should().Contain("![Figure 2: Top-k eigenvalues](eigs.png)");
+        md.Should().Contain("![Figure 1](loss.png)");
+        md.Should().Contain("![Figure 2](eigs.png)");
         md.Should().Contain("| a\\|b | 0.2 |");
         r.FigureFiles.Should().Equal("loss.png", "eigs.png");
     }

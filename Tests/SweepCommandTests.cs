@@ -39,3 +39,45 @@ public class SweepCommandTests
         act.Should().Throw<ArgumentException>().WithMessage("*'--k'*'2.5'*whole*");
     }
 }
+
+public class SweepCommandEndToEndTests
+{
+    string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("curvature-sweep-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    [Test]
+    public void Sweep_on_a_tiny_grid_tabulates_every_point_and_flags_the_diverged_ones()
+    {
+        // λ₁ ≈ 3.9 at θ₀: η = 5 puts 2/η = 0.4 far below the bulk's top eigenvalues, so those runs
+        // must blow up; η = 0.1 is well inside the stable range.
+        string outDir = Path.Combine(_dir, "s");
+        var (code, err) = CompareCommandTests.Run(["sweep", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--test-data", "none", "--batch", "10",
+            "--steps", "20", "--eval-every", "5", "--optimizer", "bulk", "--lr", "0.1,5", "--k", "1,2", "--hessian-batch", "0", "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+
+        var t = Curvature.Cli.Experiments.CsvTable.Load(Path.Combine(outDir, "sweep.csv"));
+        t.RowCount.Should().Be(4);
+        t.Column("lr").Should().Equal(0.1, 0.1, 5, 5);
+        t.Column("k").Should().Equal(1, 2, 1, 2);
+        t.Column("diverged").Should().Equal(0, 0, 1, 1);
+        t.Column("alpha_dom").Should().OnlyContain(v => v == 0);
+        t.Column("alpha_bulk").Should().OnlyContain(v => v == 1);
+        // A diverged run's best loss is its loss at θ₀ (all runs share it); the stable ones went below it.
+        t[0, "final_loss"].Should().BeLessThan(t[2, "min_loss"]);
+        t[1, "final_loss"].Should().BeLessThan(t[3, "min_loss"]);
+
+        string report = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        report.Should().Contain("2 of 4 runs diverged");
+        report.Should().Contain("](loss.png)").And.Contain("](final_loss.png)");
+        PlotTests.IsPng(Path.Combine(outDir, "loss.png")).Should().BeTrue();
+        PlotTests.IsPng(Path.Combine(outDir, "final_loss.png")).Should().BeTrue();
+        Directory.GetDirectories(outDir).Should().HaveCount(4);
+        System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))).Dispose();
+    }
+}
