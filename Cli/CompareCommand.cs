@@ -26,8 +26,8 @@ public class TrainingSettings : CommandSettings
     [CommandOption("--batch <N>")] [Description("Minibatch size.")] [DefaultValue(100)]
     public int Batch { get; init; } = 100;
 
-    [CommandOption("--steps <N>")] [Description("Updates per run.")] [DefaultValue(500)]
-    public int Steps { get; init; } = 500;
+    [CommandOption("--steps <N>")] [Description("Updates per run.")] [DefaultValue(1000)]
+    public int Steps { get; init; } = 1000;
 
     [CommandOption("--eval-every <N>")] [Description("Measure metrics every N steps (default: steps/50).")]
     public int? EvalEvery { get; init; }

@@ -12,7 +12,7 @@ public sealed record ExperimentOptions
     public string? TestData { get; init; } = "mnist14-test";
     public double LearningRate { get; init; } = 0.5;
     public int Batch { get; init; } = 100;
-    public int Steps { get; init; } = 500;
+    public int Steps { get; init; } = 1000;
     public int K { get; init; } = 10;
     public int Refresh { get; init; } = 10;
     public int? HessianBatch { get; init; } = 500;
