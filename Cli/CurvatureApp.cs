@@ -25,6 +25,7 @@ public static class CurvatureApp
             config.AddCommand<SpectrumCommand>("spectrum").WithDescription("Top-k eigenvalues and spectral density of H, G or F at one θ.");
             config.AddCommand<DecomposeCommand>("decompose").WithDescription("Curvature energy of H, G, F inside the dominant subspace of H.");
             config.AddCommand<SweepCommand>("sweep").WithDescription("Ablation grid over lr, k, refresh, Hessian batch, alpha; table and report.");
+            config.AddCommand<EigCommand>("eig").WithDescription("Eigenpairs of a dense symmetric .npy matrix (Lanczos, LOBPCG or power iteration).");
         });
         try
         {

@@ -107,7 +107,6 @@ public static class Lanczos
                 // The decomposition of the full basis was made right after the step that filled it.
                 proc.Restart(keep, t.AsSpan(0, mMax * mMax), theta, order);
                 cycles++;
-                decomposed = false;
             }
             proc.Step();
             decomposed = false;
