@@ -10,6 +10,7 @@ public static class GemmCounter
     [ThreadStatic] static long _calls;
     [ThreadStatic] static long _flops;
     [ThreadStatic] static long _facadeBytes;
+    [ThreadStatic] static long _ticks;
 
     /// <summary>GEMM calls on this thread since the last <see cref="Reset"/>.</summary>
     public static long Calls => _calls;
@@ -24,15 +25,20 @@ public static class GemmCounter
     /// </summary>
     public static long FacadeAllocatedBytes => _facadeBytes;
 
+    /// <summary>Wall-clock time spent inside those calls.</summary>
+    public static TimeSpan Elapsed => System.Diagnostics.Stopwatch.GetElapsedTime(0, _ticks);
+
     public static void Reset()
     {
+        _ticks = 0;
         _calls = 0;
         _flops = 0;
         _facadeBytes = 0;
     }
 
-    internal static void Record(int m, int n, int k, long allocatedBytes)
+    internal static void Record(int m, int n, int k, long ticks, long allocatedBytes)
     {
+        _ticks += ticks;
         _calls++;
         _flops += 2L * m * n * k;
         _facadeBytes += allocatedBytes;

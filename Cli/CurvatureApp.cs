@@ -26,6 +26,7 @@ public static class CurvatureApp
             config.AddCommand<DecomposeCommand>("decompose").WithDescription("Curvature energy of H, G, F inside the dominant subspace of H.");
             config.AddCommand<SweepCommand>("sweep").WithDescription("Ablation grid over lr, k, refresh, Hessian batch, alpha; table and report.");
             config.AddCommand<EigCommand>("eig").WithDescription("Eigenpairs of a dense symmetric .npy matrix (Lanczos, LOBPCG or power iteration).");
+            config.AddBranch("bench", bench => bench.AddCommand<BenchAutodiffCommand>("autodiff").WithDescription("Gradient, HVP and block-HVP timings as JSON."));
         });
         try
         {

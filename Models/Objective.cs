@@ -11,7 +11,7 @@ namespace Curvature.Models;
 /// A model, a loss and a dataset: the mean loss L(θ) = (1/N) Σᵢ ℓ(f(xᵢ; θ), yᵢ), its
 /// gradient, and products with its Hessian H, Gauss–Newton matrix G and functional
 /// Hessian F = H − G, over all examples or a given subset. Examples are processed in
-/// chunks of <see cref="ObjectiveOptions.ChunkSize"/>; each chunk's partial sums are added
+/// chunks (<see cref="ObjectiveOptions.ChunkCount"/>); each chunk's partial sums are added
 /// in chunk order, so the bits of every result are independent of the thread count.
 /// Buffers are pooled: once warm, a call with the same shapes allocates nothing. One call
 /// at a time (the object is not thread-safe; it parallelizes internally).
@@ -34,6 +34,7 @@ public sealed class Objective : IObjective
     int _count;
     int[]? _examples;
     int _total;
+    int _chunks;
 
     enum Work { Loss, Evaluate, Gradient, Curvature }
 
@@ -235,8 +236,7 @@ public sealed class Objective : IObjective
         _mode = mode;
         _wantGradient = wantGradient;
         _count = count;
-        int chunkSize = Options.ChunkSize;
-        int chunks = (_total + chunkSize - 1) / chunkSize;
+        int chunks = _chunks = Options.ChunkCount(_total);
         int lanes = Math.Min(Options.Threads, chunks);
         int previousBlasThreads = Blas.Threads;
         if (previousBlasThreads != 1) Blas.Backend.SetThreads(1);
@@ -326,8 +326,9 @@ public sealed class Objective : IObjective
             var o = owner;
             var data = o.Data;
             int d = data.Features, c = data.Classes;
-            int start = Chunk * o.Options.ChunkSize;
-            int rows = Math.Min(o.Options.ChunkSize, o._total - start);
+            // Balanced boundaries: chunk k holds examples [⌊kN/K⌋, ⌊(k+1)N/K⌋).
+            int start = (int)((long)Chunk * o._total / o._chunks);
+            int rows = (int)((long)(Chunk + 1) * o._total / o._chunks) - start;
             int m = o._work == Work.Curvature ? o._count : 0;
             var tape = _tape;
             tape.Begin(m);

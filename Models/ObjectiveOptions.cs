@@ -6,10 +6,20 @@ namespace Curvature.Models;
 public sealed record ObjectiveOptions
 {
     /// <summary>
-    /// Examples per chunk. Partial sums are formed per chunk and added in chunk order, so
-    /// the chunk size (unlike the thread count) does change the last bits of a result.
+    /// Most examples per chunk. Partial sums are formed per chunk and added in chunk order,
+    /// so the chunking (unlike the thread count) does change the last bits of a result.
     /// </summary>
     public int ChunkSize { get; init; } = 500;
+
+    /// <summary>
+    /// Calls with at least <see cref="MinChunkRows"/> examples per chunk are split into at
+    /// least this many chunks, so that small batches still keep two cores busy. A fixed
+    /// number, not the thread count: the chunking must not depend on the threads.
+    /// </summary>
+    public int MinChunks { get; init; } = 2;
+
+    /// <summary>Smallest chunk <see cref="MinChunks"/> may create.</summary>
+    public const int MinChunkRows = 32;
 
     /// <summary>
     /// Chunks processed at once, each on its own thread with a single-threaded BLAS. A call
@@ -22,10 +32,23 @@ public sealed record ObjectiveOptions
 
     public static ObjectiveOptions Default { get; } = new();
 
+    /// <summary>
+    /// Chunks for <paramref name="examples"/> examples: ⌈N/ChunkSize⌉, raised to
+    /// min(MinChunks, ⌊N/MinChunkRows⌋); chunk k then holds examples [⌊kN/K⌋, ⌊(k+1)N/K⌋).
+    /// Depends on N and the options only.
+    /// </summary>
+    public int ChunkCount(int examples)
+    {
+        Guard.Positive(examples);
+        int byCapacity = (int)(((long)examples + ChunkSize - 1) / ChunkSize);
+        return Math.Max(byCapacity, Math.Min(MinChunks, examples / MinChunkRows));
+    }
+
     internal void Validate()
     {
-        int chunkSize = ChunkSize, threads = Threads, maxBlock = MaxBlock;
+        int chunkSize = ChunkSize, threads = Threads, maxBlock = MaxBlock, minChunks = MinChunks;
         Guard.Positive(chunkSize);
+        Guard.Positive(minChunks);
         Guard.Positive(threads);
         Guard.Positive(maxBlock);
     }

@@ -112,6 +112,18 @@ public class ObjectiveTests
         RelativeError(h2, h1).Should().BeLessThan(1e-12);
     }
 
+    [TestCase(1000, 500, 2)]
+    [TestCase(1001, 500, 3)]
+    [TestCase(60000, 500, 120)]
+    [TestCase(64, 500, 2)]
+    [TestCase(63, 500, 1)]
+    [TestCase(5, 2, 3)]
+    public void Chunk_count_depends_on_the_example_count_and_options_only(int examples, int chunkSize, int expected)
+    {
+        new ObjectiveOptions { ChunkSize = chunkSize, Threads = 1 }.ChunkCount(examples).Should().Be(expected);
+        new ObjectiveOptions { ChunkSize = chunkSize, Threads = 7 }.ChunkCount(examples).Should().Be(expected);
+    }
+
     static void AllResults(Objective obj, double[] theta, double[] vectors, int[]? examples,
         out double loss, out double[] gradient, out double[] hv, out double[] block, out Evaluation eval)
     {

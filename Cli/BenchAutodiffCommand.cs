@@ -1,0 +1,201 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Curvature.Autodiff;
+using Curvature.Core;
+using Curvature.Models;
+using Spectre.Console.Cli;
+
+namespace Curvature.Cli;
+
+/// <summary>
+/// `curvature bench autodiff`: median wall-clock times of loss + gradient, one Hessian-vector
+/// product (loss, gradient and H·v from one forward-over-reverse sweep) and one block of
+/// H·V for several vectors, on seeded random data, printed as JSON with the GEMM work of
+/// each sweep.
+/// </summary>
+public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--arch <SPEC>")]
+        [Description("Layer widths, inputs first.")]
+        [DefaultValue("784-200-200-10")]
+        public string Arch { get; init; } = "784-200-200-10";
+
+        [CommandOption("--act <NAME>")]
+        [Description("tanh | relu | gelu | softplus.")]
+        [DefaultValue("tanh")]
+        public string Act { get; init; } = "tanh";
+
+        [CommandOption("--loss <NAME>")]
+        [Description("ce | mse.")]
+        [DefaultValue("ce")]
+        public string Loss { get; init; } = "ce";
+
+        [CommandOption("--batch <N>")]
+        [Description("Examples per evaluation.")]
+        [DefaultValue(1000)]
+        public int Batch { get; init; } = 1000;
+
+        [CommandOption("--block <M>")]
+        [Description("Vectors in the block product.")]
+        [DefaultValue(10)]
+        public int Block { get; init; } = 10;
+
+        [CommandOption("--repeat <N>")]
+        [Description("Timed runs of each operation (the median is reported).")]
+        [DefaultValue(15)]
+        public int Repeat { get; init; } = 15;
+
+        [CommandOption("--warmup <N>")]
+        [Description("Untimed runs first.")]
+        [DefaultValue(3)]
+        public int Warmup { get; init; } = 3;
+
+        [CommandOption("--chunk <N>")]
+        [Description("Examples per chunk (chunks run in parallel).")]
+        [DefaultValue(500)]
+        public int Chunk { get; init; } = 500;
+
+        [CommandOption("--threads <N>")]
+        [Description("Chunks processed at once (default: all cores).")]
+        public int? Threads { get; init; }
+
+        [CommandOption("--seed <N>")]
+        [Description("Seed of the data, θ and the vectors.")]
+        [DefaultValue(0L)]
+        public long Seed { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var mlp = ParseArch(settings.Arch, ParseActivation(settings.Act));
+        var loss = ParseLoss(settings.Loss);
+        Positive(settings.Batch, "--batch");
+        Positive(settings.Block, "--block");
+        Positive(settings.Repeat, "--repeat");
+        NonNegative(settings.Warmup, "--warmup");
+        Positive(settings.Chunk, "--chunk");
+        int threads = settings.Threads ?? Environment.ProcessorCount;
+        Positive(threads, "--threads");
+
+        var rng = new Rng(settings.Seed);
+        var x = new Matrix(settings.Batch, mlp.InputWidth);
+        rng.FillUniform(x.Data, 0, 1);
+        var labels = new int[settings.Batch];
+        for (int i = 0; i < labels.Length; i++) labels[i] = rng.NextInt(mlp.OutputWidth);
+        var data = new Dataset(x, labels, null, mlp.OutputWidth, $"random:{settings.Batch}");
+        var objective = new Objective(mlp, loss, data,
+            new ObjectiveOptions { ChunkSize = settings.Chunk, Threads = threads, MaxBlock = Math.Max(16, settings.Block) });
+
+        int n = mlp.ParameterCount, m = settings.Block;
+        var theta = mlp.Initialize(unchecked((ulong)settings.Seed) + 1);
+        var gradient = new double[n];
+        var vectors = new double[m * n];
+        rng.FillGaussian(vectors);
+        var products = new double[m * n];
+
+        // The GEMM work is counted on a single-threaded twin: the counter is per thread,
+        // and with one lane every chunk runs on the calling thread.
+        var counting = new Objective(mlp, loss, data, objective.Options with { Threads = 1 });
+        Action gradientRun = () => objective.LossAndGradient(theta, gradient);
+        Action hvpRun = () => objective.CurvatureProduct(CurvatureKind.Hessian, theta, vectors.AsSpan(0, n), products.AsSpan(0, n), gradient);
+        Action blockRun = () => objective.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, m, products, gradient);
+        double gradMs = Median(gradientRun, settings, cancellationToken);
+        double hvpMs = Median(hvpRun, settings, cancellationToken);
+        double blockMs = Median(blockRun, settings, cancellationToken);
+        double gradFlops = Flops(() => counting.LossAndGradient(theta, gradient));
+        double hvpFlops = Flops(() => counting.CurvatureProduct(CurvatureKind.Hessian, theta, vectors.AsSpan(0, n), products.AsSpan(0, n), gradient));
+        double blockFlops = Flops(() => counting.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, m, products, gradient));
+
+        var report = new
+        {
+            arch = mlp.Spec,
+            act = mlp.Activation.Name(),
+            loss = loss.Name(),
+            batch = settings.Batch,
+            block = m,
+            parameters = n,
+            threads,
+            chunk = settings.Chunk,
+            blas = Blas.Backend.Name,
+            repeat = settings.Repeat,
+            gradient_ms = Round(gradMs),
+            hvp_ms = Round(hvpMs),
+            block_hvp_ms = Round(blockMs),
+            hvp_over_gradient = Round(hvpMs / gradMs),
+            block_over_hvp = Round(blockMs / hvpMs),
+            gemm_gflop = new { gradient = Math.Round(gradFlops / 1e9, 4), hvp = Math.Round(hvpFlops / 1e9, 4), block_hvp = Math.Round(blockFlops / 1e9, 4) },
+            gemm_flop_ratios = new { hvp_over_gradient = Round(hvpFlops / gradFlops), block_over_hvp = Round(blockFlops / hvpFlops) },
+        };
+        Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    static double Round(double v) => Math.Round(v, 3);
+
+    /// <summary>Median milliseconds over the timed runs, after the warm-up runs.</summary>
+    static double Median(Action run, Settings s, CancellationToken cancel)
+    {
+        for (int i = 0; i < s.Warmup; i++) run();
+        var times = new double[s.Repeat];
+        for (int i = 0; i < s.Repeat; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var sw = Stopwatch.StartNew();
+            run();
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return s.Repeat % 2 == 1 ? times[s.Repeat / 2] : 0.5 * (times[s.Repeat / 2 - 1] + times[s.Repeat / 2]);
+    }
+
+    /// <summary>GEMM floating-point operations of one run on the calling thread.</summary>
+    static double Flops(Action run)
+    {
+        GemmCounter.Reset();
+        run();
+        return GemmCounter.Flops;
+    }
+
+    static Mlp ParseArch(string spec, Activation act)
+    {
+        try { return Mlp.Parse(spec, act); }
+        catch (ArgumentException)
+        {
+            throw new ArgumentException($"Option '--arch' was '{spec}'; expected positive layer widths joined by '-', e.g. 784-200-200-10.");
+        }
+    }
+
+    static Activation ParseActivation(string name)
+    {
+        try { return ActivationNames.Parse(name); }
+        catch (ArgumentException)
+        {
+            throw new ArgumentException($"Option '--act' was '{name}'; expected tanh, relu, gelu or softplus.");
+        }
+    }
+
+    static LossKind ParseLoss(string name)
+    {
+        try { return LossNames.Parse(name); }
+        catch (ArgumentException)
+        {
+            throw new ArgumentException($"Option '--loss' was '{name}'; expected ce or mse.");
+        }
+    }
+
+    static void Positive(int value, string option)
+    {
+        if (value <= 0)
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Option '{option}' was {value}; expected a positive integer."));
+    }
+
+    static void NonNegative(int value, string option)
+    {
+        if (value < 0)
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Option '{option}' was {value}; expected a non-negative integer."));
+    }
+}
