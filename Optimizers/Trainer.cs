@@ -102,6 +102,8 @@ public sealed class Trainer
         }
         if (checkpoint.Fingerprint.Count != expected.Count)
             throw new ArgumentException($"Argument 'checkpoint' records {checkpoint.Fingerprint.Count} options; expected {expected.Count}.", nameof(checkpoint));
+        if (checkpoint.Status.StartsWith(TrainingStatus.DivergedPrefix, StringComparison.Ordinal))
+            throw new ArgumentException($"Argument 'checkpoint' records a run that {checkpoint.Status}; expected a run that completed or was interrupted.", nameof(checkpoint));
         if (checkpoint.Step > options.Steps)
             throw new ArgumentOutOfRangeException("steps", $"Option 'steps' was {options.Steps}; expected at least the checkpoint's step {checkpoint.Step}.");
         var t = new Trainer(train, test, options, checkpoint.Theta);
@@ -119,8 +121,7 @@ public sealed class Trainer
         t._referenceLoss = checkpoint.ReferenceLoss;
         t._secondsBefore = checkpoint.Seconds;
         t._metrics.AddRange(checkpoint.Metrics);
-        // A run that had ended (diverged) stays ended; one that completed fewer steps runs on.
-        t.Status = checkpoint.Status.StartsWith(TrainingStatus.DivergedPrefix, StringComparison.Ordinal) ? checkpoint.Status : TrainingStatus.Running;
+        t.Status = TrainingStatus.Running;
         return t;
     }
 

@@ -113,4 +113,15 @@ public class CheckpointTests
         FluentActions.Invoking(() => TrainerCheckpoint.Load(foreign)).Should().Throw<InvalidDataException>().WithMessage("*foreign.bin*not a Curvature checkpoint*");
         FluentActions.Invoking(() => TrainerCheckpoint.Load(Path.Combine(_dir, "missing.bin"))).Should().Throw<FileNotFoundException>().WithMessage("*missing.bin*");
     }
+
+    [Test]
+    public void A_diverged_run_cannot_be_resumed()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 37, noise: 0.4, seed: 5);
+        var o = Options(200, OptimizerKind.Sgd) with { Step = new StepOptions { LearningRate = 5 }, Tracker = null };
+        var t = new Trainer(q, null, o, Start(q.ParameterCount));
+        t.Run().Diverged.Should().BeTrue();
+        FluentActions.Invoking(() => Trainer.Resume(q, null, o with { Steps = 400 }, t.Checkpoint()))
+            .Should().Throw<ArgumentException>().WithMessage("*'checkpoint'*diverged at step*");
+    }
 }

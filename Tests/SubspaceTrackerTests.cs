@@ -100,4 +100,33 @@ public class SubspaceTrackerTests
         FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 2, Kind = CurvatureKind.FunctionalHessian }))
             .Should().Throw<ArgumentException>().WithMessage("*'curvature'*FunctionalHessian*");
     }
+
+    [TestCase(EigenSolverKind.Lanczos)]
+    [TestCase(EigenSolverKind.Lobpcg)]
+    public void Warm_started_refreshes_along_a_training_path_spend_fewer_matvecs_than_cold_ones(EigenSolverKind solver)
+    {
+        var data = DataSpec.Parse("gmm:300:10:4:1");
+        var model = Mlp.Parse("10-32-4", "tanh");
+        var objective = new Objective(model, LossKind.MeanSquaredError, data);
+        var theta0 = model.Initialize(3);
+        var g = new double[theta0.Length];
+        int Spent(bool warm)
+        {
+            var t = new SubspaceTracker(objective, new TrackerOptions { K = 4, Solver = solver, WarmStart = warm, Tolerance = 1e-6, Seed = 2 });
+            var theta = (double[])theta0.Clone();
+            t.Refresh(theta);
+            long first = t.Matvecs;
+            for (int s = 0; s < 4; s++)
+            {
+                objective.LossAndGradient(theta, g);
+                for (int i = 0; i < theta.Length; i++) theta[i] -= 0.5 * g[i];
+                t.Refresh(theta);
+                t.Converged.Should().Be(4);
+            }
+            return (int)(t.Matvecs - first);
+        }
+        int cold = Spent(false), warm = Spent(true);
+        TestContext.Out.WriteLine($"{solver}: cold {cold}, warm {warm} matvecs over 4 refreshes");
+        warm.Should().BeLessThan(cold);
+    }
 }
