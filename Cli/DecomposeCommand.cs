@@ -18,8 +18,8 @@ public sealed class DecomposeSettings : AnalysisSettings
     [CommandOption("--batch <N>")] [Description("Minibatch of the SGD run (when no θ is given).")] [DefaultValue(100)]
     public int Batch { get; init; } = 100;
 
-    [CommandOption("--steps <N>")] [Description("Steps of the SGD run (when no θ is given).")] [DefaultValue(500)]
-    public int Steps { get; init; } = 500;
+    [CommandOption("--steps <N>")] [Description("Steps of the SGD run (when no θ is given).")] [DefaultValue(1000)]
+    public int Steps { get; init; } = 1000;
 
     [CommandOption("--refresh <T>")] [Description("Tracker refresh period of the SGD run (for its λ and χ metrics).")] [DefaultValue(10)]
     public int Refresh { get; init; } = 10;

@@ -91,8 +91,11 @@ public static class Plots
         }
         var ticks = categories.Select((c, i) => new Tick(i, c)).ToArray();
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
-        plt.Axes.Margins(bottom: 0);
         Decorate(plt, title, "", yLabel, logY: false);
+        // Headroom above the tallest bar keeps the legend (upper right) off the bars.
+        var finite = groups.SelectMany(g => g.Values).Where(double.IsFinite).DefaultIfEmpty(0).ToList();
+        double top = Math.Max(finite.Max(), 0), bottom = Math.Min(finite.Min(), 0);
+        if (top > bottom) plt.Axes.SetLimitsY(bottom, top + 0.4 * (top - bottom));
         Save(plt, path);
     }
 
