@@ -99,7 +99,8 @@ public static class ProgressDisplay
                 return;
             if (done == _lastDone && phase == _lastPhase) return;
             _lastFraction = fraction; _lastSeconds = seconds; _lastPhase = phase; _lastDone = done;
-            string eta = done > 0 && done < total
+            // The first percent is mostly start-up (JIT, first eigensolve); extrapolating from it misleads.
+            string eta = fraction >= 0.01 && done < total
                 ? "  ETA " + Duration(TimeSpan.FromSeconds(seconds / done * (total - done)))
                 : "";
             output.WriteLine($"[{title}] {(fraction * 100).ToString("0", CultureInfo.InvariantCulture),3}%  {Describe(phase, step, steps, loss, lambda1)}  elapsed {Duration(_clock.Elapsed)}{eta}");

@@ -82,7 +82,8 @@ public class ReportTests
         result.Should().Be(7);
         var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         lines.Length.Should().BeInRange(3, 25);
-        lines[0].Should().Contain("sgd").And.Contain("step 1/100").And.Contain("λ₁ 12.5").And.Contain("ETA");
+        lines[0].Should().Contain("sgd").And.Contain("step 1/100").And.Contain("λ₁ 12.5");
+        lines[1].Should().Contain("ETA");
         lines[^2].Should().Contain("step 100/100");
         lines[^1].Should().Contain("done in");
     }
