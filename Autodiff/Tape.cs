@@ -246,10 +246,10 @@ public sealed partial class Tape
         Check(output, nameof(output));
         if (output.Size != 1)
             throw new ArgumentException($"Argument 'output' has shape {output.Shape}; expected a 1x1 scalar to differentiate.", nameof(output));
+        if (mode is not (CurvatureMode.Hessian or CurvatureMode.GaussNewton or CurvatureMode.FunctionalHessian))
+            throw new ArgumentOutOfRangeException(nameof(mode), $"Argument 'mode' was {mode}; expected Hessian, GaussNewton or FunctionalHessian.");
         if (mode != CurvatureMode.Hessian && _split < 0)
             throw new InvalidOperationException($"Curvature mode {mode} needs the network output: call MarkNetworkOutput(z) while recording.");
-        if (!Enum.IsDefined(mode))
-            throw new ArgumentOutOfRangeException(nameof(mode), $"Argument 'mode' was {mode}; expected Hessian, GaussNewton or FunctionalHessian.");
         int m = TangentCount;
         if (output.Kind == NodeKind.Parameter) output.UsedDirectly = true;
 

@@ -61,7 +61,7 @@ public sealed class Tensor
 
     // Pooled buffers, grown on demand and kept for the next recording at this position.
     double[] _ownValue = [], _ownTangent = [], _ownAdjoint = [], _ownAdjointTangent = [];
-    internal double[] Aux0 = [], Aux1 = [], Aux2 = [];
+    internal double[] Aux0 = [], Aux1 = [];
     internal bool Aux0Valid, Aux1Valid;
 
     // What produced this node.
@@ -235,7 +235,6 @@ public sealed class Tensor
     /// <summary>Aux buffer 0 sized to at least <paramref name="length"/>.</summary>
     internal double[] Aux0Buffer(int length) => Grow(ref Aux0, length);
     internal double[] Aux1Buffer(int length) => Grow(ref Aux1, length);
-    internal double[] Aux2Buffer(int length) => Grow(ref Aux2, length);
 
     public static Tensor operator +(Tensor a, Tensor b) => a.Tape.Add(a, b);
     public static Tensor operator -(Tensor a, Tensor b) => a.Tape.Sub(a, b);

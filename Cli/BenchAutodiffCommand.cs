@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Curvature.Autodiff;
 using Curvature.Core;
@@ -103,9 +104,9 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
         Action gradientRun = () => objective.LossAndGradient(theta, gradient);
         Action hvpRun = () => objective.CurvatureProduct(CurvatureKind.Hessian, theta, vectors.AsSpan(0, n), products.AsSpan(0, n), gradient);
         Action blockRun = () => objective.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, m, products, gradient);
-        double gradMs = Median(gradientRun, settings, cancellationToken);
-        double hvpMs = Median(hvpRun, settings, cancellationToken);
-        double blockMs = Median(blockRun, settings, cancellationToken);
+        var (gradMs, gradCpu) = Median(gradientRun, settings, cancellationToken);
+        var (hvpMs, hvpCpu) = Median(hvpRun, settings, cancellationToken);
+        var (blockMs, blockCpu) = Median(blockRun, settings, cancellationToken);
         double gradFlops = Flops(() => counting.LossAndGradient(theta, gradient));
         double hvpFlops = Flops(() => counting.CurvatureProduct(CurvatureKind.Hessian, theta, vectors.AsSpan(0, n), products.AsSpan(0, n), gradient));
         double blockFlops = Flops(() => counting.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, m, products, gradient));
@@ -127,6 +128,8 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
             block_hvp_ms = Round(blockMs),
             hvp_over_gradient = Round(hvpMs / gradMs),
             block_over_hvp = Round(blockMs / hvpMs),
+            cpu_ms = new { gradient = Round(gradCpu), hvp = Round(hvpCpu), block_hvp = Round(blockCpu) },
+            load_average = LoadAverage(),
             gemm_gflop = new { gradient = Math.Round(gradFlops / 1e9, 4), hvp = Math.Round(hvpFlops / 1e9, 4), block_hvp = Math.Round(blockFlops / 1e9, 4) },
             gemm_flop_ratios = new { hvp_over_gradient = Round(hvpFlops / gradFlops), block_over_hvp = Round(blockFlops / hvpFlops) },
         };
@@ -136,20 +139,69 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
 
     static double Round(double v) => Math.Round(v, 3);
 
-    /// <summary>Median milliseconds over the timed runs, after the warm-up runs.</summary>
-    static double Median(Action run, Settings s, CancellationToken cancel)
+    /// <summary>The 1-minute load average where the system reports one (Linux), else null.</summary>
+    static double? LoadAverage()
+    {
+        try
+        {
+            var first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.Parse(first, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Median wall-clock milliseconds over the timed runs (after the warm-up runs), and the
+    /// median process CPU milliseconds of the same runs: on a shared machine the CPU time
+    /// is the steadier measure of the work, and wall ≈ CPU / threads shows the scaling.
+    /// </summary>
+    static (double Wall, double Cpu) Median(Action run, Settings s, CancellationToken cancel)
     {
         for (int i = 0; i < s.Warmup; i++) run();
-        var times = new double[s.Repeat];
+        var wall = new double[s.Repeat];
+        var cpu = new double[s.Repeat];
         for (int i = 0; i < s.Repeat; i++)
         {
             cancel.ThrowIfCancellationRequested();
+            double cpu0 = ProcessCpuMilliseconds();
             var sw = Stopwatch.StartNew();
             run();
-            times[i] = sw.Elapsed.TotalMilliseconds;
+            wall[i] = sw.Elapsed.TotalMilliseconds;
+            cpu[i] = ProcessCpuMilliseconds() - cpu0;
         }
-        Array.Sort(times);
-        return s.Repeat % 2 == 1 ? times[s.Repeat / 2] : 0.5 * (times[s.Repeat / 2 - 1] + times[s.Repeat / 2]);
+        return (MedianOf(wall), MedianOf(cpu));
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    /// <summary>CPU time of all the process's threads: CLOCK_PROCESS_CPUTIME_ID on Linux (ns resolution), else the runtime's figure.</summary>
+    static double ProcessCpuMilliseconds()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            const int ClockProcessCpuTimeId = 2;
+            if (ClockGetTime(ClockProcessCpuTimeId, out var t) == 0) return t.Seconds * 1e3 + t.Nanoseconds * 1e-6;
+        }
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime.TotalMilliseconds;
+    }
+
+    static double MedianOf(double[] values)
+    {
+        Array.Sort(values);
+        int n = values.Length;
+        return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
     }
 
     /// <summary>GEMM floating-point operations of one run on the calling thread.</summary>

@@ -254,8 +254,9 @@ public sealed class Objective : IObjective
                 {
                     _pending.Reset(active - 1);
                     for (int w = 1; w < active; w++) ThreadPool.UnsafeQueueUserWorkItem(_workers[w], preferLocal: false);
-                    _workers[0].RunChunk();
-                    _pending.Wait();
+                    // Even when this lane fails, the others must finish before the next call reuses them.
+                    try { _workers[0].RunChunk(); }
+                    finally { _pending.Wait(); }
                     for (int w = 1; w < active; w++)
                     {
                         var error = _workers[w].Error;
@@ -316,6 +317,7 @@ public sealed class Objective : IObjective
 
         public void Execute()
         {
+            Error = null;
             try { RunChunk(); }
             catch (Exception e) { Error = e; }
             finally { owner._pending.Signal(); }
