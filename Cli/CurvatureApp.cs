@@ -17,9 +17,15 @@ public static class CurvatureApp
         {
             config.SetApplicationName("curvature");
             config.PropagateExceptions();
+            // An unknown option is an error, not an argument silently left over.
+            config.UseStrictParsing();
             config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
             config.AddCommand<EigCommand>("eig").WithDescription("Eigenpairs of a dense symmetric .npy matrix (Lanczos, LOBPCG or power iteration).");
             config.AddCommand<TrainCommand>("train").WithDescription("One training run (sgd, dom, bulk, interp) with metrics and a checkpoint.");
+            config.AddCommand<CompareCommand>("compare").WithDescription("Several optimizers from one initialization; report with plots.");
+            config.AddCommand<SweepCommand>("sweep").WithDescription("Ablation grid over lr, k, refresh, Hessian batch, alpha; table and report.");
+            config.AddCommand<SpectrumCommand>("spectrum").WithDescription("Top-k eigenvalues and spectral density of H, G or F at one θ.");
+            config.AddCommand<DecomposeCommand>("decompose").WithDescription("Curvature energy of H, G, F inside the dominant subspace of H.");
             config.AddBranch("bench", bench => bench.AddCommand<BenchAutodiffCommand>("autodiff").WithDescription("Gradient, HVP and block-HVP timings as JSON."));
             config.AddCommand<InitCommand>("init").WithDescription("Write θ at the seeded default initialization as .npy.");
             config.AddCommand<ProductCommand>("grad").WithDescription("Write the gradient of the mean loss as grad.npy.");

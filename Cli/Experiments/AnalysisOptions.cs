@@ -1,0 +1,46 @@
+using Curvature.Models;
+
+namespace Curvature.Cli.Experiments;
+
+/// <summary>How the curvature is analysed after (or alongside) training.</summary>
+public sealed record AnalysisOptions
+{
+    /// <summary>Steps of the reference run at which H, G, F are decomposed (evenly spaced, ends included); 0 turns the analysis off.</summary>
+    public int Points { get; init; } = 5;
+
+    /// <summary>auto (dense up to <see cref="DenseLimit"/> parameters), dense, or hutchinson.</summary>
+    public string Norms { get; init; } = "auto";
+
+    /// <summary>Rademacher probes for the Hutchinson totals.</summary>
+    public int Probes { get; init; } = 30;
+
+    /// <summary>SLQ probes and Lanczos steps per probe for the spectral density.</summary>
+    public int DensityProbes { get; init; } = 4;
+    public int DensitySteps { get; init; } = 60;
+
+    /// <summary>Largest network whose totals "auto" computes densely.</summary>
+    public const int DenseLimit = 1500;
+
+    public NormMethod Method(int parameterCount) => Norms.Trim().ToLowerInvariant() switch
+    {
+        "auto" => parameterCount <= DenseLimit ? NormMethod.Dense : NormMethod.Hutchinson,
+        "dense" => parameterCount <= Objective.MaxDenseParameters ? NormMethod.Dense
+            : throw new ArgumentOutOfRangeException("norms", $"Option '--norms' was 'dense' but the network has {parameterCount} parameters; expected at most {Objective.MaxDenseParameters} for dense totals (use hutchinson)."),
+        "hutchinson" => NormMethod.Hutchinson,
+        _ => throw new ArgumentException($"Option '--norms' was '{Norms}'; expected auto, dense or hutchinson.", "norms"),
+    };
+
+    public void Validate()
+    {
+        if (Points < 0 || Points == 1)
+            throw new ArgumentOutOfRangeException("points", $"Option '--points' was {Points}; expected 0 (no analysis) or at least 2 (the first and last step).");
+        if (Probes < 2) throw new ArgumentOutOfRangeException("probes", $"Option '--probes' was {Probes}; expected at least 2.");
+        if (DensityProbes < 1) throw new ArgumentOutOfRangeException("density-probes", $"Option '--density-probes' was {DensityProbes}; expected a positive integer.");
+        if (DensitySteps < 2) throw new ArgumentOutOfRangeException("density-steps", $"Option '--density-steps' was {DensitySteps}; expected at least 2.");
+        _ = Method(1);
+    }
+
+    /// <summary>The analysis steps: <see cref="Points"/> evenly spaced in [0, steps], rounded, distinct.</summary>
+    public IReadOnlyList<long> Steps(long steps) =>
+        Points == 0 ? [] : Enumerable.Range(0, Points).Select(i => (long)Math.Round((double)steps * i / (Points - 1))).Distinct().ToArray();
+}

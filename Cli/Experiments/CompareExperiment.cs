@@ -1,0 +1,203 @@
+using System.Diagnostics;
+using Curvature.Core;
+using Curvature.Models;
+
+namespace Curvature.Cli.Experiments;
+
+/// <summary>Everything compare measured, as written to its summary.json.</summary>
+public sealed record CompareSummary
+{
+    public required string Command { get; init; }
+    public required int Parameters { get; init; }
+    public required int TrainExamples { get; init; }
+    public int? TestExamples { get; init; }
+    public required string Reference { get; init; }
+    public required double TargetLoss { get; init; }
+    public required IReadOnlyList<RunSummary> Runs { get; init; }
+    public required IReadOnlyList<DecompositionRow> Decomposition { get; init; }
+    public required string NormMethod { get; init; }
+    public required double Seconds { get; init; }
+    public required string Blas { get; init; }
+}
+
+/// <summary>One analysis step of the reference run, flattened for JSON and CSV.</summary>
+public sealed record DecompositionRow
+{
+    public required long Step { get; init; }
+    public required double[] Eigenvalues { get; init; }
+    public required double HEnergy { get; init; }
+    public required double GEnergy { get; init; }
+    public required double FEnergy { get; init; }
+    public required double HCross { get; init; }
+    public required double GCross { get; init; }
+    public required double FCross { get; init; }
+    public required double HBulk { get; init; }
+    public required double GBulk { get; init; }
+    public required double FBulk { get; init; }
+    public required double HTraceShare { get; init; }
+    public required double GTraceShare { get; init; }
+    public required double FTraceShare { get; init; }
+    public required double HFrobenius2 { get; init; }
+    public required double GFrobenius2 { get; init; }
+    public required double FFrobenius2 { get; init; }
+    public required double HEnergyError { get; init; }
+    public required double GEnergyError { get; init; }
+    public required double FEnergyError { get; init; }
+    public required double HTrace { get; init; }
+    public required double GTrace { get; init; }
+    public required double FTrace { get; init; }
+
+    /// <summary>‖UᵀGU‖²_F / ‖UᵀHU‖²_F: how much of H's in-subspace energy G alone carries.</summary>
+    public required double GOverHInside { get; init; }
+
+    public static DecompositionRow From(DecompositionPoint p) => new()
+    {
+        Step = p.Step,
+        Eigenvalues = p.Eigenvalues,
+        HEnergy = p.H.EnergyShare, GEnergy = p.G.EnergyShare, FEnergy = p.F.EnergyShare,
+        HCross = p.H.CrossShare, GCross = p.G.CrossShare, FCross = p.F.CrossShare,
+        HBulk = p.H.BulkShare, GBulk = p.G.BulkShare, FBulk = p.F.BulkShare,
+        HTraceShare = p.H.TraceShare, GTraceShare = p.G.TraceShare, FTraceShare = p.F.TraceShare,
+        HFrobenius2 = p.H.FrobeniusSquared, GFrobenius2 = p.G.FrobeniusSquared, FFrobenius2 = p.F.FrobeniusSquared,
+        HEnergyError = p.H.EnergyShareError, GEnergyError = p.G.EnergyShareError, FEnergyError = p.F.EnergyShareError,
+        HTrace = p.H.Trace, GTrace = p.G.Trace, FTrace = p.F.Trace,
+        GOverHInside = p.G.DominantEnergy / p.H.DominantEnergy,
+    };
+
+    public static readonly string[] CsvColumns =
+    [
+        "step", "lambda_1", "lambda_k", "h_energy", "g_energy", "f_energy", "h_cross", "g_cross", "f_cross",
+        "h_bulk", "g_bulk", "f_bulk", "h_trace_share", "g_trace_share", "f_trace_share",
+        "h_frobenius2", "g_frobenius2", "f_frobenius2", "h_trace", "g_trace", "f_trace",
+        "h_energy_se", "g_energy_se", "f_energy_se", "g_over_h_inside",
+    ];
+
+    public double[] CsvValues() =>
+    [
+        Step, Eigenvalues.Length > 0 ? Eigenvalues[0] : double.NaN, Eigenvalues.Length > 0 ? Eigenvalues[^1] : double.NaN,
+        HEnergy, GEnergy, FEnergy, HCross, GCross, FCross, HBulk, GBulk, FBulk, HTraceShare, GTraceShare, FTraceShare,
+        HFrobenius2, GFrobenius2, FFrobenius2, HTrace, GTrace, FTrace, HEnergyError, GEnergyError, FEnergyError, GOverHInside,
+    ];
+
+    public static CsvTable Table(IEnumerable<DecompositionRow> rows)
+    {
+        var t = new CsvTable(CsvColumns);
+        foreach (var r in rows) t.AddRow(r.CsvValues());
+        return t;
+    }
+}
+
+/// <summary>
+/// `curvature compare`: every optimizer from the same θ₀ on the same data and minibatch
+/// order, then the curvature analysis of the reference run (SGD when present): the top-k
+/// of H, the energy and trace shares of H, G, F in H's dominant subspace at evenly spaced
+/// steps, and the spectral density of H at the start and the end. Writes one directory per
+/// run, the analysis tables, the figures and report.md.
+/// </summary>
+public static class CompareExperiment
+{
+    public static CompareSummary Run(ExperimentOptions options, IReadOnlyList<OptimizerSpec> optimizers, AnalysisOptions analysis,
+        double? targetLoss, string command, IProgressSink progress, CancellationToken cancel)
+    {
+        options.Validate();
+        analysis.Validate();
+        if (targetLoss is double t && !(t > 0))
+            throw new ArgumentOutOfRangeException("target-loss", $"Option '--target-loss' was {SweepGrid.Show(t)}; expected a positive loss.");
+        var clock = Stopwatch.StartNew();
+        using var threads = options.UseThreads();
+        var problem = options.LoadProblem();
+        options.Validate(problem);
+        var method = analysis.Method(problem.ParameterCount);
+        string outDir = Path.GetFullPath(options.Out);
+        Directory.CreateDirectory(outDir);
+        Json.Save(Path.Combine(outDir, "config.json"), new { command, options, optimizers = optimizers.Select(o => o.Text).ToArray(), analysis, target_loss = targetLoss });
+
+        var theta0 = problem.Model.Initialize(options.Seed);
+        int referenceIndex = Math.Max(0, optimizers.ToList().FindIndex(o => o.Optimizer == "sgd"));
+        var analysisSteps = analysis.Steps(options.Steps);
+        var runs = new List<CompletedRun>();
+        long offset = 0;
+        for (int i = 0; i < optimizers.Count; i++)
+        {
+            var spec = optimizers[i];
+            var run = TrainingRunner.Run(problem, options, spec, theta0, Path.Combine(outDir, spec.DirectoryName), progress, offset,
+                i == referenceIndex ? analysisSteps : null, cancel);
+            runs.Add(run);
+            offset += options.Steps;
+            progress.Message($"{spec.Label}: {run.Result.Status}, train loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}, {ReportWriter.Num(run.Result.Seconds)} s");
+        }
+
+        var reference = runs[referenceIndex];
+        double target = targetLoss ?? reference.Summary.MinTrainLoss;
+        var summaries = runs.Select(r => r.Summary.WithTarget(target, r.Trainer.Metrics)).ToList();
+
+        // The curvature is measured on the same fixed example batch the tracker used.
+        var examples = reference.Trainer.Tracker?.HessianBatch?.ToArray();
+        var decomposition = new List<DecompositionRow>();
+        DensityCurve? densityStart = null, densityEnd = null;
+        int k = options.K;
+        for (int i = 0; i < reference.Snapshots.Count; i++)
+        {
+            var (step, theta) = reference.Snapshots[i];
+            progress.Report("analysis", offset + i * AnalysisWeight, i + 1, reference.Snapshots.Count + 2, double.NaN, double.NaN);
+            var point = CurvatureAnalysis.Decompose(problem.TrainObjective, step, theta, examples, k, method, analysis.Probes, options.Seed + (ulong)step);
+            decomposition.Add(DecompositionRow.From(point));
+            cancel.ThrowIfCancellationRequested();
+        }
+        if (analysis.Points > 0)
+        {
+            densityStart = Density(problem, theta0, examples, analysis, options.Seed);
+            progress.Report("analysis", offset + reference.Snapshots.Count * AnalysisWeight, reference.Snapshots.Count + 1, reference.Snapshots.Count + 2, double.NaN, double.NaN);
+            densityEnd = Density(problem, reference.Trainer.Theta, examples, analysis, options.Seed + 1);
+            progress.Report("analysis", offset + (reference.Snapshots.Count + 1) * AnalysisWeight, reference.Snapshots.Count + 2, reference.Snapshots.Count + 2, double.NaN, double.NaN);
+        }
+
+        if (decomposition.Count > 0)
+            DecompositionRow.Table(decomposition).Save(Path.Combine(outDir, "energy.csv"));
+        if (densityStart is not null && densityEnd is not null)
+        {
+            var d = new CsvTable(["lambda_start", "density_start", "lambda_end", "density_end"]);
+            for (int i = 0; i < densityStart.Grid.Length; i++)
+                d.AddRow(densityStart.Grid[i], densityStart.Density[i], densityEnd.Grid[i], densityEnd.Density[i]);
+            d.Save(Path.Combine(outDir, "density.csv"));
+        }
+
+        var summary = new CompareSummary
+        {
+            Command = command,
+            Parameters = problem.ParameterCount,
+            TrainExamples = problem.Train.Count,
+            TestExamples = problem.Test?.Count,
+            Reference = reference.Name,
+            TargetLoss = target,
+            Runs = summaries,
+            Decomposition = decomposition,
+            NormMethod = method == NormMethod.Dense ? "dense" : $"hutchinson ({analysis.Probes} probes, deflated)",
+            Seconds = clock.Elapsed.TotalSeconds,
+            Blas = Blas.Backend.Name,
+        };
+        CompareReport.Write(outDir, options, problem, runs, summaries, summary, densityStart, densityEnd, analysis, method, examples?.Length);
+        Json.Save(Path.Combine(outDir, "summary.json"), summary with { Seconds = clock.Elapsed.TotalSeconds });
+        return summary;
+    }
+
+    static DensityCurve Density(Problem problem, ReadOnlySpan<double> theta, int[]? examples, AnalysisOptions analysis, ulong seed)
+    {
+        var op = problem.TrainObjective.CurvatureOperator(CurvatureKind.Hessian, theta, examples);
+        try
+        {
+            return CurvatureAnalysis.Density(op, analysis.DensitySteps, analysis.DensityProbes, seed);
+        }
+        finally
+        {
+            (op as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary>An analysis point (top-k plus three energy measurements) costs roughly this many training steps.</summary>
+    const int AnalysisWeight = 25;
+
+    /// <summary>Work units for the progress bar: one per training step, <see cref="AnalysisWeight"/> per analysis point or density.</summary>
+    public static long Units(ExperimentOptions options, int runs, AnalysisOptions analysis) =>
+        (long)options.Steps * runs + (analysis.Points > 0 ? (analysis.Steps(options.Steps).Count + 2) * AnalysisWeight : 0);
+}

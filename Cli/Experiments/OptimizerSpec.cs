@@ -1,0 +1,61 @@
+using System.Globalization;
+
+namespace Curvature.Cli.Experiments;
+
+/// <summary>
+/// One entry of `--optimizers`: sgd, dom, bulk, or interp:A_DOM:A_BULK (the step
+/// −η(α_dom·P_dom g + α_bulk·P_bulk g)).
+/// </summary>
+public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? AlphaBulk)
+{
+    public const string Forms = "sgd, dom, bulk, interp:A_DOM:A_BULK";
+
+    /// <summary>(α_dom, α_bulk) of the rule.</summary>
+    public (double Dom, double Bulk) Alphas => Optimizer switch
+    {
+        "sgd" => (1, 1),
+        "dom" => (1, 0),
+        "bulk" => (0, 1),
+        _ => (AlphaDom!.Value, AlphaBulk!.Value),
+    };
+
+    /// <summary>Name in tables and legends, e.g. "interp(0.2,2)".</summary>
+    public string Label => Optimizer == "interp" ? $"interp({Show(AlphaDom!.Value)},{Show(AlphaBulk!.Value)})" : Optimizer;
+
+    /// <summary>Name of the run's directory, e.g. "interp_0.2_2".</summary>
+    public string DirectoryName => Optimizer == "interp" ? $"interp_{Show(AlphaDom!.Value)}_{Show(AlphaBulk!.Value)}" : Optimizer;
+
+    public string Text => Optimizer == "interp" ? $"interp:{Show(AlphaDom!.Value)}:{Show(AlphaBulk!.Value)}" : Optimizer;
+
+    static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    public static OptimizerSpec Parse(string text, string option = "optimizers")
+    {
+        string s = text.Trim().ToLowerInvariant();
+        switch (s)
+        {
+            case "sgd" or "dom" or "bulk":
+                return new OptimizerSpec(s, null, null);
+        }
+        var parts = s.Split(':');
+        if (parts[0] != "interp")
+            throw new ArgumentException($"Option '--{option}' has '{text}'; expected one of {Forms}.", option);
+        if (parts.Length != 3
+            || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double a)
+            || !double.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out double b)
+            || !double.IsFinite(a) || !double.IsFinite(b))
+            throw new ArgumentException($"Option '--{option}' has '{text}'; expected interp:A_DOM:A_BULK with two finite numbers, e.g. interp:0.2:2.", option);
+        return new OptimizerSpec("interp", a, b);
+    }
+
+    public static IReadOnlyList<OptimizerSpec> ParseList(string list, string option = "optimizers")
+    {
+        if (string.IsNullOrWhiteSpace(list))
+            throw new ArgumentException($"Option '--{option}' was empty; expected a comma-separated list of {Forms}.", option);
+        var specs = list.Split(',').Select(t => Parse(t, option)).ToList();
+        var dup = specs.GroupBy(o => o.DirectoryName).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null)
+            throw new ArgumentException($"Option '--{option}' lists '{dup.Key}' twice; expected distinct optimizers.", option);
+        return specs;
+    }
+}

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using Curvature.Core;
+using Curvature.Optimizers;
+
+namespace Curvature.Cli.Experiments;
+
+/// <summary>A parameter vector to analyse and where it came from.</summary>
+public sealed record ThetaInput(string Path, long? Step, double[] Theta);
+
+/// <summary>
+/// θ from a training checkpoint (checkpoint.bin, with its step) or a float64 .npy vector, and
+/// the model options recorded beside it: a run directory's config.json supplies --arch, --act,
+/// --loss, --data and --lr when they are not given on the command line.
+/// </summary>
+public static class ThetaSource
+{
+    public static ThetaInput Load(string path, string option)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Option '--{option}' names '{path}', which does not exist; expected {(option == "theta" ? "a float64 .npy vector of θ" : "a checkpoint written by train, compare or sweep")}.", path);
+        if (option == "theta")
+        {
+            var theta = Npy.ReadVector(path);
+            return new ThetaInput(path, null, theta);
+        }
+        var checkpoint = TrainerCheckpoint.Load(path);
+        return new ThetaInput(path, checkpoint.Step, checkpoint.Theta);
+    }
+
+    /// <summary>The training config.json in the same directory as <paramref name="path"/>, if there is one.</summary>
+    public static TrainingConfig? ConfigBeside(string path)
+    {
+        string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        string file = System.IO.Path.Combine(dir ?? ".", TrainingRun.ConfigFile);
+        if (!File.Exists(file)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingConfig>(File.ReadAllText(file), TrainingRun.Json);
+        }
+        catch (JsonException)
+        {
+            // A config.json of another shape (e.g. compare's top level) says nothing about this θ.
+            return null;
+        }
+    }
+
+    /// <summary>Checks θ against the network: the right length and finite.</summary>
+    public static void Check(ThetaInput input, int parameterCount, string spec, string option)
+    {
+        if (input.Theta.Length != parameterCount)
+            throw new ArgumentException($"Option '--{option}' names '{input.Path}' with {input.Theta.Length} parameters; expected {parameterCount} for the {spec} network.", option);
+        for (int i = 0; i < input.Theta.Length; i++)
+            if (!double.IsFinite(input.Theta[i]))
+                throw new ArgumentException($"Option '--{option}' names '{input.Path}', which has {input.Theta[i]} at index {i}; expected finite values.", option);
+    }
+}

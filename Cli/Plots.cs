@@ -1,0 +1,156 @@
+using System.Globalization;
+using Curvature.Cli.Experiments;
+using ScottPlot;
+
+namespace Curvature.Cli;
+
+/// <summary>A named curve: y against x.</summary>
+public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y);
+
+/// <summary>A horizontal reference line (e.g. the stability threshold 2/η).</summary>
+public sealed record ReferenceLine(string Name, double Y);
+
+/// <summary>
+/// The report's figures, drawn with ScottPlot and saved as PNG through a temporary file.
+/// Log-scale axes plot log10 of the data with ticks labelled in the original units, which
+/// is how ScottPlot 5 draws logarithmic axes; points that are not finite and positive
+/// (a diverged loss, a zero) cannot sit on a log axis and are left out of the curve.
+/// </summary>
+public static class Plots
+{
+    public const int Width = 900;
+    public const int Height = 540;
+
+    /// <summary>Curves on linear or log-10 y axes, with optional horizontal reference lines.</summary>
+    public static void Lines(string path, string title, string xLabel, string yLabel,
+        IReadOnlyList<PlotSeries> series, bool logY = false, IReadOnlyList<ReferenceLine>? references = null,
+        bool markers = false)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var plt = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        int drawn = 0;
+        for (int s = 0; s < series.Count; s++)
+        {
+            var (xs, ys) = Clean(series[s], logY);
+            if (xs.Length == 0) continue;
+            var sc = plt.Add.Scatter(xs, ys);
+            sc.LegendText = series[s].Name;
+            sc.Color = palette.GetColor(s);
+            sc.LineWidth = 2;
+            sc.MarkerSize = markers || xs.Length == 1 ? 5 : 0;
+            drawn++;
+        }
+        if (references is not null)
+        {
+            for (int r = 0; r < references.Count; r++)
+            {
+                double y = references[r].Y;
+                if (logY) { if (!(y > 0) || !double.IsFinite(y)) continue; y = Math.Log10(y); }
+                else if (!double.IsFinite(y)) continue;
+                var line = plt.Add.HorizontalLine(y);
+                line.LegendText = references[r].Name;
+                line.Color = Colors.Black;
+                line.LinePattern = LinePattern.Dashed;
+                line.LineWidth = 1.5f;
+            }
+        }
+        if (drawn == 0)
+        {
+            var note = plt.Add.Text("no finite data to show", 0, 0);
+            note.LabelFontSize = 18;
+        }
+        Decorate(plt, title, xLabel, yLabel, logY);
+        Save(plt, path);
+    }
+
+    /// <summary>Values against categories as bars, grouped by series (e.g. energy share of H, G, F).</summary>
+    public static void GroupedBars(string path, string title, string yLabel, IReadOnlyList<string> categories,
+        IReadOnlyList<(string Name, IReadOnlyList<double> Values)> groups)
+    {
+        var plt = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        double width = 0.8 / Math.Max(1, groups.Count);
+        for (int g = 0; g < groups.Count; g++)
+        {
+            var bars = new List<Bar>();
+            for (int c = 0; c < categories.Count; c++)
+            {
+                double v = groups[g].Values[c];
+                if (!double.IsFinite(v)) continue;
+                bars.Add(new Bar
+                {
+                    Position = c + (g - (groups.Count - 1) / 2.0) * width,
+                    Value = v,
+                    Size = width * 0.95,
+                    FillColor = palette.GetColor(g),
+                });
+            }
+            var plottable = plt.Add.Bars(bars);
+            plottable.LegendText = groups[g].Name;
+        }
+        var ticks = categories.Select((c, i) => new Tick(i, c)).ToArray();
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
+        Decorate(plt, title, "", yLabel, logY: false);
+        // Headroom above the tallest bar keeps the legend (upper right) off the bars.
+        var finite = groups.SelectMany(g => g.Values).Where(double.IsFinite).DefaultIfEmpty(0).ToList();
+        double top = Math.Max(finite.Max(), 0), bottom = Math.Min(finite.Min(), 0);
+        if (top > bottom) plt.Axes.SetLimitsY(bottom, top + 0.4 * (top - bottom));
+        Save(plt, path);
+    }
+
+    static (double[] X, double[] Y) Clean(PlotSeries s, bool logY)
+    {
+        if (s.X.Count != s.Y.Count)
+            throw new ArgumentException($"Series '{s.Name}' has {s.X.Count} x values and {s.Y.Count} y values; expected the same number.", nameof(s));
+        var xs = new List<double>(s.X.Count);
+        var ys = new List<double>(s.Y.Count);
+        for (int i = 0; i < s.X.Count; i++)
+        {
+            double x = s.X[i], y = s.Y[i];
+            if (!double.IsFinite(x) || !double.IsFinite(y)) continue;
+            if (logY)
+            {
+                if (!(y > 0)) continue;
+                y = Math.Log10(y);
+            }
+            xs.Add(x);
+            ys.Add(y);
+        }
+        return (xs.ToArray(), ys.ToArray());
+    }
+
+    static void Decorate(Plot plt, string title, string xLabel, string yLabel, bool logY)
+    {
+        plt.Title(title);
+        plt.XLabel(xLabel);
+        plt.YLabel(yLabel);
+        if (logY)
+        {
+            var ticks = new ScottPlot.TickGenerators.NumericAutomatic
+            {
+                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+                IntegerTicksOnly = true,
+                LabelFormatter = LogLabel,
+            };
+            plt.Axes.Left.TickGenerator = ticks;
+            plt.Grid.MajorLineColor = Colors.Black.WithOpacity(0.15);
+            plt.Grid.MinorLineColor = Colors.Black.WithOpacity(0.05);
+            plt.Grid.MinorLineWidth = 1;
+        }
+        plt.Legend.IsVisible = plt.GetPlottables().Any(p => p.LegendItems.Any(li => !string.IsNullOrEmpty(li.LabelText)));
+        plt.Legend.Alignment = Alignment.UpperRight;
+    }
+
+    /// <summary>Tick label for log10 value e: 10^e written plainly when it reads well, else as 1e±n.</summary>
+    public static string LogLabel(double e)
+    {
+        double v = Math.Pow(10, e);
+        return e is >= -3 and <= 4
+            ? v.ToString(e >= 0 ? "0" : "0.###", CultureInfo.InvariantCulture)
+            : "1e" + Math.Round(e).ToString(CultureInfo.InvariantCulture);
+    }
+
+    static void Save(Plot plt, string path) =>
+        AtomicFile.Write(path, tmp => plt.SavePng(tmp, Width, Height));
+}

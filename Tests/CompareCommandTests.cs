@@ -1,0 +1,127 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Curvature.Cli;
+using Curvature.Cli.Experiments;
+using Curvature.Core;
+using Curvature.Optimizers;
+using FluentAssertions;
+using NUnit.Framework;
+
+namespace Curvature.Tests;
+
+public class CompareCommandTests
+{
+    string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("curvature-compare-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    internal static (int Code, string Stderr) Run(params string[] args)
+    {
+        var err = new StringWriter();
+        int code = CurvatureApp.Run(args, err);
+        return (code, err.ToString());
+    }
+
+    internal static readonly string[] Tiny =
+    [
+        "--arch", "4-8-3", "--act", "tanh", "--loss", "mse", "--data", "gmm:90:4:3:1", "--test-data", "gmm:60:4:3:2",
+        "--lr", "0.1", "--batch", "10", "--steps", "20", "--eval-every", "5", "--k", "2", "--refresh", "5", "--hessian-batch", "0",
+    ];
+
+    const int TinyParameters = 4 * 8 + 8 + 8 * 3 + 3;
+
+    static readonly string[] RunDirs = ["sgd", "dom", "bulk", "interp_0.2_2"];
+
+    [Test]
+    public void Compare_on_a_tiny_network_writes_every_file_and_each_one_parses()
+    {
+        string outDir = Path.Combine(_dir, "c");
+        var (code, err) = Run(["compare", .. Tiny, "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+
+        Directory.GetFiles(outDir, "*", SearchOption.AllDirectories).Should().NotContain(f => f.Contains(".tmp"), "every file is renamed into place");
+        Directory.GetFiles(outDir).Select(Path.GetFileName).Should().Contain(
+            ["config.json", "summary.json", "report.md", "energy.csv", "density.csv", "loss.png", "accuracy.png", "lambda1.png",
+             "eigenvalues.png", "chi.png", "density.png", "energy.png", "trace_share.png", "split.png"]);
+
+        foreach (var run in RunDirs)
+        {
+            string d = Path.Combine(outDir, run);
+            Directory.GetFiles(d).Select(Path.GetFileName).Should().BeEquivalentTo(["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy"]);
+            using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "config.json"))))
+                config.RootElement.GetProperty("optimizer").GetString().Should().Be(run.StartsWith("interp") ? "interp" : run);
+            var metrics = CsvTable.Load(Path.Combine(d, "metrics.csv"));
+            metrics.Columns.Should().Contain(["step", "train_loss", "train_acc", "test_loss", "test_acc", "lambda_1", "lambda_2", "chi_k", "grad_norm", "hvps", "seconds"]);
+            metrics.Column("step").Should().Equal(0, 5, 10, 15, 20);
+            metrics.Column("train_loss").Should().OnlyContain(v => double.IsFinite(v) && v > 0);
+            metrics.Column("test_acc").Should().OnlyContain(v => v >= 0 && v <= 1);
+            using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "summary.json"))))
+                summary.RootElement.GetProperty("status").GetString().Should().Be("completed");
+            TrainerCheckpoint.Load(Path.Combine(d, "checkpoint.bin")).Step.Should().Be(20);
+            Npy.ReadVector(Path.Combine(d, "theta.npy")).Should().HaveCount(TinyParameters);
+        }
+
+        using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))))
+        {
+            var s = summary.RootElement;
+            s.GetProperty("parameters").GetInt32().Should().Be(TinyParameters);
+            s.GetProperty("runs").GetArrayLength().Should().Be(4);
+            s.GetProperty("decomposition").GetArrayLength().Should().Be(5);
+            s.GetProperty("norm_method").GetString().Should().Be("dense");
+        }
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "config.json"))).Dispose();
+
+        var energy = CsvTable.Load(Path.Combine(outDir, "energy.csv"));
+        energy.Column("step").Should().Equal(0, 5, 10, 15, 20);
+        foreach (var c in new[] { "h_energy", "g_energy", "f_energy" })
+            energy.Column(c).Should().OnlyContain(v => v >= 0 && v <= 1 + 1e-12, $"{c} is a share of a squared norm");
+        var density = CsvTable.Load(Path.Combine(outDir, "density.csv"));
+        density.Columns.Should().Equal("lambda_start", "density_start", "lambda_end", "density_end");
+        density.Column("density_end").Should().OnlyContain(v => v >= 0);
+
+        string report = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        var referenced = Regex.Matches(report, @"!\[[^\]]*\]\(([^)]+\.png)\)").Select(m => m.Groups[1].Value).ToList();
+        var pngs = Directory.GetFiles(outDir, "*.png").Select(Path.GetFileName).ToList();
+        referenced.Should().BeEquivalentTo(pngs, "the report embeds every figure written, and only those");
+        foreach (var png in pngs) PlotTests.IsPng(Path.Combine(outDir, png!)).Should().BeTrue($"{png} starts with the PNG signature");
+        foreach (var run in RunDirs) report.Should().Contain($"| {run} |");
+    }
+
+    [Test]
+    public void Every_optimizer_starts_from_the_same_theta0_and_a_rerun_repeats_the_metrics_bit_for_bit()
+    {
+        string a = Path.Combine(_dir, "a"), b = Path.Combine(_dir, "b");
+        string[] args = [.. Tiny, "--optimizers", "sgd,dom,bulk", "--points", "0"];
+        Run(["compare", .. args, "--out", a]).Code.Should().Be(0);
+        Run(["compare", .. args, "--out", b]).Code.Should().Be(0);
+
+        var first = new[] { "sgd", "dom", "bulk" }.Select(r => CsvTable.Load(Path.Combine(a, r, "metrics.csv"))).ToList();
+        first.Select(t => t[0, "train_loss"]).Distinct().Should().ContainSingle("all runs measure the same θ₀ at step 0");
+        foreach (var r in new[] { "sgd", "dom", "bulk" })
+        {
+            var x = CsvTable.Load(Path.Combine(a, r, "metrics.csv"));
+            var y = CsvTable.Load(Path.Combine(b, r, "metrics.csv"));
+            foreach (var c in x.Columns.Where(c => c != "seconds"))
+                x.Column(c).Select(BitConverter.DoubleToInt64Bits).Should().Equal(y.Column(c).Select(BitConverter.DoubleToInt64Bits), $"{r} {c}");
+        }
+        File.Exists(Path.Combine(a, "energy.csv")).Should().BeFalse("--points 0 turns the analysis off");
+    }
+
+    [Test]
+    public void Dom_sgd_moves_theta_only_inside_the_dominant_subspace_so_its_loss_falls_less_than_bulk_sgd()
+    {
+        // The stall of Dom-SGD, on the tiny problem: with k = 2 of 67 directions it cannot reach
+        // the loss Bulk-SGD reaches in the same steps.
+        string outDir = Path.Combine(_dir, "s");
+        Run(["compare", .. Tiny, "--optimizers", "dom,bulk", "--steps", "60", "--points", "0", "--out", outDir]).Code.Should().Be(0);
+        var dom = CsvTable.Load(Path.Combine(outDir, "dom", "metrics.csv")).Column("train_loss");
+        var bulk = CsvTable.Load(Path.Combine(outDir, "bulk", "metrics.csv")).Column("train_loss");
+        dom[^1].Should().BeGreaterThan(bulk[^1]);
+    }
+}

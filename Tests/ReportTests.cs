@@ -1,0 +1,90 @@
+using Curvature.Cli;
+using Curvature.Cli.Experiments;
+using FluentAssertions;
+using NUnit.Framework;
+
+namespace Curvature.Tests;
+
+public class ReportTests
+{
+    [Test]
+    public void Report_lists_every_figure_in_a_table_and_embeds_each_png_once()
+    {
+        var r = new ReportWriter("Compare")
+            .Paragraph("Intro.")
+            .Figure("loss.png", "Training loss")
+            .Table(["run", "loss"], [["sgd", "0.1"], ["a|b", "0.2"]])
+            .Figure("eigs.png", "Top-k eigenvalues");
+        string md = r.Render();
+
+        md.Should().StartWith("# Compare\n");
+        md.Should().Contain("| [1](#figure-1) | `loss.png` | Training loss |");
+        md.Should().Contain("| [2](#figure-2) | `eigs.png` | Top-k eigenvalues |");
+        md.Should().Contain("![Figure 1](loss.png)");
+        md.Should().Contain("![Figure 2](eigs.png)");
+        md.Should().Contain("| a\\|b | 0.2 |");
+        r.FigureFiles.Should().Equal("loss.png", "eigs.png");
+    }
+
+    [Test]
+    public void A_table_row_with_the_wrong_number_of_cells_is_rejected()
+    {
+        var act = () => new ReportWriter("t").Table(["a", "b"], [["1"]]);
+        act.Should().Throw<ArgumentException>().WithMessage("*1 cells*expected 2*");
+    }
+
+    [TestCase(double.NaN, "—")]
+    [TestCase(0.0, "0")]
+    [TestCase(0.012345, "0.01235")]
+    [TestCase(1234.5, "1234")]
+    [TestCase(1.5e-7, "1.5e-7")]
+    public void Report_numbers_use_four_significant_digits(double v, string text) =>
+        ReportWriter.Num(v).Should().Be(text);
+
+    [Test]
+    public void Csv_round_trip_keeps_every_value_bit_for_bit_including_nan()
+    {
+        var t = new CsvTable(["step", "train_loss", "lambda_1"]);
+        t.AddRow(0, 2.302585092994046, double.NaN);
+        t.AddRow(10, 0.1 + 0.2, 47.25);
+        var back = CsvTable.Parse(t.ToCsv());
+        back.Columns.Should().Equal("step", "train_loss", "lambda_1");
+        back.RowCount.Should().Be(2);
+        back[0, "train_loss"].Should().Be(2.302585092994046);
+        back[1, "train_loss"].Should().Be(0.1 + 0.2);
+        double.IsNaN(back[0, "lambda_1"]).Should().BeTrue();
+        back.Column("step").Should().Equal(0.0, 10.0);
+    }
+
+    [Test]
+    public void Csv_with_a_non_numeric_cell_is_rejected_naming_line_and_column()
+    {
+        var act = () => CsvTable.Parse("step,loss\n0,1.5\n1,abc\n", "metrics.csv");
+        act.Should().Throw<FormatException>().WithMessage("*metrics.csv*line 3*'loss'*'abc'*");
+    }
+
+    [Test]
+    public void Csv_row_with_missing_cells_is_rejected()
+    {
+        var act = () => CsvTable.Parse("a,b,c\n1,2\n");
+        act.Should().Throw<FormatException>().WithMessage("*2 cells*expected 3*");
+    }
+
+    [Test]
+    public void Plain_progress_prints_throttled_lines_with_step_loss_lambda_and_eta()
+    {
+        var w = new StringWriter();
+        int result = ProgressDisplay.Run("compare", 100, sink =>
+        {
+            for (int i = 1; i <= 100; i++) sink.Report("sgd", i, i, 100, 1.0 / i, 12.5);
+            return 7;
+        }, plain: w, interactive: false);
+        result.Should().Be(7);
+        var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Length.Should().BeInRange(3, 25);
+        lines[0].Should().Contain("sgd").And.Contain("step 1/100").And.Contain("λ₁ 12.5");
+        lines[1].Should().Contain("ETA");
+        lines[^2].Should().Contain("step 100/100");
+        lines[^1].Should().Contain("done in");
+    }
+}

@@ -1,0 +1,137 @@
+using Curvature.Cli.Experiments;
+using Curvature.Core;
+using Curvature.Models;
+using FluentAssertions;
+using MathNet.Numerics.LinearAlgebra;
+using NUnit.Framework;
+
+namespace Curvature.Tests;
+
+/// <summary>
+/// H, G and F of a small MLP with mse loss built without the engine's curvature code:
+/// H by central differences of the gradient, G = (1/N) Σᵢ JᵢᵀJᵢ with the output Jacobians Jᵢ
+/// by central differences of the network's outputs (∇²_z of ½‖z − y‖² is I), F = H − G.
+/// </summary>
+internal static class FiniteDifferenceCurvature
+{
+    public static (Matrix<double> H, Matrix<double> G, Matrix<double> F) Build(Objective objective, double[] theta, double h = 1e-5)
+    {
+        int n = theta.Length;
+        var hess = Matrix<double>.Build.Dense(n, n);
+        var gp = new double[n];
+        var gm = new double[n];
+        var t = (double[])theta.Clone();
+        for (int i = 0; i < n; i++)
+        {
+            t[i] = theta[i] + h; objective.LossAndGradient(t, gp);
+            t[i] = theta[i] - h; objective.LossAndGradient(t, gm);
+            t[i] = theta[i];
+            for (int j = 0; j < n; j++) hess[j, i] = (gp[j] - gm[j]) / (2 * h);
+        }
+        hess = (hess + hess.Transpose()) / 2;
+
+        var x = objective.Data.X;
+        int rows = x.Rows, outputs = objective.Model.OutputWidth;
+        var jac = Matrix<double>.Build.Dense(rows * outputs, n);
+        for (int i = 0; i < n; i++)
+        {
+            t[i] = theta[i] + h; var zp = objective.Model.Predict(t, x);
+            t[i] = theta[i] - h; var zm = objective.Model.Predict(t, x);
+            t[i] = theta[i];
+            for (int r = 0; r < rows * outputs; r++) jac[r, i] = (zp.Data[r] - zm.Data[r]) / (2 * h);
+        }
+        var g = jac.TransposeThisAndMultiply(jac) / rows;
+        return (hess, g, hess - g);
+    }
+
+    /// <summary>Eigenvalues, largest first.</summary>
+    public static double[] Eigenvalues(Matrix<double> a) =>
+        a.Evd(Symmetricity.Symmetric).EigenValues.Select(c => c.Real).OrderByDescending(v => v).ToArray();
+}
+
+public class SpectrumCommandTests
+{
+    string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("curvature-spectrum-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    internal static (Objective Objective, double[] Theta, string File) TinyTheta(string dir, ulong seed = 5)
+    {
+        var model = Mlp.Parse("4-8-3", "tanh");
+        var objective = new Objective(model, LossKind.MeanSquaredError, DataSpec.Parse("gmm:90:4:3:1"));
+        var theta = model.Initialize(seed);
+        // Move away from the initialization so F is not negligible: a few plain gradient steps.
+        var g = new double[theta.Length];
+        for (int s = 0; s < 30; s++)
+        {
+            objective.LossAndGradient(theta, g);
+            for (int i = 0; i < theta.Length; i++) theta[i] -= 0.5 * g[i];
+        }
+        string file = Path.Combine(dir, "theta.npy");
+        Npy.Write(file, theta, theta.Length);
+        return (objective, theta, file);
+    }
+
+    [TestCase("h")]
+    [TestCase("g")]
+    [TestCase("f")]
+    public void Top_k_eigenvalues_of_each_operator_match_the_dense_finite_difference_matrix(string op)
+    {
+        var (objective, theta, file) = TinyTheta(_dir);
+        string outDir = Path.Combine(_dir, op);
+        var (code, err) = CompareCommandTests.Run(["spectrum", "--theta", file, "--arch", "4-8-3", "--act", "tanh", "--loss", "mse",
+            "--data", "gmm:90:4:3:1", "--operator", op, "--k", "4", "--density-steps", "67", "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+
+        var (h, g, f) = FiniteDifferenceCurvature.Build(objective, theta);
+        var dense = FiniteDifferenceCurvature.Eigenvalues(op switch { "h" => h, "g" => g, _ => f });
+        var table = CsvTable.Load(Path.Combine(outDir, "eigenvalues.csv"));
+        var values = table.Column("eigenvalue");
+        values.Should().HaveCount(4);
+        for (int j = 0; j < 4; j++)
+            values[j].Should().BeApproximately(dense[j], 1e-6 * Math.Max(1, Math.Abs(dense[0])), $"λ{j + 1} of {op}");
+        table.Column("converged").Should().OnlyContain(c => c == 1);
+        Npy.ReadMatrix(Path.Combine(outDir, "eigenvectors.npy")).Shape.Should().Be("4x67");
+    }
+
+    [Test]
+    public void Spectral_density_integrates_to_one_and_spans_the_dense_spectrum()
+    {
+        var (objective, theta, file) = TinyTheta(_dir);
+        string outDir = Path.Combine(_dir, "d");
+        CompareCommandTests.Run(["spectrum", "--theta", file, "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--k", "2",
+            "--density-steps", "67", "--density-probes", "4", "--out", outDir]).Code.Should().Be(0);
+
+        var dense = FiniteDifferenceCurvature.Eigenvalues(FiniteDifferenceCurvature.Build(objective, theta).H);
+        var d = CsvTable.Load(Path.Combine(outDir, "density.csv"));
+        var grid = d.Column("lambda");
+        var phi = d.Column("density");
+        double integral = 0;
+        for (int i = 1; i < grid.Length; i++) integral += 0.5 * (phi[i] + phi[i - 1]) * (grid[i] - grid[i - 1]);
+        integral.Should().BeApproximately(1.0, 1e-3, "φ is a smoothed probability density of the eigenvalues");
+        // With as many Lanczos steps as parameters the extreme Ritz values are the extreme eigenvalues.
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+        summary.RootElement.GetProperty("highest_node").GetDouble().Should().BeApproximately(dense[0], 1e-6);
+        summary.RootElement.GetProperty("lowest_node").GetDouble().Should().BeApproximately(dense[^1], 1e-6);
+        File.ReadAllText(Path.Combine(outDir, "report.md")).Should().Contain("](topk.png)").And.Contain("](density.png)");
+        PlotTests.IsPng(Path.Combine(outDir, "density.png")).Should().BeTrue();
+    }
+
+    [Test]
+    public void Spectrum_reads_theta_and_the_model_from_a_compare_run_checkpoint()
+    {
+        string c = Path.Combine(_dir, "c");
+        CompareCommandTests.Run(["compare", .. CompareCommandTests.Tiny, "--optimizers", "sgd", "--points", "0", "--out", c]).Code.Should().Be(0);
+        string outDir = Path.Combine(_dir, "s");
+        var (code, err) = CompareCommandTests.Run(["spectrum", "--checkpoint", Path.Combine(c, "sgd", "checkpoint.bin"), "--k", "2", "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+        string report = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        report.Should().Contain("4-8-3").And.Contain("(step 20)").And.Contain("2/η = 20");
+    }
+}

@@ -1,0 +1,83 @@
+using Curvature.Cli.Experiments;
+using FluentAssertions;
+using NUnit.Framework;
+
+namespace Curvature.Tests;
+
+public class SweepCommandTests
+{
+    [Test]
+    public void Grid_is_the_cartesian_product_with_the_last_axis_varying_fastest()
+    {
+        var axes = new[]
+        {
+            SweepGrid.ParseAxis("lr", "0.05,0.1", integer: false, min: 0, minExclusive: true),
+            SweepGrid.ParseAxis("k", "5,10,20", integer: true, min: 1),
+        };
+        var points = SweepGrid.Expand(axes);
+        points.Should().HaveCount(6);
+        points.Select(p => (p["lr"], p["k"])).Should().Equal(
+            (0.05, 5.0), (0.05, 10.0), (0.05, 20.0), (0.1, 5.0), (0.1, 10.0), (0.1, 20.0));
+        points.Select(p => p.Index).Should().Equal(0, 1, 2, 3, 4, 5);
+        points[4].Label.Should().Be("lr=0.1_k=10");
+    }
+
+    [TestCase("0.1,-0.2", "*'--lr'*'-0.2'*> 0*")]
+    [TestCase("0.1,abc", "*'--lr'*'abc'*numbers*")]
+    [TestCase("0.1,0.1", "*'--lr'*twice*")]
+    [TestCase("", "*'--lr'*empty*")]
+    public void Invalid_learning_rate_lists_are_rejected_naming_the_option_and_value(string list, string message)
+    {
+        var act = () => SweepGrid.ParseAxis("lr", list, integer: false, min: 0, minExclusive: true);
+        act.Should().Throw<ArgumentException>().WithMessage(message);
+    }
+
+    [Test]
+    public void A_fractional_k_is_rejected()
+    {
+        var act = () => SweepGrid.ParseAxis("k", "2.5", integer: true, min: 1);
+        act.Should().Throw<ArgumentException>().WithMessage("*'--k'*'2.5'*whole*");
+    }
+}
+
+public class SweepCommandEndToEndTests
+{
+    string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("curvature-sweep-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    [Test]
+    public void Sweep_on_a_tiny_grid_tabulates_every_point_and_flags_the_diverged_ones()
+    {
+        // λ₁ ≈ 3.9 at θ₀: η = 5 puts 2/η = 0.4 far below the bulk's top eigenvalues, so those runs
+        // must blow up; η = 0.1 is well inside the stable range.
+        string outDir = Path.Combine(_dir, "s");
+        var (code, err) = CompareCommandTests.Run(["sweep", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--test-data", "none", "--batch", "10",
+            "--steps", "20", "--eval-every", "5", "--optimizer", "bulk", "--lr", "0.1,5", "--k", "1,2", "--hessian-batch", "0", "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+
+        var t = Curvature.Cli.Experiments.CsvTable.Load(Path.Combine(outDir, "sweep.csv"));
+        t.RowCount.Should().Be(4);
+        t.Column("lr").Should().Equal(0.1, 0.1, 5, 5);
+        t.Column("k").Should().Equal(1, 2, 1, 2);
+        t.Column("diverged").Should().Equal(0, 0, 1, 1);
+        t.Column("alpha_dom").Should().OnlyContain(v => v == 0);
+        t.Column("alpha_bulk").Should().OnlyContain(v => v == 1);
+        // A diverged run's best loss is its loss at θ₀ (all runs share it); the stable ones went below it.
+        t[0, "final_loss"].Should().BeLessThan(t[2, "min_loss"]);
+        t[1, "final_loss"].Should().BeLessThan(t[3, "min_loss"]);
+
+        string report = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        report.Should().Contain("2 of 4 runs diverged");
+        report.Should().Contain("](loss.png)").And.Contain("](final_loss.png)");
+        PlotTests.IsPng(Path.Combine(outDir, "loss.png")).Should().BeTrue();
+        PlotTests.IsPng(Path.Combine(outDir, "final_loss.png")).Should().BeTrue();
+        Directory.GetDirectories(outDir).Should().HaveCount(4);
+        System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))).Dispose();
+    }
+}
