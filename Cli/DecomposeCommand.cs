@@ -62,7 +62,8 @@ public sealed class DecomposeCommand : Command<DecomposeSettings>
                 throw new ArgumentException($"Option '--{option}' was empty; expected comma-separated files.", option);
             var inputs = paths.Select(p => ThetaSource.Load(p, option)).ToList();
             var model = ModelChoice.Resolve(settings.Arch, settings.Act, settings.Loss, settings.Data, settings.Lr, paths[0]);
-            using var threads = settings.Threads > 0 ? Core.Blas.UseThreads(settings.Threads) : (IDisposable?)null;
+            // One native BLAS thread: the bits must not depend on the thread count (see ExperimentOptions.UseThreads).
+            using var threads = Core.Blas.UseThreads(1);
             var problem = model.Load(settings.Threads);
             summary = ProgressDisplay.Run("decompose", inputs.Count, sink => DecomposeExperiment.Run(model, problem, inputs,
                 $"the {inputs.Count} given {(option == "theta" ? ".npy vectors" : "checkpoints")}", settings.K,

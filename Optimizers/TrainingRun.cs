@@ -61,7 +61,10 @@ public static class TrainingRun
     {
         Guard.NotNull(config);
         config.Validate();
-        using var threads = config.Threads > 0 ? Blas.UseThreads(config.Threads) : default(Blas.ThreadScope?);
+        // Native BLAS runs on one thread for the whole run: OpenBLAS splits its reductions
+        // differently on 1 and 2 threads, so a run's bits would depend on the thread count.
+        // The cores are used by the Objective's chunks instead (config.Threads).
+        using var serialBlas = Blas.UseThreads(1);
         var problem = TrainingProblems.Build(config);
         return Execute(config, problem, progress, cancellationToken);
     }

@@ -34,6 +34,30 @@ public class TrainCommandTests
     string[] Args(string outDir, params string[] extra) => [.. Tiny, "--out", Path.Combine(_dir, outDir), .. extra];
 
     [Test]
+    public void A_projected_MNIST_run_gives_the_same_bits_on_one_or_two_threads()
+    {
+        // Big enough (7690 parameters, k = 10) for OpenBLAS to split its reductions over
+        // threads, which the tiny network never triggers.
+        string Train(int threads)
+        {
+            string dir = Path.Combine(_dir, $"t{threads}");
+            var (code, err) = Run("train", "--arch", "196-32-32-10", "--act", "tanh", "--loss", "mse", "--data", "mnist14:600",
+                "--optimizer", "bulk", "--lr", "0.5", "--batch", "100", "--steps", "30", "--k", "10", "--refresh", "10",
+                "--hessian-batch", "200", "--eval-every", "10", "--seed", "3", "--threads", threads.ToString(CultureInfo.InvariantCulture),
+                "--save-theta", "--quiet", "--out", dir);
+            code.Should().Be(0, err);
+            return dir;
+        }
+
+        string one = Train(1), two = Train(2);
+        File.ReadAllBytes(Path.Combine(two, "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(one, "theta.npy")));
+        static IEnumerable<string> WithoutSeconds(string dir) =>
+            File.ReadLines(Path.Combine(dir, "metrics.csv")).Select(l => string.Join(',', l.Split(',').SkipLast(1)));
+        File.ReadAllText(Path.Combine(one, "metrics.csv")).Split('\n').Should().HaveCountGreaterThan(3);
+        WithoutSeconds(two).Should().Equal(WithoutSeconds(one));
+    }
+
+    [Test]
     public void Train_on_a_tiny_config_writes_config_metrics_summary_checkpoint_and_theta_that_parse()
     {
         var (code, err) = Run(Args("run", "--optimizer", "bulk", "--save-theta", "--hessian-batch", "20"));

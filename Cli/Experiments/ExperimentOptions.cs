@@ -81,6 +81,10 @@ public sealed record ExperimentOptions
         Out = outDir,
     };
 
-    /// <summary>Sets the native BLAS thread count for the command's duration when --threads is given.</summary>
-    public IDisposable? UseThreads() => Threads > 0 ? Blas.UseThreads(Threads) : null;
+    /// <summary>
+    /// Native BLAS on one thread for the command's duration, whatever --threads says: OpenBLAS
+    /// splits reductions differently on 1 and 2 threads, and the bits must not depend on the
+    /// thread count. --threads sets the Objective's chunk workers instead.
+    /// </summary>
+    public IDisposable? UseThreads() => Blas.UseThreads(1);
 }

@@ -37,7 +37,8 @@ public static class SpectrumExperiment
         AnalysisOptions density, ulong seed, int threads, string outDir, string command, IProgressSink progress)
     {
         var clock = Stopwatch.StartNew();
-        using var scope = threads > 0 ? Blas.UseThreads(threads) : (IDisposable?)null;
+        // One native BLAS thread: the bits must not depend on the thread count (see ExperimentOptions.UseThreads).
+        using var scope = Blas.UseThreads(1);
         var problem = model.Load(threads);
         ThetaSource.Check(theta, problem.ParameterCount, problem.Model.Spec, theta.Step is null ? "theta" : "checkpoint");
         problem.CheckK(k);
