@@ -113,7 +113,7 @@ public sealed class EigCommand : Command<EigCommand.Settings>
             eigenvalues = result.Values,
             residuals = result.Residuals,
         };
-        WriteAtomically(Path.Combine(settings.Out, "result.json"),
+        AtomicFile.WriteAllText(Path.Combine(settings.Out, "result.json"),
             JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{solver} {summary.which} k={k} n={n}: {result.Matvecs} matvecs, {result.Iterations} iterations"));
@@ -123,12 +123,5 @@ public sealed class EigCommand : Command<EigCommand.Settings>
         if (!result.AllConverged)
             Console.WriteLine($"warning: {result.Converged.Count(c => !c)} of {k} pairs did not reach --tol; they are flagged in result.json.");
         return 0;
-    }
-
-    static void WriteAtomically(string path, string text)
-    {
-        string tmp = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
     }
 }

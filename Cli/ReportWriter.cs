@@ -1,3 +1,4 @@
+using Curvature.Core;
 using System.Globalization;
 using System.Text;
 using Curvature.Cli.Experiments;

@@ -265,14 +265,16 @@ public static class Npy
     public static void Write(string path, ReadOnlySpan<double> data, params int[] shape)
     {
         shape = CheckShape(data.Length, shape);
-        WriteAtomically(path, data, shape, static (s, d, sh) => Write(s, d, sh));
+        var values = data.ToArray(); // a span cannot enter the writer's closure; files are not a hot path
+        AtomicFile.Write(path, (Stream s) => Write(s, values, shape));
     }
 
     /// <summary>Writes int64 data; see <see cref="Write(string, ReadOnlySpan{double}, int[])"/>.</summary>
     public static void Write(string path, ReadOnlySpan<long> data, params int[] shape)
     {
         shape = CheckShape(data.Length, shape);
-        WriteAtomically(path, data, shape, static (s, d, sh) => Write(s, d, sh));
+        var values = data.ToArray();
+        AtomicFile.Write(path, (Stream s) => Write(s, values, shape));
     }
 
     /// <summary>Writes a matrix as a 2-D float64 array [Rows, Cols].</summary>
@@ -344,29 +346,6 @@ public static class Npy
         }
     }
 
-    delegate void SpanWriter<T>(Stream s, ReadOnlySpan<T> data, int[] shape);
-
-    static void WriteAtomically<T>(string path, ReadOnlySpan<T> data, int[] shape, SpanWriter<T> write)
-    {
-        Guard.NotNull(path);
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full) ?? ".";
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                write(fs, data, shape);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
-    }
 }
 
 /// <summary>

@@ -234,23 +234,8 @@ public static class Idx
     /// <summary>Writes an IDX file via a temporary name and a rename.</summary>
     public static void Write(string path, IdxArray array, bool gzip)
     {
-        Guard.NotNull(path);
-        string full = Path.GetFullPath(path);
-        string tmp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            {
-                Write(fs, array, gzip);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        Guard.NotNull(array);
+        AtomicFile.Write(path, (Stream fs) => Write(fs, array, gzip));
     }
 
     // ---------------------------------------------------------------- plumbing

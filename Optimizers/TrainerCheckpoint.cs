@@ -38,15 +38,12 @@ public sealed record TrainerCheckpoint
         Guard.NotNull(path);
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        using (var w = new BinaryWriter(fs, Encoding.UTF8))
+        AtomicFile.Write(full, (Stream fs) =>
         {
+            using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
             Write(w);
             w.Flush();
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, full, overwrite: true);
+        });
     }
 
     /// <summary>Reads a checkpoint; a missing, foreign or truncated file raises an exception naming the path.</summary>

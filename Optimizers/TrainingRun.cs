@@ -83,7 +83,7 @@ public static class TrainingRun
             : Trainer.Resume(train, problem.Test, options, TrainerCheckpoint.Load(config.Resume));
 
         Directory.CreateDirectory(config.Out);
-        WriteAtomically(Path.Combine(config.Out, ConfigFile), JsonSerializer.Serialize(config, Json) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(config.Out, ConfigFile), JsonSerializer.Serialize(config, Json) + "\n");
         var checkpointPath = Path.Combine(config.Out, CheckpointFile);
         int k = options.Tracker?.K ?? 0;
         while (true)
@@ -93,7 +93,7 @@ public static class TrainingRun
                 : options.Steps;
             trainer.Run(progress, cancellationToken, until);
             trainer.Checkpoint().Save(checkpointPath);
-            WriteAtomically(Path.Combine(config.Out, MetricsFile), MetricsCsv.Format(trainer.Metrics, k));
+            AtomicFile.WriteAllText(Path.Combine(config.Out, MetricsFile), MetricsCsv.Format(trainer.Metrics, k));
             if (trainer.Status != TrainingStatus.Running) break;
         }
 
@@ -118,15 +118,7 @@ public static class TrainingRun
             Checkpoint = checkpointPath,
             Metrics = trainer.Metrics,
         };
-        WriteAtomically(Path.Combine(config.Out, SummaryFile), JsonSerializer.Serialize(summary, Json) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(config.Out, SummaryFile), JsonSerializer.Serialize(summary, Json) + "\n");
         return summary;
-    }
-
-    /// <summary>Writes <paramref name="text"/> to a temporary file beside <paramref name="path"/> and renames it into place.</summary>
-    public static void WriteAtomically(string path, string text)
-    {
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, text, new UTF8Encoding(false));
-        File.Move(tmp, path, overwrite: true);
     }
 }

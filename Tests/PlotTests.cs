@@ -81,15 +81,4 @@ public class PlotTests
         act.Should().Throw<ArgumentException>().WithMessage("*crooked*2 x values*1 y values*");
         File.Exists(Path.Combine(_dir, "bad.png")).Should().BeFalse();
     }
-
-    [Test]
-    public void An_atomic_write_that_fails_keeps_the_previous_file_and_leaves_no_temporary()
-    {
-        string path = Path.Combine(_dir, "keep.txt");
-        AtomicFile.WriteAllText(path, "old");
-        var act = () => AtomicFile.Write(path, tmp => { File.WriteAllText(tmp, "half"); throw new IOException("disk full"); });
-        act.Should().Throw<IOException>();
-        File.ReadAllText(path).Should().Be("old");
-        Directory.GetFiles(_dir).Should().ContainSingle();
-    }
 }

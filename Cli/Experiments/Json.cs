@@ -1,3 +1,4 @@
+using Curvature.Core;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 

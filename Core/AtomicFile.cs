@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Core;
 
 /// <summary>
 /// Writes every output through a temporary sibling and a rename, so a crash or a full disk
@@ -18,7 +18,7 @@ public static class AtomicFile
     /// </summary>
     public static void Write(string path, Action<string> write)
     {
-        ArgumentNullException.ThrowIfNull(write);
+        Guard.NotNull(write);
         if (string.IsNullOrWhiteSpace(path))
             throw new ArgumentException($"Argument 'path' was '{path}'; expected a file path.", nameof(path));
         string full = Path.GetFullPath(path);
@@ -36,6 +36,18 @@ public static class AtomicFile
         {
             if (File.Exists(tmp)) File.Delete(tmp);
         }
+    }
+
+    /// <summary>Writes through a stream, flushed to disk before the rename.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        Guard.NotNull(write);
+        Write(path, tmp =>
+        {
+            using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+            write(fs);
+            fs.Flush(flushToDisk: true);
+        });
     }
 
     public static void WriteAllText(string path, string text) =>
