@@ -235,6 +235,40 @@ public class HessianVectorProductTests
     }
 
     [Test]
+    public void Overlapping_views_and_direct_use_of_theta_accumulate_into_one_gradient()
+    {
+        // f(θ) = Σ θ² + Σ (θ[0..3) ∘ θ[1..4)) · θ[2]: θ read whole and through overlapping views.
+        TapeFunction f = (t, th) =>
+        {
+            var a = t.Slice(th, 0, 1, 3);
+            var b = t.Slice(th, 1, 1, 3);
+            var c = t.Slice(th, 2, 1, 1);
+            return t.Add(t.Sum(t.Square(th)), t.Mul(t.Sum(t.Mul(a, b)), c));
+        };
+        var rng = new Rng(17);
+        var theta = Gaussian(rng, 4);
+        var v = Gaussian(rng, 4);
+        var r = new Tape().HessianVectorProduct(f, theta, v);
+        RelativeError(r.Gradient, AutodiffTestSupport.Gradient(x => Evaluate(f, x)[0], theta, 1e-3)).Should().BeLessThan(1e-10);
+        RelativeError(r.Product, DirectionalDerivative(x => new Tape().Gradient(f, x).Gradient, theta, v, 1e-3)).Should().BeLessThan(1e-10);
+    }
+
+    [Test]
+    public void Parameters_no_op_reads_get_zero_gradient_and_zero_curvature()
+    {
+        // Only θ[2..4) is used; θ[0..2) and θ[4..6) must come back exactly zero even though
+        // the pooled buffers held other numbers from an earlier sweep.
+        TapeFunction used = (t, th) => t.Sum(t.Exp(t.Slice(th, 2, 1, 2)));
+        TapeFunction all = (t, th) => t.Sum(t.Exp(t.Slice(th, 0, 1, 6)));
+        var tape = new Tape();
+        double[] theta = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], v = [1, 2, 3, 4, 5, 6];
+        tape.HessianBlockProduct(all, theta, new Matrix(1, 6, (double[])v.Clone()));
+        var r = tape.HessianVectorProduct(used, theta, v);
+        r.Gradient.Should().Equal(0, 0, Math.Exp(0.3), Math.Exp(0.4), 0, 0);
+        r.Product.Should().Equal(0, 0, 3 * Math.Exp(0.3), 4 * Math.Exp(0.4), 0, 0);
+    }
+
+    [Test]
     public void Gauss_Newton_mode_without_a_network_output_is_rejected()
     {
         var act = () => new Tape().HessianVectorProduct(Rosenbrock, [1.0, 2.0], [1.0, 0.0], CurvatureMode.GaussNewton);
