@@ -57,6 +57,10 @@ public static class CurvatureApp
         var inner = e;
         while (inner is System.Reflection.TargetInvocationException or AggregateException && inner.InnerException != null)
             inner = inner.InnerException;
-        return inner.Message.ReplaceLineEndings(" ").Trim();
+        string message = inner.Message;
+        // ArgumentException appends " (Parameter 'x')"; our messages already name the argument.
+        if (inner is ArgumentException { ParamName: { } name } && message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal))
+            message = message[..^$" (Parameter '{name}')".Length];
+        return message.ReplaceLineEndings(" ").Trim();
     }
 }

@@ -36,6 +36,14 @@ public class CliErrorTests
         ExpectOneLineError(["compare", .. Tiny, "--lr", "-0.1", "--out", Out], "*'--lr'*-0.1*positive*");
 
     [Test]
+    public void A_guard_failure_in_train_is_one_line_without_the_runtime_parameter_suffix()
+    {
+        ExpectOneLineError(["train", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--lr", "-1", "--out", Out], "*lr*-1*positive*");
+        CompareCommandTests.Run(["train", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--lr", "-1", "--out", Out]).Stderr
+            .Should().NotContain("(Parameter", "the message already names the argument");
+    }
+
+    [Test]
     public void K_at_or_above_the_parameter_count_is_rejected_with_the_count() =>
         ExpectOneLineError(["compare", .. Tiny, "--k", "67", "--out", Out], "*'--k'*67*[1, 66]*67 parameters*");
 
