@@ -25,12 +25,7 @@ public sealed partial class Tape
     public Tensor MeanSquaredError(Tensor z, int[] labels, int labelOffset = 0, double? scale = null)
     {
         Check(z, nameof(z));
-        CheckLabels(labels, labelOffset, z.Rows, z.Cols);
-        var y = Node(MeanSquaredErrorOp.Instance, 1, 1, z);
-        y.Labels = labels;
-        y.LabelOffset = labelOffset;
-        y.Alpha = LossScale(scale, z.Rows);
-        return Run(y);
+        return LabelledLoss(MeanSquaredErrorOp.Instance, z, labels, labelOffset, scale);
     }
 }
 

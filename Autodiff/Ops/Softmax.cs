@@ -17,11 +17,17 @@ public sealed partial class Tape
     public Tensor SoftmaxCrossEntropy(Tensor logits, int[] labels, int labelOffset = 0, double? scale = null)
     {
         Check(logits, nameof(logits));
-        CheckLabels(labels, labelOffset, logits.Rows, logits.Cols);
-        var y = Node(SoftmaxCrossEntropyOp.Instance, 1, 1, logits);
+        return LabelledLoss(SoftmaxCrossEntropyOp.Instance, logits, labels, labelOffset, scale);
+    }
+
+    /// <summary>Records a 1×1 loss node over the rows of z with integer labels and a scale (default 1/rows).</summary>
+    Tensor LabelledLoss(Op op, Tensor z, int[] labels, int labelOffset, double? scale)
+    {
+        CheckLabels(labels, labelOffset, z.Rows, z.Cols);
+        var y = Node(op, 1, 1, z);
         y.Labels = labels;
         y.LabelOffset = labelOffset;
-        y.Alpha = LossScale(scale, logits.Rows);
+        y.Alpha = LossScale(scale, z.Rows);
         return Run(y);
     }
 
