@@ -45,7 +45,7 @@ public sealed partial class Tape
     /// <paramref name="mode"/>). An empty <paramref name="gradient"/> skips copying it out.
     /// </summary>
     public double HessianVectorProduct(TapeFunction f, ReadOnlySpan<double> theta, ReadOnlySpan<double> v,
-        Span<double> gradient, Span<double> product, CurvatureMode mode = CurvatureMode.Hessian)
+        Span<double> gradient, Span<double> product, CurvatureKind mode = CurvatureKind.Hessian)
     {
         Guard.Length(v, theta.Length, nameof(v));
         return HessianBlockProduct(f, theta, v, 1, gradient, product, mode);
@@ -53,7 +53,7 @@ public sealed partial class Tape
 
     /// <summary>Loss, ∇L and H·v as new arrays.</summary>
     public HessianVectorResult HessianVectorProduct(TapeFunction f, ReadOnlySpan<double> theta, ReadOnlySpan<double> v,
-        CurvatureMode mode = CurvatureMode.Hessian)
+        CurvatureKind mode = CurvatureKind.Hessian)
     {
         var g = new double[theta.Length];
         var hv = new double[theta.Length];
@@ -67,7 +67,7 @@ public sealed partial class Tape
     /// tangent work runs as matrix–matrix products. Products are written one per row.
     /// </summary>
     public double HessianBlockProduct(TapeFunction f, ReadOnlySpan<double> theta, ReadOnlySpan<double> vectors, int count,
-        Span<double> gradient, Span<double> products, CurvatureMode mode = CurvatureMode.Hessian)
+        Span<double> gradient, Span<double> products, CurvatureKind mode = CurvatureKind.Hessian)
     {
         Guard.NotNull(f);
         Guard.Positive(count);
@@ -85,7 +85,7 @@ public sealed partial class Tape
 
     /// <summary>Loss, ∇L and the products H·vⱼ for the rows of <paramref name="vectors"/>, as new arrays.</summary>
     public HessianBlockResult HessianBlockProduct(TapeFunction f, ReadOnlySpan<double> theta, Matrix vectors,
-        CurvatureMode mode = CurvatureMode.Hessian)
+        CurvatureKind mode = CurvatureKind.Hessian)
     {
         Guard.NotNull(vectors);
         if (vectors.Cols != theta.Length)

@@ -3,7 +3,7 @@ using Curvature.Core;
 namespace Curvature.Autodiff;
 
 /// <summary>Which second-order object a backward sweep with tangents produces.</summary>
-public enum CurvatureMode
+public enum CurvatureKind
 {
     /// <summary>The Hessian H: every op keeps its curvature term.</summary>
     Hessian,
@@ -241,14 +241,14 @@ public sealed partial class Tape
     /// Afterwards each parameter's <see cref="Tensor.Adjoint"/> and
     /// <see cref="Tensor.AdjointTangent"/> hold the results.
     /// </summary>
-    public void Backward(Tensor output, CurvatureMode mode = CurvatureMode.Hessian, bool gradient = true)
+    public void Backward(Tensor output, CurvatureKind mode = CurvatureKind.Hessian, bool gradient = true)
     {
         Check(output, nameof(output));
         if (output.Size != 1)
             throw new ArgumentException($"Argument 'output' has shape {output.Shape}; expected a 1x1 scalar to differentiate.", nameof(output));
-        if (mode is not (CurvatureMode.Hessian or CurvatureMode.GaussNewton or CurvatureMode.FunctionalHessian))
+        if (mode is not (CurvatureKind.Hessian or CurvatureKind.GaussNewton or CurvatureKind.FunctionalHessian))
             throw new ArgumentOutOfRangeException(nameof(mode), $"Argument 'mode' was {mode}; expected Hessian, GaussNewton or FunctionalHessian.");
-        if (mode != CurvatureMode.Hessian && _split < 0)
+        if (mode != CurvatureKind.Hessian && _split < 0)
             throw new InvalidOperationException($"Curvature mode {mode} needs the network output: call MarkNetworkOutput(z) while recording.");
         int m = TangentCount;
         if (output.Kind == NodeKind.Parameter) output.UsedDirectly = true;
@@ -274,11 +274,11 @@ public sealed partial class Tape
                 bool lossSide = i > _split;
                 bool curvature = mode switch
                 {
-                    CurvatureMode.GaussNewton => lossSide,
-                    CurvatureMode.FunctionalHessian => !lossSide,
+                    CurvatureKind.GaussNewton => lossSide,
+                    CurvatureKind.FunctionalHessian => !lossSide,
                     _ => true,
                 };
-                bool primal = gradient || mode != CurvatureMode.GaussNewton || lossSide;
+                bool primal = gradient || mode != CurvatureKind.GaussNewton || lossSide;
                 if (primal && y.AdjointTouched) y.Op!.Backward(y);
                 if (m > 0 && (y.AdjointTangentTouched || (curvature && y.AdjointTouched))) y.Op!.BackwardTangent(y, curvature);
             }

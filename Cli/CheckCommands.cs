@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
 using Spectre.Console.Cli;

@@ -1,19 +1,7 @@
+using Curvature.Autodiff;
 using Curvature.Spectral;
 
 namespace Curvature.Models;
-
-/// <summary>Which curvature matrix an operator applies.</summary>
-public enum CurvatureKind
-{
-    /// <summary>H = ∇²_θ L.</summary>
-    Hessian,
-
-    /// <summary>G = Jᵀ (∇²_z ℓ) J, the generalized Gauss–Newton matrix.</summary>
-    GaussNewton,
-
-    /// <summary>F = H − G = Σ_c (∂ℓ/∂z_c) ∇²_θ z_c.</summary>
-    FunctionalHessian,
-}
 
 /// <summary>Mean loss and accuracy on a set of examples.</summary>
 public readonly record struct Evaluation(double Loss, double Accuracy);

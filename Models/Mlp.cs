@@ -1,5 +1,4 @@
 using System.Globalization;
-using Curvature.Autodiff;
 using Curvature.Core;
 
 namespace Curvature.Models;
@@ -7,12 +6,20 @@ namespace Curvature.Models;
 /// <summary>The nonlinearity between dense layers (none follows the last layer).</summary>
 public enum Activation
 {
+    /// <summary>tanh(x).</summary>
     Tanh,
+
+    /// <summary>max(x, 0).</summary>
     Relu,
+
+    /// <summary>x·Φ(x), the exact (erf) GELU.</summary>
     Gelu,
+
+    /// <summary>log(1 + eˣ).</summary>
     Softplus,
 }
 
+/// <summary>The command-line spellings of <see cref="Activation"/>.</summary>
 public static class ActivationNames
 {
     /// <summary>Parses tanh | relu | gelu | softplus (case-insensitive).</summary>
@@ -41,26 +48,26 @@ public static class ActivationNames
 }
 
 /// <summary>
-/// Where one dense layer y = x·Wᵀ + b lives in the flat θ: W (outputs×inputs, row-major)
-/// at <see cref="WeightOffset"/>, then b (outputs) at <see cref="BiasOffset"/>.
+/// A multilayer perceptron: a <see cref="Sequential"/> of <see cref="Dense"/> layers with
+/// an <see cref="ActivationLayer"/> between them and none after the last, built from the
+/// widths. θ holds, layer by layer, the weight [out, in] row-major and then the bias
+/// [out]: PyTorch's parameters_to_vector of nn.Sequential(Linear, act, Linear, …).
 /// </summary>
-public readonly record struct DenseLayer(int Inputs, int Outputs, int WeightOffset, int BiasOffset)
-{
-    public int WeightCount => Inputs * Outputs;
-    public int ParameterCount => Inputs * Outputs + Outputs;
-}
-
-/// <summary>
-/// A multilayer perceptron: dense layers with an activation between them and none after
-/// the last. θ holds, layer by layer, the weight [out, in] row-major and then the bias
-/// [out]: the order of PyTorch's nn.Linear parameters and parameters_to_vector.
-/// </summary>
-public sealed class Mlp
+public sealed class Mlp : Sequential
 {
     readonly int[] _widths;
-    readonly DenseLayer[] _layers;
 
+    /// <summary>An MLP with layer <paramref name="widths"/> (inputs first, outputs last).</summary>
+    /// <exception cref="ArgumentException">When there are fewer than two widths, a width is not positive, or θ would be too long.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">When <paramref name="activation"/> is not defined.</exception>
     public Mlp(IReadOnlyList<int> widths, Activation activation)
+        : base(Build(widths, activation), string.Join('-', widths))
+    {
+        _widths = [.. widths];
+        Activation = activation;
+    }
+
+    static List<ILayer> Build(IReadOnlyList<int> widths, Activation activation)
     {
         Guard.NotNull(widths);
         if (widths.Count < 2)
@@ -70,24 +77,22 @@ public sealed class Mlp
                 throw new ArgumentException($"Argument 'widths' has {widths[i]} at index {i}; expected positive layer widths.", nameof(widths));
         if (!Enum.IsDefined(activation))
             throw new ArgumentOutOfRangeException(nameof(activation), $"Argument 'activation' was {activation}; expected tanh, relu, gelu or softplus.");
-        _widths = [.. widths];
-        _layers = new DenseLayer[_widths.Length - 1];
-        long offset = 0;
-        for (int l = 0; l < _layers.Length; l++)
+        long total = 0;
+        for (int l = 0; l + 1 < widths.Count; l++) total += (long)widths[l] * widths[l + 1] + widths[l + 1];
+        if (total > int.MaxValue)
+            throw new ArgumentException($"Argument 'widths' ({string.Join('-', widths)}) gives {total} parameters; expected at most {int.MaxValue}.", nameof(widths));
+        var layers = new List<ILayer>();
+        for (int l = 0; l + 1 < widths.Count; l++)
         {
-            int inputs = _widths[l], outputs = _widths[l + 1];
-            long weight = offset, bias = offset + (long)inputs * outputs;
-            offset = bias + outputs;
-            if (offset > int.MaxValue)
-                throw new ArgumentException($"Argument 'widths' ({string.Join('-', _widths)}) gives {offset}+ parameters; expected at most {int.MaxValue}.", nameof(widths));
-            _layers[l] = new DenseLayer(inputs, outputs, (int)weight, (int)bias);
+            layers.Add(new Dense(widths[l], widths[l + 1]));
+            if (l + 2 < widths.Count) layers.Add(new ActivationLayer(activation, FeatureShape.Flat(widths[l + 1])));
         }
-        ParameterCount = (int)offset;
-        Activation = activation;
+        return layers;
     }
 
     /// <summary>Parses a spec such as "784-200-200-10" (layer widths, inputs first).</summary>
-    public static Mlp Parse(string spec, Activation activation)
+    /// <exception cref="ArgumentException">When the spec is not at least two positive widths joined by '-'.</exception>
+    public static new Mlp Parse(string spec, Activation activation)
     {
         Guard.NotNull(spec);
         var parts = spec.Trim().Split('-');
@@ -100,83 +105,15 @@ public sealed class Mlp
         return new Mlp(widths, activation);
     }
 
-    public static Mlp Parse(string spec, string activation) => Parse(spec, ActivationNames.Parse(activation));
+    /// <summary><see cref="Parse(string, Activation)"/> with the activation by name (tanh | relu | gelu | softplus).</summary>
+    public static new Mlp Parse(string spec, string activation) => Parse(spec, ActivationNames.Parse(activation));
 
+    /// <summary>The layer widths, inputs first.</summary>
     public IReadOnlyList<int> Widths => _widths;
-    public IReadOnlyList<DenseLayer> Layers => _layers;
+
+    /// <summary>The nonlinearity between dense layers.</summary>
     public Activation Activation { get; }
-    public int ParameterCount { get; }
-    public int InputWidth => _widths[0];
-    public int OutputWidth => _widths[^1];
 
-    /// <summary>The architecture spec, e.g. "784-200-200-10".</summary>
-    public string Spec => string.Join('-', _widths);
-
+    /// <summary>The architecture and activation, e.g. "784-200-200-10 tanh".</summary>
     public override string ToString() => $"{Spec} {Activation.Name()}";
-
-    /// <summary>
-    /// PyTorch's nn.Linear default, seeded: every weight and bias of a layer with fan-in n
-    /// uniform on [−1/√n, 1/√n), drawn in θ order.
-    /// </summary>
-    public void Initialize(ulong seed, Span<double> theta)
-    {
-        Guard.Length<double>(theta, ParameterCount, nameof(theta));
-        var rng = new Rng(seed);
-        foreach (var layer in _layers)
-        {
-            double bound = 1.0 / Math.Sqrt(layer.Inputs);
-            rng.FillUniform(theta.Slice(layer.WeightOffset, layer.ParameterCount), -bound, bound);
-        }
-    }
-
-    public double[] Initialize(ulong seed)
-    {
-        var theta = new double[ParameterCount];
-        Initialize(seed, theta);
-        return theta;
-    }
-
-    /// <summary>Records the network's outputs (logits) for the rows of <paramref name="input"/> on the tape.</summary>
-    public Tensor Forward(Tape tape, Tensor theta, Tensor input)
-    {
-        Guard.NotNull(tape);
-        Guard.NotNull(theta);
-        Guard.NotNull(input);
-        if (theta.Size != ParameterCount)
-            throw new ArgumentException($"Argument 'theta' has {theta.Size} entries; expected {ParameterCount} parameters for the {Spec} network.", nameof(theta));
-        if (input.Cols != InputWidth)
-            throw new ArgumentException($"Argument 'input' is {input.Shape}; expected batch x {InputWidth} for the {Spec} network.", nameof(input));
-        var h = input;
-        for (int l = 0; l < _layers.Length; l++)
-        {
-            var layer = _layers[l];
-            var w = tape.Slice(theta, layer.WeightOffset, layer.Outputs, layer.Inputs);
-            var b = tape.Slice(theta, layer.BiasOffset, 1, layer.Outputs);
-            h = tape.Linear(h, w, b);
-            if (l < _layers.Length - 1) h = Activate(tape, h);
-        }
-        return h;
-    }
-
-    Tensor Activate(Tape tape, Tensor x) => Activation switch
-    {
-        Activation.Tanh => tape.Tanh(x),
-        Activation.Relu => tape.Relu(x),
-        Activation.Gelu => tape.Gelu(x),
-        _ => tape.Softplus(x),
-    };
-
-    /// <summary>The outputs for the rows of <paramref name="x"/> (allocates; for tests and tools).</summary>
-    public Matrix Predict(ReadOnlySpan<double> theta, Matrix x)
-    {
-        Guard.NotNull(x);
-        Guard.Length(theta, ParameterCount, nameof(theta));
-        var tape = new Tape();
-        tape.Begin();
-        var p = tape.Parameter(theta.ToArray());
-        var z = Forward(tape, p, tape.Constant(x));
-        var outputs = new Matrix(z.Rows, z.Cols);
-        z.Value.CopyTo(outputs.Data);
-        return outputs;
-    }
 }

@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using Curvature.Autodiff;
 using Curvature.Core;
@@ -14,22 +13,25 @@ namespace Curvature.Models;
 /// chunks (<see cref="ObjectiveOptions.ChunkCount"/>); each chunk's partial sums are added
 /// in chunk order, so the bits of every result are independent of the thread count.
 /// Buffers are pooled: once warm, a call with the same shapes allocates nothing. One call
-/// at a time (the object is not thread-safe; it parallelizes internally).
+/// at a time per object (it parallelizes internally); distinct objectives share no mutable
+/// state and may be used from different threads at once. The network is any
+/// <see cref="INetwork"/>; the chunks run on a <see cref="ChunkPool"/> and gather example
+/// subsets with an <see cref="ExampleGather"/>.
 /// </summary>
-public sealed class Objective : IObjective
+public sealed class Objective : IObjective, IChunkJob
 {
     /// <summary>The largest network <see cref="DenseMatrix"/> materializes.</summary>
     public const int MaxDenseParameters = 5000;
 
-    readonly Worker[] _workers;
-    readonly CountdownEvent _pending = new(0);
+    readonly ChunkPool _pool;
+    readonly Lane[] _lanes;
     readonly double[]? _targets;
     double[] _theta = [];
     double[] _vectors = [];
 
     // The job the workers run, set before each wave.
     Work _work;
-    CurvatureMode _mode;
+    CurvatureKind _mode;
     bool _wantGradient;
     int _count;
     int[]? _examples;
@@ -38,7 +40,7 @@ public sealed class Objective : IObjective
 
     enum Work { Loss, Evaluate, Gradient, Curvature }
 
-    public Objective(Mlp model, LossKind loss, Dataset data, ObjectiveOptions? options = null)
+    public Objective(INetwork model, LossKind loss, Dataset data, ObjectiveOptions? options = null)
     {
         Guard.NotNull(model);
         Guard.NotNull(data);
@@ -57,22 +59,34 @@ public sealed class Objective : IObjective
         Data = data;
         Options = options;
         _targets = loss == LossKind.MeanSquaredError ? data.Targets?.Data : null;
-        _workers = new Worker[options.Threads];
-        for (int i = 0; i < _workers.Length; i++) _workers[i] = new Worker(this);
+        _pool = new ChunkPool(options.Threads);
+        _lanes = new Lane[options.Threads];
+        for (int i = 0; i < _lanes.Length; i++) _lanes[i] = new Lane();
     }
 
-    public Mlp Model { get; }
+    /// <summary>The network f(x; θ).</summary>
+    public INetwork Model { get; }
+
+    /// <summary>The per-example loss ℓ.</summary>
     public LossKind LossKind { get; }
+
+    /// <summary>The examples the mean runs over.</summary>
     public Dataset Data { get; }
+
+    /// <summary>Chunking and threading (they never change the bits of a result for a given chunking).</summary>
     public ObjectiveOptions Options { get; }
+
+    /// <inheritdoc/>
     public int ParameterCount => Model.ParameterCount;
+
+    /// <inheritdoc/>
     public int ExampleCount => Data.Count;
 
     /// <summary>Mean loss over <paramref name="examples"/> (all when null).</summary>
     public double Loss(ReadOnlySpan<double> theta, int[]? examples = null)
     {
         Prepare(theta, examples);
-        return Run(Work.Loss, CurvatureMode.Hessian, false, 0, default, default).Loss;
+        return Run(Work.Loss, CurvatureKind.Hessian, false, 0, default, default).Loss;
     }
 
     /// <inheritdoc/>
@@ -80,7 +94,7 @@ public sealed class Objective : IObjective
     {
         Guard.Length<double>(gradient, ParameterCount, nameof(gradient));
         Prepare(theta, examples);
-        return Run(Work.Gradient, CurvatureMode.Hessian, true, 0, gradient, default).Loss;
+        return Run(Work.Gradient, CurvatureKind.Hessian, true, 0, gradient, default).Loss;
     }
 
     /// <inheritdoc/>
@@ -90,7 +104,7 @@ public sealed class Objective : IObjective
     public Evaluation Evaluate(ReadOnlySpan<double> theta, int[]? examples)
     {
         Prepare(theta, examples);
-        var r = Run(Work.Evaluate, CurvatureMode.Hessian, false, 0, default, default);
+        var r = Run(Work.Evaluate, CurvatureKind.Hessian, false, 0, default, default);
         double accuracy = Data.Labels is null ? double.NaN : (double)r.Correct / _total;
         return new Evaluation(r.Loss, accuracy);
     }
@@ -127,7 +141,7 @@ public sealed class Objective : IObjective
     public double CurvatureBlockProduct(CurvatureKind kind, ReadOnlySpan<double> theta, ReadOnlySpan<double> vectors, int count,
         Span<double> products, Span<double> gradient, int[]? examples = null)
     {
-        var mode = Mode(kind);
+        CheckKind(kind);
         Guard.Positive(count);
         int n = ParameterCount;
         Guard.Length(vectors, count * n, nameof(vectors));
@@ -141,7 +155,7 @@ public sealed class Objective : IObjective
             Grow(ref _vectors, m * n);
             vectors.Slice(start * n, m * n).CopyTo(_vectors);
             var wantGradient = start == 0 ? gradient : default;
-            loss = Run(Work.Curvature, mode, !wantGradient.IsEmpty, m, wantGradient, products.Slice(start * n, m * n)).Loss;
+            loss = Run(Work.Curvature, kind, !wantGradient.IsEmpty, m, wantGradient, products.Slice(start * n, m * n)).Loss;
         }
         return loss;
     }
@@ -153,7 +167,7 @@ public sealed class Objective : IObjective
     /// <inheritdoc/>
     public ILinearOperator CurvatureOperator(CurvatureKind kind, ReadOnlySpan<double> theta, int[]? examples = null)
     {
-        Mode(kind);
+        CheckKind(kind);
         CheckTheta(theta);
         if (examples is not null) CheckExamples(examples);
         return new CurvatureMatrixOperator(this, kind, theta.ToArray(), examples is null ? null : (int[])examples.Clone());
@@ -185,13 +199,11 @@ public sealed class Objective : IObjective
         return result;
     }
 
-    static CurvatureMode Mode(CurvatureKind kind) => kind switch
+    static void CheckKind(CurvatureKind kind)
     {
-        CurvatureKind.Hessian => CurvatureMode.Hessian,
-        CurvatureKind.GaussNewton => CurvatureMode.GaussNewton,
-        CurvatureKind.FunctionalHessian => CurvatureMode.FunctionalHessian,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), $"Argument 'kind' was {kind}; expected Hessian, GaussNewton or FunctionalHessian."),
-    };
+        if (!Enum.IsDefined(kind))
+            throw new ArgumentOutOfRangeException(nameof(kind), $"Argument 'kind' was {kind}; expected Hessian, GaussNewton or FunctionalHessian.");
+    }
 
     void CheckTheta(ReadOnlySpan<double> theta)
     {
@@ -224,65 +236,41 @@ public sealed class Objective : IObjective
     readonly record struct Totals(double Loss, long Correct);
 
     /// <summary>
-    /// Runs the current job over all chunks in waves of one chunk per worker, then adds the
-    /// workers' partial results into the outputs in chunk order. The BLAS runs on one
-    /// thread throughout: OpenBLAS picks different kernels (different rounding) for small
-    /// GEMMs depending on its thread count, so only the chunk level may vary with
-    /// <see cref="ObjectiveOptions.Threads"/> if the bits are not to.
+    /// Runs the current job over all chunks in waves of one chunk per lane, then adds the
+    /// lanes' partial results into the outputs in chunk order. The BLAS runs on one thread
+    /// throughout (<see cref="SerialBlas"/>), so only the chunk level may vary with
+    /// <see cref="ObjectiveOptions.Threads"/> and the bits do not.
     /// </summary>
-    Totals Run(Work work, CurvatureMode mode, bool wantGradient, int count, Span<double> gradient, Span<double> products)
+    Totals Run(Work work, CurvatureKind mode, bool wantGradient, int count, Span<double> gradient, Span<double> products)
     {
         _work = work;
         _mode = mode;
         _wantGradient = wantGradient;
         _count = count;
         int chunks = _chunks = Options.ChunkCount(_total);
-        int lanes = Math.Min(Options.Threads, chunks);
-        int previousBlasThreads = Blas.Threads;
-        if (previousBlasThreads != 1) Blas.Backend.SetThreads(1);
         double loss = 0;
         long correct = 0;
         int n = ParameterCount;
+        SerialBlas.Enter();
         try
         {
-            for (int wave = 0; wave < chunks; wave += lanes)
+            for (int wave = 0; wave < chunks;)
             {
-                int active = Math.Min(lanes, chunks - wave);
-                for (int w = 0; w < active; w++) _workers[w].Chunk = wave + w;
-                if (active == 1) _workers[0].RunChunk();
-                else
-                {
-                    _pending.Reset(active - 1);
-                    for (int w = 1; w < active; w++) ThreadPool.UnsafeQueueUserWorkItem(_workers[w], preferLocal: false);
-                    // Even when this lane fails, the others must finish before the next call reuses them.
-                    try { _workers[0].RunChunk(); }
-                    finally { _pending.Wait(); }
-                    for (int w = 1; w < active; w++)
-                    {
-                        var error = _workers[w].Error;
-                        if (error is not null)
-                        {
-                            _workers[w].Error = null;
-                            ExceptionDispatchInfo.Capture(error).Throw();
-                        }
-                    }
-                }
+                int active = _pool.RunWave(this, wave, chunks);
                 for (int w = 0; w < active; w++)
                 {
-                    var worker = _workers[w];
-                    bool first = worker.Chunk == 0;
-                    loss += worker.Loss;
-                    correct += worker.Correct;
-                    var p = worker.Parameter!;
+                    var lane = _lanes[w];
+                    bool first = wave + w == 0;
+                    loss += lane.Loss;
+                    correct += lane.Correct;
+                    var p = lane.Parameter!;
                     if (wantGradient) AddInto(p.Adjoint, gradient, first);
                     for (int j = 0; j < count; j++) AddInto(p.AdjointTangent(j), products.Slice(j * n, n), first);
                 }
+                wave += active;
             }
         }
-        finally
-        {
-            if (previousBlasThreads != 1) Blas.Backend.SetThreads(previousBlasThreads);
-        }
+        finally { SerialBlas.Exit(); }
         return new Totals(loss, correct);
     }
 
@@ -301,96 +289,56 @@ public sealed class Objective : IObjective
         for (int i = vs.Length * Vector<double>.Count; i < src.Length; i++) dst[i] += src[i];
     }
 
-    /// <summary>One lane: a tape and gather buffers, reused for every chunk it runs.</summary>
-    sealed class Worker(Objective owner) : IThreadPoolWorkItem
+    /// <summary>Records and sweeps one chunk on one lane (called by the pool, possibly on a pool thread).</summary>
+    void IChunkJob.RunChunk(int laneIndex, int chunk)
     {
-        readonly Tape _tape = new();
-        double[] _x = [];
-        double[] _targets = [];
-        int[] _labels = [];
+        var lane = _lanes[laneIndex];
+        // Balanced boundaries: chunk k holds examples [⌊kN/K⌋, ⌊(k+1)N/K⌋).
+        int start = (int)((long)chunk * _total / _chunks);
+        int rows = (int)((long)(chunk + 1) * _total / _chunks) - start;
+        int m = _work == Work.Curvature ? _count : 0;
+        var tape = lane.Tape;
+        tape.Begin(m);
+        var theta = m > 0
+            ? tape.Parameter(_theta, 0, ParameterCount, _vectors, 0, ParameterCount)
+            : tape.Parameter(_theta, 0, ParameterCount);
+        lane.Parameter = theta;
 
-        public int Chunk;
+        var g = lane.Gather;
+        g.Load(Data, _targets, _examples, start, rows);
+        var x = tape.Constant(g.X, g.XOffset, rows, Data.Features);
+        var z = Model.Forward(tape, theta, x);
+        tape.MarkNetworkOutput(z);
+        var loss = LossNames.Record(tape, LossKind, z, g.Labels, g.LabelOffset, g.Targets, g.TargetOffset, 1.0 / _total);
+        lane.Loss = loss.Scalar;
+        lane.Correct = _work == Work.Evaluate && g.Labels is not null ? CountCorrect(z, g.Labels, g.LabelOffset) : 0;
+        if (_work == Work.Gradient) tape.Backward(loss);
+        else if (_work == Work.Curvature) tape.Backward(loss, _mode, _wantGradient);
+    }
+
+    static long CountCorrect(Tensor z, int[] labels, int offset)
+    {
+        var v = z.Value;
+        int cols = z.Cols;
+        long correct = 0;
+        for (int r = 0; r < z.Rows; r++)
+        {
+            var row = v.Slice(r * cols, cols);
+            int best = 0;
+            for (int k = 1; k < cols; k++) if (row[k] > row[best]) best = k;
+            if (best == labels[offset + r]) correct++;
+        }
+        return correct;
+    }
+
+    /// <summary>One lane's tape, gather buffers and last chunk's results, reused for every chunk it runs.</summary>
+    sealed class Lane
+    {
+        public readonly Tape Tape = new();
+        public readonly ExampleGather Gather = new();
         public double Loss;
         public long Correct;
         public Tensor? Parameter;
-        public Exception? Error;
-
-        public void Execute()
-        {
-            Error = null;
-            try { RunChunk(); }
-            catch (Exception e) { Error = e; }
-            finally { owner._pending.Signal(); }
-        }
-
-        public void RunChunk()
-        {
-            var o = owner;
-            var data = o.Data;
-            int d = data.Features, c = data.Classes;
-            // Balanced boundaries: chunk k holds examples [⌊kN/K⌋, ⌊(k+1)N/K⌋).
-            int start = (int)((long)Chunk * o._total / o._chunks);
-            int rows = (int)((long)(Chunk + 1) * o._total / o._chunks) - start;
-            int m = o._work == Work.Curvature ? o._count : 0;
-            var tape = _tape;
-            tape.Begin(m);
-            var theta = m > 0
-                ? tape.Parameter(o._theta, 0, o.ParameterCount, o._vectors, 0, o.ParameterCount)
-                : tape.Parameter(o._theta, 0, o.ParameterCount);
-            Parameter = theta;
-
-            // Whole-dataset chunks read the data in place; subsets are gathered.
-            Tensor x;
-            int[]? labels = data.Labels;
-            int labelOffset = start;
-            double[]? targets = o._targets;
-            int targetOffset = start;
-            var subset = o._examples;
-            if (subset is null) x = tape.Constant(data.X.Data, start * d, rows, d);
-            else
-            {
-                Grow(ref _x, rows * d);
-                for (int r = 0; r < rows; r++) data.X.Data.AsSpan(subset[start + r] * d, d).CopyTo(_x.AsSpan(r * d, d));
-                x = tape.Constant(_x, 0, rows, d);
-                if (labels is not null)
-                {
-                    Grow(ref _labels, rows);
-                    for (int r = 0; r < rows; r++) _labels[r] = labels[subset[start + r]];
-                    labels = _labels;
-                    labelOffset = 0;
-                }
-                if (targets is not null)
-                {
-                    Grow(ref _targets, rows * c);
-                    for (int r = 0; r < rows; r++) targets.AsSpan(subset[start + r] * c, c).CopyTo(_targets.AsSpan(r * c, c));
-                    targets = _targets;
-                    targetOffset = 0;
-                }
-            }
-
-            var z = o.Model.Forward(tape, theta, x);
-            tape.MarkNetworkOutput(z);
-            var loss = LossNames.Record(tape, o.LossKind, z, labels, labelOffset, targets, targetOffset, 1.0 / o._total);
-            Loss = loss.Scalar;
-            Correct = o._work == Work.Evaluate && labels is not null ? CountCorrect(z, labels, labelOffset) : 0;
-            if (o._work == Work.Gradient) tape.Backward(loss);
-            else if (o._work == Work.Curvature) tape.Backward(loss, o._mode, o._wantGradient);
-        }
-
-        static long CountCorrect(Tensor z, int[] labels, int offset)
-        {
-            var v = z.Value;
-            int cols = z.Cols;
-            long correct = 0;
-            for (int r = 0; r < z.Rows; r++)
-            {
-                var row = v.Slice(r * cols, cols);
-                int best = 0;
-                for (int k = 1; k < cols; k++) if (row[k] > row[best]) best = k;
-                if (best == labels[offset + r]) correct++;
-            }
-            return correct;
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
 using Curvature.Spectral;

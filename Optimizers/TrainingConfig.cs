@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
+using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
 

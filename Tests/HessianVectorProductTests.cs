@@ -132,7 +132,7 @@ public class HessianVectorProductTests
         var vectors = new Matrix(4, net.Size);
         rng.FillGaussian(vectors.Data);
         var tape = new Tape();
-        foreach (var mode in new[] { CurvatureMode.Hessian, CurvatureMode.GaussNewton, CurvatureMode.FunctionalHessian })
+        foreach (var mode in new[] { CurvatureKind.Hessian, CurvatureKind.GaussNewton, CurvatureKind.FunctionalHessian })
         {
             var block = tape.HessianBlockProduct(net.Loss, theta, vectors, mode);
             for (int j = 0; j < vectors.Rows; j++)
@@ -164,9 +164,9 @@ public class HessianVectorProductTests
         var theta = Gaussian(rng, net.Size);
         var v = Gaussian(rng, net.Size);
         var tape = new Tape();
-        var h = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureMode.Hessian).Product;
-        var g = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureMode.GaussNewton).Product;
-        var f = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureMode.FunctionalHessian).Product;
+        var h = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureKind.Hessian).Product;
+        var g = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureKind.GaussNewton).Product;
+        var f = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureKind.FunctionalHessian).Product;
         RelativeError(g.Zip(f, (a, b) => a + b).ToArray(), h).Should().BeLessThan(1e-12);
         // G is positive semi-definite: vᵀGv ≥ 0, and F is not the whole of H.
         v.Zip(g, (a, b) => a * b).Sum().Should().BeGreaterThan(0);
@@ -218,7 +218,7 @@ public class HessianVectorProductTests
         {
             tape.Gradient(f, theta, gradient);
             tape.HessianVectorProduct(f, theta, vectors.AsSpan(0, net.Size), gradient, products.AsSpan(0, net.Size));
-            tape.HessianBlockProduct(f, theta, vectors, 3, gradient, products, CurvatureMode.GaussNewton);
+            tape.HessianBlockProduct(f, theta, vectors, 3, gradient, products, CurvatureKind.GaussNewton);
         }
         Step();
         Step();
@@ -268,7 +268,7 @@ public class HessianVectorProductTests
     [Test]
     public void Gauss_Newton_mode_without_a_network_output_is_rejected()
     {
-        var act = () => new Tape().HessianVectorProduct(Rosenbrock, [1.0, 2.0], [1.0, 0.0], CurvatureMode.GaussNewton);
+        var act = () => new Tape().HessianVectorProduct(Rosenbrock, [1.0, 2.0], [1.0, 0.0], CurvatureKind.GaussNewton);
         act.Should().Throw<InvalidOperationException>().WithMessage("*MarkNetworkOutput*");
     }
 }

@@ -1,3 +1,4 @@
+using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
 using Curvature.Spectral;

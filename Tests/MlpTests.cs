@@ -17,7 +17,9 @@ public class MlpTests
         mlp.InputWidth.Should().Be(784);
         mlp.OutputWidth.Should().Be(10);
         mlp.Spec.Should().Be("784-200-200-10");
-        mlp.Layers[1].Should().Be(new DenseLayer(200, 200, 784 * 200 + 200, 784 * 200 + 200 + 200 * 200));
+        mlp.Block("2.weight").Shape.Should().Equal(200, 200);
+        mlp.Block("2.weight").Offset.Should().Be(784 * 200 + 200);
+        mlp.Block("2.bias").Offset.Should().Be(784 * 200 + 200 + 200 * 200);
     }
 
     [TestCase("784-x-10")]
@@ -91,10 +93,10 @@ public class MlpTests
         var c = mlp.Initialize(8);
         a.Should().Equal(b);
         a.Should().NotEqual(c);
-        foreach (var layer in mlp.Layers)
+        foreach (var (inputs, offset, count) in new[] { (50, 0, 50 * 20 + 20), (20, 50 * 20 + 20, 20 * 5 + 5) })
         {
-            double bound = 1 / Math.Sqrt(layer.Inputs);
-            var values = a.AsSpan(layer.WeightOffset, layer.ParameterCount).ToArray();
+            double bound = 1 / Math.Sqrt(inputs);
+            var values = a.AsSpan(offset, count).ToArray();
             values.Should().OnlyContain(v => v >= -bound && v < bound);
             values.Max().Should().BeGreaterThan(0.9 * bound);
             values.Min().Should().BeLessThan(-0.9 * bound);

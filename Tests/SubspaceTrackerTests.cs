@@ -1,3 +1,4 @@
+using Curvature.Autodiff;
 using Curvature.Models;
 using Curvature.Optimizers;
 using FluentAssertions;

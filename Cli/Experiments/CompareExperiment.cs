@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
 
