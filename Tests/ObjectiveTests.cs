@@ -163,6 +163,47 @@ public class ObjectiveTests
     }
 
     [Test]
+    public void Two_objectives_evaluated_concurrently_from_two_threads_give_the_bits_of_one_after_the_other()
+    {
+        // Each objective parallelizes over two lanes of its own while the other runs, and
+        // both hold the BLAS on one thread: neither may change the other's results.
+        var dataA = Classification(300, 40, 10, 31);
+        var dataB = Classification(260, 24, 6, 32);
+        var a = Make("40-96-64-10", Activation.Tanh, LossKind.CrossEntropy, dataA, new ObjectiveOptions { ChunkSize = 70, Threads = 2 });
+        var b = Make("24-48-6", Activation.Relu, LossKind.MeanSquaredError, dataB, new ObjectiveOptions { ChunkSize = 50, Threads = 2 });
+        var thetaA = a.Model.Initialize(33);
+        var thetaB = b.Model.Initialize(34);
+        var vectorsA = Gaussian(new Rng(35), 3 * a.ParameterCount);
+        var vectorsB = Gaussian(new Rng(36), 3 * b.ParameterCount);
+        int[] subset = Enumerable.Range(0, 120).Select(i => (i * 7) % 260).ToArray();
+
+        AllResults(a, thetaA, vectorsA, null, out var la, out var ga, out var ha, out var ba, out var ea);
+        AllResults(b, thetaB, vectorsB, subset, out var lb, out var gb, out var hb, out var bb, out var eb);
+
+        const int rounds = 8;
+        var start = new Barrier(2);
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        void Loop(Objective obj, double[] theta, double[] vectors, int[]? examples,
+            double l0, double[] g0, double[] h0, double[] b0, Evaluation e0, string name)
+        {
+            start.SignalAndWait();
+            for (int r = 0; r < rounds; r++)
+            {
+                AllResults(obj, theta, vectors, examples, out var l, out var g, out var h, out var bl, out var e);
+                if (l != l0 || !g.SequenceEqual(g0) || !h.SequenceEqual(h0) || !bl.SequenceEqual(b0) || e != e0)
+                    failures.Enqueue($"{name} differs in round {r}");
+            }
+        }
+        var threadA = new Thread(() => Loop(a, thetaA, vectorsA, null, la, ga, ha, ba, ea, "A"));
+        var threadB = new Thread(() => Loop(b, thetaB, vectorsB, subset, lb, gb, hb, bb, eb, "B"));
+        threadA.Start();
+        threadB.Start();
+        threadA.Join();
+        threadB.Join();
+        failures.Should().BeEmpty();
+    }
+
+    [Test]
     public void Loss_on_a_subset_equals_the_loss_of_a_dataset_of_those_rows()
     {
         var data = Classification(20, 3, 3, 14);
