@@ -41,6 +41,7 @@ public sealed record DataSpec
     /// <summary>Largest number of classes for gmm and for int64 labels read from .npy.</summary>
     public const int MaxClasses = 1 << 20;
 
+    /// <summary>Which source the spec names.</summary>
     public DataKind Kind { get; init; }
 
     /// <summary>The spec as given (becomes the dataset's name).</summary>
@@ -55,9 +56,13 @@ public sealed record DataSpec
     /// <summary>Number of classes C for gmm; for npy the CLASSES given, or 0 for max+1.</summary>
     public int C { get; init; }
 
+    /// <summary>Seed of gmm/teacher data (0 otherwise).</summary>
     public ulong Seed { get; init; }
 
+    /// <summary>Path of the inputs .npy for npy (null otherwise).</summary>
     public string? XPath { get; init; }
+
+    /// <summary>Path of the labels or targets .npy for npy (null otherwise).</summary>
     public string? YPath { get; init; }
 
     /// <summary>Parses and loads in one step.</summary>

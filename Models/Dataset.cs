@@ -23,9 +23,14 @@ public sealed class Dataset
     /// <summary>A short description, e.g. the data spec it was made from.</summary>
     public string Name { get; }
 
+    /// <summary>Number of examples n.</summary>
     public int Count => X.Rows;
+
+    /// <summary>Numbers per example d (for an image, C·H·W in (C, H, W) order).</summary>
     public int Features => X.Cols;
 
+    /// <summary>A dataset over <paramref name="x"/> (not copied) with labels and/or targets.</summary>
+    /// <exception cref="ArgumentException">When both are null, a label lies outside [0, classes), or a size disagrees with x.</exception>
     public Dataset(Matrix x, int[]? labels, Matrix? targets, int classes, string name)
     {
         Guard.NotNull(x);

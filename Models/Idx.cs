@@ -7,11 +7,17 @@ namespace Curvature.Models;
 /// <summary>Element types of the IDX format (the third magic byte).</summary>
 public enum IdxType : byte
 {
+    /// <summary>Unsigned byte.</summary>
     UByte = 0x08,
+    /// <summary>Signed byte.</summary>
     SByte = 0x09,
+    /// <summary>Big-endian 16-bit integer.</summary>
     Int16 = 0x0B,
+    /// <summary>Big-endian 32-bit integer.</summary>
     Int32 = 0x0C,
+    /// <summary>Big-endian IEEE single.</summary>
     Float32 = 0x0D,
+    /// <summary>Big-endian IEEE double.</summary>
     Float64 = 0x0E,
 }
 
@@ -19,12 +25,16 @@ public enum IdxType : byte
 /// (big-endian for multi-byte types).</summary>
 public sealed class IdxArray
 {
+    /// <summary>Element type.</summary>
     public IdxType Type { get; }
+
+    /// <summary>Dimensions, outermost first.</summary>
     public int[] Shape { get; }
 
     /// <summary>Payload in file order; one byte per element for UByte/SByte.</summary>
     public byte[] Payload { get; }
 
+    /// <summary>An array over <paramref name="payload"/> (not copied), whose length must match the shape and type.</summary>
     public IdxArray(IdxType type, int[] shape, byte[] payload)
     {
         Guard.NotNull(shape);
@@ -36,6 +46,7 @@ public sealed class IdxArray
         Type = type; Shape = shape; Payload = payload;
     }
 
+    /// <summary>Number of elements.</summary>
     public long Count => Payload.Length / Idx.ElementSize(Type);
 
     /// <summary>The elements as doubles, decoding the big-endian payload.</summary>
@@ -82,6 +93,7 @@ public static class Idx
 
     const int MaxDims = 8;
 
+    /// <summary>Bytes per element of <paramref name="type"/>.</summary>
     public static int ElementSize(IdxType type) => type switch
     {
         IdxType.UByte or IdxType.SByte => 1,

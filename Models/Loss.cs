@@ -13,6 +13,7 @@ public enum LossKind
     MeanSquaredError,
 }
 
+/// <summary>The command-line spellings of <see cref="LossKind"/>, and the loss recorder.</summary>
 public static class LossNames
 {
     /// <summary>Parses ce | mse (case-insensitive).</summary>
@@ -27,6 +28,7 @@ public static class LossNames
         };
     }
 
+    /// <summary>The spelling used on the command line and in files: ce | mse.</summary>
     public static string Name(this LossKind loss) => loss switch
     {
         LossKind.CrossEntropy => "ce",

@@ -11,14 +11,27 @@ namespace Curvature.Models;
 /// </summary>
 public static class Mnist
 {
+    /// <summary>Digits embedded.</summary>
     public const int Total = 10_000;
+
+    /// <summary>Size of the training pool: the largest N of <c>mnist:N</c>.</summary>
     public const int TrainMax = 8_000;
+
+    /// <summary>Index of the first test digit.</summary>
     public const int TestStart = 8_000;
+
+    /// <summary>Test digits (the last ones).</summary>
     public const int TestCount = 2_000;
+
+    /// <summary>Image side in pixels (28×28).</summary>
     public const int Side = 28;
+
+    /// <summary>Digit classes.</summary>
     public const int Classes = 10;
 
+    /// <summary>Logical name of the embedded image file.</summary>
     public const string ImagesResource = "Curvature.Models.Data.mnist10k-images-idx3-ubyte.gz";
+    /// <summary>Logical name of the embedded label file.</summary>
     public const string LabelsResource = "Curvature.Models.Data.mnist10k-labels-idx1-ubyte.gz";
 
     // Decoded once per process; every Dataset built from it gets its own copy of the values.

@@ -40,6 +40,9 @@ public sealed class Objective : IObjective, IChunkJob
 
     enum Work { Loss, Evaluate, Gradient, Curvature }
 
+    /// <summary>The mean <paramref name="loss"/> of <paramref name="model"/> over <paramref name="data"/>.</summary>
+    /// <exception cref="ArgumentException">When the data's features or classes do not match the network's input and output widths, or <c>ce</c> is asked of data without labels.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">When <paramref name="loss"/> is not defined or an option is not positive.</exception>
     public Objective(INetwork model, LossKind loss, Dataset data, ObjectiveOptions? options = null)
     {
         Guard.NotNull(model);
@@ -160,6 +163,7 @@ public sealed class Objective : IObjective, IChunkJob
         return loss;
     }
 
+    /// <summary>Products with a block of vectors, one per row (count×P), without the gradient; returns the mean loss.</summary>
     public double CurvatureBlockProduct(CurvatureKind kind, ReadOnlySpan<double> theta, ReadOnlySpan<double> vectors, int count,
         Span<double> products, int[]? examples = null)
         => CurvatureBlockProduct(kind, theta, vectors, count, products, default, examples);
@@ -357,12 +361,16 @@ public sealed class CurvatureMatrixOperator : ILinearOperator
         _examples = examples;
     }
 
+    /// <summary>Which matrix: H, G or F.</summary>
     public CurvatureKind Kind { get; }
+
+    /// <summary>P, the length of θ.</summary>
     public int Size => _objective.ParameterCount;
 
     /// <summary>The point θ the operator was built at.</summary>
     public ReadOnlySpan<double> Theta => _theta;
 
+    /// <summary>y ← K·x.</summary>
     public void Apply(ReadOnlySpan<double> x, Span<double> y)
     {
         Guard.Length(x, Size, nameof(x));

@@ -30,6 +30,7 @@ public sealed record ObjectiveOptions
     /// <summary>Most tangent directions carried by one sweep; larger blocks run as several sweeps.</summary>
     public int MaxBlock { get; init; } = 16;
 
+    /// <summary>Chunks of 500, at least 2 chunks, every core, blocks of 16.</summary>
     public static ObjectiveOptions Default { get; } = new();
 
     /// <summary>
