@@ -63,6 +63,7 @@ public sealed class Tensor
     double[] _ownValue = [], _ownTangent = [], _ownAdjoint = [], _ownAdjointTangent = [];
     internal double[] Aux0 = [], Aux1 = [];
     internal bool Aux0Valid, Aux1Valid;
+    int[] _indices = [];
 
     // What produced this node.
     internal Op? Op;
@@ -104,6 +105,7 @@ public sealed class Tensor
         Flags = 0;
         Labels = null;
         LabelOffset = 0;
+        Geometry = null;
         RequiresGrad = HasTangent = AdjointTouched = AdjointTangentTouched = false;
         Aux0Valid = Aux1Valid = false;
         Views.Clear();
@@ -235,6 +237,16 @@ public sealed class Tensor
     /// <summary>Aux buffer 0 sized to at least <paramref name="length"/>.</summary>
     internal double[] Aux0Buffer(int length) => Grow(ref Aux0, length);
     internal double[] Aux1Buffer(int length) => Grow(ref Aux1, length);
+
+    /// <summary>A pooled index buffer (max pooling's argmax) sized to at least <paramref name="length"/>.</summary>
+    internal int[] IndexBuffer(int length)
+    {
+        if (_indices.Length < length) _indices = new int[length];
+        return _indices;
+    }
+
+    /// <summary>Geometry of a convolution or pooling node (null for other ops).</summary>
+    internal object? Geometry;
 
     public static Tensor operator +(Tensor a, Tensor b) => a.Tape.Add(a, b);
     public static Tensor operator -(Tensor a, Tensor b) => a.Tape.Sub(a, b);
