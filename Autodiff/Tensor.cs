@@ -40,9 +40,13 @@ public sealed class Tensor
     /// <summary>Position on the tape.</summary>
     internal int Index { get; }
 
+    /// <summary>Rows (for a batch: one per example).</summary>
     public int Rows { get; private set; }
+    /// <summary>Columns (for a batch: the features of one example, e.g. C·H·W for images).</summary>
     public int Cols { get; private set; }
+    /// <summary>Entries, rows·cols.</summary>
     public int Size => Rows * Cols;
+    /// <summary>"rowsxcols", as error messages spell shapes.</summary>
     public string Shape => string.Create(CultureInfo.InvariantCulture, $"{Rows}x{Cols}");
 
     internal NodeKind Kind;
@@ -248,10 +252,15 @@ public sealed class Tensor
     /// <summary>Geometry of a convolution or pooling node (null for other ops).</summary>
     internal object? Geometry;
 
+    /// <summary>Records <see cref="Tape.Add"/>.</summary>
     public static Tensor operator +(Tensor a, Tensor b) => a.Tape.Add(a, b);
+    /// <summary>Records <see cref="Tape.Sub"/>.</summary>
     public static Tensor operator -(Tensor a, Tensor b) => a.Tape.Sub(a, b);
+    /// <summary>Records the elementwise product <see cref="Tape.Mul"/>.</summary>
     public static Tensor operator *(Tensor a, Tensor b) => a.Tape.Mul(a, b);
+    /// <summary>Records <see cref="Tape.Scale"/>.</summary>
     public static Tensor operator *(double alpha, Tensor a) => a.Tape.Scale(a, alpha);
 
+    /// <summary>Position, shape and producing op, for messages and debugging.</summary>
     public override string ToString() => $"Tensor #{Index} {Shape} ({Op?.Name ?? Kind.ToString()})";
 }
