@@ -214,4 +214,37 @@ public class ConvolutionTests
         GemmCounter.FacadeAllocatedBytes.Should().Be(0, "the BLAS facade reuses its buffers");
         allocated.Should().Be(0, "the tape reuses its nodes, im2col buffers and argmax indices");
     }
+
+    [Test]
+    public void GEMM_work_of_two_convolutions_is_2c1_plus_3c2_per_gradient_and_2c1_plus_6c2_more_per_direction()
+    {
+        // Layer 1 reads data (no tangent, no adjoint), layer 2 reads layer 1's activations;
+        // c_l = batch·N·(C·K·K)·(Ho·Wo) multiply–adds. docs/autodiff.md derives the counts.
+        var c1 = new Conv2dGeometry(new ImageShape(2, 7, 6), 3, 3, 1, 1);
+        var c2 = new Conv2dGeometry(c1.Output, 4, 3, 2, 0);
+        int batch = 3, m = 3;
+        long mac1 = batch * c1.MultiplyAddsPerImage, mac2 = batch * c2.MultiplyAddsPerImage;
+        int size = c1.WeightCount + 3 + c2.WeightCount + 4;
+        var rng = new Rng(22);
+        var x = AutodiffTestSupport.Gaussian(rng, batch * c1.Input.Size);
+        TapeFunction f = (t, th) =>
+        {
+            var h = t.Tanh(t.Conv2d(t.Constant(x, 0, batch, c1.Input.Size), t.Slice(th, 0, 3, c1.PatchSize), t.Slice(th, c1.WeightCount, 1, 3), c1));
+            int o = c1.WeightCount + 3;
+            return t.Sum(t.Square(t.Conv2d(h, t.Slice(th, o, 4, c2.PatchSize), t.Slice(th, o + c2.WeightCount, 1, 4), c2)));
+        };
+        var theta = AutodiffTestSupport.Gaussian(rng, size);
+        var tape = new Tape();
+        GemmCounter.Reset();
+        tape.Gradient(f, theta);
+        GemmCounter.Flops.Should().Be(2 * (2 * mac1 + 3 * mac2));
+        GemmCounter.Reset();
+        tape.HessianVectorProduct(f, theta, AutodiffTestSupport.Gaussian(rng, size));
+        GemmCounter.Flops.Should().Be(2 * (4 * mac1 + 9 * mac2));
+        GemmCounter.Reset();
+        var v = new Matrix(m, size);
+        rng.FillGaussian(v.Data);
+        tape.HessianBlockProduct(f, theta, v);
+        GemmCounter.Flops.Should().Be(2 * ((2 + 2 * m) * mac1 + (3 + 6 * m) * mac2));
+    }
 }
