@@ -3,15 +3,25 @@ using Curvature.Core;
 namespace Curvature.Autodiff;
 
 /// <summary>Loss and gradient.</summary>
+/// <param name="Loss">L(θ).</param>
+/// <param name="Gradient">∇L(θ), length P.</param>
 public sealed record GradientResult(double Loss, double[] Gradient);
 
 /// <summary>Loss, gradient and one curvature-vector product (H·v, or G·v, F·v).</summary>
+/// <param name="Loss">L(θ).</param>
+/// <param name="Gradient">∇L(θ), length P.</param>
+/// <param name="Product">H·v (or G·v, F·v), length P.</param>
 public sealed record HessianVectorResult(double Loss, double[] Gradient, double[] Product);
 
 /// <summary>Loss, gradient and the products for a block of vectors, one per row (count×P).</summary>
+/// <param name="Loss">L(θ).</param>
+/// <param name="Gradient">∇L(θ), length P.</param>
+/// <param name="Products">H·vⱼ in row j (count×P).</param>
 public sealed record HessianBlockResult(double Loss, double[] Gradient, Matrix Products);
 
 /// <summary>The output of f and its tangents J·vⱼ, one direction per row (count×outputSize).</summary>
+/// <param name="Value">f(θ) in its own shape.</param>
+/// <param name="Tangents">J·vⱼ flattened row-major into row j.</param>
 public sealed record JvpResult(Matrix Value, Matrix Tangents);
 
 public sealed partial class Tape

@@ -28,6 +28,7 @@ public static class GemmCounter
     /// <summary>Wall-clock time spent inside those calls.</summary>
     public static TimeSpan Elapsed => System.Diagnostics.Stopwatch.GetElapsedTime(0, _ticks);
 
+    /// <summary>Zeroes this thread's counts.</summary>
     public static void Reset()
     {
         _ticks = 0;

@@ -113,6 +113,19 @@ internal static class Kernels
         return s;
     }
 
+    /// <summary>Σᵢ aᵢbᵢ in a fixed order (SIMD lanes, then lanes combined, then the tail).</summary>
+    public static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    {
+        int n = a.Length;
+        var va = MemoryMarshal.Cast<double, Vector<double>>(a);
+        var vb = MemoryMarshal.Cast<double, Vector<double>>(b[..n]);
+        var acc = Vector<double>.Zero;
+        for (int i = 0; i < va.Length; i++) acc += va[i] * vb[i];
+        double s = Vector.Sum(acc);
+        for (int i = va.Length * W; i < n; i++) s += a[i] * b[i];
+        return s;
+    }
+
     /// <summary>dst (+)= column sums of the rows×cols matrix x (a 1×cols row).</summary>
     public static void PutColumnSums(ReadOnlySpan<double> x, int rows, int cols, Span<double> dst, bool accumulate)
     {

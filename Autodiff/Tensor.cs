@@ -40,9 +40,13 @@ public sealed class Tensor
     /// <summary>Position on the tape.</summary>
     internal int Index { get; }
 
+    /// <summary>Rows (for a batch: one per example).</summary>
     public int Rows { get; private set; }
+    /// <summary>Columns (for a batch: the features of one example, e.g. C·H·W for images).</summary>
     public int Cols { get; private set; }
+    /// <summary>Entries, rows·cols.</summary>
     public int Size => Rows * Cols;
+    /// <summary>"rowsxcols", as error messages spell shapes.</summary>
     public string Shape => string.Create(CultureInfo.InvariantCulture, $"{Rows}x{Cols}");
 
     internal NodeKind Kind;
@@ -63,6 +67,7 @@ public sealed class Tensor
     double[] _ownValue = [], _ownTangent = [], _ownAdjoint = [], _ownAdjointTangent = [];
     internal double[] Aux0 = [], Aux1 = [];
     internal bool Aux0Valid, Aux1Valid;
+    int[] _indices = [];
 
     // What produced this node.
     internal Op? Op;
@@ -104,6 +109,7 @@ public sealed class Tensor
         Flags = 0;
         Labels = null;
         LabelOffset = 0;
+        Geometry = null;
         RequiresGrad = HasTangent = AdjointTouched = AdjointTangentTouched = false;
         Aux0Valid = Aux1Valid = false;
         Views.Clear();
@@ -236,10 +242,25 @@ public sealed class Tensor
     internal double[] Aux0Buffer(int length) => Grow(ref Aux0, length);
     internal double[] Aux1Buffer(int length) => Grow(ref Aux1, length);
 
+    /// <summary>A pooled index buffer (max pooling's argmax) sized to at least <paramref name="length"/>.</summary>
+    internal int[] IndexBuffer(int length)
+    {
+        if (_indices.Length < length) _indices = new int[length];
+        return _indices;
+    }
+
+    /// <summary>Geometry of a convolution or pooling node (null for other ops).</summary>
+    internal object? Geometry;
+
+    /// <summary>Records <see cref="Tape.Add"/>.</summary>
     public static Tensor operator +(Tensor a, Tensor b) => a.Tape.Add(a, b);
+    /// <summary>Records <see cref="Tape.Sub"/>.</summary>
     public static Tensor operator -(Tensor a, Tensor b) => a.Tape.Sub(a, b);
+    /// <summary>Records the elementwise product <see cref="Tape.Mul"/>.</summary>
     public static Tensor operator *(Tensor a, Tensor b) => a.Tape.Mul(a, b);
+    /// <summary>Records <see cref="Tape.Scale"/>.</summary>
     public static Tensor operator *(double alpha, Tensor a) => a.Tape.Scale(a, alpha);
 
+    /// <summary>Position, shape and producing op, for messages and debugging.</summary>
     public override string ToString() => $"Tensor #{Index} {Shape} ({Op?.Name ?? Kind.ToString()})";
 }

@@ -19,19 +19,6 @@ public class AutodiffOpTests
 {
     const double Tolerance = 1e-6;
 
-    /// <summary>One op under test: input shapes, how to sample them, which are constants, and the graph.</summary>
-    public sealed class OpCase(string name, (int Rows, int Cols)[] inputs, Func<Rng, int, double> sample,
-        Func<Tape, Tensor[], Tensor> build, double step = 1e-3, bool[]? constant = null)
-    {
-        public string Name { get; } = name;
-        public (int Rows, int Cols)[] Inputs { get; } = inputs;
-        public Func<Rng, int, double> Sample { get; } = sample;
-        public Func<Tape, Tensor[], Tensor> Build { get; } = build;
-        public double Step { get; } = step;
-        public bool[] ConstantInput { get; } = constant ?? new bool[inputs.Length];
-        public override string ToString() => Name;
-    }
-
     static double Normal(Rng r, int _) => r.NextGaussian();
 
     /// <summary>|x| in [lo, hi] with a random sign: away from kinks and origin, or deep in a tail.</summary>
@@ -89,103 +76,14 @@ public class AutodiffOpTests
             (t, x) => t.MatMul(t.Tanh(t.Linear(x[0], x[1], x[2])), x[3], transposeB: true));
     }
 
-    /// <summary>The op's inputs (θ windows or constants), the output tensor, and the quadratic read-out L.</summary>
-    sealed class Harness
-    {
-        readonly OpCase _c;
-        readonly double[][] _constants;
-        readonly int[] _offsets;
-        public double[] Theta { get; }
-        double[] _w = [], _cw = [];
-
-        public Harness(OpCase c, ulong seed)
-        {
-            _c = c;
-            var rng = new Rng(seed);
-            _offsets = new int[c.Inputs.Length];
-            _constants = new double[c.Inputs.Length][];
-            var theta = new List<double>();
-            for (int i = 0; i < c.Inputs.Length; i++)
-            {
-                int n = c.Inputs[i].Rows * c.Inputs[i].Cols;
-                var values = new double[n];
-                for (int k = 0; k < n; k++) values[k] = c.Sample(rng, i);
-                if (c.ConstantInput[i]) _constants[i] = values;
-                else
-                {
-                    _offsets[i] = theta.Count;
-                    theta.AddRange(values);
-                }
-            }
-            Theta = [.. theta];
-            var y = Evaluate(Output, Theta);
-            _w = Gaussian(rng, y.Length);
-            _cw = Uniform(rng, y.Length, 0.5, 1.5);
-        }
-
-        public Tensor Output(Tape t, Tensor theta)
-        {
-            var inputs = new Tensor[_c.Inputs.Length];
-            for (int i = 0; i < inputs.Length; i++)
-            {
-                var (r, k) = _c.Inputs[i];
-                inputs[i] = _c.ConstantInput[i] ? t.Constant(_constants[i], 0, r, k) : t.Slice(theta, _offsets[i], r, k);
-            }
-            return _c.Build(t, inputs);
-        }
-
-        /// <summary>L = Σ (w∘y + ½ c∘y²).</summary>
-        public Tensor Loss(Tape t, Tensor theta)
-        {
-            var y = Output(t, theta);
-            var w = t.Constant(_w, 0, y.Rows, y.Cols);
-            var c = t.Constant(_cw, 0, y.Rows, y.Cols);
-            return t.Sum(t.Add(t.Mul(w, y), t.Scale(t.Mul(c, t.Square(y)), 0.5)));
-        }
-    }
+    [TestCaseSource(nameof(Cases))]
+    public void Gradient_matches_central_finite_differences_of_the_loss(OpCase c) => OpChecks.Gradient(c, Tolerance);
 
     [TestCaseSource(nameof(Cases))]
-    public void Gradient_matches_central_finite_differences_of_the_loss(OpCase c)
-    {
-        var h = new Harness(c, 11);
-        var tape = new Tape();
-        var result = tape.Gradient(h.Loss, h.Theta);
-        var expected = AutodiffTestSupport.Gradient(x => Evaluate(h.Loss, x)[0], h.Theta, c.Step);
-        double.IsFinite(result.Loss).Should().BeTrue();
-        RelativeError(result.Gradient, expected).Should().BeLessThan(Tolerance);
-    }
+    public void Tangent_matches_finite_differences_of_the_forward_value(OpCase c) => OpChecks.Tangent(c, Tolerance);
 
     [TestCaseSource(nameof(Cases))]
-    public void Tangent_matches_finite_differences_of_the_forward_value(OpCase c)
-    {
-        var h = new Harness(c, 12);
-        var rng = new Rng(99);
-        var v = new Matrix(3, h.Theta.Length);
-        rng.FillGaussian(v.Data);
-        var jvp = new Tape().Jvp(h.Output, h.Theta, v);
-        for (int j = 0; j < v.Rows; j++)
-        {
-            var expected = DirectionalDerivative(x => Evaluate(h.Output, x), h.Theta, v.Row(j).ToArray(), c.Step);
-            RelativeError(jvp.Tangents.Row(j), expected).Should().BeLessThan(Tolerance, $"direction {j}");
-        }
-    }
-
-    [TestCaseSource(nameof(Cases))]
-    public void Backward_tangent_matches_finite_differences_of_the_gradient(OpCase c)
-    {
-        var h = new Harness(c, 13);
-        var rng = new Rng(98);
-        var v = new Matrix(3, h.Theta.Length);
-        rng.FillGaussian(v.Data);
-        var tape = new Tape();
-        var block = tape.HessianBlockProduct(h.Loss, h.Theta, v);
-        var gradTape = new Tape();
-        for (int j = 0; j < v.Rows; j++)
-        {
-            var expected = DirectionalDerivative(x => gradTape.Gradient(h.Loss, x).Gradient, h.Theta, v.Row(j).ToArray(), c.Step);
-            RelativeError(block.Products.Row(j), expected).Should().BeLessThan(Tolerance, $"direction {j}");
-        }
-    }
+    public void Backward_tangent_matches_finite_differences_of_the_gradient(OpCase c) => OpChecks.BackwardTangent(c, Tolerance);
 
     [Test]
     public void Complementary_error_function_matches_an_independent_implementation()

@@ -51,9 +51,7 @@ internal sealed class MeanSquaredErrorOp : Op
             z.Value.CopyTo(rho);
             for (int r = 0; r < z.Rows; r++) rho[r * z.Cols + y.Labels![y.LabelOffset + r]] -= 1.0;
         }
-        double ss = 0;
-        foreach (double v in rho) ss += v * v;
-        y.ValueMut[0] = 0.5 * y.Alpha * ss;
+        y.ValueMut[0] = 0.5 * y.Alpha * Dot(rho, rho);
     }
 
     public override void Tangent(Tensor y)
@@ -62,10 +60,7 @@ internal sealed class MeanSquaredErrorOp : Op
         var rho = y.Aux0.AsSpan(0, z.Size);
         for (int j = 0; j < y.Tape.TangentCount; j++)
         {
-            var zd = z.TangentMut(j);
-            double dot = 0;
-            for (int i = 0; i < rho.Length; i++) dot += rho[i] * zd[i];
-            y.TangentMut(j)[0] = y.Alpha * dot;
+            y.TangentMut(j)[0] = y.Alpha * Dot(rho, z.TangentMut(j));
         }
     }
 
