@@ -1,11 +1,13 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Curvature.Core;
 
-/// <summary>The two element types Curvature exchanges as <c>.npy</c>.</summary>
+/// <summary>Element types of <c>.npy</c> files that Curvature reads. Floating types are
+/// held as double, integer types as long; Float64 and Int64 are also what it writes.</summary>
 public enum NpyDtype
 {
     /// <summary>Little-endian IEEE double, descr <c>'&lt;f8'</c>.</summary>
@@ -13,15 +15,32 @@ public enum NpyDtype
 
     /// <summary>Little-endian signed 64-bit integer, descr <c>'&lt;i8'</c>.</summary>
     Int64,
+
+    /// <summary>Little-endian IEEE single, descr <c>'&lt;f4'</c> (read only; widened to double exactly).</summary>
+    Float32,
+
+    /// <summary>Little-endian signed 32-bit integer, descr <c>'&lt;i4'</c> (read only; widened to long).</summary>
+    Int32,
+
+    /// <summary>Unsigned byte, descr <c>'|u1'</c> (read only; widened to long).</summary>
+    UInt8,
 }
 
-/// <summary>One array read from a <c>.npy</c> file: its element type, its shape (1-D or
-/// 2-D, C order) and exactly one of <see cref="Float64"/> / <see cref="Int64"/>.</summary>
+/// <summary>One array read from a <c>.npy</c> file (or an <c>.npz</c> entry): its shape
+/// (C order) and its elements in exactly one of <see cref="Float64"/> (floating dtypes) or
+/// <see cref="Int64"/> (integer dtypes).</summary>
 public sealed class NpyArray
 {
+    /// <summary>The element type held in memory: <see cref="NpyDtype.Float64"/> for float64
+    /// and float32 files, <see cref="NpyDtype.Int64"/> for int64, int32 and uint8 files.
+    /// <see cref="StoredDtype"/> tells which one the file had.</summary>
     public NpyDtype Dtype { get; }
 
-    /// <summary>[n] or [rows, cols].</summary>
+    /// <summary>The element type as stored in the file.</summary>
+    public NpyDtype StoredDtype { get; }
+
+    /// <summary>The dimensions: [n] or [rows, cols] from <see cref="Npy.Read(string)"/>;
+    /// 0 to <see cref="Npy.MaxRank"/> dimensions from <see cref="Npz.Read(string)"/>.</summary>
     public int[] Shape { get; }
 
     /// <summary>The elements in C order when <see cref="Dtype"/> is Float64, else null.</summary>
@@ -30,25 +49,29 @@ public sealed class NpyArray
     /// <summary>The elements in C order when <see cref="Dtype"/> is Int64, else null.</summary>
     public long[]? Int64 { get; }
 
-    internal NpyArray(int[] shape, double[] data) { Dtype = NpyDtype.Float64; Shape = shape; Float64 = data; }
+    internal NpyArray(int[] shape, double[] data, NpyDtype stored = NpyDtype.Float64) { Dtype = NpyDtype.Float64; StoredDtype = stored; Shape = shape; Float64 = data; }
 
-    internal NpyArray(int[] shape, long[] data) { Dtype = NpyDtype.Int64; Shape = shape; Int64 = data; }
+    internal NpyArray(int[] shape, long[] data, NpyDtype stored = NpyDtype.Int64) { Dtype = NpyDtype.Int64; StoredDtype = stored; Shape = shape; Int64 = data; }
 
     /// <summary>The shape as numpy prints it, e.g. (3, 4) or (5,).</summary>
     public string ShapeText => Npy.FormatShape(Shape);
 
-    /// <summary>'&lt;f8' or '&lt;i8'.</summary>
-    public string Descr => Dtype == NpyDtype.Float64 ? "<f8" : "<i8";
+    /// <summary>The file's descr: '&lt;f8', '&lt;f4', '&lt;i8', '&lt;i4' or '|u1'.</summary>
+    public string Descr => Npy.DescrOf(StoredDtype);
 }
 
 /// <summary>
 /// Reader and writer for NumPy's <c>.npy</c> format, restricted to what Curvature exchanges
-/// with PyTorch/JAX: float64 ('&lt;f8') and int64 ('&lt;i8'), C order, 1-D or 2-D.
-/// Format versions 1.0 and 2.0 are read; 1.0 is written.
+/// with PyTorch/JAX: C order, 1-D or 2-D; float64 ('&lt;f8') and int64 ('&lt;i8') read and
+/// written; float32 ('&lt;f4'), int32 ('&lt;i4') and uint8 ('|u1') read and widened to double
+/// or long. Format versions 1.0 and 2.0 are read; 1.0 is written. Sizes are bounded: the
+/// header's shape is checked against <see cref="MaxElements"/> and against the bytes the file
+/// holds before anything is allocated.
 /// <para>
 /// Every reader throws <see cref="InvalidDataException"/> (System.IO) for bad content —
 /// bad magic, unsupported version, malformed or unexpected header, big-endian or other
-/// dtypes, Fortran order, 0-D or 3-D+ shapes, truncated or trailing data — with a one-line
+/// dtypes, Fortran order, 0-D or 3-D+ shapes, more than <see cref="MaxElements"/> elements,
+/// truncated or trailing data — with a one-line
 /// message naming the file and what was expected; and <see cref="FileNotFoundException"/>
 /// for a missing file. No other exception type escapes for bad content (checked by
 /// FuzzTests). Invalid arguments (null, shape not matching the data) throw ArgumentException.
@@ -64,46 +87,109 @@ public static class Npy
 
     const int Alignment = 64;
 
+    /// <summary>The most elements one array may declare: 2^27 (134,217,728; 1 GiB as
+    /// doubles) — a dense 11,585 × 11,585 matrix. A header declaring more is refused before
+    /// anything is allocated.</summary>
+    public const long MaxElements = 1L << 27;
+
+    /// <summary>The most dimensions an <c>.npz</c> entry may have (a convolution weight has 4).</summary>
+    public const int MaxRank = 8;
+
+    internal const string Accepted = "'<f8' (float64), '<f4' (float32), '<i8' (int64), '<i4' (int32) or '|u1' (uint8)";
+
+    internal static string DescrOf(NpyDtype d) => d switch
+    {
+        NpyDtype.Float64 => "<f8",
+        NpyDtype.Float32 => "<f4",
+        NpyDtype.Int64 => "<i8",
+        NpyDtype.Int32 => "<i4",
+        _ => "|u1",
+    };
+
+    static int ItemSize(NpyDtype d) => d switch
+    {
+        NpyDtype.Float64 or NpyDtype.Int64 => 8,
+        NpyDtype.Float32 or NpyDtype.Int32 => 4,
+        _ => 1,
+    };
+
     // ---------------------------------------------------------------- reading
 
-    /// <summary>Reads a float64 or int64 array, 1-D or 2-D.</summary>
+    /// <summary>Reads a 1-D or 2-D array of any accepted dtype (float64, float32, int64,
+    /// int32, uint8), widened to double or long.</summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">Bad content; the message names the file.</exception>
     public static NpyArray Read(string path)
     {
         using var s = OpenForRead(path);
         return Read(s, path);
     }
 
-    /// <summary>Reads a float64 or int64 array from <paramref name="stream"/>, which must
-    /// end where the data ends; <paramref name="name"/> names the source in error messages.</summary>
-    public static NpyArray Read(Stream stream, string name)
+    /// <summary>Reads a 1-D or 2-D array from <paramref name="stream"/>, which must end where
+    /// the data ends; <paramref name="name"/> names the source in error messages.</summary>
+    /// <exception cref="InvalidDataException">Bad content; the message starts with <paramref name="name"/>.</exception>
+    public static NpyArray Read(Stream stream, string name) => Read(stream, name, minRank: 1, maxRank: 2, MaxElements);
+
+    /// <summary>Reads an array of rank <paramref name="minRank"/>..<paramref name="maxRank"/>
+    /// holding at most <paramref name="maxElements"/> elements.</summary>
+    internal static NpyArray Read(Stream stream, string name, int minRank, int maxRank, long maxElements)
     {
         Guard.NotNull(stream);
         Guard.NotNull(name);
         var (dtype, shape) = ReadHeader(stream, name);
-        long count = ElementCount(shape, name);
-        byte[] raw = ReadPayload(stream, count * 8, name, dtype, shape);
-        if (dtype == NpyDtype.Float64)
+        if (shape.Length < minRank || shape.Length > maxRank)
+            throw Bad(name, maxRank == 2
+                ? $"shape {FormatShape(shape)} has {shape.Length} dimensions; expected a 1-D (n,) or 2-D (rows, cols) array"
+                : $"shape {FormatShape(shape)} has {shape.Length} dimensions; expected {minRank} to {maxRank}");
+        long count = ElementCount(shape, name, maxElements);
+        byte[] raw = ReadPayload(stream, count * ItemSize(dtype), name, dtype, shape);
+        switch (dtype)
         {
-            var data = new double[count];
-            CopyLittleEndian(raw, MemoryMarshal.AsBytes(data.AsSpan()));
-            return new NpyArray(shape, data);
-        }
-        else
-        {
-            var data = new long[count];
-            CopyLittleEndian(raw, MemoryMarshal.AsBytes(data.AsSpan()));
-            return new NpyArray(shape, data);
+            case NpyDtype.Float64:
+            {
+                var data = new double[count];
+                CopyLittleEndian(raw, MemoryMarshal.AsBytes(data.AsSpan()));
+                return new NpyArray(shape, data);
+            }
+            case NpyDtype.Int64:
+            {
+                var data = new long[count];
+                CopyLittleEndian(raw, MemoryMarshal.AsBytes(data.AsSpan()));
+                return new NpyArray(shape, data);
+            }
+            case NpyDtype.Float32:
+            {
+                var data = new double[count];
+                for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(4 * i));
+                return new NpyArray(shape, data, NpyDtype.Float32);
+            }
+            case NpyDtype.Int32:
+            {
+                var data = new long[count];
+                for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(4 * i));
+                return new NpyArray(shape, data, NpyDtype.Int32);
+            }
+            default:
+            {
+                var data = new long[count];
+                for (int i = 0; i < data.Length; i++) data[i] = raw[i];
+                return new NpyArray(shape, data, NpyDtype.UInt8);
+            }
         }
     }
 
-    /// <summary>Reads a float64 array as a matrix: [r, c] → r×c, [n] → n×1.</summary>
+    /// <summary>Reads a float64 or float32 array as a matrix: [r, c] → r×c, [n] → n×1.</summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">Bad content or an integer dtype.</exception>
     public static Matrix ReadMatrix(string path)
     {
         using var s = OpenForRead(path);
         return ReadMatrix(s, path);
     }
 
-    /// <inheritdoc cref="ReadMatrix(string)"/>
+    /// <summary>Reads a float64 or float32 array from <paramref name="stream"/> as a matrix;
+    /// <paramref name="name"/> names the source in error messages.</summary>
+    /// <exception cref="InvalidDataException">Bad content or an integer dtype.</exception>
     public static Matrix ReadMatrix(Stream stream, string name)
     {
         var a = Read(stream, name);
@@ -111,14 +197,18 @@ public static class Npy
         return a.Shape.Length == 2 ? new Matrix(a.Shape[0], a.Shape[1], data) : new Matrix(a.Shape[0], 1, data);
     }
 
-    /// <summary>Reads a 1-D float64 array (e.g. a flat parameter vector θ).</summary>
+    /// <summary>Reads a 1-D float64 or float32 array (e.g. a flat parameter vector θ).</summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">Bad content, an integer dtype or not 1-D.</exception>
     public static double[] ReadVector(string path)
     {
         using var s = OpenForRead(path);
         return ReadVector(s, path);
     }
 
-    /// <inheritdoc cref="ReadVector(string)"/>
+    /// <summary>Reads a 1-D float64 or float32 array from <paramref name="stream"/>;
+    /// <paramref name="name"/> names the source in error messages.</summary>
+    /// <exception cref="InvalidDataException">Bad content, an integer dtype or not 1-D.</exception>
     public static double[] ReadVector(Stream stream, string name)
     {
         var a = Read(stream, name);
@@ -128,24 +218,28 @@ public static class Npy
         return data;
     }
 
-    /// <summary>Reads an int64 array, 1-D or 2-D, with its shape.</summary>
+    /// <summary>Reads an int64, int32 or uint8 array, 1-D or 2-D, widened to long, with its shape.</summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">Bad content or a floating dtype.</exception>
     public static (long[] Data, int[] Shape) ReadInt64(string path)
     {
         using var s = OpenForRead(path);
         return ReadInt64(s, path);
     }
 
-    /// <inheritdoc cref="ReadInt64(string)"/>
+    /// <summary>Reads an integer array from <paramref name="stream"/>, widened to long;
+    /// <paramref name="name"/> names the source in error messages.</summary>
+    /// <exception cref="InvalidDataException">Bad content or a floating dtype.</exception>
     public static (long[] Data, int[] Shape) ReadInt64(Stream stream, string name)
     {
         var a = Read(stream, name);
         if (a.Int64 is null)
-            throw Bad(name, $"dtype is '{a.Descr}'; expected '<i8' (int64)");
+            throw Bad(name, $"dtype is '{a.Descr}'; expected '<i8' (int64), '<i4' (int32) or '|u1' (uint8) integers");
         return (a.Int64, a.Shape);
     }
 
     static double[] RequireFloat64(NpyArray a, string name) =>
-        a.Float64 ?? throw Bad(name, $"dtype is '{a.Descr}'; expected '<f8' (float64)");
+        a.Float64 ?? throw Bad(name, $"dtype is '{a.Descr}'; expected '<f8' (float64) or '<f4' (float32) values");
 
     static FileStream OpenForRead(string path)
     {
@@ -187,21 +281,28 @@ public static class Npy
         return NpyHeader.Parse(header, name);
     }
 
-    static long ElementCount(int[] shape, string name)
+    static long ElementCount(int[] shape, string name, long maxElements)
     {
-        long count = 1;
+        // Up to MaxRank factors below 2^31: multiply in 128 bits, capped, so nothing overflows.
+        UInt128 count = 1;
         foreach (int d in shape)
         {
-            count *= d; // each d ≤ int.MaxValue and at most two of them: no overflow in long
+            count *= (uint)d;
+            if (count > (UInt128)long.MaxValue) count = (UInt128)long.MaxValue + 1;
         }
-        if (count > Array.MaxLength / 8)
-            throw Bad(name, $"shape {FormatShape(shape)} has {count} elements; expected at most {Array.MaxLength / 8}");
-        return count;
+        if (shape.Contains(0)) count = 0;
+        long limit = Math.Min(maxElements, MaxElements);
+        if (count > (UInt128)limit)
+        {
+            string declared = count > (UInt128)long.MaxValue ? $"more than {long.MaxValue}" : ((long)count).ToString(CultureInfo.InvariantCulture);
+            throw Bad(name, $"shape {FormatShape(shape)} has {declared} elements; expected at most {limit} (Npy.MaxElements {MaxElements})");
+        }
+        return (long)count;
     }
 
     static byte[] ReadPayload(Stream s, long bytes, string name, NpyDtype dtype, int[] shape)
     {
-        string what = $"shape {FormatShape(shape)} '{(dtype == NpyDtype.Float64 ? "<f8" : "<i8")}'";
+        string what = $"shape {FormatShape(shape)} '{DescrOf(dtype)}'";
         if (s.CanSeek)
         {
             long remaining = s.Length - s.Position;
@@ -213,8 +314,8 @@ public static class Npy
             s.ReadExactly(buf);
             return buf;
         }
-        // Unknown length: grow with what actually arrives, so a corrupt shape cannot make
-        // us allocate more than the stream really holds.
+        // Unknown length (a pipe, a deflated .npz entry): grow with what actually arrives, in
+        // chunks, so a corrupt shape cannot make us allocate more than the stream really holds.
         using var ms = new MemoryStream();
         var chunk = new byte[1 << 16];
         while (ms.Length < bytes)
@@ -302,6 +403,26 @@ public static class Npy
         WriteLittleEndian(stream, MemoryMarshal.AsBytes(data));
     }
 
+    /// <summary>Writes an NPY 1.0 float64 array of any rank up to <see cref="MaxRank"/>
+    /// (an empty shape is a 0-D scalar) — the layout of one <c>.npz</c> entry.</summary>
+    internal static void WriteAnyRank(Stream stream, ReadOnlySpan<double> data, int[] shape, string argument)
+    {
+        if (shape.Length > MaxRank)
+            throw new ArgumentException($"Argument '{argument}' is {FormatShape(shape)}; expected at most {MaxRank} dimensions.", argument);
+        long count = 1;
+        foreach (int d in shape)
+        {
+            if (d < 0)
+                throw new ArgumentException($"Argument '{argument}' is {FormatShape(shape)}; expected non-negative dimensions.", argument);
+            count *= d;
+            if (count > int.MaxValue) break;
+        }
+        if (count != data.Length)
+            throw new ArgumentException($"Argument '{argument}' is {FormatShape(shape)} ({count} elements) but its data has {data.Length}; expected them to match.", argument);
+        WriteHeader(stream, "<f8", shape);
+        WriteLittleEndian(stream, MemoryMarshal.AsBytes(data));
+    }
+
     static int[] CheckShape(int length, int[]? shape)
     {
         if (shape is null || shape.Length == 0) return [length];
@@ -373,7 +494,7 @@ internal ref struct NpyHeader
     }
 
     InvalidDataException Fail(string what) =>
-        Npy.Bad(_name, $"malformed header at offset {_i} ({what}) in {Quote()}; expected {{'descr': '<f8' or '<i8', 'fortran_order': False, 'shape': (n,) or (rows, cols)}}");
+        Npy.Bad(_name, $"malformed header at offset {_i} ({what}) in {Quote()}; expected {{'descr': '<f8', 'fortran_order': False, 'shape': (rows, cols)}} (descr one of {Npy.Accepted})");
 
     string Quote()
     {
@@ -431,7 +552,7 @@ internal ref struct NpyHeader
         }
         SkipSpace();
         if (_i != _b.Length) throw Fail("text after the closing brace");
-        if (descr is null) throw Npy.Bad(_name, "header lacks the key 'descr'; expected 'descr': '<f8' or '<i8'");
+        if (descr is null) throw Npy.Bad(_name, $"header lacks the key 'descr'; expected 'descr': one of {Npy.Accepted}");
         if (fortran is null) throw Npy.Bad(_name, "header lacks the key 'fortran_order'; expected 'fortran_order': False");
         if (shape is null) throw Npy.Bad(_name, "header lacks the key 'shape'; expected 'shape': (n,) or (rows, cols)");
 
@@ -439,13 +560,16 @@ internal ref struct NpyHeader
         {
             "<f8" => NpyDtype.Float64,
             "<i8" => NpyDtype.Int64,
-            ">f8" or ">i8" => throw Npy.Bad(_name, $"dtype '{descr}' is big-endian; expected little-endian '<f8' (float64) or '<i8' (int64)"),
-            _ => throw Npy.Bad(_name, $"dtype '{Sanitize(descr)}' is not supported; expected '<f8' (float64) or '<i8' (int64)"),
+            "<f4" => NpyDtype.Float32,
+            "<i4" => NpyDtype.Int32,
+            "|u1" or "<u1" or ">u1" or "u1" => NpyDtype.UInt8,
+            ">f8" or ">i8" or ">f4" or ">i4" => throw Npy.Bad(_name, $"dtype '{descr}' is big-endian; expected little-endian {Npy.Accepted}"),
+            _ => throw Npy.Bad(_name, $"dtype '{Sanitize(descr)}' is not supported; expected {Npy.Accepted}, read as double or integer"),
         };
         if (fortran.Value)
-            throw Npy.Bad(_name, "fortran_order is True; expected C order (fortran_order False)");
-        if (shape.Length is < 1 or > 2)
-            throw Npy.Bad(_name, $"shape {Npy.FormatShape(shape)} has {shape.Length} dimensions; expected a 1-D (n,) or 2-D (rows, cols) array");
+            throw Npy.Bad(_name, "fortran_order is True; expected C order (fortran_order False; in numpy save np.ascontiguousarray(a))");
+        if (shape.Length > Npy.MaxRank)
+            throw Npy.Bad(_name, $"shape {Npy.FormatShape(shape)} has {shape.Length} dimensions; expected at most {Npy.MaxRank}");
         return (dtype, shape);
     }
 
@@ -517,4 +641,170 @@ internal ref struct NpyHeader
         if (_i - start > 1 && _b[start] == '0') throw Fail("a dimension with a leading zero");
         return (int)v;
     }
+}
+
+/// <summary>
+/// Reader and writer for NumPy's <c>.npz</c> archives: a zip file whose entries are
+/// <c>NAME.npy</c> arrays, stored (<c>numpy.savez</c>) or deflated
+/// (<c>numpy.savez_compressed</c>). Curvature uses it for named per-layer weights in the
+/// layout of a PyTorch <c>nn.Sequential</c>'s <c>state_dict</c>: <c>0.weight</c> [out, in]
+/// (or [out, in, kH, kW] for a convolution), <c>0.bias</c> [out], <c>2.weight</c>, … — so
+/// <c>np.savez("w.npz", **{k: v.double().numpy() for k, v in model.state_dict().items()})</c>
+/// and <c>torch.from_numpy(np.load("w.npz")[k])</c> exchange weights without <c>torch.save</c>.
+/// <para>
+/// Reading accepts each entry's dtype as <see cref="Npy.Read(string)"/> does (float64,
+/// float32, int64, int32, uint8), of rank 0 to <see cref="Npy.MaxRank"/>, C order only.
+/// Sizes are bounded before allocation: at most <see cref="MaxEntries"/> entries and
+/// <see cref="Npy.MaxElements"/> elements over the whole archive, each entry's declared
+/// shape checked against the remaining budget and against the bytes the entry really
+/// delivers. Bad content raises <see cref="InvalidDataException"/> whose one-line message
+/// names the file and the entry; a missing file raises <see cref="FileNotFoundException"/>.
+/// </para>
+/// </summary>
+public static class Npz
+{
+    /// <summary>The most entries an archive may hold (a deep network has a few hundred).</summary>
+    public const int MaxEntries = 4096;
+
+    // Stored entries carry a fixed date so the same arrays always give the same bytes.
+    static readonly DateTimeOffset EntryTime = new(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>Reads every array of the archive at <paramref name="path"/>, keyed by entry
+    /// name without its <c>.npy</c> suffix, in archive order.</summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">Not a zip archive, an entry that is not an
+    /// <c>.npy</c> array, a duplicate name, a refused dtype or order, or a size beyond the limits.</exception>
+    public static IReadOnlyDictionary<string, NpyArray> Read(string path)
+    {
+        Guard.NotNull(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"File '{path}' does not exist; expected an .npz archive.", path);
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return Read(fs, path);
+    }
+
+    /// <summary>Reads every array of the archive in <paramref name="stream"/> (seekable, or it
+    /// is buffered first); <paramref name="name"/> names the source in error messages.</summary>
+    /// <exception cref="InvalidDataException">As for <see cref="Read(string)"/>.</exception>
+    public static IReadOnlyDictionary<string, NpyArray> Read(Stream stream, string name)
+    {
+        Guard.NotNull(stream);
+        Guard.NotNull(name);
+        ZipArchive zip;
+        try
+        {
+            zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+        }
+        catch (InvalidDataException e)
+        {
+            throw Npy.Bad(name, $"not a zip archive ({OneLine(e.Message)}); expected an .npz written by numpy.savez or numpy.savez_compressed");
+        }
+        using (zip)
+        {
+            if (zip.Entries.Count > MaxEntries)
+                throw Npy.Bad(name, $"archive has {zip.Entries.Count} entries; expected at most {MaxEntries} (Npz.MaxEntries)");
+            var result = new OrderedDictionary<string, NpyArray>(StringComparer.Ordinal);
+            long budget = Npy.MaxElements;
+            foreach (var entry in zip.Entries)
+            {
+                string entryName = entry.FullName;
+                string where = $"{name}: entry '{Sanitize(entryName)}'";
+                if (!entryName.EndsWith(".npy", StringComparison.Ordinal) || entryName.Length == 4)
+                    throw Npy.Bad(name, $"entry '{Sanitize(entryName)}' is not an array; expected only NAME.npy entries as numpy.savez writes them");
+                string key = entryName[..^4];
+                if (result.ContainsKey(key))
+                    throw Npy.Bad(name, $"entry '{Sanitize(entryName)}' appears twice; expected unique array names");
+                NpyArray array;
+                try
+                {
+                    using var s = entry.Open();
+                    array = Npy.Read(s, where, minRank: 0, maxRank: Npy.MaxRank, maxElements: budget);
+                }
+                catch (InvalidDataException e) when (!e.Message.StartsWith(where, StringComparison.Ordinal))
+                {
+                    // The zip layer's own complaints (bad deflate data, CRC mismatch) carry no name.
+                    throw Npy.Bad(where, $"corrupt entry data ({OneLine(e.Message)}); expected a valid stored or deflated zip entry");
+                }
+                catch (IOException e) when (e is not FileNotFoundException)
+                {
+                    throw Npy.Bad(where, $"unreadable entry ({OneLine(e.Message)}); expected a valid stored or deflated zip entry");
+                }
+                budget -= (long)(array.Float64?.Length ?? array.Int64!.Length);
+                result.Add(key, array);
+            }
+            return new System.Collections.ObjectModel.ReadOnlyDictionary<string, NpyArray>(result);
+        }
+    }
+
+    /// <summary>Writes <paramref name="arrays"/> as an <c>.npz</c> archive at
+    /// <paramref name="path"/>, through a temporary file and a rename
+    /// (<see cref="AtomicFile"/>): one float64 C-order entry <c>NAME.npy</c> per array, in
+    /// the given order, stored like <c>numpy.savez</c> or deflated like
+    /// <c>numpy.savez_compressed</c>.</summary>
+    /// <param name="path">The output file.</param>
+    /// <param name="arrays">Name (e.g. <c>0.weight</c>; no '/', '\', control characters or
+    /// duplicates), shape (0 to <see cref="Npy.MaxRank"/> dimensions whose product is the data
+    /// length) and data in C order.</param>
+    /// <param name="compress">Deflate the entries (as savez_compressed) instead of storing them.</param>
+    /// <exception cref="ArgumentException">A name, shape or data is invalid; nothing is written.</exception>
+    public static void Write(string path, IEnumerable<(string Name, int[] Shape, double[] Data)> arrays, bool compress = false)
+    {
+        var list = Validate(arrays);
+        AtomicFile.Write(path, (Stream s) => WriteArchive(s, list, compress));
+    }
+
+    /// <summary>Writes the archive to <paramref name="stream"/>; see
+    /// <see cref="Write(string, IEnumerable{ValueTuple{string, int[], double[]}}, bool)"/>.</summary>
+    /// <exception cref="ArgumentException">A name, shape or data is invalid; nothing is written.</exception>
+    public static void Write(Stream stream, IEnumerable<(string Name, int[] Shape, double[] Data)> arrays, bool compress = false)
+    {
+        Guard.NotNull(stream);
+        WriteArchive(stream, Validate(arrays), compress);
+    }
+
+    static List<(string Name, int[] Shape, double[] Data)> Validate(IEnumerable<(string Name, int[] Shape, double[] Data)> arrays)
+    {
+        Guard.NotNull(arrays);
+        var list = arrays.ToList();
+        if (list.Count > MaxEntries)
+            throw new ArgumentException($"Argument 'arrays' has {list.Count} arrays; expected at most {MaxEntries}.", nameof(arrays));
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (n, shape, data) in list)
+        {
+            if (string.IsNullOrEmpty(n) || n.Any(c => c == '/' || c == '\\' || char.IsControl(c)))
+                throw new ArgumentException($"Argument 'arrays' has an array named '{n}'; expected a non-empty name without '/', '\\' or control characters, such as '0.weight'.", nameof(arrays));
+            if (!seen.Add(n))
+                throw new ArgumentException($"Argument 'arrays' names '{n}' twice; expected unique names.", nameof(arrays));
+            if (shape is null || data is null)
+                throw new ArgumentException($"Argument 'arrays' has array '{n}' without {(shape is null ? "a shape" : "data")}; expected both.", nameof(arrays));
+            if (shape.Length > Npy.MaxRank || shape.Any(d => d < 0))
+                throw new ArgumentException($"Argument 'arrays' has array '{n}' of shape {Npy.FormatShape(shape)}; expected 0 to {Npy.MaxRank} non-negative dimensions.", nameof(arrays));
+            long count = 1;
+            foreach (int d in shape) count = Math.Min(count * d, long.MaxValue / int.MaxValue);
+            if (shape.Contains(0)) count = 0;
+            if (count != data.Length)
+                throw new ArgumentException($"Argument 'arrays' has array '{n}' of shape {Npy.FormatShape(shape)} but {data.Length} values; expected the product of the shape.", nameof(arrays));
+        }
+        return list;
+    }
+
+    static void WriteArchive(Stream stream, List<(string Name, int[] Shape, double[] Data)> arrays, bool compress)
+    {
+        using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+        foreach (var (n, shape, data) in arrays)
+        {
+            var entry = zip.CreateEntry(n + ".npy", compress ? CompressionLevel.Optimal : CompressionLevel.NoCompression);
+            entry.LastWriteTime = EntryTime;
+            using var s = entry.Open();
+            Npy.WriteAnyRank(s, data, shape, "arrays");
+        }
+    }
+
+    static string Sanitize(string s)
+    {
+        var clean = new string(s.Select(c => char.IsControl(c) ? '?' : c).ToArray());
+        return clean.Length > 80 ? clean[..80] + "…" : clean;
+    }
+
+    static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim().TrimEnd('.');
 }

@@ -7,17 +7,22 @@ namespace Curvature.Models;
 /// <summary>Element types of the IDX format (the third magic byte).</summary>
 public enum IdxType : byte
 {
-    /// <summary>Unsigned byte.</summary>
+    /// <summary>Unsigned byte (0x08), the type of MNIST images and labels.</summary>
     UByte = 0x08,
-    /// <summary>Signed byte.</summary>
+
+    /// <summary>Signed byte (0x09).</summary>
     SByte = 0x09,
-    /// <summary>Big-endian 16-bit integer.</summary>
+
+    /// <summary>Big-endian signed 16-bit integer (0x0B).</summary>
     Int16 = 0x0B,
-    /// <summary>Big-endian 32-bit integer.</summary>
+
+    /// <summary>Big-endian signed 32-bit integer (0x0C).</summary>
     Int32 = 0x0C,
-    /// <summary>Big-endian IEEE single.</summary>
+
+    /// <summary>Big-endian IEEE single (0x0D).</summary>
     Float32 = 0x0D,
-    /// <summary>Big-endian IEEE double.</summary>
+
+    /// <summary>Big-endian IEEE double (0x0E).</summary>
     Float64 = 0x0E,
 }
 
@@ -25,16 +30,19 @@ public enum IdxType : byte
 /// (big-endian for multi-byte types).</summary>
 public sealed class IdxArray
 {
-    /// <summary>Element type.</summary>
+    /// <summary>The element type (third magic byte).</summary>
     public IdxType Type { get; }
 
-    /// <summary>Dimensions, outermost first.</summary>
+    /// <summary>The dimensions, outermost first (C order), e.g. [count, rows, cols].</summary>
     public int[] Shape { get; }
 
     /// <summary>Payload in file order; one byte per element for UByte/SByte.</summary>
     public byte[] Payload { get; }
 
-    /// <summary>An array over <paramref name="payload"/> (not copied), whose length must match the shape and type.</summary>
+    /// <summary>Wraps a payload; its length must be the product of <paramref name="shape"/>
+    /// times the element size of <paramref name="type"/>.</summary>
+    /// <exception cref="ArgumentException">The payload length does not match the shape, or a
+    /// dimension is negative.</exception>
     public IdxArray(IdxType type, int[] shape, byte[] payload)
     {
         Guard.NotNull(shape);
@@ -46,7 +54,7 @@ public sealed class IdxArray
         Type = type; Shape = shape; Payload = payload;
     }
 
-    /// <summary>Number of elements.</summary>
+    /// <summary>The number of elements (product of <see cref="Shape"/>).</summary>
     public long Count => Payload.Length / Idx.ElementSize(Type);
 
     /// <summary>The elements as doubles, decoding the big-endian payload.</summary>
@@ -93,7 +101,17 @@ public static class Idx
 
     const int MaxDims = 8;
 
-    /// <summary>Bytes per element of <paramref name="type"/>.</summary>
+    /// <summary>The largest payload a reader accepts: 256 MiB (2^28 bytes), five times the
+    /// full 60,000-image MNIST training file. The declared dimensions are checked against it
+    /// before anything is allocated, and the payload is then read in chunks of at most 1 MiB
+    /// that grow only with the bytes the (possibly gzip-decompressed) stream really delivers,
+    /// so a small compressed file that declares or expands to gigabytes fails early.</summary>
+    public const long MaxPayloadBytes = 1L << 28;
+
+    const int Chunk = 1 << 20;
+
+    /// <summary>Bytes per element of <paramref name="type"/>: 1, 2, 4 or 8.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not an IDX type code.</exception>
     public static int ElementSize(IdxType type) => type switch
     {
         IdxType.UByte or IdxType.SByte => 1,
@@ -120,10 +138,14 @@ public static class Idx
     {
         Guard.NotNull(stream);
         Guard.NotNull(name);
-        using var s = Decompressing(stream, name);
+        // A raw seekable file tells its length: the declared size is checked against it before
+        // allocating. Through gzip only the bytes actually delivered count.
+        long start = stream.CanSeek ? stream.Position : -1;
+        using var s = Decompressing(stream, name, out bool gzip);
+        long available = !gzip && start >= 0 ? stream.Length - start : -1;
         try
         {
-            return ReadBody(s, name);
+            return ReadBody(s, name, available);
         }
         catch (InvalidDataException e) when (e.Message is not null && !e.Message.StartsWith(name + ": ", StringComparison.Ordinal))
         {
@@ -134,7 +156,7 @@ public static class Idx
 
     static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim().TrimEnd('.');
 
-    static IdxArray ReadBody(Stream s, string name)
+    static IdxArray ReadBody(Stream s, string name, long available)
     {
         Span<byte> magic = stackalloc byte[4];
         int got = ReadUpTo(s, magic);
@@ -152,20 +174,35 @@ public static class Idx
         if (ReadUpTo(s, dimBytes) < dimBytes.Length)
             throw Bad(name, $"file ends inside the {ndims} dimension sizes; expected a complete IDX header");
         var shape = new int[ndims];
-        long count = 1;
-        long limit = Array.MaxLength / ElementSize(type);
+        var dims = new uint[ndims];
+        for (int k = 0; k < ndims; k++) dims[k] = BinaryPrimitives.ReadUInt32BigEndian(dimBytes.AsSpan(4 * k));
+        int size = ElementSize(type);
+        long limit = Math.Min(MaxPayloadBytes, Array.MaxLength) / size;
+        // The product in 128 bits, capped just above long.MaxValue: exact whenever it matters.
+        UInt128 product = 1;
+        bool huge = false;
+        foreach (uint d in dims)
+        {
+            product *= d;
+            if (product > long.MaxValue) { huge = true; product = (UInt128)long.MaxValue + 1; }
+        }
+        if (dims.Contains(0u)) { product = 0; huge = false; }
+        if (huge || product > (UInt128)limit)
+        {
+            string declared = huge ? $"more than {long.MaxValue}" : ((long)product).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw Bad(name, $"dimensions [{string.Join(", ", dims)}] of {type} declare {declared} elements; expected at most {limit} elements ({MaxPayloadBytes} bytes, Idx.MaxPayloadBytes)");
+        }
         for (int k = 0; k < ndims; k++)
         {
-            uint d = BinaryPrimitives.ReadUInt32BigEndian(dimBytes.AsSpan(4 * k));
-            if (d > int.MaxValue)
-                throw Bad(name, $"dimension {k} is {d}; expected at most {int.MaxValue}");
-            shape[k] = (int)d;
-            // count ≤ limit < 2^31 and d < 2^31 before each product: it never overflows a long.
-            count *= d;
-            if (count > limit)
-                throw Bad(name, $"dimensions [{string.Join(", ", shape[..(k + 1)])}...] multiply past {limit} elements; expected an array that fits in memory (dimension product overflow)");
+            if (dims[k] > int.MaxValue)
+                throw Bad(name, $"dimension {k} is {dims[k]}; expected at most {int.MaxValue}");
+            shape[k] = (int)dims[k];
         }
-        long bytes = count * ElementSize(type);
+        long count = (long)product;
+        long bytes = count * size;
+        long headerBytes = 4 + 4L * ndims;
+        if (available >= 0 && available - headerBytes < bytes)
+            throw Bad(name, $"data is truncated: {Math.Max(0, available - headerBytes)} of {bytes} bytes present for dimensions [{string.Join(", ", shape)}]; expected {bytes}");
         byte[] payload = ReadPayload(s, bytes, name);
         return new IdxArray(type, shape, payload);
     }
@@ -262,12 +299,13 @@ public static class Idx
 
     /// <summary>Returns a stream of the decompressed content when the input starts with the
     /// gzip magic, else a stream of the input itself; the two peeked bytes are replayed.</summary>
-    static Stream Decompressing(Stream s, string name)
+    static Stream Decompressing(Stream s, string name, out bool gzip)
     {
         var head = new byte[2];
         int got = ReadUpTo(s, head);
         var replay = new ReplayStream(head.AsSpan(0, got).ToArray(), s);
-        if (got == 2 && head[0] == 0x1F && head[1] == 0x8B)
+        gzip = got == 2 && head[0] == 0x1F && head[1] == 0x8B;
+        if (gzip)
             return new GZipStream(replay, CompressionMode.Decompress, leaveOpen: false);
         return replay;
     }
@@ -275,14 +313,16 @@ public static class Idx
     static byte[] ReadPayload(Stream s, long bytes, string name)
     {
         // Grow with what actually arrives: a corrupt dimension must not make us allocate
-        // more than the (possibly decompressed) stream really holds.
-        var buf = new byte[(int)Math.Min(bytes, 1 << 20)];
+        // more than the (possibly decompressed) stream really holds. Each read asks for at
+        // most one chunk, and the buffer at most doubles, so memory stays within twice the
+        // bytes delivered (and never above the declared size, itself ≤ MaxPayloadBytes).
+        var buf = new byte[(int)Math.Min(bytes, Chunk)];
         long have = 0;
         while (have < bytes)
         {
             if (have == buf.Length)
                 Array.Resize(ref buf, (int)Math.Min(bytes, Math.Max(2L * buf.Length, 1)));
-            int n = s.Read(buf, (int)have, (int)(buf.Length - have));
+            int n = s.Read(buf, (int)have, (int)Math.Min(Chunk, buf.Length - have));
             if (n == 0)
                 throw Bad(name, $"data is truncated: {have} of {bytes} bytes present; expected {bytes}");
             have += n;

@@ -202,7 +202,7 @@ public class ConvolutionTests
         {
             tape.Gradient(f, theta, gradient);
             tape.HessianVectorProduct(f, theta, vectors.AsSpan(0, size), gradient, products.AsSpan(0, size));
-            tape.HessianBlockProduct(f, theta, vectors, 3, gradient, products, CurvatureMode.GaussNewton);
+            tape.HessianBlockProduct(f, theta, vectors, 3, gradient, products, CurvatureKind.GaussNewton);
         }
         Step();
         Step();

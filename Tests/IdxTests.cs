@@ -122,8 +122,8 @@ public class IdxTests
         yield return Case("truncated_pixels", images[..^1], true, "data is truncated: 7 of 8 bytes");
         yield return Case("truncated_gzip_pixels", Gzip(images[..^3]), true, "data is truncated: 5 of 8 bytes");
         yield return Case("trailing_bytes", [.. labels, 7], false, "bytes follow the 4 data bytes");
-        yield return Case("a_dimension_product_overflow", HandMade(0x08, [65536, 65536, 65536], []), true, "dimension product overflow");
-        yield return Case("a_dimension_beyond_int32", HandMade(0x08, [0x80000000u], []), false, "dimension 0 is 2147483648");
+        yield return Case("a_dimension_product_overflow", HandMade(0x08, [65536, 65536, 65536], []), true, "dimensions [65536, 65536, 65536] of UByte declare 281474976710656 elements; expected at most 268435456 elements (268435456 bytes, Idx.MaxPayloadBytes)");
+        yield return Case("a_dimension_beyond_int32", HandMade(0x08, [0x80000000u], []), false, "dimensions [2147483648] of UByte declare 2147483648 elements; expected at most 268435456");
         yield return Case("a_label_out_of_range", HandMade(0x08, [3], [0, 10, 1]), false, "label 10 at index 1 is out of range; expected a class in [0, 10)");
         var gz = Gzip(images); gz[10] ^= 0xFF; gz[11] ^= 0xFF; gz[12] ^= 0x5A;
         yield return Case("corrupt_gzip_data", gz, true, "corrupt gzip data");
@@ -148,5 +148,70 @@ public class IdxTests
     {
         string p = Path.Combine(Path.GetTempPath(), "curvature-no-such-" + Guid.NewGuid().ToString("N") + ".gz");
         FluentActions.Invoking(() => Idx.ReadImages(p)).Should().Throw<FileNotFoundException>().WithMessage($"*'{p}'*");
+    }
+
+    // ------------------------------------------------------------ bounds (issue 13, item 4)
+
+    [Test]
+    public void A_small_gzip_file_declaring_gigabytes_is_refused_from_its_header_naming_file_dimensions_and_limit()
+    {
+        // 60000 × 28 × 28 × 8 doubles = 376 MB > 256 MiB: refused before any payload is read.
+        string path = Path.Combine(Path.GetTempPath(), "curvature-bomb-" + Guid.NewGuid().ToString("N") + ".gz");
+        try
+        {
+            File.WriteAllBytes(path, Gzip(HandMade(0x0E, [60000, 28, 28], new byte[64])));
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var act = () => Idx.Read(path);
+            act.Should().Throw<InvalidDataException>()
+                .WithMessage($"{path}: dimensions [60000, 28, 28] of Float64 declare 47040000 elements; expected at most 33554432 elements (268435456 bytes, Idx.MaxPayloadBytes).");
+            (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void A_gzip_file_declaring_200_MB_but_delivering_1_KB_fails_as_truncated_without_allocating_the_declared_size()
+    {
+        byte[] bomb = Gzip(HandMade(0x08, [200, 1000, 1000], Pattern(1024)));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var act = () => Idx.Read(new MemoryStream(bomb), "short.gz");
+        act.Should().Throw<InvalidDataException>().WithMessage("short.gz: data is truncated: 1024 of 200000000 bytes present; expected 200000000.");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(4 << 20, "the buffer grows with delivered bytes, in chunks of at most 1 MiB");
+    }
+
+    [Test]
+    public void A_gzip_stream_that_expands_far_past_its_declared_size_stops_one_byte_after_the_declared_payload()
+    {
+        // 10 declared bytes followed by 64 MiB of zeros (a 64 KiB gzip): read 11 bytes, refuse.
+        var raw = new MemoryStream();
+        raw.Write(HandMade(0x08, [10], Pattern(10)));
+        raw.Write(new byte[64 << 20]);
+        byte[] bomb = Gzip(raw.ToArray());
+        bomb.Length.Should().BeLessThan(1 << 20);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var act = () => Idx.Read(new MemoryStream(bomb), "bomb.gz");
+        act.Should().Throw<InvalidDataException>().WithMessage("bomb.gz: bytes follow the 10 data bytes; expected the file to end there.");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+    }
+
+    [Test]
+    public void A_raw_file_shorter_than_its_declared_payload_is_refused_before_allocating_it()
+    {
+        byte[] file = HandMade(0x08, [100, 1000, 1000], Pattern(10));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var act = () => Idx.Read(new MemoryStream(file), "cut.idx");
+        act.Should().Throw<InvalidDataException>().WithMessage("cut.idx: data is truncated: 10 of 100000000 bytes present for dimensions [100, 1000, 1000]; expected 100000000.");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20);
+    }
+
+    [Test]
+    public void The_largest_accepted_payload_is_stated_and_one_element_more_is_refused()
+    {
+        Idx.MaxPayloadBytes.Should().Be(1L << 28);
+        var act = () => Idx.Read(new MemoryStream(HandMade(0x0C, [(uint)(Idx.MaxPayloadBytes / 4) + 1], [])), "big.idx");
+        act.Should().Throw<InvalidDataException>().WithMessage("big.idx: dimensions [67108865] of Int32 declare 67108865 elements; expected at most 67108864 elements (268435456 bytes, Idx.MaxPayloadBytes).");
     }
 }

@@ -180,15 +180,19 @@ public class NpyTests
         yield return Case("a_big_endian_float64", HandMade(ok.Replace("<f8", ">f8"), SixDoubles), "big-endian");
         yield return Case("a_big_endian_int64", HandMade(ok.Replace("<f8", ">i8"), SixDoubles), "big-endian");
         yield return Case("Fortran_order", HandMade(ok.Replace("False", "True"), SixDoubles), "expected C order");
-        yield return Case("float32", HandMade(ok.Replace("<f8", "<f4"), SixDoubles[..24]), "expected '<f8' (float64) or '<i8' (int64)");
-        yield return Case("uint8", HandMade(ok.Replace("<f8", "|u1"), SixDoubles[..6]), "expected '<f8' (float64) or '<i8' (int64)");
+        const string accepted = "expected '<f8' (float64), '<f4' (float32), '<i8' (int64), '<i4' (int32) or '|u1' (uint8)";
+        yield return Case("float16", HandMade(ok.Replace("<f8", "<f2"), SixDoubles[..12]), "dtype '<f2' is not supported; " + accepted);
+        yield return Case("bool", HandMade(ok.Replace("<f8", "|b1"), SixDoubles[..6]), "dtype '|b1' is not supported; " + accepted);
+        yield return Case("a_big_endian_float32", HandMade(ok.Replace("<f8", ">f4"), SixDoubles[..24]), "dtype '>f4' is big-endian; expected little-endian '<f8' (float64), '<f4' (float32)");
+        yield return Case("truncated_float32_data", HandMade(ok.Replace("<f8", "<f4"), SixDoubles[..20]), "data is truncated: 20 of 24 bytes present for shape (2, 3) '<f4'");
         yield return Case("a_structured_dtype", HandMade(ok.Replace("'<f8'", "[('a', '<f8')]"), SixDoubles), "expected");
         yield return Case("a_3D_shape", HandMade(ok.Replace("(2, 3)", "(1, 2, 3)"), SixDoubles), "expected a 1-D (n,) or 2-D (rows, cols) array");
         yield return Case("a_0D_scalar", HandMade(ok.Replace("(2, 3)", "()"), SixDoubles[..8]), "expected a 1-D (n,) or 2-D (rows, cols) array");
         yield return Case("a_parenthesized_integer_that_is_not_a_tuple", HandMade(ok.Replace("(2, 3)", "(6)"), SixDoubles), "1-tuple");
         yield return Case("a_negative_dimension", HandMade(ok.Replace("(2, 3)", "(-2, 3)"), SixDoubles), "malformed header");
         yield return Case("a_dimension_beyond_32_bits", HandMade(ok.Replace("(2, 3)", "(99999999999, 3)"), SixDoubles), "expected dimensions that fit");
-        yield return Case("a_shape_too_large_for_memory", HandMade(ok.Replace("(2, 3)", "(2000000000, 2000000000)"), SixDoubles), "elements; expected at most");
+        yield return Case("a_shape_too_large_for_memory", HandMade(ok.Replace("(2, 3)", "(2000000000, 2000000000)"), SixDoubles), "shape (2000000000, 2000000000) has 4000000000000000000 elements; expected at most 134217728 (Npy.MaxElements 134217728)");
+        yield return Case("a_shape_one_past_the_stated_limit", HandMade(ok.Replace("(2, 3)", "(134217729,)"), SixDoubles), "shape (134217729,) has 134217729 elements; expected at most 134217728");
         yield return Case("truncated_data", HandMade(ok, SixDoubles[..40]), "data is truncated: 40 of 48 bytes");
         yield return Case("bytes_after_the_data", HandMade(ok, [.. SixDoubles, 0]), "1 bytes follow the data");
         yield return Case("a_header_without_shape", HandMade("{'descr': '<f8', 'fortran_order': False}", SixDoubles), "lacks the key 'shape'");
@@ -265,6 +269,66 @@ public class NpyTests
         Npy.Write(p, [3.0]);
         Npy.ReadVector(p).Should().Equal(3.0);
         Directory.GetFiles(_dir).Should().ContainSingle().Which.Should().Be(p);
+    }
+
+    // ------------------------------------------------------------ narrower dtypes
+
+    [Test]
+    public void Float32_files_are_widened_to_the_same_doubles_exactly()
+    {
+        float[] values = [1.5f, -0.1f, float.MaxValue, float.Epsilon, float.NegativeInfinity, 3e-39f];
+        var raw = new byte[4 * values.Length];
+        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(4 * i), values[i]);
+        string p = PathOf("f4.npy");
+        File.WriteAllBytes(p, HandMade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", raw));
+        var a = Npy.Read(p);
+        a.Dtype.Should().Be(NpyDtype.Float64);
+        a.StoredDtype.Should().Be(NpyDtype.Float32);
+        a.Descr.Should().Be("<f4");
+        a.Float64.Should().Equal(values.Select(v => (double)v));
+        var m = Npy.ReadMatrix(p);
+        (m.Rows, m.Cols).Should().Be((2, 3));
+        m[1, 2].Should().Be((double)3e-39f);
+    }
+
+    [Test]
+    public void Int32_and_uint8_files_are_widened_to_the_same_integers()
+    {
+        int[] ints = [0, -1, int.MinValue, int.MaxValue, 7];
+        var raw = new byte[4 * ints.Length];
+        for (int i = 0; i < ints.Length; i++) BinaryPrimitives.WriteInt32LittleEndian(raw.AsSpan(4 * i), ints[i]);
+        var i4 = Npy.Read(new MemoryStream(HandMade("{'descr': '<i4', 'fortran_order': False, 'shape': (5,), }", raw)), "i4");
+        i4.StoredDtype.Should().Be(NpyDtype.Int32);
+        i4.Int64.Should().Equal(ints.Select(v => (long)v));
+
+        byte[] bytes = [0, 1, 9, 128, 255];
+        var u1 = Npy.Read(new MemoryStream(HandMade("{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }", bytes)), "u1");
+        (u1.Dtype, u1.StoredDtype, u1.Descr).Should().Be((NpyDtype.Int64, NpyDtype.UInt8, "|u1"));
+        u1.Int64.Should().Equal(0L, 1L, 9L, 128L, 255L);
+        string p = PathOf("labels.npy");
+        File.WriteAllBytes(p, HandMade("{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }", bytes));
+        Npy.ReadInt64(p).Data.Should().Equal(0L, 1L, 9L, 128L, 255L);
+    }
+
+    [Test]
+    public void Refusing_an_integer_array_where_values_are_wanted_names_the_dtype_found_and_those_accepted()
+    {
+        string p = PathOf("u1.npy");
+        File.WriteAllBytes(p, HandMade("{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }", [1, 2]));
+        FluentActions.Invoking(() => Npy.ReadVector(p)).Should().Throw<InvalidDataException>()
+            .WithMessage($"{p}: dtype is '|u1'; expected '<f8' (float64) or '<f4' (float32) values.");
+    }
+
+    [Test]
+    public void A_header_declaring_the_limit_with_a_short_file_is_refused_before_allocating_the_array()
+    {
+        byte[] file = HandMade("{'descr': '<f8', 'fortran_order': False, 'shape': (134217728,), }", SixDoubles);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        FluentActions.Invoking(() => Npy.Read(new MemoryStream(file), "big.npy")).Should().Throw<InvalidDataException>()
+            .WithMessage("big.npy: data is truncated: 48 of 1073741824 bytes present*");
+        FluentActions.Invoking(() => Npy.Read(new ForwardOnlyStream(file), "pipe.npy")).Should().Throw<InvalidDataException>()
+            .WithMessage("pipe.npy: data is truncated: 48 of 1073741824 bytes present*");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20, "neither a file nor a pipe makes the reader allocate the declared gigabyte");
     }
 }
 
