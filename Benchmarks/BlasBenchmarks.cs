@@ -56,6 +56,10 @@ static unsafe class RawOpenBlas
     [DllImport("libopenblas.so.0", EntryPoint = "cblas_dgemm")]
     public static extern void Dgemm(int order, int transA, int transB, int m, int n, int k,
         double alpha, double* a, int lda, double* b, int ldb, double beta, double* c, int ldc);
+
+    /// <summary>OpenBLAS's own thread count: only the "before" row changes it, and puts back 1 (the facade's pin).</summary>
+    [DllImport("libopenblas.so.0", EntryPoint = "openblas_set_num_threads")]
+    public static extern void SetNumThreads(int threads);
 }
 
 /// <summary>C ← A·B for n×n matrices: facade on native, raw cblas_dgemm, managed on 2 threads and on 1.</summary>
@@ -75,25 +79,49 @@ public class BlasGemmBenchmarks
         if (Blas.Native is null) throw new InvalidOperationException("No native BLAS: " + Blas.ProbeDiagnostics);
     }
 
-    [Benchmark(Baseline = true, Description = "raw P/Invoke cblas_dgemm")]
+    [Benchmark(Baseline = true, Description = "raw cblas_dgemm, OpenBLAS on 2 threads (before)")]
+    public unsafe void RawTwoThreads()
+    {
+        // What the facade did before it pinned the library: OpenBLAS's own two threads.
+        RawOpenBlas.SetNumThreads(2);
+        fixed (double* pa = _a, pb = _b, pc = _c)
+            RawOpenBlas.Dgemm(101, 111, 111, N, N, N, 1.0, pa, N, pb, N, 0.0, pc, N);
+        RawOpenBlas.SetNumThreads(1);
+    }
+
+    [Benchmark(Description = "raw cblas_dgemm, 1 thread")]
     public unsafe void Raw()
     {
         fixed (double* pa = _a, pb = _b, pc = _c)
             RawOpenBlas.Dgemm(101, 111, 111, N, N, N, 1.0, pa, N, pb, N, 0.0, pc, N);
     }
 
-    [Benchmark(Description = "Blas.Gemm (native)")]
-    public void Facade() => Blas.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
+    [Benchmark(Description = "Blas.Gemm (native), 2 threads")]
+    public void Facade()
+    {
+        using var threads = Blas.UseThreads(2);
+        Blas.Native!.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
+    }
+
+    [Benchmark(Description = "Blas.Gemm (native), 1 thread")]
+    public void Facade1()
+    {
+        using var threads = Blas.UseThreads(1);
+        Blas.Native!.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
+    }
 
     [Benchmark(Description = "managed, 2 threads")]
-    public void Managed() => Blas.Managed.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
+    public void Managed()
+    {
+        using var threads = Blas.UseThreads(2);
+        Blas.Managed.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
+    }
 
     [Benchmark(Description = "managed, 1 thread")]
     public void Managed1()
     {
-        int previous = Blas.Managed.SetThreads(1);
+        using var threads = Blas.UseThreads(1);
         Blas.Managed.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
-        Blas.Managed.SetThreads(previous);
     }
 }
 
@@ -108,20 +136,14 @@ public class BlasGemmOverheadBenchmarks
     [Params(8, 256, 1024)] public int N;
 
     double[] _a = [], _b = [], _c = [];
-    int _previousThreads;
-
     [GlobalSetup]
     public void Setup()
     {
         var rng = new Rng(1UL);
         _a = new double[N * N]; _b = new double[N * N]; _c = new double[N * N];
         rng.FillGaussian(_a); rng.FillGaussian(_b);
-        var native = Blas.Native ?? throw new InvalidOperationException("No native BLAS: " + Blas.ProbeDiagnostics);
-        _previousThreads = native.SetThreads(1);
+        _ = Blas.Native ?? throw new InvalidOperationException("No native BLAS: " + Blas.ProbeDiagnostics);
     }
-
-    [GlobalCleanup]
-    public void Cleanup() => Blas.Native?.SetThreads(_previousThreads);
 
     [Benchmark(Baseline = true, Description = "raw P/Invoke cblas_dgemm, 1 thread")]
     public unsafe void Raw()
@@ -131,7 +153,11 @@ public class BlasGemmOverheadBenchmarks
     }
 
     [Benchmark(Description = "Blas.Gemm (native), 1 thread")]
-    public void Facade() => Blas.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
+    public void Facade()
+    {
+        using var threads = Blas.UseThreads(1);
+        Blas.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
+    }
 }
 
 /// <summary>MathNet's managed provider and our portable Vector&lt;T&gt; kernel at n = 256, for reference.</summary>
@@ -161,9 +187,8 @@ public class BlasGemmReferenceBenchmarks
     [Benchmark(Description = "managed portable kernel, 1 thread")]
     public void Portable()
     {
-        int previous = ManagedBlas.Portable.SetThreads(1);
+        using var threads = Blas.UseThreads(1);
         ManagedBlas.Portable.Gemm(Transpose.No, Transpose.No, N, N, N, 1.0, _a, N, _b, N, 0.0, _c, N);
-        ManagedBlas.Portable.SetThreads(previous);
     }
 }
 
@@ -190,13 +215,16 @@ public class BlasGemvBenchmarks
     public void Facade() => Blas.Gemv(Op, N, N, 1.0, _a, N, _x, 0.0, _y);
 
     [Benchmark(Description = "managed, 2 threads")]
-    public void Managed() => Blas.Managed.Gemv(Op, N, N, 1.0, _a, N, _x, 0.0, _y);
+    public void Managed()
+    {
+        using var threads = Blas.UseThreads(2);
+        Blas.Managed.Gemv(Op, N, N, 1.0, _a, N, _x, 0.0, _y);
+    }
 
     [Benchmark(Description = "managed, 1 thread")]
     public void Managed1()
     {
-        int previous = Blas.Managed.SetThreads(1);
+        using var threads = Blas.UseThreads(1);
         Blas.Managed.Gemv(Op, N, N, 1.0, _a, N, _x, 0.0, _y);
-        Blas.Managed.SetThreads(previous);
     }
 }

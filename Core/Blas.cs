@@ -64,17 +64,54 @@ public static class Blas
     /// <inheritdoc cref="BlasBackend.SymmetricEigen"/>
     public static void SymmetricEigen(int n, Span<double> a, Span<double> eigenvalues) => Backend.SymmetricEigen(n, a, eigenvalues);
 
-    /// <summary>Threads the active backend uses per call.</summary>
-    public static int Threads => Backend.Threads;
+    /// <summary>
+    /// Default number of threads a facade call may use when the calling thread has no
+    /// <see cref="UseThreads"/> scope: the processor count. Results never depend on it.
+    /// </summary>
+    public static int DefaultThreads => BlasPool.Cores;
+
+    [ThreadStatic] static int _threadOverride;
 
     /// <summary>
-    /// Sets the active backend's thread count until the returned scope is disposed, e.g.
-    /// one BLAS thread while the caller spreads chunks over the cores itself.
+    /// Threads a facade call made from this thread may use: the innermost
+    /// <see cref="UseThreads"/> scope on this thread, else <see cref="DefaultThreads"/>.
+    /// The work is cut into panels from the problem's shape alone, so the bits of every
+    /// result are the same for any value; only speed changes.
     /// </summary>
-    public static ThreadScope UseThreads(int threads) => new(Backend.SetThreads(threads));
+    public static int Threads => _threadOverride > 0 ? _threadOverride : DefaultThreads;
 
-    public readonly struct ThreadScope(int previous) : IDisposable
+    /// <summary>
+    /// Sets the number of threads facade calls made from the calling thread may use until
+    /// the returned scope is disposed (on the same thread). Thread-local: other threads and
+    /// other callers are not affected, and no process-wide or native-library state changes.
+    /// The native library itself always runs on one thread, pinned when it is loaded.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is not positive.</exception>
+    public static ThreadScope UseThreads(int threads)
     {
-        public void Dispose() => Backend.SetThreads(previous);
+        Guard.Positive(threads);
+        int previous = _threadOverride;
+        _threadOverride = threads;
+        return new ThreadScope(previous);
+    }
+
+    /// <summary>Sets this thread's override and returns the previous effective count (compatibility with <see cref="BlasBackend.SetThreads"/>).</summary>
+    internal static int SetThreadOverride(int threads)
+    {
+        Guard.Positive(threads);
+        int previous = Threads;
+        _threadOverride = threads;
+        return previous;
+    }
+
+    /// <summary>Restores the calling thread's thread count when disposed; returned by <see cref="UseThreads"/>.</summary>
+    public readonly struct ThreadScope : IDisposable
+    {
+        readonly int _previous;
+
+        internal ThreadScope(int previous) => _previous = previous;
+
+        /// <summary>Restores the thread count that was in force on this thread before the scope.</summary>
+        public void Dispose() => _threadOverride = _previous;
     }
 }

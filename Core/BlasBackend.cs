@@ -16,11 +16,19 @@ public abstract class BlasBackend
     /// <summary>Version or build-configuration string reported by the library.</summary>
     public abstract string Config { get; }
 
-    /// <summary>Threads the backend uses for one call.</summary>
-    public abstract int Threads { get; }
+    /// <summary>
+    /// Threads a call from the calling thread may use (<see cref="Blas.Threads"/>): the
+    /// facade's own threads over a fixed partition, the same for every backend.
+    /// </summary>
+    public int Threads => Blas.Threads;
 
-    /// <summary>Sets the backend's own thread count; returns the previous value.</summary>
-    public abstract int SetThreads(int threads);
+    /// <summary>
+    /// Sets the calling thread's thread count for facade calls (as <see cref="Blas.UseThreads"/>
+    /// without a scope) and returns the previous effective count. Thread-local: it changes
+    /// neither other threads nor the native library, and never the bits of a result.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is not positive.</exception>
+    public int SetThreads(int threads) => Blas.SetThreadOverride(threads);
 
     /// <summary>C ← α·op(A)·op(B) + β·C with op(A) m×k, op(B) k×n, C m×n.</summary>
     public void Gemm(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
@@ -38,7 +46,7 @@ public abstract class BlasBackend
             ScaleMatrix(beta, c, m, n, ldc);
             return;
         }
-        GemmCore(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        GemmCore(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Blas.Threads);
     }
 
     /// <summary>y ← α·op(A)·x + β·y with A stored m×n.</summary>
@@ -58,7 +66,7 @@ public abstract class BlasBackend
             ScaleVector(beta, y[..yLen]);
             return;
         }
-        GemvCore(transA, m, n, alpha, a, lda, x[..xLen], beta, y[..yLen]);
+        GemvCore(transA, m, n, alpha, a, lda, x[..xLen], beta, y[..yLen], Blas.Threads);
     }
 
     public double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
@@ -103,10 +111,12 @@ public abstract class BlasBackend
         SymmetricEigenCore(n, a[..(n * n)], eigenvalues[..n]);
     }
 
+    /// <summary>GEMM on a non-empty, checked problem; <paramref name="threads"/> may only change speed, never bits.</summary>
     protected abstract void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
-        ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc);
+        ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc, int threads);
+    /// <summary>GEMV on a non-empty, checked problem; <paramref name="threads"/> may only change speed, never bits.</summary>
     protected abstract void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
-        ReadOnlySpan<double> x, double beta, Span<double> y);
+        ReadOnlySpan<double> x, double beta, Span<double> y, int threads);
     protected abstract double DotCore(ReadOnlySpan<double> x, ReadOnlySpan<double> y);
     protected abstract void AxpyCore(double alpha, ReadOnlySpan<double> x, Span<double> y);
     protected abstract void ScalCore(double alpha, Span<double> x);

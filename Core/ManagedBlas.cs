@@ -25,8 +25,6 @@ public sealed class ManagedBlas : BlasBackend
     const long GemvParallelThreshold = 1L << 18;
     const int GemvAlign = 16;
 
-    int _threads = Environment.ProcessorCount;
-
     ManagedBlas(ManagedKernel kernel) => Kernel = kernel;
 
     /// <summary>The GEMM micro-kernel this instance runs.</summary>
@@ -35,44 +33,69 @@ public sealed class ManagedBlas : BlasBackend
     public override string Name => "managed";
     public override string? LibraryPath => null;
     public override string Config => $"managed {Kernel} GEMM {ManagedGemm.MR}x{ManagedGemm.NR} tile, KC={ManagedGemm.KC} (Vector<double>.Count={Vector<double>.Count})";
-    public override int Threads => Volatile.Read(ref _threads);
-
-    public override int SetThreads(int threads)
-    {
-        Guard.Positive(threads);
-        return Interlocked.Exchange(ref _threads, threads);
-    }
 
     protected override void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
-        ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
-        => ManagedGemm.Run(Kernel, Threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc, int threads)
+        => ManagedGemm.Run(Kernel, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     protected override unsafe void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
-        ReadOnlySpan<double> x, double beta, Span<double> y)
+        ReadOnlySpan<double> x, double beta, Span<double> y, int threads)
     {
         int outer = transA == Transpose.No ? m : n;
         // Aᵀx stays on one thread: split by columns of y, every thread streams all rows of A
         // in partial-row pieces, and that measured slower than one thread in every run.
-        int threads = transA == Transpose.No && (long)m * n >= GemvParallelThreshold ? Math.Min(Threads, outer / GemvAlign) : 1;
+        int panels = transA == Transpose.No && (long)m * n >= GemvParallelThreshold ? Math.Min(threads, outer / GemvAlign) : 1;
         fixed (double* pa = a, px = x, py = y)
         {
             var job = new GemvJob(transA, m, n, alpha, pa, lda, px, beta, py);
-            if (threads <= 1)
+            if (panels <= 1)
             {
                 job.Run(0, outer);
                 return;
             }
-            RunParallel(job, outer, threads);
+            var work = GemvWork.Rent();
+            try
+            {
+                work.Set(job, outer, panels);
+                BlasPool.Run(work, panels, threads);
+            }
+            finally
+            {
+                GemvWork.Return(work);
+            }
         }
     }
 
-    // Separate method: a lambda's closure is allocated where its captured variables come
-    // into scope, so keeping it here leaves the single-thread path allocation-free.
-    static void RunParallel(GemvJob job, int outer, int threads)
+    /// <summary>Contiguous row ranges of y = αAx + βy, one per panel; each yᵢ is the same expression wherever the edges fall.</summary>
+    sealed class GemvWork : ParallelWork
     {
-        int chunk = (outer / threads + GemvAlign - 1) / GemvAlign * GemvAlign;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            q => job.Run(Math.Min(outer, q * chunk), q == threads - 1 ? outer : Math.Min(outer, (q + 1) * chunk)));
+        [ThreadStatic] static GemvWork? _cached;
+        GemvJob _job;
+        int _outer, _chunk, _panels;
+
+        public static GemvWork Rent()
+        {
+            var w = _cached;
+            if (w != null) { _cached = null; return w; }
+            return new GemvWork();
+        }
+
+        public static void Return(GemvWork w)
+        {
+            w._job = default;
+            _cached = w;
+        }
+
+        public void Set(GemvJob job, int outer, int panels)
+        {
+            _job = job;
+            _outer = outer;
+            _panels = panels;
+            _chunk = (outer / panels + GemvAlign - 1) / GemvAlign * GemvAlign;
+        }
+
+        protected override void RunPanel(int q) =>
+            _job.Run(Math.Min(_outer, q * _chunk), q == _panels - 1 ? _outer : Math.Min(_outer, (q + 1) * _chunk));
     }
 
     readonly unsafe struct GemvJob(Transpose transA, int m, int n, double alpha, double* a, int lda, double* x, double beta, double* y)

@@ -133,7 +133,7 @@ internal static unsafe class ManagedGemm
         }
     }
 
-    sealed class Job
+    sealed class Job : ParallelWork
     {
         [ThreadStatic] static Job? _cached;
 
@@ -147,11 +147,6 @@ internal static unsafe class ManagedGemm
         int _jc, _nc, _pc, _kc, _mc;
         double _betaEff;
         double* _bPacked;
-
-        readonly Action<int> _runBlock;
-        readonly ParallelOptions _options = new();
-
-        Job() => _runBlock = RunRowBlock;
 
         public static Job Rent()
         {
@@ -199,8 +194,7 @@ internal static unsafe class ManagedGemm
                         PackB(_transB, _b, _ldb, pc, kc, jc, nc, _bPacked);
                         if (threads > 1 && rowBlocks > 1)
                         {
-                            _options.MaxDegreeOfParallelism = threads;
-                            Parallel.For(0, rowBlocks, _options, _runBlock);
+                            BlasPool.Run(this, rowBlocks, threads);
                         }
                         else
                         {
@@ -214,6 +208,8 @@ internal static unsafe class ManagedGemm
                 Workspace.ReturnB(ws);
             }
         }
+
+        protected override void RunPanel(int blk) => RunRowBlock(blk);
 
         void RunRowBlock(int blk)
         {

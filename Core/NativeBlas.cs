@@ -67,6 +67,10 @@ public sealed unsafe class NativeBlas : BlasBackend
         if (NativeLibrary.TryGetExport(handle, "openblas_get_num_threads", out p)) _getThreads = (delegate* unmanaged<int>)p;
         else if (NativeLibrary.TryGetExport(handle, "MKL_Get_Max_Threads", out p)) _getThreads = (delegate* unmanaged<int>)p;
 
+        // One thread, once, at load: the facade's own threads split the work over a fixed
+        // partition, so nothing ever changes the library's thread count again.
+        if (_setThreads != null) _setThreads(1);
+
         if (NativeLibrary.TryGetExport(handle, "openblas_get_config", out p))
         {
             _name = "openblas";
@@ -89,15 +93,8 @@ public sealed unsafe class NativeBlas : BlasBackend
     public override string Name => _name;
     public override string? LibraryPath => _path;
     public override string Config => _config;
-    public override int Threads => _getThreads != null ? _getThreads() : 1;
-
-    public override int SetThreads(int threads)
-    {
-        Guard.Positive(threads);
-        int previous = Threads;
-        if (_setThreads != null) _setThreads(threads);
-        return previous;
-    }
+    /// <summary>Threads the native library itself runs on: 1, pinned at load (the facade threads over panels).</summary>
+    public int NativeThreads => _getThreads != null ? _getThreads() : 1;
 
     /// <summary>
     /// Loads the first native library that exports the kernels we need, or returns null
@@ -174,14 +171,87 @@ public sealed unsafe class NativeBlas : BlasBackend
     static int Op(Transpose t) => t == Transpose.No ? CBlas.NoTrans : CBlas.Trans;
 
     protected override void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
-        ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
+        ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc, int threads)
     {
+        int panels = GemmPartition.Panels(m, n, k, out bool rows, out int size);
         fixed (double* pa = a, pb = b, pc = c)
-            CBlas.cblas_dgemm(CBlas.RowMajor, Op(transA), Op(transB), m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+        {
+            if (panels == 1)
+            {
+                CBlas.cblas_dgemm(CBlas.RowMajor, Op(transA), Op(transB), m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                return;
+            }
+            var work = NativeGemmWork.Rent();
+            try
+            {
+                work.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, rows, size);
+                BlasPool.Run(work, panels, threads);
+            }
+            finally
+            {
+                NativeGemmWork.Return(work);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One single-threaded cblas_dgemm per panel of rows (or columns) of C. The same
+    /// panels are computed by the same calls whatever the thread count, so the bits are too.
+    /// </summary>
+    sealed class NativeGemmWork : ParallelWork
+    {
+        [ThreadStatic] static NativeGemmWork? _cached;
+
+        int _transA, _transB, _m, _n, _k, _lda, _ldb, _ldc, _size;
+        bool _rows, _aNo, _bNo;
+        double _alpha, _beta;
+        double* _a, _b, _c;
+
+        public static NativeGemmWork Rent()
+        {
+            var w = _cached;
+            if (w != null) { _cached = null; return w; }
+            return new NativeGemmWork();
+        }
+
+        public static void Return(NativeGemmWork w)
+        {
+            w._a = w._b = w._c = null;
+            _cached = w;
+        }
+
+        public void Set(Transpose transA, Transpose transB, int m, int n, int k, double alpha, double* a, int lda,
+            double* b, int ldb, double beta, double* c, int ldc, bool rows, int size)
+        {
+            _transA = Op(transA); _transB = Op(transB);
+            _aNo = transA == Transpose.No; _bNo = transB == Transpose.No;
+            _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
+            _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc;
+            _rows = rows; _size = size;
+        }
+
+        protected override void RunPanel(int index)
+        {
+            int lo = index * _size;
+            if (_rows)
+            {
+                // Rows lo.. of C need rows lo.. of op(A): row lo of A, or column lo of Aᵀ.
+                int mp = Math.Min(_size, _m - lo);
+                double* a = _aNo ? _a + (long)lo * _lda : _a + lo;
+                CBlas.cblas_dgemm(CBlas.RowMajor, _transA, _transB, mp, _n, _k, _alpha, a, _lda, _b, _ldb, _beta, _c + (long)lo * _ldc, _ldc);
+            }
+            else
+            {
+                // Columns lo.. of C need columns lo.. of op(B): column lo of B, or row lo of Bᵀ.
+                int np = Math.Min(_size, _n - lo);
+                double* b = _bNo ? _b + lo : _b + (long)lo * _ldb;
+                CBlas.cblas_dgemm(CBlas.RowMajor, _transA, _transB, _m, np, _k, _alpha, _a, _lda, b, _ldb, _beta, _c + lo, _ldc);
+            }
+        }
     }
 
     protected override void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
-        ReadOnlySpan<double> x, double beta, Span<double> y)
+        ReadOnlySpan<double> x, double beta, Span<double> y, int threads)
     {
         fixed (double* pa = a, px = x, py = y)
             CBlas.cblas_dgemv(CBlas.RowMajor, Op(transA), m, n, alpha, pa, lda, px, 1, beta, py, 1);

@@ -119,17 +119,10 @@ public class BlasTests
         var c1 = Random(rng, m * n);
         var c2 = (double[])c1.Clone();
         var blas = Blas.Managed;
-        int previous = blas.SetThreads(1);
-        try
-        {
+        using (Blas.UseThreads(1))
             blas.Gemm(transA, transB, m, n, k, 1.25, a, transA == Transpose.No ? k : m, b, transB == Transpose.No ? n : k, 0.5, c1, n);
-            blas.SetThreads(2);
+        using (Blas.UseThreads(2))
             blas.Gemm(transA, transB, m, n, k, 1.25, a, transA == Transpose.No ? k : m, b, transB == Transpose.No ? n : k, 0.5, c2, n);
-        }
-        finally
-        {
-            blas.SetThreads(previous);
-        }
         c2.Should().Equal(c1);
     }
 
@@ -183,17 +176,8 @@ public class BlasTests
         var y1 = Random(rng, transA == Transpose.No ? m : n);
         var y2 = (double[])y1.Clone();
         var blas = Blas.Managed;
-        int previous = blas.SetThreads(1);
-        try
-        {
-            blas.Gemv(transA, m, n, 0.5, a, n, x, -1.5, y1);
-            blas.SetThreads(2);
-            blas.Gemv(transA, m, n, 0.5, a, n, x, -1.5, y2);
-        }
-        finally
-        {
-            blas.SetThreads(previous);
-        }
+        using (Blas.UseThreads(1)) blas.Gemv(transA, m, n, 0.5, a, n, x, -1.5, y1);
+        using (Blas.UseThreads(2)) blas.Gemv(transA, m, n, 0.5, a, n, x, -1.5, y2);
         y2.Should().Equal(y1);
     }
 
@@ -332,7 +316,7 @@ public class BlasTests
     public void Kernel_calls_allocate_nothing_in_steady_state([ValueSource(nameof(Backends))] string backend)
     {
         // Hot paths call these once per step; any per-call allocation (even a formatted
-        // error context built eagerly) shows up here. One thread: Parallel.For allocates.
+        // error context built eagerly) shows up here (parallel calls: BlasThreadingTests).
         // The managed eigensolver is MathNet's and allocates its own matrices.
         var blas = Resolve(backend);
         var rng = new Rng(51UL);
@@ -342,8 +326,7 @@ public class BlasTests
         var x = Random(rng, 48);
         var y = new double[48];
         var w = new double[4];
-        int previous = blas.SetThreads(1);
-        try
+        using (Blas.UseThreads(1))
         {
             void Step()
             {
@@ -371,10 +354,6 @@ public class BlasTests
                 for (int i = 0; i < 20; i++) Eigen();
                 (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0, "dsyevd's workspace comes from a pool");
             }
-        }
-        finally
-        {
-            blas.SetThreads(previous);
         }
     }
 
@@ -436,16 +415,16 @@ public class BlasTests
     }
 
     [Test]
-    public void Use_threads_sets_the_backend_thread_count_and_restores_it_on_dispose()
+    public void Set_threads_on_a_backend_is_the_calling_threads_override_and_returns_the_previous_count()
     {
         int before = Blas.Threads;
         using (Blas.UseThreads(1))
-            Blas.Threads.Should().Be(1);
-        Blas.Threads.Should().Be(before);
-
-        int managedBefore = Blas.Managed.SetThreads(1);
-        Blas.Managed.Threads.Should().Be(1);
-        Blas.Managed.SetThreads(managedBefore).Should().Be(1);
+        {
+            Blas.Managed.SetThreads(2).Should().Be(1);
+            Blas.Threads.Should().Be(2);
+            Blas.Managed.Threads.Should().Be(2);
+        }
+        Blas.Threads.Should().Be(before, "the enclosing scope restores what was there before it");
         var bad = () => Blas.Managed.SetThreads(0);
         bad.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.Message.Contains("was 0"));
     }
