@@ -15,8 +15,9 @@ interface IChunkJob
 /// the caller's thread, the others on the thread pool). The caller then reads the lanes'
 /// results in chunk order, so sums do not depend on the number of lanes. Lanes are
 /// reused: once warm, a wave allocates nothing. One wave at a time per pool; separate
-/// pools share no state. Callers hold the BLAS on one thread (<see cref="SerialBlas"/>)
-/// around their waves.
+/// pools share no state. While several lanes run, each lane's facade calls are held to one
+/// thread (a thread-local <see cref="Blas.UseThreads"/> scope), so lanes and the facade's
+/// own helpers do not oversubscribe the cores; the facade's bits do not depend on it.
 /// </summary>
 sealed class ChunkPool
 {
@@ -57,7 +58,11 @@ sealed class ChunkPool
                 ThreadPool.UnsafeQueueUserWorkItem(_lanes[w], preferLocal: false);
             }
             // Even when this lane fails, the others must finish before the next wave reuses them.
-            try { job.RunChunk(0, first); }
+            try
+            {
+                using var serial = Blas.UseThreads(1);
+                job.RunChunk(0, first);
+            }
             finally { _pending.Wait(); }
             for (int w = 1; w < active; w++)
             {
@@ -81,42 +86,13 @@ sealed class ChunkPool
         public void Execute()
         {
             Error = null;
-            try { pool._job!.RunChunk(index, Chunk); }
+            try
+            {
+                using var serial = Blas.UseThreads(1);
+                pool._job!.RunChunk(index, Chunk);
+            }
             catch (Exception e) { Error = e; }
             finally { pool._pending.Signal(); }
-        }
-    }
-}
-
-/// <summary>
-/// Holds the BLAS backend on one thread while any chunk pool runs, and restores the
-/// caller's setting when the last one finishes. OpenBLAS picks different kernels (different
-/// rounding) for small GEMMs by thread count, so only the chunk level may vary with the
-/// lanes if the bits are not to. Counted, so that pools running at once on several threads
-/// do not restore the setting under one another.
-/// </summary>
-static class SerialBlas
-{
-    static readonly Lock Gate = new();
-    static int _active;
-    static int _saved;
-
-    public static void Enter()
-    {
-        lock (Gate)
-        {
-            if (_active++ > 0) return;
-            _saved = Blas.Threads;
-            if (_saved != 1) Blas.Backend.SetThreads(1);
-        }
-    }
-
-    public static void Exit()
-    {
-        lock (Gate)
-        {
-            if (--_active > 0) return;
-            if (_saved != 1) Blas.Backend.SetThreads(_saved);
         }
     }
 }

@@ -241,9 +241,8 @@ public sealed class Objective : IObjective, IChunkJob
 
     /// <summary>
     /// Runs the current job over all chunks in waves of one chunk per lane, then adds the
-    /// lanes' partial results into the outputs in chunk order. The BLAS runs on one thread
-    /// throughout (<see cref="SerialBlas"/>), so only the chunk level may vary with
-    /// <see cref="ObjectiveOptions.Threads"/> and the bits do not.
+    /// lanes' partial results into the outputs in chunk order, so the bits depend neither on
+    /// <see cref="ObjectiveOptions.Threads"/> nor on the caller's BLAS thread count.
     /// </summary>
     Totals Run(Work work, CurvatureKind mode, bool wantGradient, int count, Span<double> gradient, Span<double> products)
     {
@@ -255,26 +254,21 @@ public sealed class Objective : IObjective, IChunkJob
         double loss = 0;
         long correct = 0;
         int n = ParameterCount;
-        SerialBlas.Enter();
-        try
+        for (int wave = 0; wave < chunks;)
         {
-            for (int wave = 0; wave < chunks;)
+            int active = _pool.RunWave(this, wave, chunks);
+            for (int w = 0; w < active; w++)
             {
-                int active = _pool.RunWave(this, wave, chunks);
-                for (int w = 0; w < active; w++)
-                {
-                    var lane = _lanes[w];
-                    bool first = wave + w == 0;
-                    loss += lane.Loss;
-                    correct += lane.Correct;
-                    var p = lane.Parameter!;
-                    if (wantGradient) AddInto(p.Adjoint, gradient, first);
-                    for (int j = 0; j < count; j++) AddInto(p.AdjointTangent(j), products.Slice(j * n, n), first);
-                }
-                wave += active;
+                var lane = _lanes[w];
+                bool first = wave + w == 0;
+                loss += lane.Loss;
+                correct += lane.Correct;
+                var p = lane.Parameter!;
+                if (wantGradient) AddInto(p.Adjoint, gradient, first);
+                for (int j = 0; j < count; j++) AddInto(p.AdjointTangent(j), products.Slice(j * n, n), first);
             }
+            wave += active;
         }
-        finally { SerialBlas.Exit(); }
         return new Totals(loss, correct);
     }
 
