@@ -42,7 +42,7 @@ public sealed record MetricsRow
     public double[] Eigenvalues { get; init; } = [];
 
     /// <summary>Curvature-vector products spent so far.</summary>
-    public long Hvps { get; init; }
+    public long Matvecs { get; init; }
 
     public int Refreshes { get; init; }
 
@@ -65,7 +65,7 @@ public sealed record MetricsRow
             && Same(Chi, other.Chi) && Same(ChiEma, other.ChiEma) && Projecting == other.Projecting
             && Eigenvalues.Length == other.Eigenvalues.Length
             && Eigenvalues.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(other.Eigenvalues.Select(BitConverter.DoubleToInt64Bits))
-            && Hvps == other.Hvps && Refreshes == other.Refreshes;
+            && Matvecs == other.Matvecs && Refreshes == other.Refreshes;
     }
 }
 
@@ -77,7 +77,7 @@ public static class MetricsCsv
     {
         var sb = new StringBuilder("step,epoch,lr,train_loss,train_acc,test_loss,test_acc,grad_norm,dom_norm,bulk_norm,chi_k,chi_ema,projecting");
         for (int j = 1; j <= Math.Max(k, 1); j++) sb.Append(",lambda_").Append(j.ToString(CultureInfo.InvariantCulture));
-        sb.Append(",two_over_lr,hvps,refreshes,seconds");
+        sb.Append(",two_over_lr,matvecs,refreshes,seconds");
         return sb.ToString();
     }
 
@@ -91,7 +91,7 @@ public static class MetricsCsv
           .Append(',').Append(D(r.GradNorm)).Append(',').Append(D(r.DomNorm)).Append(',').Append(D(r.BulkNorm))
           .Append(',').Append(D(r.Chi)).Append(',').Append(D(r.ChiEma)).Append(',').Append(r.Projecting ? '1' : '0');
         for (int j = 0; j < Math.Max(k, 1); j++) sb.Append(',').Append(j < r.Eigenvalues.Length ? D(r.Eigenvalues[j]) : "");
-        sb.Append(',').Append(D(r.TwoOverLearningRate)).Append(',').Append(r.Hvps.ToString(c))
+        sb.Append(',').Append(D(r.TwoOverLearningRate)).Append(',').Append(r.Matvecs.ToString(c))
           .Append(',').Append(r.Refreshes.ToString(c)).Append(',').Append(D(r.Seconds));
         return sb.ToString();
     }

@@ -26,11 +26,12 @@ public sealed record TrainerCheckpoint
     public required TrackerState? Tracker { get; init; }
     public required double ReferenceLoss { get; init; }
     public required double Seconds { get; init; }
-    public required string Status { get; init; }
+    public required TrainingStatus Status { get; init; }
+    public long? StoppedAt { get; init; }
     public required IReadOnlyList<MetricsRow> Metrics { get; init; }
 
     const string Magic = "CURVATURE-CHECKPOINT";
-    const int Version = 1;
+    const int Version = 2;
 
     /// <summary>Writes the checkpoint to a temporary file beside <paramref name="path"/> and renames it into place.</summary>
     public void Save(string path)
@@ -88,7 +89,7 @@ public sealed record TrainerCheckpoint
             w.Write(t.HessianBatch is not null);
             if (t.HessianBatch is not null) WriteInts(w, t.HessianBatch);
         }
-        w.Write(ReferenceLoss); w.Write(Seconds); w.Write(Status);
+        w.Write(ReferenceLoss); w.Write(Seconds); w.Write((int)Status); w.Write(StoppedAt ?? -1L);
         w.Write(Metrics.Count);
         foreach (var m in Metrics)
         {
@@ -97,7 +98,7 @@ public sealed record TrainerCheckpoint
             w.Write(m.GradNorm); WriteOptional(w, m.DomNorm); WriteOptional(w, m.BulkNorm);
             WriteOptional(w, m.Chi); WriteOptional(w, m.ChiEma); w.Write(m.Projecting);
             WriteDoubles(w, m.Eigenvalues);
-            w.Write(m.Hvps); w.Write(m.Refreshes); w.Write(m.Seconds);
+            w.Write(m.Matvecs); w.Write(m.Refreshes); w.Write(m.Seconds);
         }
     }
 
@@ -134,7 +135,13 @@ public sealed record TrainerCheckpoint
                 throw new InvalidDataException($"Checkpoint '{path}' holds a basis of {basis.Length} numbers; expected k×n = {k}x{dim}.");
             tracker = new TrackerState(k, dim, basis, values, residuals, converged, refreshes, matvecs, last, batch);
         }
-        double reference = r.ReadDouble(), seconds = r.ReadDouble(); string status = r.ReadString();
+        double reference = r.ReadDouble(), seconds = r.ReadDouble();
+        int statusCode = r.ReadInt32();
+        if (!Enum.IsDefined((TrainingStatus)statusCode))
+            throw new InvalidDataException($"Checkpoint '{path}' has status code {statusCode}; expected one of {string.Join(", ", Enum.GetValues<TrainingStatus>().Select(v => (int)v))}.");
+        var status = (TrainingStatus)statusCode;
+        long stoppedRaw = r.ReadInt64();
+        long? stoppedAt = stoppedRaw < 0 ? null : stoppedRaw;
         int rows = Count(r.ReadInt32(), path);
         var metrics = new List<MetricsRow>(rows);
         for (int i = 0; i < rows; i++)
@@ -146,7 +153,7 @@ public sealed record TrainerCheckpoint
                 GradNorm = r.ReadDouble(), DomNorm = ReadOptional(r), BulkNorm = ReadOptional(r),
                 Chi = ReadOptional(r), ChiEma = ReadOptional(r), Projecting = r.ReadBoolean(),
                 Eigenvalues = ReadDoubles(r, path),
-                Hvps = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
+                Matvecs = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
             });
         }
         if (theta.Length != velocity.Length)
@@ -155,7 +162,7 @@ public sealed record TrainerCheckpoint
         {
             Fingerprint = fingerprint, Step = step, Epoch = epoch, Position = position, Permutation = permutation, Rng = rng,
             Theta = theta, Velocity = velocity, AlignmentEma = ema, Projecting = projecting, Tracker = tracker,
-            ReferenceLoss = reference, Seconds = seconds, Status = status, Metrics = metrics,
+            ReferenceLoss = reference, Seconds = seconds, Status = status, StoppedAt = stoppedAt, Metrics = metrics,
         };
     }
 

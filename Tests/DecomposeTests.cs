@@ -1,4 +1,4 @@
-using Curvature.Cli.Experiments;
+using Curvature.Experiments;
 using Curvature.Spectral;
 using FluentAssertions;
 using MathNet.Numerics.LinearAlgebra;

@@ -1,4 +1,4 @@
-using Curvature.Cli.Experiments;
+using Curvature.Experiments;
 using Curvature.Core;
 using Curvature.Models;
 using FluentAssertions;

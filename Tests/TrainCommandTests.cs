@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Curvature.Cli;
 using Curvature.Core;
 using Curvature.Optimizers;
 using FluentAssertions;
@@ -26,9 +25,8 @@ public class TrainCommandTests
 
     static (int code, string stderr) Run(params string[] args)
     {
-        var err = new StringWriter();
-        int code = CurvatureApp.Run(args, err);
-        return (code, err.ToString());
+        var r = CliProcess.Run(args);
+        return (r.Code, r.Stderr);
     }
 
     string[] Args(string outDir, params string[] extra) => [.. Tiny, "--out", Path.Combine(_dir, outDir), .. extra];
@@ -74,7 +72,7 @@ public class TrainCommandTests
 
         var lines = File.ReadAllLines(Path.Combine(dir, "metrics.csv"));
         var header = lines[0].Split(',');
-        header.Should().Contain(["step", "train_loss", "train_acc", "test_loss", "test_acc", "lambda_1", "chi_k", "grad_norm", "hvps", "seconds"]);
+        header.Should().Contain(["step", "train_loss", "train_acc", "test_loss", "test_acc", "lambda_1", "chi_k", "grad_norm", "matvecs", "seconds"]);
         header.Should().Contain("lambda_2");
         var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
         rows.Should().HaveCount(5).And.OnlyContain(r => r.Length == header.Length);
@@ -87,7 +85,7 @@ public class TrainCommandTests
         var s = summary.RootElement;
         s.GetProperty("status").GetString().Should().Be("completed");
         s.GetProperty("steps").GetInt64().Should().Be(20);
-        s.GetProperty("hvps").GetInt64().Should().BeGreaterThan(0);
+        s.GetProperty("matvecs").GetInt64().Should().BeGreaterThan(0);
         s.GetProperty("train_loss").GetDouble().Should().BeLessThan(double.Parse(rows[0][Array.IndexOf(header, "train_loss")], CultureInfo.InvariantCulture));
         s.GetProperty("test_accuracy").GetDouble().Should().BeInRange(0, 1);
 

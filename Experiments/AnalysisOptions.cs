@@ -1,6 +1,6 @@
 using Curvature.Models;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>How the curvature is analysed after (or alongside) training.</summary>
 public sealed record AnalysisOptions
@@ -17,6 +17,9 @@ public sealed record AnalysisOptions
     /// <summary>SLQ probes and Lanczos steps per probe for the spectral density.</summary>
     public int DensityProbes { get; init; } = 4;
     public int DensitySteps { get; init; } = 60;
+
+    /// <summary>Residual tolerance of the analysis' top-k solves (<c>--analysis-tolerance</c>); tighter than the tracker's, since the energies are read off the eigenvectors.</summary>
+    public double Tolerance { get; init; } = 1e-6;
 
     /// <summary>Largest network whose totals "auto" computes densely.</summary>
     public const int DenseLimit = 1500;
@@ -37,6 +40,7 @@ public sealed record AnalysisOptions
         if (Probes < 2) throw new ArgumentOutOfRangeException("probes", $"Option '--probes' was {Probes}; expected at least 2.");
         if (DensityProbes < 1) throw new ArgumentOutOfRangeException("density-probes", $"Option '--density-probes' was {DensityProbes}; expected a positive integer.");
         if (DensitySteps < 2) throw new ArgumentOutOfRangeException("density-steps", $"Option '--density-steps' was {DensitySteps}; expected at least 2.");
+        if (!(Tolerance > 0)) throw new ArgumentOutOfRangeException("analysis-tolerance", $"Option '--analysis-tolerance' was {Tolerance}; expected a positive number.");
         _ = Method(1);
     }
 

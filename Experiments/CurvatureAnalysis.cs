@@ -1,7 +1,8 @@
 using Curvature.Models;
+using Curvature.Optimizers;
 using Curvature.Spectral;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>Top-k of H at one θ and how H, G and F split over H's dominant subspace there.</summary>
 public sealed record DecompositionPoint(long Step, double[] Eigenvalues, SubspaceShare H, SubspaceShare G, SubspaceShare F, long Matvecs);
@@ -37,7 +38,7 @@ public static class CurvatureAnalysis
         var op = objective.CurvatureOperator(kind, theta, examples);
         try
         {
-            return Lanczos.TopK(op, k, new LanczosOptions { Which = Which.LargestAlgebraic, Tolerance = tolerance, Seed = seed });
+            return Optimizers.TopK.Solve(op, k, new TopKRequest { Solver = EigenSolverKind.Lanczos, Tolerance = tolerance, Seed = seed });
         }
         finally
         {
@@ -50,9 +51,10 @@ public static class CurvatureAnalysis
     /// span U (exact inside, totals dense or deflated Hutchinson).
     /// </summary>
     public static DecompositionPoint Decompose(IObjective objective, long step, ReadOnlySpan<double> theta, int[]? examples, int k,
-        NormMethod method, int probes, ulong seed)
+        NormMethod method, int probes, ulong seed, double tolerance = 1e-6)
     {
-        var top = TopK(objective, CurvatureKind.Hessian, theta, examples, k, seed);
+        ArgumentNullException.ThrowIfNull(objective);
+        var top = TopK(objective, CurvatureKind.Hessian, theta, examples, k, seed, tolerance);
         var u = top.Vectors.AsSpan(0, k * objective.ParameterCount);
         long matvecs = top.Matvecs;
         var shares = new SubspaceShare[3];

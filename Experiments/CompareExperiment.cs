@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using Curvature.Core;
 using Curvature.Models;
+using Curvature.Optimizers;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>Everything compare measured, as written to its summary.json.</summary>
 public sealed record CompareSummary
 {
-    public required string Command { get; init; }
     public required int Parameters { get; init; }
     public required int TrainExamples { get; init; }
     public int? TestExamples { get; init; }
@@ -87,30 +87,83 @@ public sealed record DecompositionRow
     }
 }
 
+/// <summary>What `curvature compare` runs: several optimizers from one θ₀, then the curvature analysis of the reference run.</summary>
+public sealed record CompareSpec
+{
+    /// <summary>The shared run (network, data, schedule, tracker, seed); its optimizer fields are set per entry of <see cref="Optimizers"/>.</summary>
+    public RunSpec Run { get; init; } = new();
+
+    /// <summary>The optimizers (<c>--optimizers</c>): sgd, dom, bulk, interp:A_DOM:A_BULK.</summary>
+    public IReadOnlyList<string> Optimizers { get; init; } = ["sgd", "dom", "bulk", "interp:0.2:2"];
+
+    /// <summary>How the curvature is analysed.</summary>
+    public AnalysisOptions Analysis { get; init; } = new();
+
+    /// <summary>Loss for the steps-to-target column (<c>--target-loss</c>); null: the reference run's lowest loss.</summary>
+    public double? TargetLoss { get; init; }
+
+    /// <summary>Output directory (<c>--out</c>).</summary>
+    public string Out { get; init; } = "runs/compare";
+
+    /// <summary>Validates every field; messages name the option.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Run);
+        Run.Validate();
+        if (Run.K < 1) throw new ArgumentOutOfRangeException("k", $"Option '--k' was {Run.K}; expected a positive integer below the parameter count.");
+        ArgumentNullException.ThrowIfNull(Analysis);
+        Analysis.Validate();
+        _ = OptimizerList();
+        if (TargetLoss is double t && !(t > 0))
+            throw new ArgumentOutOfRangeException("target-loss", $"Option '--target-loss' was {SweepGrid.Show(t)}; expected a positive loss.");
+        if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("Option '--out' was empty; expected an output directory.", "out");
+    }
+
+    /// <summary>The parsed <see cref="Optimizers"/>.</summary>
+    public IReadOnlyList<OptimizerSpec> OptimizerList() => OptimizerSpec.ParseList(string.Join(",", Optimizers ?? []));
+}
+
+/// <summary>Everything compare measured, in memory (the runs with their trainers, the analysis, the densities).</summary>
+/// <param name="Spec">What was run.</param>
+/// <param name="Problem">The loaded network and data.</param>
+/// <param name="Runs">One per optimizer, in order.</param>
+/// <param name="Summary">The summary (summary.json).</param>
+/// <param name="DensityStart">Spectral density of H at θ₀, or null without analysis.</param>
+/// <param name="DensityEnd">Spectral density of H at the reference run's end, or null.</param>
+/// <param name="CurvatureExamples">The fixed examples the curvature was measured on; null: all.</param>
+public sealed record CompareResult(CompareSpec Spec, Problem Problem, IReadOnlyList<CompletedRun> Runs, CompareSummary Summary,
+    DensityCurve? DensityStart, DensityCurve? DensityEnd, int[]? CurvatureExamples);
+
 /// <summary>
 /// `curvature compare`: every optimizer from the same θ₀ on the same data and minibatch
 /// order, then the curvature analysis of the reference run (SGD when present): the top-k
 /// of H, the energy and trace shares of H, G, F in H's dominant subspace at evenly spaced
-/// steps, and the spectral density of H at the start and the end. Writes one directory per
-/// run, the analysis tables, the figures and report.md.
+/// steps, and the spectral density of H at the start and the end. <see cref="Measure"/>
+/// computes; <see cref="Write"/> writes one directory per run, the tables, figures and report.md.
 /// </summary>
 public static class CompareExperiment
 {
-    public static CompareSummary Run(ExperimentOptions options, IReadOnlyList<OptimizerSpec> optimizers, AnalysisOptions analysis,
-        double? targetLoss, string command, IProgressSink progress, CancellationToken cancel)
+    /// <summary>Measures and writes: <see cref="Measure"/> then <see cref="Write"/>.</summary>
+    public static CompareResult Run(CompareSpec spec, IProgressSink? progress = null, CancellationToken cancel = default)
     {
-        options.Validate();
-        analysis.Validate();
-        if (targetLoss is double t && !(t > 0))
-            throw new ArgumentOutOfRangeException("target-loss", $"Option '--target-loss' was {SweepGrid.Show(t)}; expected a positive loss.");
+        var result = Measure(spec, progress, cancel);
+        Write(result);
+        return result;
+    }
+
+    /// <summary>Trains every optimizer from one θ₀ and analyses the reference run; touches no file.</summary>
+    public static CompareResult Measure(CompareSpec spec, IProgressSink? progress = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        spec.Validate();
+        progress ??= NullProgress.Instance;
+        var optimizers = spec.OptimizerList();
+        var options = spec.Run;
+        var analysis = spec.Analysis;
         var clock = Stopwatch.StartNew();
-        using var threads = options.UseThreads();
-        var problem = options.LoadProblem();
-        options.Validate(problem);
+        var problem = Problem.Load(options);
+        options.Validate(problem.ParameterCount, problem.Train.Count);
         var method = analysis.Method(problem.ParameterCount);
-        string outDir = Path.GetFullPath(options.Out);
-        Directory.CreateDirectory(outDir);
-        Json.Save(Path.Combine(outDir, "config.json"), new { command, options, optimizers = optimizers.Select(o => o.Text).ToArray(), analysis, target_loss = targetLoss });
 
         var theta0 = problem.Model.Initialize(options.Seed);
         int referenceIndex = Math.Max(0, optimizers.ToList().FindIndex(o => o.Optimizer == "sgd"));
@@ -119,20 +172,19 @@ public static class CompareExperiment
         long offset = 0;
         for (int i = 0; i < optimizers.Count; i++)
         {
-            var spec = optimizers[i];
-            var run = TrainingRunner.Run(problem, options, spec, theta0, Path.Combine(outDir, spec.DirectoryName), progress, offset,
-                i == referenceIndex ? analysisSteps : null, cancel);
+            var o = optimizers[i];
+            var run = TrainingRunner.Run(problem, options, o, theta0, progress, offset, i == referenceIndex ? analysisSteps : null, cancel);
             runs.Add(run);
             offset += options.Steps;
-            progress.Message($"{spec.Label}: {run.Result.Status}, train loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}, {ReportWriter.Num(run.Result.Seconds)} s");
+            progress.Message($"{o.Label}: {run.Result.Text}, train loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}, {ReportWriter.Num(run.Result.Seconds)} s");
         }
 
         var reference = runs[referenceIndex];
-        double target = targetLoss ?? reference.Summary.MinTrainLoss;
+        double target = spec.TargetLoss ?? reference.Summary.MinTrainLoss;
         var summaries = runs.Select(r => r.Summary.WithTarget(target, r.Trainer.Metrics)).ToList();
 
         // The curvature is measured on the same fixed example batch the tracker used.
-        var examples = reference.Trainer.Tracker?.HessianBatch?.ToArray();
+        var examples = problem.CurvatureExamples();
         var decomposition = new List<DecompositionRow>();
         DensityCurve? densityStart = null, densityEnd = null;
         int k = options.K;
@@ -140,7 +192,7 @@ public static class CompareExperiment
         {
             var (step, theta) = reference.Snapshots[i];
             progress.Report("analysis", offset + i * AnalysisWeight, i + 1, reference.Snapshots.Count + 2, double.NaN, double.NaN);
-            var point = CurvatureAnalysis.Decompose(problem.TrainObjective, step, theta, examples, k, method, analysis.Probes, options.Seed + (ulong)step);
+            var point = CurvatureAnalysis.Decompose(problem.TrainObjective, step, theta, examples, k, method, analysis.Probes, options.Seed + (ulong)step, analysis.Tolerance);
             decomposition.Add(DecompositionRow.From(point));
             cancel.ThrowIfCancellationRequested();
         }
@@ -152,19 +204,8 @@ public static class CompareExperiment
             progress.Report("analysis", offset + (reference.Snapshots.Count + 1) * AnalysisWeight, reference.Snapshots.Count + 2, reference.Snapshots.Count + 2, double.NaN, double.NaN);
         }
 
-        if (decomposition.Count > 0)
-            DecompositionRow.Table(decomposition).Save(Path.Combine(outDir, "energy.csv"));
-        if (densityStart is not null && densityEnd is not null)
-        {
-            var d = new CsvTable(["lambda_start", "density_start", "lambda_end", "density_end"]);
-            for (int i = 0; i < densityStart.Grid.Length; i++)
-                d.AddRow(densityStart.Grid[i], densityStart.Density[i], densityEnd.Grid[i], densityEnd.Density[i]);
-            d.Save(Path.Combine(outDir, "density.csv"));
-        }
-
         var summary = new CompareSummary
         {
-            Command = command,
             Parameters = problem.ParameterCount,
             TrainExamples = problem.Train.Count,
             TestExamples = problem.Test?.Count,
@@ -176,9 +217,31 @@ public static class CompareExperiment
             Seconds = clock.Elapsed.TotalSeconds,
             Blas = Blas.Backend.Name,
         };
-        CompareReport.Write(outDir, options, problem, runs, summaries, summary, densityStart, densityEnd, analysis, method, examples?.Length);
-        Json.Save(Path.Combine(outDir, "summary.json"), summary with { Seconds = clock.Elapsed.TotalSeconds });
-        return summary;
+        return new CompareResult(spec, problem, runs, summary, densityStart, densityEnd, examples);
+    }
+
+    /// <summary>Writes config.json, one directory per run, energy.csv, density.csv, the figures, report.md and summary.json to the spec's output directory.</summary>
+    public static void Write(CompareResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var spec = result.Spec;
+        string outDir = Path.GetFullPath(spec.Out);
+        Directory.CreateDirectory(outDir);
+        RunJson.Save(Path.Combine(outDir, "config.json"), spec);
+        foreach (var run in result.Runs) TrainingRunner.Write(outDir, run, result.Problem.Train.Count);
+        var summary = result.Summary;
+        if (summary.Decomposition.Count > 0)
+            DecompositionRow.Table(summary.Decomposition).Save(Path.Combine(outDir, "energy.csv"));
+        if (result.DensityStart is { } densityStart && result.DensityEnd is { } densityEnd)
+        {
+            var d = new CsvTable(["lambda_start", "density_start", "lambda_end", "density_end"]);
+            for (int i = 0; i < densityStart.Grid.Length; i++)
+                d.AddRow(densityStart.Grid[i], densityStart.Density[i], densityEnd.Grid[i], densityEnd.Density[i]);
+            d.Save(Path.Combine(outDir, "density.csv"));
+        }
+        var method = spec.Analysis.Method(result.Problem.ParameterCount);
+        CompareReport.Write(outDir, spec.Run, result.Problem, result.Runs, summary.Runs, summary, result.DensityStart, result.DensityEnd, spec.Analysis, method, result.CurvatureExamples?.Length);
+        RunJson.Save(Path.Combine(outDir, "summary.json"), summary);
     }
 
     static DensityCurve Density(Problem problem, ReadOnlySpan<double> theta, int[]? examples, AnalysisOptions analysis, ulong seed)
@@ -198,6 +261,10 @@ public static class CompareExperiment
     const int AnalysisWeight = 25;
 
     /// <summary>Work units for the progress bar: one per training step, <see cref="AnalysisWeight"/> per analysis point or density.</summary>
-    public static long Units(ExperimentOptions options, int runs, AnalysisOptions analysis) =>
-        (long)options.Steps * runs + (analysis.Points > 0 ? (analysis.Steps(options.Steps).Count + 2) * AnalysisWeight : 0);
+    public static long Units(CompareSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var a = spec.Analysis;
+        return (long)spec.Run.Steps * spec.OptimizerList().Count + (a.Points > 0 ? (a.Steps(spec.Run.Steps).Count + 2) * AnalysisWeight : 0);
+    }
 }

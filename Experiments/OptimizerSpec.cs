@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>
 /// One entry of `--optimizers`: sgd, dom, bulk, or interp:A_DOM:A_BULK (the step
@@ -28,6 +28,14 @@ public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? A
     public string Text => Optimizer == "interp" ? $"interp:{Show(AlphaDom!.Value)}:{Show(AlphaBulk!.Value)}" : Optimizer;
 
     static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>The run with this entry's rule (optimizer and, for interp, the α's).</summary>
+    public Optimizers.RunSpec Apply(Optimizers.RunSpec run) => run with
+    {
+        Optimizer = Optimizer,
+        AlphaDom = Optimizer == "interp" ? AlphaDom : null,
+        AlphaBulk = Optimizer == "interp" ? AlphaBulk : null,
+    };
 
     public static OptimizerSpec Parse(string text, string option = "optimizers")
     {

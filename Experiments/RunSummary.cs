@@ -1,6 +1,6 @@
 using Curvature.Optimizers;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>What one training run achieved, as written to summary.json and the report's tables.</summary>
 public sealed record RunSummary
@@ -10,7 +10,8 @@ public sealed record RunSummary
     public required double AlphaDom { get; init; }
     public required double AlphaBulk { get; init; }
     public required double LearningRate { get; init; }
-    public required string Status { get; init; }
+    public required TrainingStatus Status { get; init; }
+    public long? StoppedAt { get; init; }
     public required bool Diverged { get; init; }
     public required long Steps { get; init; }
     public required double InitialTrainLoss { get; init; }
@@ -26,7 +27,7 @@ public sealed record RunSummary
 
     /// <summary>First measured step with train loss ≤ <see cref="TargetLoss"/>; null when never reached.</summary>
     public long? StepsToTarget { get; init; }
-    public required long Hvps { get; init; }
+    public required long Matvecs { get; init; }
     public required double Seconds { get; init; }
 
     /// <summary>Summarizes a finished trainer's metrics.</summary>
@@ -44,6 +45,7 @@ public sealed record RunSummary
             AlphaBulk = spec.Alphas.Bulk,
             LearningRate = lr,
             Status = result.Status,
+            StoppedAt = result.StoppedAt,
             Diverged = result.Diverged,
             Steps = result.Steps,
             InitialTrainLoss = rows.Count > 0 ? rows[0].TrainLoss : double.NaN,
@@ -55,7 +57,7 @@ public sealed record RunSummary
             FinalLambda1 = last?.Lambda1 ?? double.NaN,
             MaxLambda1 = lambdas.Count > 0 ? lambdas.Max() : double.NaN,
             MeanChi = chis.Count > 0 ? chis.Average() : double.NaN,
-            Hvps = result.Hvps,
+            Matvecs = result.Matvecs,
             Seconds = result.Seconds,
         };
     }

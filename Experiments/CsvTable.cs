@@ -2,7 +2,7 @@ using Curvature.Core;
 using System.Globalization;
 using System.Text;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>
 /// A numeric table read from or written as CSV (a header line of column names, then one

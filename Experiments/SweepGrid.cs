@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>One swept setting and the values it takes.</summary>
 public sealed record GridAxis(string Name, IReadOnlyList<double> Values);

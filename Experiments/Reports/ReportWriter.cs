@@ -1,9 +1,8 @@
 using Curvature.Core;
 using System.Globalization;
 using System.Text;
-using Curvature.Cli.Experiments;
 
-namespace Curvature.Cli;
+namespace Curvature.Experiments;
 
 /// <summary>
 /// Builds report.md: a title, free text, tables, and figures. Figures are collected as

@@ -1,9 +1,8 @@
 using Curvature.Core;
 using System.Globalization;
-using Curvature.Cli.Experiments;
 using ScottPlot;
 
-namespace Curvature.Cli;
+namespace Curvature.Experiments;
 
 /// <summary>A named curve: y against x.</summary>
 public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y);
