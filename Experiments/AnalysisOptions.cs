@@ -16,6 +16,7 @@ public sealed record AnalysisOptions
 
     /// <summary>SLQ probes and Lanczos steps per probe for the spectral density.</summary>
     public int DensityProbes { get; init; } = 4;
+    /// <summary>Lanczos steps per SLQ probe (<c>--density-steps</c>).</summary>
     public int DensitySteps { get; init; } = 60;
 
     /// <summary>Residual tolerance of the analysis' top-k solves (<c>--analysis-tolerance</c>); tighter than the tracker's, since the energies are read off the eigenvectors.</summary>
@@ -24,6 +25,7 @@ public sealed record AnalysisOptions
     /// <summary>Largest network whose totals "auto" computes densely.</summary>
     public const int DenseLimit = 1500;
 
+    /// <summary>How the totals are computed for a network of <paramref name="parameterCount"/> parameters; throws naming <c>--norms</c>.</summary>
     public NormMethod Method(int parameterCount) => Norms.Trim().ToLowerInvariant() switch
     {
         "auto" => parameterCount <= DenseLimit ? NormMethod.Dense : NormMethod.Hutchinson,
@@ -33,6 +35,7 @@ public sealed record AnalysisOptions
         _ => throw new ArgumentException($"Option '--norms' was '{Norms}'; expected auto, dense or hutchinson.", "norms"),
     };
 
+    /// <summary>Throws an ArgumentException naming the first invalid option.</summary>
     public void Validate()
     {
         if (Points < 0 || Points == 1)

@@ -8,48 +8,82 @@ namespace Curvature.Experiments;
 /// <summary>Everything compare measured, as written to its summary.json.</summary>
 public sealed record CompareSummary
 {
+    /// <summary>Length of θ.</summary>
     public required int Parameters { get; init; }
+    /// <summary>Training examples.</summary>
     public required int TrainExamples { get; init; }
+    /// <summary>Test examples; null without a test set.</summary>
     public int? TestExamples { get; init; }
+    /// <summary>The run the curvature was analysed along (sgd when present).</summary>
     public required string Reference { get; init; }
+    /// <summary>The loss the steps-to-target column counts to.</summary>
     public required double TargetLoss { get; init; }
+    /// <summary>One summary per optimizer.</summary>
     public required IReadOnlyList<RunSummary> Runs { get; init; }
+    /// <summary>The H/G/F decomposition at each analysis step.</summary>
     public required IReadOnlyList<DecompositionRow> Decomposition { get; init; }
+    /// <summary>How ‖A‖²_F and tr A were found (dense or Hutchinson).</summary>
     public required string NormMethod { get; init; }
+    /// <summary>Wall-clock seconds of the measurement.</summary>
     public required double Seconds { get; init; }
+    /// <summary>The BLAS backend that ran it.</summary>
     public required string Blas { get; init; }
 }
 
 /// <summary>One analysis step of the reference run, flattened for JSON and CSV.</summary>
 public sealed record DecompositionRow
 {
+    /// <summary>Step of θ (or its position when it has none).</summary>
     public required long Step { get; init; }
+    /// <summary>Top-k eigenvalues of H, largest first.</summary>
     public required double[] Eigenvalues { get; init; }
+    /// <summary>‖UᵀHU‖²_F / ‖H‖²_F.</summary>
     public required double HEnergy { get; init; }
+    /// <summary>‖UᵀGU‖²_F / ‖G‖²_F.</summary>
     public required double GEnergy { get; init; }
+    /// <summary>‖UᵀFU‖²_F / ‖F‖²_F.</summary>
     public required double FEnergy { get; init; }
+    /// <summary>2‖P⊥HU‖²_F / ‖H‖²_F.</summary>
     public required double HCross { get; init; }
+    /// <summary>2‖P⊥GU‖²_F / ‖G‖²_F.</summary>
     public required double GCross { get; init; }
+    /// <summary>2‖P⊥FU‖²_F / ‖F‖²_F.</summary>
     public required double FCross { get; init; }
+    /// <summary>‖P⊥HP⊥‖²_F / ‖H‖²_F.</summary>
     public required double HBulk { get; init; }
+    /// <summary>‖P⊥GP⊥‖²_F / ‖G‖²_F.</summary>
     public required double GBulk { get; init; }
+    /// <summary>‖P⊥FP⊥‖²_F / ‖F‖²_F.</summary>
     public required double FBulk { get; init; }
+    /// <summary>tr(UᵀHU) / tr H.</summary>
     public required double HTraceShare { get; init; }
+    /// <summary>tr(UᵀGU) / tr G.</summary>
     public required double GTraceShare { get; init; }
+    /// <summary>tr(UᵀFU) / tr F.</summary>
     public required double FTraceShare { get; init; }
+    /// <summary>‖H‖²_F.</summary>
     public required double HFrobenius2 { get; init; }
+    /// <summary>‖G‖²_F.</summary>
     public required double GFrobenius2 { get; init; }
+    /// <summary>‖F‖²_F.</summary>
     public required double FFrobenius2 { get; init; }
+    /// <summary>Standard error of <see cref="HEnergy"/> (0 when dense).</summary>
     public required double HEnergyError { get; init; }
+    /// <summary>Standard error of <see cref="GEnergy"/> (0 when dense).</summary>
     public required double GEnergyError { get; init; }
+    /// <summary>Standard error of <see cref="FEnergy"/> (0 when dense).</summary>
     public required double FEnergyError { get; init; }
+    /// <summary>tr H.</summary>
     public required double HTrace { get; init; }
+    /// <summary>tr G.</summary>
     public required double GTrace { get; init; }
+    /// <summary>tr F.</summary>
     public required double FTrace { get; init; }
 
     /// <summary>‖UᵀGU‖²_F / ‖UᵀHU‖²_F: how much of H's in-subspace energy G alone carries.</summary>
     public required double GOverHInside { get; init; }
 
+    /// <summary>The row of an analysis point.</summary>
     public static DecompositionRow From(DecompositionPoint p) => new()
     {
         Step = p.Step,
@@ -64,6 +98,7 @@ public sealed record DecompositionRow
         GOverHInside = p.G.DominantEnergy / p.H.DominantEnergy,
     };
 
+    /// <summary>Columns of energy.csv.</summary>
     public static readonly string[] CsvColumns =
     [
         "step", "lambda_1", "lambda_k", "h_energy", "g_energy", "f_energy", "h_cross", "g_cross", "f_cross",
@@ -72,6 +107,7 @@ public sealed record DecompositionRow
         "h_energy_se", "g_energy_se", "f_energy_se", "g_over_h_inside",
     ];
 
+    /// <summary>The row's values in <see cref="CsvColumns"/> order.</summary>
     public double[] CsvValues() =>
     [
         Step, Eigenvalues.Length > 0 ? Eigenvalues[0] : double.NaN, Eigenvalues.Length > 0 ? Eigenvalues[^1] : double.NaN,
@@ -79,6 +115,7 @@ public sealed record DecompositionRow
         HFrobenius2, GFrobenius2, FFrobenius2, HTrace, GTrace, FTrace, HEnergyError, GEnergyError, FEnergyError, GOverHInside,
     ];
 
+    /// <summary>energy.csv of <paramref name="rows"/>.</summary>
     public static CsvTable Table(IEnumerable<DecompositionRow> rows)
     {
         var t = new CsvTable(CsvColumns);

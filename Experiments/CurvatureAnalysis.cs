@@ -17,6 +17,7 @@ public sealed record DensityCurve(double[] Grid, double[] Density, double Sigma,
 /// </summary>
 public static class CurvatureAnalysis
 {
+    /// <summary>h, g or f (also hessian, gn) as a curvature kind; throws naming <c>--operator</c>.</summary>
     public static CurvatureKind ParseOperator(string name) => name.Trim().ToLowerInvariant() switch
     {
         "h" or "hessian" => CurvatureKind.Hessian,
@@ -25,6 +26,7 @@ public static class CurvatureAnalysis
         _ => throw new ArgumentException($"Option '--operator' was '{name}'; expected h, g or f.", "operator"),
     };
 
+    /// <summary>H, G or F.</summary>
     public static string Letter(CurvatureKind kind) => kind switch
     {
         CurvatureKind.Hessian => "H",

@@ -7,13 +7,21 @@ namespace Curvature.Experiments;
 /// <summary>What decompose measured, as written to its summary.json.</summary>
 public sealed record DecomposeSummary
 {
+    /// <summary>Where the θ's came from.</summary>
     public required string Source { get; init; }
+    /// <summary>The θ files (or run steps), in order.</summary>
     public required IReadOnlyList<string> Inputs { get; init; }
+    /// <summary>Dimension of the dominant subspace.</summary>
     public required int K { get; init; }
+    /// <summary>Length of θ.</summary>
     public required int Parameters { get; init; }
+    /// <summary>Examples the curvature was measured on.</summary>
     public required int Examples { get; init; }
+    /// <summary>How the totals were found.</summary>
     public required string NormMethod { get; init; }
+    /// <summary>One decomposition per θ.</summary>
     public required IReadOnlyList<DecompositionRow> Rows { get; init; }
+    /// <summary>Wall-clock seconds.</summary>
     public required double Seconds { get; init; }
 }
 

@@ -9,22 +9,39 @@ namespace Curvature.Experiments;
 /// <summary>What spectrum measured, as written to its summary.json.</summary>
 public sealed record SpectrumSummary
 {
+    /// <summary>H, G or F.</summary>
     public required string Operator { get; init; }
+    /// <summary>The θ file.</summary>
     public required string Theta { get; init; }
+    /// <summary>The checkpoint's step, or null for a .npy θ.</summary>
     public long? Step { get; init; }
+    /// <summary>Length of θ.</summary>
     public required int Parameters { get; init; }
+    /// <summary>Examples the curvature was measured on.</summary>
     public required int Examples { get; init; }
+    /// <summary>Top-k eigenvalues, largest first.</summary>
     public required double[] Eigenvalues { get; init; }
+    /// <summary>‖Av − λv‖ of each pair.</summary>
     public required double[] Residuals { get; init; }
+    /// <summary>Whether each pair met the tolerance.</summary>
     public required bool[] Converged { get; init; }
+    /// <summary>Operator applications of the top-k solve.</summary>
     public required int LanczosMatvecs { get; init; }
+    /// <summary>Gaussian width σ of the smoothed density.</summary>
     public required double DensitySigma { get; init; }
+    /// <summary>SLQ probes.</summary>
     public required int DensityProbes { get; init; }
+    /// <summary>Lanczos steps per probe.</summary>
     public required int DensitySteps { get; init; }
+    /// <summary>Operator applications of the density.</summary>
     public required int DensityMatvecs { get; init; }
+    /// <summary>Smallest quadrature node.</summary>
     public required double LowestNode { get; init; }
+    /// <summary>Largest quadrature node.</summary>
     public required double HighestNode { get; init; }
+    /// <summary>η of the run, for the 2/η line.</summary>
     public double? LearningRate { get; init; }
+    /// <summary>Wall-clock seconds.</summary>
     public required double Seconds { get; init; }
 }
 

@@ -71,9 +71,13 @@ public sealed record SweepRow(GridPoint Point, OptimizerSpec Spec, RunSpec Optio
 /// <summary>What sweep measured, as written to its summary.json.</summary>
 public sealed record SweepSummary
 {
+    /// <summary>The swept rule.</summary>
     public required string Optimizer { get; init; }
+    /// <summary>The loss the steps-to-target column counts to.</summary>
     public required double TargetLoss { get; init; }
+    /// <summary>One summary per grid point.</summary>
     public required IReadOnlyList<RunSummary> Runs { get; init; }
+    /// <summary>Wall-clock seconds.</summary>
     public required double Seconds { get; init; }
 }
 
@@ -84,12 +88,14 @@ public sealed record SweepSummary
 /// </summary>
 public static class SweepExperiment
 {
+    /// <summary>Columns of sweep.csv.</summary>
     public static readonly string[] Columns =
     [
         "index", "lr", "k", "refresh", "hessian_batch", "alpha_dom", "alpha_bulk", "final_loss", "min_loss", "steps_to_target",
         "diverged", "diverged_step", "final_test_acc", "final_lambda_1", "max_lambda_1", "matvecs", "seconds",
     ];
 
+    /// <summary>The grid of comma-separated value lists; errors name the option.</summary>
     public static IReadOnlyList<GridPoint> Grid(string lr, string k, string refresh, string hessianBatch, string? alphaDom, string? alphaBulk)
     {
         var axes = new List<GridAxis>

@@ -14,6 +14,7 @@ public sealed record ThetaInput(string Path, long? Step, double[] Theta);
 /// </summary>
 public static class ThetaSource
 {
+    /// <summary>θ from a checkpoint or a .npy file; throws naming <paramref name="option"/> when the file is missing.</summary>
     public static ThetaInput Load(string path, string option)
     {
         if (!File.Exists(path))

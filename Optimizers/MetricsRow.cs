@@ -11,13 +11,19 @@ namespace Curvature.Optimizers;
 /// </summary>
 public sealed record MetricsRow
 {
+    /// <summary>The step s: θ after s updates.</summary>
     public long Step { get; init; }
     /// <summary>Epochs begun so far (passes over the data that have started).</summary>
     public int Epoch { get; init; }
+    /// <summary>η_s, the learning rate of the step that starts here.</summary>
     public double LearningRate { get; init; }
+    /// <summary>Mean training loss at θ_s over every training example.</summary>
     public double TrainLoss { get; init; }
+    /// <summary>Training accuracy at θ_s, in [0, 1].</summary>
     public double TrainAccuracy { get; init; }
+    /// <summary>Mean test loss at θ_s; null without a test set.</summary>
     public double? TestLoss { get; init; }
+    /// <summary>Test accuracy at θ_s; null without a test set.</summary>
     public double? TestAccuracy { get; init; }
 
     /// <summary>‖∇L(θ_s)‖ over all training examples.</summary>
@@ -44,11 +50,13 @@ public sealed record MetricsRow
     /// <summary>Curvature-vector products spent so far.</summary>
     public long Matvecs { get; init; }
 
+    /// <summary>Tracker refreshes so far.</summary>
     public int Refreshes { get; init; }
 
     /// <summary>Wall-clock seconds since the run started (summed over resumed segments).</summary>
     public double Seconds { get; init; }
 
+    /// <summary>The largest tracked eigenvalue λ₁; null without a basis.</summary>
     public double? Lambda1 => Eigenvalues.Length > 0 ? Eigenvalues[0] : null;
 
     /// <summary>The stability threshold 2/η_s that λ₁ is compared with.</summary>
@@ -81,6 +89,7 @@ public static class MetricsCsv
         return sb.ToString();
     }
 
+    /// <summary>One metrics.csv line for <paramref name="r"/> with <paramref name="k"/> eigenvalue columns.</summary>
     public static string Line(MetricsRow r, int k)
     {
         var c = CultureInfo.InvariantCulture;

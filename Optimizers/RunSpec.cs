@@ -10,7 +10,7 @@ namespace Curvature.Optimizers;
 /// One training run, completely: network, data, loss, update rule, schedule, dominant-subspace
 /// tracker, measurement cadence, seed and threads. It is what a run's config.json holds (snake
 /// case, <see cref="RunJson.Options"/>), the one source of defaults for the library and the CLI,
-/// and <see cref="Validate"/> names each field by its CLI option (<c>--lr</c>, <c>--hessian-batch</c>, …).
+/// and <see cref="Validate()"/> names each field by its CLI option (<c>--lr</c>, <c>--hessian-batch</c>, …).
 /// </summary>
 public sealed record RunSpec
 {

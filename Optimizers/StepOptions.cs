@@ -25,6 +25,7 @@ public enum OptimizerKind
 /// </summary>
 public sealed record StepOptions
 {
+    /// <summary>Which rule: sgd, dom, bulk or interp.</summary>
     public OptimizerKind Kind { get; init; } = OptimizerKind.Sgd;
 
     /// <summary>α_dom, used only by <see cref="OptimizerKind.Interp"/>.</summary>

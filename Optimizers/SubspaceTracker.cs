@@ -8,7 +8,9 @@ namespace Curvature.Optimizers;
 /// <summary>The eigensolver a tracker refreshes its basis with.</summary>
 public enum EigenSolverKind
 {
+    /// <summary>Thick-restart Lanczos (one start vector; warm start from the sum of the previous basis).</summary>
     Lanczos,
+    /// <summary>LOBPCG (a block; warm start from the previous basis).</summary>
     Lobpcg,
 }
 
@@ -27,6 +29,7 @@ public sealed record TrackerOptions
     /// <summary>Size of the fixed example batch the curvature is measured on (drawn once from the seed, <see cref="HessianBatchDraw.Draw"/>); 0 means all examples.</summary>
     public int HessianBatch { get; init; } = RunSpec.Defaults.HessianBatch;
 
+    /// <summary>The top-k solver of each refresh.</summary>
     public EigenSolverKind Solver { get; init; } = EigenSolverKind.Lanczos;
 
     /// <summary>Start each refresh from the previous basis (LOBPCG's block, Lanczos' start vector).</summary>
@@ -81,6 +84,7 @@ public sealed class SubspaceTracker
     readonly double[] _eigenvalues;
     readonly double[] _residuals;
 
+    /// <summary>A tracker of the curvature of <paramref name="objective"/>; the Hessian batch is drawn here, once.</summary>
     public SubspaceTracker(IObjective objective, TrackerOptions options)
     {
         Guard.NotNull(objective);
@@ -97,6 +101,7 @@ public sealed class SubspaceTracker
         Projector = new SubspaceProjector(_n);
     }
 
+    /// <summary>The tracker's options.</summary>
     public TrackerOptions Options => _o;
 
     /// <summary>The projector onto the current basis (rank 0 before the first refresh).</summary>

@@ -154,6 +154,7 @@ public sealed class Trainer
         return t;
     }
 
+    /// <summary>The options the run was started with.</summary>
     public TrainerOptions Options => _o;
 
     /// <summary>Updates done so far.</summary>
@@ -168,10 +169,13 @@ public sealed class Trainer
     /// <summary>The step the run diverged or was interrupted at; null while running or once completed.</summary>
     public long? StoppedAt { get; private set; }
 
+    /// <summary>The metrics rows measured so far, one per measured step.</summary>
     public IReadOnlyList<MetricsRow> Metrics => _metrics;
 
+    /// <summary>The dominant-subspace tracker, or null when the rule needs none and none was asked for.</summary>
     public SubspaceTracker? Tracker => _tracker;
 
+    /// <summary>The update rule with its momentum and χ-switch state.</summary>
     public ProjectedSgd Optimizer => _optimizer;
 
     /// <summary>Wall-clock seconds spent in <see cref="Run"/> over this run and every segment before a resume.</summary>

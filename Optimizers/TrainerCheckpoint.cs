@@ -13,21 +13,37 @@ namespace Curvature.Optimizers;
 /// </summary>
 public sealed record TrainerCheckpoint
 {
+    /// <summary>The options that shaped the trajectory, as name/value pairs; a resume must match them.</summary>
     public required IReadOnlyList<KeyValuePair<string, string>> Fingerprint { get; init; }
+    /// <summary>Updates done.</summary>
     public required long Step { get; init; }
+    /// <summary>Epochs begun (−1 before the first batch).</summary>
     public required int Epoch { get; init; }
+    /// <summary>Position in the epoch's permutation.</summary>
     public required int Position { get; init; }
+    /// <summary>The epoch's example order.</summary>
     public required int[] Permutation { get; init; }
+    /// <summary>State of the minibatch RNG.</summary>
     public required RngState Rng { get; init; }
+    /// <summary>θ at the step boundary.</summary>
     public required double[] Theta { get; init; }
+    /// <summary>The momentum buffer.</summary>
     public required double[] Velocity { get; init; }
+    /// <summary>EMA of χ_k for the χ switch (NaN before the first step).</summary>
     public required double AlignmentEma { get; init; }
+    /// <summary>Whether the χ switch has turned projection on.</summary>
     public required bool Projecting { get; init; }
+    /// <summary>The tracker's state, or null without a tracker.</summary>
     public required TrackerState? Tracker { get; init; }
+    /// <summary>The initial training loss divergence is judged against.</summary>
     public required double ReferenceLoss { get; init; }
+    /// <summary>Training seconds so far.</summary>
     public required double Seconds { get; init; }
+    /// <summary>Where the run stood.</summary>
     public required TrainingStatus Status { get; init; }
+    /// <summary>The step it diverged or was interrupted at, or null.</summary>
     public long? StoppedAt { get; init; }
+    /// <summary>The metrics rows so far.</summary>
     public required IReadOnlyList<MetricsRow> Metrics { get; init; }
 
     const string Magic = "CURVATURE-CHECKPOINT";

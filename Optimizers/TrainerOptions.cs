@@ -6,6 +6,7 @@ namespace Curvature.Optimizers;
 /// <summary>Everything that decides a training trajectory, plus how often it is measured.</summary>
 public sealed record TrainerOptions
 {
+    /// <summary>The update rule.</summary>
     public StepOptions Step { get; init; } = new();
 
     /// <summary>The dominant-subspace tracker; required when the step projects, optional for SGD (then it only feeds metrics).</summary>

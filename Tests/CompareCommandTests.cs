@@ -53,7 +53,7 @@ public class CompareCommandTests
             string d = Path.Combine(outDir, run);
             Directory.GetFiles(d).Select(Path.GetFileName).Should().BeEquivalentTo(["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy"]);
             using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "config.json"))))
-                config.RootElement.GetProperty("optimizer").GetString().Should().Be(run.StartsWith("interp") ? "interp" : run);
+                config.RootElement.GetProperty("run").GetProperty("optimizer").GetString().Should().Be(run.StartsWith("interp") ? "interp" : run);
             var metrics = CsvTable.Load(Path.Combine(d, "metrics.csv"));
             metrics.Columns.Should().Contain(["step", "train_loss", "train_acc", "test_loss", "test_acc", "lambda_1", "lambda_2", "chi_k", "grad_norm", "matvecs", "seconds"]);
             metrics.Column("step").Should().Equal(0, 5, 10, 15, 20);

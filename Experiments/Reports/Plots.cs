@@ -18,7 +18,9 @@ public sealed record ReferenceLine(string Name, double Y);
 /// </summary>
 public static class Plots
 {
+    /// <summary>Figure width in pixels.</summary>
     public const int Width = 900;
+    /// <summary>Figure height in pixels.</summary>
     public const int Height = 540;
 
     /// <summary>Curves on linear or log-10 y axes, with optional horizontal reference lines.</summary>

@@ -6,6 +6,7 @@ namespace Curvature.Experiments;
 /// <summary>The figures and report.md of `curvature compare`, built from the files the runs wrote.</summary>
 public static class CompareReport
 {
+    /// <summary>Writes compare's figures and report.md into <paramref name="outDir"/> (the run directories must already be written).</summary>
     public static void Write(string outDir, RunSpec options, Problem problem, IReadOnlyList<CompletedRun> runs,
         IReadOnlyList<RunSummary> summaries, CompareSummary summary, DensityCurve? densityStart, DensityCurve? densityEnd,
         AnalysisOptions analysis, NormMethod method, int? curvatureExamples)

@@ -51,6 +51,7 @@ public static class DecomposeReport
 
     static string WithError(double v, double se) => se > 0 && double.IsFinite(se) ? $"{ReportWriter.Num(v)} ± {ReportWriter.Num(se)}" : ReportWriter.Num(v);
 
+    /// <summary>Writes decompose's figures and report.md into <paramref name="outDir"/>.</summary>
     public static void Write(string outDir, DecomposeSpec spec, Problem problem, DecomposeSummary s, AnalysisOptions analysis, NormMethod method)
     {
         var report = new ReportWriter($"Curvature decompose: H = G + F of {problem.Model.Spec} {spec.Run.Activation}, {spec.Run.Loss}, {spec.Run.Data}");

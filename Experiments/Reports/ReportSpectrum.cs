@@ -6,6 +6,7 @@ namespace Curvature.Experiments;
 /// <summary>The figures and report.md of `curvature spectrum`.</summary>
 public static class SpectrumReport
 {
+    /// <summary>Writes spectrum's figures and report.md into <paramref name="outDir"/>.</summary>
     public static void Write(string outDir, SpectrumSpec spec, Problem problem, SpectrumSummary s, DensityCurve curve)
     {
         string a = s.Operator;

@@ -6,6 +6,7 @@ namespace Curvature.Experiments;
 /// <summary>The figures and report.md of `curvature sweep`.</summary>
 public static class SweepReport
 {
+    /// <summary>Writes sweep's figures and report.md into <paramref name="outDir"/> (the run directories must already be written).</summary>
     public static void Write(string outDir, RunSpec options, Problem problem, string optimizer, IReadOnlyList<SweepRow> rows,
         SweepSummary summary, double initialLoss)
     {
