@@ -1,3 +1,4 @@
+using System.Reflection;
 using Curvature.Examples;
 using Curvature.Optimizers;
 using FluentAssertions;
@@ -32,5 +33,16 @@ public class ExamplesTests
         foreach (var s in new[] { point.H, point.G, point.F })
             s.EnergyShare.Should().BeInRange(0, 1);
         point.Eigenvalues.Should().HaveCount(10).And.BeInDescendingOrder();
+    }
+
+    [TestCase("TopKOfHessian.cs")]
+    [TestCase("BulkSgdRun.cs")]
+    [TestCase("EnergyInDominantSubspace.cs")]
+    public void The_README_shows_each_example_file_character_for_character(string file)
+    {
+        string root = typeof(ExamplesTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CurvatureRepoRoot").Value!;
+        string readme = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
+        string code = File.ReadAllText(Path.Combine(root, "Examples", file)).ReplaceLineEndings("\n").TrimEnd('\n');
+        readme.Should().Contain("```csharp\n" + code + "\n```", "README and Examples/ are the same code");
     }
 }
