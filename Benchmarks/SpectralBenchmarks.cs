@@ -60,7 +60,7 @@ public static class SpectralProblems
         var s = new double[5];
         rng.FillUniform(s, -1, 1);
         var e = LinearOperator.Sum(new DiagonalOperator(diag), new LowRankOperator(u, s, N));
-        var top = Lanczos.TopK(e, 1, new LanczosOptions { Which = Which.LargestMagnitude, Tolerance = 1e-10 });
+        var top = Lanczos.TopK(e, 1, new EigenOptions { Which = Which.LargestMagnitude, Tolerance = 1e-10 });
         return LinearOperator.Scale(1e-3 / Math.Abs(top.Values[0]), e);
     }
 
@@ -75,11 +75,11 @@ public static class SpectralProblems
     /// <summary>Runs one solver configuration and returns the result.</summary>
     public static EigenResult Solve(string solver, ILinearOperator op, ulong seed, double[]? warm = null) => solver switch
     {
-        "Lanczos" => Lanczos.TopK(op, K, new LanczosOptions { Tolerance = Tolerance, Seed = seed }),
-        "Lanczos-m40" => Lanczos.TopK(op, K, new LanczosOptions { Tolerance = Tolerance, Seed = seed, MaxBasisSize = 40 }),
-        "LOBPCG-g0" => Lobpcg.TopK(op, K, new LobpcgOptions { Tolerance = Tolerance, Seed = seed, GuardVectors = 0, WarmStart = warm }),
-        "LOBPCG-g2" => Lobpcg.TopK(op, K, new LobpcgOptions { Tolerance = Tolerance, Seed = seed, GuardVectors = 2, WarmStart = warm }),
-        "LOBPCG-g5" => Lobpcg.TopK(op, K, new LobpcgOptions { Tolerance = Tolerance, Seed = seed, GuardVectors = 5, WarmStart = warm }),
+        "Lanczos" => Lanczos.TopK(op, K, new EigenOptions { Tolerance = Tolerance, Seed = seed }),
+        "Lanczos-m40" => Lanczos.TopK(op, K, new EigenOptions { Tolerance = Tolerance, Seed = seed, MaxBasisSize = 40 }),
+        "LOBPCG-g0" => Lobpcg.TopK(op, K, new EigenOptions { Tolerance = Tolerance, Seed = seed, BlockSize = K, StartBlock = warm }),
+        "LOBPCG-g2" => Lobpcg.TopK(op, K, new EigenOptions { Tolerance = Tolerance, Seed = seed, BlockSize = K + 2, StartBlock = warm }),
+        "LOBPCG-g5" => Lobpcg.TopK(op, K, new EigenOptions { Tolerance = Tolerance, Seed = seed, BlockSize = K + 5, StartBlock = warm }),
         _ => throw new ArgumentException($"Argument 'solver' was '{solver}'; expected Lanczos, Lanczos-m40, LOBPCG-g0, LOBPCG-g2 or LOBPCG-g5.", nameof(solver)),
     };
 }

@@ -172,23 +172,23 @@ public sealed class SubspaceTracker
         Refreshes++;
     }
 
-    LobpcgOptions LobpcgOptionsFor(bool warm, ulong seed) => new()
+    EigenOptions LobpcgOptionsFor(bool warm, ulong seed) => new()
     {
         Which = Which.LargestAlgebraic,
         Tolerance = _o.Tolerance,
         Seed = seed,
-        WarmStart = warm ? Projector.Basis.ToArray() : null,
-        MaxIterations = _o.MaxIterations ?? new LobpcgOptions().MaxIterations,
-        MaxMatvecs = _o.MaxMatvecs,
+        StartBlock = warm ? Projector.Basis.ToArray() : null,
+        MaxIterations = _o.MaxIterations,
+        MaxMatvecs = _o.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
     };
 
-    LanczosOptions LanczosOptionsFor(bool warm, ulong seed) => new()
+    EigenOptions LanczosOptionsFor(bool warm, ulong seed) => new()
     {
         Which = Which.LargestAlgebraic,
         Tolerance = _o.Tolerance,
         Seed = seed,
-        StartVector = warm ? new ReadOnlyMemory<double>(SumOfBasis()) : (ReadOnlyMemory<double>?)null,
-        MaxMatvecs = _o.MaxMatvecs ?? new LanczosOptions().MaxMatvecs,
+        StartBlock = warm ? SumOfBasis() : null,
+        MaxMatvecs = _o.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
     };
 
     /// <summary>

@@ -37,7 +37,7 @@ public static class CurvatureAnalysis
         var op = objective.CurvatureOperator(kind, theta, examples);
         try
         {
-            return Lanczos.TopK(op, k, new LanczosOptions { Which = Which.LargestAlgebraic, Tolerance = tolerance, Seed = seed });
+            return Lanczos.TopK(op, k, new EigenOptions { Which = Which.LargestAlgebraic, Tolerance = tolerance, Seed = seed });
         }
         finally
         {
