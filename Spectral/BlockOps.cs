@@ -267,7 +267,7 @@ internal static class BlockOps
     /// (to their residuals plus 2·tol·scale) and the cluster ends before the k-th value, further
     /// copies, which would push values out of the set, cannot be ruled out. A cluster reaching
     /// the k-th value is harmless: missed copies would tie with it. Values must be in
-    /// <paramref name="which"/> order (as <see cref="Package"/> leaves them).
+    /// the result's order (as <see cref="Package"/> leaves them).
     /// </summary>
     internal static (bool Certified, string Reason) ClusterRule(ReadOnlySpan<double> values, ReadOnlySpan<double> residuals,
         int width, double tol, double normEstimate, string solver)
