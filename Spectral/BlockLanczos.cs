@@ -12,25 +12,34 @@ namespace Curvature.Spectral;
 /// </summary>
 public static class BlockLanczos
 {
-    /// <summary>The largest default block: beyond it a block product costs about as much per vector as at 16.</summary>
+    /// <summary>The largest default block size.</summary>
     public const int MaxDefaultBlockSize = 16;
 
     /// <summary>
-    /// The default block size for k pairs: b = clamp(k, 2, 16), at most n/3. Cost model: a
-    /// block of b curvature products costs c(b) ≈ 1 + 0.4·(b − 1) single products (measured
-    /// 3.8–4.9 at b = 10 on 784-200-200-10), so the cost per vector c(b)/b falls from 1 at
-    /// b = 1 to 0.46 at b = 10 and flattens (0.44 at 16); a block at least k wide lets every
-    /// multiplicity up to k be found.
+    /// The default block size for k pairs: b = clamp(⌈k/2⌉ + 1, 2, 16), at most n/3. Cost model:
+    /// a block of b curvature products costs c(b) single products with c(b)/b ≈ 0.5–0.6 already
+    /// at b = 5 and flat to b = 10 on 784-200-200-10 (docs/benchmarks.md), while a wider block
+    /// lowers the Krylov degree reached per application; measured, b = 5–6 needs 235 products for
+    /// the top 10 where b = 10 needs 390 (docs/benchmarks.md, Spectral). Multiplicities up to b
+    /// are found; larger ones are reported uncertified (<see cref="EigenResult.Certified"/>).
     /// </summary>
-    public static int DefaultBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp(k, 2, MaxDefaultBlockSize), n / 3));
+    public static int DefaultBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp((k + 1) / 2 + 1, 2, MaxDefaultBlockSize), n / 3));
+
+    /// <summary>
+    /// The default basis size for k pairs and block size b: min(k + 14b, 10k) rows but at least
+    /// k + 2b, at most n (94 for k = 10, b = 6). A long basis matters: thick restarts keep only
+    /// Ritz vectors, and with k + 4b the top 10 on the benchmark network needed 680 products
+    /// instead of 390 (b = 10).
+    /// </summary>
+    public static int DefaultMaxBasisSize(int k, int b, int n) => Math.Min(n, Math.Max(k + 2 * b, Math.Min(k + 14 * b, 10 * k)));
 
     /// <summary>
     /// The k extreme eigenpairs of <paramref name="op"/>. Uses <see cref="EigenOptions.Which"/>,
     /// <see cref="EigenOptions.Tolerance"/>, <see cref="EigenOptions.MaxMatvecs"/>,
-    /// <see cref="EigenOptions.StartBlock"/> (the first block; a start block of m rows wider
-    /// than the block size widens the block to m), <see cref="EigenOptions.Seed"/>,
+    /// <see cref="EigenOptions.StartBlock"/> (the first rows of the basis, consumed b at a
+    /// time; missing rows of the first block random), <see cref="EigenOptions.Seed"/>,
     /// <see cref="EigenOptions.BlockSize"/> (default <see cref="DefaultBlockSize"/>),
-    /// <see cref="EigenOptions.MaxBasisSize"/> (default k + 4b, at most n) and
+    /// <see cref="EigenOptions.MaxBasisSize"/> (default <see cref="DefaultMaxBasisSize"/>) and
     /// <see cref="EigenOptions.KeepOnRestart"/> (default k + (MaxBasisSize − k − b)/2).
     /// </summary>
     /// <exception cref="ArgumentException">An argument or option is out of range; the message names it.</exception>
@@ -41,15 +50,16 @@ public static class BlockLanczos
         int n = op.Size;
         options.Validate(k, n);
         int startRows = options.StartBlock is { } sb ? sb.Length / n : 0;
-        int b = Math.Max(options.BlockSize ?? DefaultBlockSize(k, n), startRows);
-        if (b >= n)
+        int b = options.BlockSize ?? DefaultBlockSize(k, n);
+        int width0 = Math.Max(b, startRows);
+        if (width0 >= n)
             throw new ArgumentOutOfRangeException("options.BlockSize", string.Create(CultureInfo.InvariantCulture,
                 $"Argument 'options.BlockSize' (or the start block's row count) was {b}; expected less than n = {n}."));
         int blocksForK = (k + b - 1) / b;
         if (options.MaxMatvecs < blocksForK * b)
             throw new ArgumentOutOfRangeException("options.MaxMatvecs", string.Create(CultureInfo.InvariantCulture,
                 $"Argument 'options.MaxMatvecs' was {options.MaxMatvecs}; expected at least {blocksForK * b} (enough blocks of {b} for k = {k} Ritz pairs)."));
-        int mMax = Math.Min(n, options.MaxBasisSize ?? k + 4 * b);
+        int mMax = Math.Min(n, options.MaxBasisSize ?? DefaultMaxBasisSize(k, b, n));
         if (mMax < n && mMax < k + b)
             throw new ArgumentOutOfRangeException("options.MaxBasisSize", string.Create(CultureInfo.InvariantCulture,
                 $"Argument 'options.MaxBasisSize' was {options.MaxBasisSize}; expected at least k + block size = {k + b} (the kept Ritz vectors and the pending block)."));
@@ -61,8 +71,8 @@ public static class BlockLanczos
         double tol = options.Tolerance;
         var which = options.Which;
         using var serial = SerialBlas.Enter();
-        var proc = new BlockLanczosProcess(op, mMax, b, new Rng(options.Seed), serial.CallerThreads);
-        proc.Start(options.StartBlock ?? [], startRows, b);
+        var proc = new BlockLanczosProcess(op, mMax, width0, b, new Rng(options.Seed), serial.CallerThreads);
+        proc.Start(options.StartBlock ?? [], startRows, width0);
 
         var t = new double[mMax * mMax];
         var theta = new double[mMax];
@@ -76,9 +86,9 @@ public static class BlockLanczos
         int iterations = 0;
         bool decomposed = false;
 
-        while (proc.P > 0 && proc.Matvecs + proc.P <= options.MaxMatvecs)
+        while (proc.P > 0 && proc.Matvecs + proc.NextWidth <= options.MaxMatvecs)
         {
-            if (proc.M + proc.P > mMax)
+            if (proc.M + proc.NextWidth > mMax)
             {
                 // The decomposition of the full basis was made right after the step that filled it.
                 proc.Restart(keep, t.AsSpan(0, proc.M * proc.M), theta, order);

@@ -5,7 +5,9 @@ namespace Curvature.Spectral;
 /// <summary>
 /// The block Lanczos recurrence with full reorthogonalization over a basis stored as rows,
 /// keeping every product A·v_j. State: V rows 0..M have products AV; rows M..M+P are the
-/// pending block (orthonormal to the rest, product not yet applied). The coefficient matrix
+/// pending rows (orthonormal to the rest, product not yet applied); a step applies the
+/// operator to the first min(P, b) of them, so a start block wider than b is consumed b rows
+/// at a time while the relation below stays exact. The coefficient matrix
 /// G ((mMax + bMax) × mMax, stride mMax) satisfies A·V_M = V_{M+P}·G[0..M+P, 0..M] up to
 /// rounding, so the Ritz pairs of sym(G_M) have residual bound ‖G[M..M+P, 0..M]·s‖.
 /// </summary>
@@ -32,8 +34,11 @@ internal sealed class BlockLanczosProcess
     readonly int _callerThreads;
     double _normEstimate;
 
-    public BlockLanczosProcess(ILinearOperator op, int maxBasis, int maxBlock, Rng rng, int callerThreads)
+    readonly int _b;
+
+    public BlockLanczosProcess(ILinearOperator op, int maxBasis, int maxBlock, int blockSize, Rng rng, int callerThreads)
     {
+        _b = blockSize;
         _op = op;
         _n = op.Size;
         _mMax = maxBasis;
@@ -56,8 +61,11 @@ internal sealed class BlockLanczosProcess
     /// <summary>Basis rows whose products are known.</summary>
     public int M { get; private set; }
 
-    /// <summary>Rows of the pending block (0 once the basis spans the whole space).</summary>
+    /// <summary>Pending rows (0 once the basis spans the whole space).</summary>
     public int P { get; private set; }
+
+    /// <summary>Rows the next step applies the operator to: min(P, b).</summary>
+    public int NextWidth => Math.Min(P, _b);
 
     public int Matvecs { get; private set; }
 
@@ -106,8 +114,9 @@ internal sealed class BlockLanczosProcess
     /// </summary>
     public void Step()
     {
-        if (P == 0 || M + P > _mMax) throw new InvalidOperationException("Block Lanczos basis is full or exhausted; restart first.");
-        int n = _n, p = P, m = M, known = M + P;
+        int p = NextWidth;
+        if (p == 0 || M + p > _mMax) throw new InvalidOperationException("Block Lanczos basis is full or exhausted; restart first.");
+        int n = _n, m = M, known = M + P, pending = P;
         var block = _v.AsSpan(m * n, p * n);
         var prod = _av.AsSpan(m * n, p * n);
         using (Blas.UseThreads(_callerThreads)) _op.ApplyBlock(block, prod, p);
@@ -138,13 +147,13 @@ internal sealed class BlockLanczosProcess
         for (int i = 0; i < p; i++)
             for (int l = 0; l < known; l++)
                 _g[l * _mMax + m + i] = acc[i * known + l];
-        M = known;
+        M = m + p;
 
         int width = Math.Min(p, n - known);
         if (width <= 0)
         {
-            // V spans ℝⁿ: A·V = V·G exactly.
-            P = 0;
+            // V spans ℝⁿ (no room for new rows): the remaining pending rows carry on.
+            P = pending - p;
             return;
         }
         var rem = _wr.AsSpan(0, p * n);
@@ -187,7 +196,7 @@ internal sealed class BlockLanczosProcess
         rank = Math.Min(rank, width);
         w[..(rank * n)].CopyTo(next[..(rank * n)]);
         int got = FillRandom(known, rank, width);
-        P = got;
+        P = pending - p + got;
 
         // Coupling of the remainder to the new block: R = Q·remainderᵀ (P×p).
         var r2 = _r.AsSpan(0, got * p);
