@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
+using Curvature.Spectral;
 using Curvature.Models;
 using Curvature.Optimizers;
 
@@ -41,7 +42,7 @@ public class OptimizerBenchmarks
             K = 10,
             RefreshEvery = Case == "bulk-fixed-basis" ? 1_000_000 : 1,
             HessianBatch = 1000,
-            Solver = parts.Length > 1 && parts[1] == "lobpcg" ? EigenSolverKind.Lobpcg : EigenSolverKind.Lanczos,
+            Solver = parts.Length > 1 ? Eigensolver.Parse(parts[1], "solver") : Eigensolver.Default,
             WarmStart = Case.EndsWith("warm", StringComparison.Ordinal),
             Tolerance = 1e-4,
             Seed = 1,

@@ -29,8 +29,8 @@ public sealed class EigCommand : Command<EigCommand.Settings>
         public string Which { get; init; } = "la";
 
         [CommandOption("--solver <SOLVER>")]
-        [Description("lanczos, lobpcg or power.")]
-        public string Solver { get; init; } = "lanczos";
+        [Description("block-lanczos (default), lanczos, lobpcg or power.")]
+        public string Solver { get; init; } = "block-lanczos";
 
         [CommandOption("--tol <T>")]
         [Description("Relative residual tolerance: |Av - lv| <= T max(|l|, floor).")]
@@ -58,9 +58,8 @@ public sealed class EigCommand : Command<EigCommand.Settings>
             "sa" => Which.SmallestAlgebraic,
             _ => throw new ArgumentException($"Option '--which' was '{settings.Which}'; expected la, lm or sa."),
         };
-        string solver = settings.Solver.ToLowerInvariant();
-        if (solver is not ("lanczos" or "lobpcg" or "power"))
-            throw new ArgumentException($"Option '--solver' was '{settings.Solver}'; expected lanczos, lobpcg or power.");
+        var solverKind = Eigensolver.Parse(settings.Solver, "--solver");
+        string solver = Eigensolver.Name(solverKind);
         if (!(settings.Tolerance > 0) || !double.IsFinite(settings.Tolerance))
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Option '--tol' was {settings.Tolerance:R}; expected a positive finite number."));
 
@@ -81,12 +80,7 @@ public sealed class EigCommand : Command<EigCommand.Settings>
         }
 
         int k = settings.K;
-        var result = solver switch
-        {
-            "lanczos" => Lanczos.TopK(op, k, new LanczosOptions { Which = which, Tolerance = settings.Tolerance, Seed = settings.Seed }),
-            "lobpcg" => Lobpcg.TopK(op, k, new LobpcgOptions { Which = which, Tolerance = settings.Tolerance, Seed = settings.Seed }),
-            _ => PowerIteration.TopK(op, k, new PowerIterationOptions { Which = which, Tolerance = settings.Tolerance, Seed = settings.Seed }),
-        };
+        var result = Eigensolver.TopK(op, k, solverKind, new EigenOptions { Which = which, Tolerance = settings.Tolerance, Seed = settings.Seed });
 
         Directory.CreateDirectory(settings.Out);
         var columns = new double[n * k];
@@ -109,6 +103,8 @@ public sealed class EigCommand : Command<EigCommand.Settings>
             matvecs = result.Matvecs,
             iterations = result.Iterations,
             allConverged = result.AllConverged,
+            certified = result.Certified,
+            certificate = result.Certificate,
             converged = result.Converged,
             eigenvalues = result.Values,
             residuals = result.Residuals,

@@ -14,7 +14,7 @@ public static class TopKOfHessian
         var objective = new Objective(model, LossKind.CrossEntropy, DataSpec.Parse("mnist14:1000"));
         double[] theta = model.Initialize(seed: 0);
         var hessian = objective.CurvatureOperator(CurvatureKind.Hessian, theta);
-        EigenResult top = Lanczos.TopK(hessian, k: 10, new LanczosOptions { Tolerance = 1e-6 });
+        EigenResult top = Eigensolver.TopK(hessian, k: 10, options: new EigenOptions { Tolerance = 1e-6 });
         // top.Values, top.Vectors (k×n rows), top.Residuals, top.Converged, top.Matvecs
         return top;
     }

@@ -41,7 +41,7 @@ public static class CurvatureAnalysis
         var op = objective.CurvatureOperator(kind, theta, examples);
         try
         {
-            return Optimizers.TopK.Solve(op, k, new TopKRequest { Solver = EigenSolverKind.Lanczos, Tolerance = tolerance, Seed = seed });
+            return Optimizers.TopK.Solve(op, k, new TopKRequest { Solver = Eigensolver.Default, Tolerance = tolerance, Seed = seed });
         }
         finally
         {

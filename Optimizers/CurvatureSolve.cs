@@ -30,7 +30,7 @@ public static class HessianBatchDraw
 public sealed record TopKRequest
 {
     /// <summary>The solver.</summary>
-    public EigenSolverKind Solver { get; init; } = EigenSolverKind.Lanczos;
+    public EigenSolver Solver { get; init; } = Eigensolver.Default;
 
     /// <summary>Residual tolerance.</summary>
     public double Tolerance { get; init; } = 1e-4;
@@ -46,8 +46,8 @@ public sealed record TopKRequest
 
     /// <summary>
     /// Previous eigenvectors (k rows of length n) to start from, or null for a random start.
-    /// LOBPCG starts from the block; Lanczos from their sum, whose Krylov space holds every
-    /// previous direction with equal weight.
+    /// The block solvers start from the block; Lanczos from the sum of its rows, whose Krylov
+    /// space holds every previous direction with equal weight.
     /// </summary>
     public ReadOnlyMemory<double>? WarmStart { get; init; }
 }
@@ -65,30 +65,15 @@ public static class TopK
         Guard.NotNull(request);
         if (request.WarmStart is { } start && start.Length != k * op.Size)
             throw new ArgumentException($"Argument 'request' has a warm start of {start.Length} values; expected k·n = {k}·{op.Size}.", nameof(request));
-        if (request.Solver == EigenSolverKind.Lobpcg)
-            return Lobpcg.TopK(op, k, new LobpcgOptions
-            {
-                Which = Which.LargestAlgebraic,
-                Tolerance = request.Tolerance,
-                Seed = request.Seed,
-                WarmStart = request.WarmStart?.ToArray(),
-                MaxIterations = request.MaxIterations ?? new LobpcgOptions().MaxIterations,
-                MaxMatvecs = request.MaxMatvecs,
-            });
-        return Lanczos.TopK(op, k, new LanczosOptions
+        var options = new EigenOptions
         {
             Which = Which.LargestAlgebraic,
             Tolerance = request.Tolerance,
             Seed = request.Seed,
-            StartVector = request.WarmStart is { } w ? new ReadOnlyMemory<double>(SumOfRows(w.Span, k, op.Size)) : (ReadOnlyMemory<double>?)null,
-            MaxMatvecs = request.MaxMatvecs ?? new LanczosOptions().MaxMatvecs,
-        });
-    }
-
-    static double[] SumOfRows(ReadOnlySpan<double> rows, int k, int n)
-    {
-        var s = new double[n];
-        for (int j = 0; j < k; j++) Blas.Axpy(1.0, rows.Slice(j * n, n), s);
-        return s;
+            StartBlock = request.WarmStart?.ToArray(),
+            MaxMatvecs = request.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
+            MaxIterations = request.MaxIterations,
+        };
+        return Eigensolver.TopK(op, k, request.Solver, options);
     }
 }

@@ -1,3 +1,4 @@
+using Curvature.Spectral;
 using Curvature.Autodiff;
 using System.Globalization;
 using System.Text.Json;
@@ -76,7 +77,7 @@ public sealed record RunSpec
     public int HessianBatch { get; init; } = 500;
 
     /// <summary>Top-k solver of the tracker (<c>--solver</c>): lanczos or lobpcg.</summary>
-    public string Solver { get; init; } = "lanczos";
+    public string Solver { get; init; } = "block-lanczos";
 
     /// <summary>Curvature the tracker follows (<c>--curvature</c>): hessian or gn.</summary>
     public string Curvature { get; init; } = "hessian";
@@ -120,12 +121,7 @@ public sealed record RunSpec
 
     /// <summary>The tracker's solver as an enum (throws naming <c>--solver</c>).</summary>
     [JsonIgnore]
-    public EigenSolverKind SolverKind => Solver switch
-    {
-        "lanczos" => EigenSolverKind.Lanczos,
-        "lobpcg" => EigenSolverKind.Lobpcg,
-        _ => throw new ArgumentException($"Option '--solver' was '{Solver}'; expected lanczos or lobpcg.", "solver"),
-    };
+    public EigenSolver SolverKind => Eigensolver.Parse(Solver, "solver");
 
     /// <summary>The tracked curvature as an enum (throws naming <c>--curvature</c>).</summary>
     [JsonIgnore]

@@ -6,15 +6,6 @@ using Curvature.Spectral;
 
 namespace Curvature.Optimizers;
 
-/// <summary>The eigensolver a tracker refreshes its basis with.</summary>
-public enum EigenSolverKind
-{
-    /// <summary>Thick-restart Lanczos (one start vector; warm start from the sum of the previous basis).</summary>
-    Lanczos,
-    /// <summary>LOBPCG (a block; warm start from the previous basis).</summary>
-    Lobpcg,
-}
-
 /// <summary>How the dominant subspace is found and how often it is refreshed.</summary>
 public sealed record TrackerOptions
 {
@@ -31,9 +22,9 @@ public sealed record TrackerOptions
     public int HessianBatch { get; init; } = RunSpec.Defaults.HessianBatch;
 
     /// <summary>The top-k solver of each refresh.</summary>
-    public EigenSolverKind Solver { get; init; } = EigenSolverKind.Lanczos;
+    public EigenSolver Solver { get; init; } = Eigensolver.Default;
 
-    /// <summary>Start each refresh from the previous basis (LOBPCG's block, Lanczos' start vector).</summary>
+    /// <summary>Start each refresh from the previous basis (the block solvers' start block, Lanczos' start vector: the sum of the rows).</summary>
     public bool WarmStart { get; init; } = RunSpec.Defaults.WarmStart;
 
     /// <summary>Residual tolerance passed to the solver.</summary>
@@ -62,7 +53,7 @@ public sealed record TrackerOptions
         if (!Enum.IsDefined(Kind) || Kind == CurvatureKind.FunctionalHessian)
             throw new ArgumentOutOfRangeException("curvature", $"Option 'curvature' was {Kind}; expected Hessian or GaussNewton.");
         if (!Enum.IsDefined(Solver))
-            throw new ArgumentOutOfRangeException("solver", $"Option 'solver' was {Solver}; expected lanczos or lobpcg.");
+            throw new ArgumentOutOfRangeException("solver", $"Option 'solver' was {Solver}; expected block-lanczos, lanczos, lobpcg or power.");
     }
 }
 

@@ -241,7 +241,7 @@ internal static class BlockOps
 
     /// <summary>Sorts finished pairs into the order <see cref="EigenResult"/> promises.</summary>
     internal static EigenResult Package(Which which, double[] values, double[] vectors, double[] residuals, bool[] converged,
-        int n, int matvecs, int iterations)
+        int n, int matvecs, int iterations, bool certified = true, string? certificate = null)
     {
         int k = values.Length;
         var order = new int[k];
@@ -258,7 +258,36 @@ internal static class BlockOps
             conv[i] = converged[j];
             vectors.AsSpan(j * n, n).CopyTo(vec.AsSpan(i * n, n));
         }
-        return new EigenResult(which, v, vec, res, conv, n, matvecs, iterations);
+        return new EigenResult(which, v, vec, res, conv, n, matvecs, iterations, certified, certificate);
+    }
+
+    /// <summary>
+    /// The cluster rule of the block solvers: a block Krylov space of width b holds at most b
+    /// independent vectors of one eigenspace, so when b or more of the returned values agree
+    /// (to their residuals plus 2·tol·scale) and the cluster ends before the k-th value, further
+    /// copies, which would push values out of the set, cannot be ruled out. A cluster reaching
+    /// the k-th value is harmless: missed copies would tie with it. Values must be in
+    /// the result's order (as <see cref="Package"/> leaves them).
+    /// </summary>
+    internal static (bool Certified, string Reason) ClusterRule(ReadOnlySpan<double> values, ReadOnlySpan<double> residuals,
+        int width, double tol, double normEstimate, string solver)
+    {
+        int k = values.Length;
+        double floor = ScaleFloor(normEstimate);
+        int start = 0;
+        for (int i = 1; i <= k; i++)
+        {
+            bool same = i < k && Math.Abs(values[i] - values[i - 1])
+                <= 2 * tol * Math.Max(Math.Max(Math.Abs(values[i]), Math.Abs(values[i - 1])), floor) + residuals[i] + residuals[i - 1];
+            if (same) continue;
+            int size = i - start;
+            if (size >= width && i < k)
+                return (false, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{solver}: {size} copies of {values[start]:G6} found with block width {width}; more copies cannot be ruled out (use a block wider than the multiplicity)."));
+            start = i;
+        }
+        return (true, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{solver}: no eigenvalue inside the set reached the block width {width}, so every copy of each was found."));
     }
 
     internal static void CheckWhich(Which which, string name)

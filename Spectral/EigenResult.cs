@@ -6,12 +6,26 @@ namespace Curvature.Spectral;
 /// k approximate eigenpairs of a symmetric operator. Vectors are stored one per row
 /// (k×n row-major) and are orthonormal; <see cref="Residuals"/> are the norms
 /// ‖A v_j − λ_j v_j‖ computed from the operator's products, and a pair is flagged
-/// <see cref="Converged"/> only when that residual met the solver's tolerance.
+/// <see cref="Converged"/> only when that residual met the solver's tolerance. Whether the
+/// set is the right one (no more wanted eigenvalue missed, e.g. a copy of a repeated one) is
+/// <see cref="Certified"/>, with the reason in <see cref="Certificate"/>.
 /// </summary>
 public sealed class EigenResult
 {
+    /// <summary>Packages k pairs; arrays are kept, not copied.</summary>
+    /// <param name="which">End of the spectrum (fixes the order).</param>
+    /// <param name="values">k eigenvalues in <paramref name="which"/> order.</param>
+    /// <param name="vectors">k×n row-major eigenvectors.</param>
+    /// <param name="residuals">k residual norms.</param>
+    /// <param name="converged">k per-pair flags.</param>
+    /// <param name="size">The dimension n.</param>
+    /// <param name="matvecs">Operator applications (a block of b counts b).</param>
+    /// <param name="iterations">Solver-specific outer iterations.</param>
+    /// <param name="certified">Whether the solver ruled out a more wanted eigenvalue missing from the set.</param>
+    /// <param name="certificate">Why the set is or is not certified (one sentence).</param>
+    /// <exception cref="ArgumentException">Array lengths disagree with k and n.</exception>
     public EigenResult(Which which, double[] values, double[] vectors, double[] residuals, bool[] converged,
-        int size, int matvecs, int iterations)
+        int size, int matvecs, int iterations, bool certified = true, string? certificate = null)
     {
         ArgumentNullException.ThrowIfNull(values);
         ArgumentNullException.ThrowIfNull(vectors);
@@ -33,6 +47,8 @@ public sealed class EigenResult
         Size = size;
         Matvecs = matvecs;
         Iterations = iterations;
+        Certified = certified;
+        Certificate = certificate ?? (certified ? "certified by the solver" : "not certified");
     }
 
     /// <summary>The end of the spectrum these pairs come from; it fixes their order.</summary>
@@ -70,6 +86,15 @@ public sealed class EigenResult
         return Vectors.AsSpan(j * Size, Size);
     }
 
-    /// <summary>True when every pair converged.</summary>
-    public bool AllConverged => Array.TrueForAll(Converged, c => c);
+    /// <summary>
+    /// Whether the solver ruled out a more wanted eigenvalue (such as another copy of a
+    /// repeated one) missing from the set, within its guarantee (docs/spectral.md, "Guarantees").
+    /// </summary>
+    public bool Certified { get; }
+
+    /// <summary>One sentence: what certifies the set, or why a missed copy cannot be ruled out.</summary>
+    public string Certificate { get; }
+
+    /// <summary>True when every pair converged and the set is <see cref="Certified"/>: the flag a caller should trust.</summary>
+    public bool AllConverged => Certified && Array.TrueForAll(Converged, c => c);
 }

@@ -3,51 +3,27 @@ using Curvature.Core;
 
 namespace Curvature.Spectral;
 
-/// <summary>Options for <see cref="Lanczos.TopK"/>.</summary>
-public sealed record LanczosOptions
-{
-    public Which Which { get; init; } = Which.LargestAlgebraic;
-
-    /// <summary>A pair converges when ‖Av − λv‖ ≤ Tolerance·max(|λ|, ε^{1/3}·‖A‖_est).</summary>
-    public double Tolerance { get; init; } = 1e-8;
-
-    /// <summary>Budget of operator applications; when it runs out the best pairs are returned flagged.</summary>
-    public int MaxMatvecs { get; init; } = 10_000;
-
-    /// <summary>Basis vectors kept before a thick restart; default max(2k + 1, 20), capped at n.</summary>
-    public int? MaxBasisSize { get; init; }
-
-    /// <summary>Ritz vectors kept at a thick restart; default k + (MaxBasisSize − k)/2, at most MaxBasisSize − 2.</summary>
-    public int? KeepOnRestart { get; init; }
-
-    /// <summary>Seed of the random start vector (and of the random continuation after an invariant subspace).</summary>
-    public ulong Seed { get; init; }
-
-    /// <summary>Start vector instead of a random one (length n, non-zero).</summary>
-    public ReadOnlyMemory<double>? StartVector { get; init; }
-
-    /// <summary>
-    /// After convergence, always probe the complement of the converged vectors with a fresh
-    /// random Krylov sequence (done anyway after an invariant subspace was met). Costs extra
-    /// products; catches copies of a repeated eigenvalue that one Krylov sequence cannot see.
-    /// </summary>
-    public bool ProbeComplement { get; init; }
-}
-
 /// <summary>
 /// Thick-restart Lanczos with full reorthogonalization for the k extreme eigenpairs of a
 /// symmetric operator. See docs/spectral.md.
 /// </summary>
 public static class Lanczos
 {
-    public static EigenResult TopK(ILinearOperator op, int k, LanczosOptions? options = null)
+    /// <summary>
+    /// The k extreme eigenpairs of <paramref name="op"/>. Uses <see cref="EigenOptions.Which"/>,
+    /// <see cref="EigenOptions.Tolerance"/>, <see cref="EigenOptions.MaxMatvecs"/> (≥ k),
+    /// <see cref="EigenOptions.StartBlock"/> (the sum of its rows starts the sequence),
+    /// <see cref="EigenOptions.Seed"/>, <see cref="EigenOptions.MaxBasisSize"/>,
+    /// <see cref="EigenOptions.KeepOnRestart"/> and <see cref="EigenOptions.ProbeComplement"/>.
+    /// The set is <see cref="EigenResult.Certified"/> only after a probe of the complement.
+    /// </summary>
+    /// <exception cref="ArgumentException">An argument or option is out of range; the message names it.</exception>
+    public static EigenResult TopK(ILinearOperator op, int k, EigenOptions? options = null)
     {
         Guard.NotNull(op);
-        options ??= new LanczosOptions();
+        options ??= new EigenOptions();
         int n = op.Size;
-        BlockOps.CheckK(k, n);
-        BlockOps.CheckWhich(options.Which, "options.Which");
-        Guard.Positive(options.Tolerance, "options.Tolerance");
+        options.Validate(k, n);
         if (options.MaxMatvecs < k)
             throw new ArgumentOutOfRangeException("options.MaxMatvecs",
                 $"Argument 'options.MaxMatvecs' was {options.MaxMatvecs}; expected at least k = {k} (k Ritz pairs need a Krylov space of dimension k).");
@@ -62,19 +38,8 @@ public static class Lanczos
                 $"Argument 'options.KeepOnRestart' was {keep}; expected an integer in [k, MaxBasisSize - 2] = [{k}, {mMax - 2}].");
 
         var rng = new Rng(options.Seed);
-        var start = new double[n];
-        if (options.StartVector is { } sv)
-        {
-            Guard.Length(sv.Span, n, "options.StartVector");
-            Guard.AllFinite(sv.Span, "options.StartVector");
-            sv.Span.CopyTo(start);
-            if (!(Blas.Nrm2(start) > 0))
-                throw new ArgumentException("Argument 'options.StartVector' is the zero vector; expected a non-zero vector.", "options.StartVector");
-        }
-        else
-        {
-            rng.FillGaussian(start);
-        }
+        var start = options.StartVectorSum(n) ?? new double[n];
+        if (options.StartBlock is null) rng.FillGaussian(start);
 
         using var serial = SerialBlas.Enter();
         var proc = new LanczosProcess(op, mMax, rng, serial.CallerThreads);
@@ -129,7 +94,9 @@ public static class Lanczos
                     if (!settled) continue;
                     probing = false;
                     Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
-                    if (Array.TrueForAll(converged, c => c)) return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles);
+                    if (Array.TrueForAll(converged, c => c))
+                        return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles, true,
+                            "lanczos: a Krylov sequence from a random vector in the complement of the converged set found nothing beyond its k-th value.");
                     continue;
                 }
             }
@@ -137,7 +104,8 @@ public static class Lanczos
             // The bound says yes; only the residuals formed from the stored products decide.
             Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
             if (!Array.TrueForAll(converged, c => c)) continue;
-            if ((probeRequested || proc.Breakdowns > breakdownsChecked) && proc.HasNext && proc.Matvecs < options.MaxMatvecs)
+            bool wantProbe = probeRequested || proc.Breakdowns > breakdownsChecked;
+            if (wantProbe && proc.HasNext && proc.Matvecs < options.MaxMatvecs)
             {
                 // An invariant subspace was met: a single Krylov sequence holds one vector per
                 // eigenspace, so copies of a repeated eigenvalue may be missing. Probe the
@@ -150,12 +118,24 @@ public static class Lanczos
                 decomposed = false;
                 continue;
             }
-            return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles);
+            return Uncertain(which, y, values, residuals, converged, n, proc, cycles, wantProbe
+                ? "lanczos: the operator-application budget ran out before the complement of the converged set was probed."
+                : "lanczos: ProbeComplement is off; one Krylov sequence holds one vector per eigenspace, so a missed copy of a repeated eigenvalue cannot be ruled out.");
         }
 
         if (!decomposed) Decompose(proc, which, t, theta, order);
         Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
-        return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles);
+        return Uncertain(which, y, values, residuals, converged, n, proc, cycles,
+            "lanczos: the operator-application budget ran out before the set was checked.");
+    }
+
+    /// <summary>A result whose set could not be checked, unless the basis spans the whole space (then nothing can be missing).</summary>
+    static EigenResult Uncertain(Which which, double[] y, double[] values, double[] residuals, bool[] converged, int n,
+        LanczosProcess proc, int cycles, string reason)
+    {
+        bool whole = !proc.HasNext && proc.M == n;
+        return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles, whole,
+            whole ? "lanczos: the basis spans the whole space." : reason);
     }
 
     static void Decompose(LanczosProcess proc, Which which, double[] t, double[] theta, int[] order)
@@ -222,6 +202,7 @@ public static class Lanczos
             converged[i] = residuals[i] <= tol * Math.Max(Math.Abs(values[i]), floor);
     }
 
-    static EigenResult Result(Which which, double[] y, double[] values, double[] residuals, bool[] converged, int n, int matvecs, int cycles)
-        => BlockOps.Package(which, values, y, residuals, converged, n, matvecs, cycles);
+    static EigenResult Result(Which which, double[] y, double[] values, double[] residuals, bool[] converged, int n, int matvecs, int cycles,
+        bool certified, string certificate)
+        => BlockOps.Package(which, values, y, residuals, converged, n, matvecs, cycles, certified, certificate);
 }

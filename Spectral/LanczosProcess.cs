@@ -30,6 +30,9 @@ internal sealed class LanczosProcess
     readonly int _callerThreads;
     double _normEstimate;
 
+    /// <param name="op">The symmetric operator.</param>
+    /// <param name="maxBasis">Basis rows kept before a restart.</param>
+    /// <param name="rng">Source of random continuation vectors.</param>
     /// <param name="callerThreads">BLAS threads for the operator's products (the process's own BLAS calls run at whatever count is in force).</param>
     public LanczosProcess(ILinearOperator op, int maxBasis, Rng rng, int callerThreads)
     {

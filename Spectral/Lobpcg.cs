@@ -2,29 +2,6 @@ using Curvature.Core;
 
 namespace Curvature.Spectral;
 
-/// <summary>Options for <see cref="Lobpcg.TopK"/>.</summary>
-public sealed record LobpcgOptions
-{
-    public Which Which { get; init; } = Which.LargestAlgebraic;
-
-    /// <summary>A pair converges when ‖Av − λv‖ ≤ Tolerance·max(|λ|, ε^{1/3}·‖A‖_est).</summary>
-    public double Tolerance { get; init; } = 1e-8;
-
-    /// <summary>Rayleigh–Ritz updates after the initial one.</summary>
-    public int MaxIterations { get; init; } = 500;
-
-    /// <summary>Optional budget of operator applications (block vectors counted one by one).</summary>
-    public int? MaxMatvecs { get; init; }
-
-    /// <summary>Extra block vectors beyond k that shield the k-th pair from the rest of the spectrum; negative = automatic (max(2, k/5)).</summary>
-    public int GuardVectors { get; init; } = -1;
-
-    public ulong Seed { get; init; }
-
-    /// <summary>Initial block, m×n row-major with 1 ≤ m ≤ k + guard; missing rows are filled randomly.</summary>
-    public double[]? WarmStart { get; init; }
-}
-
 /// <summary>
 /// Locally optimal block preconditioned conjugate gradient (no preconditioner) for k
 /// extreme eigenpairs: Rayleigh–Ritz on the trial subspace [X, P, W] with soft locking of
@@ -32,32 +9,43 @@ public sealed record LobpcgOptions
 /// </summary>
 public static class Lobpcg
 {
-    /// <summary>The block size used for k wanted pairs and the given guard option.</summary>
-    public static int BlockSize(int k, int n, int guardVectors)
-        => Math.Min(n, k + (guardVectors < 0 ? Math.Max(2, k / 5) : guardVectors));
+    /// <summary>Default iterations (Rayleigh–Ritz updates after the first).</summary>
+    public const int DefaultMaxIterations = 500;
 
-    public static EigenResult TopK(ILinearOperator op, int k, LobpcgOptions? options = null)
+    /// <summary>The default block for k wanted pairs: k + max(2, k/5) guard vectors, at most n.</summary>
+    public static int DefaultBlockSize(int k, int n) => Math.Min(n, k + Math.Max(2, k / 5));
+
+    /// <summary>
+    /// The k extreme eigenpairs of <paramref name="op"/>. Uses <see cref="EigenOptions.Which"/>,
+    /// <see cref="EigenOptions.Tolerance"/>, <see cref="EigenOptions.MaxMatvecs"/> (≥ the block
+    /// size), <see cref="EigenOptions.StartBlock"/> (m ≤ block size rows; missing rows random),
+    /// <see cref="EigenOptions.Seed"/>, <see cref="EigenOptions.BlockSize"/> (k ≤ p ≤ n, default
+    /// <see cref="DefaultBlockSize"/>) and <see cref="EigenOptions.MaxIterations"/>. The set is
+    /// certified unless p or more equal values lie inside it (cluster rule, docs/spectral.md).
+    /// </summary>
+    /// <exception cref="ArgumentException">An argument or option is out of range; the message names it.</exception>
+    public static EigenResult TopK(ILinearOperator op, int k, EigenOptions? options = null)
     {
         Guard.NotNull(op);
-        options ??= new LobpcgOptions();
+        options ??= new EigenOptions();
         int n = op.Size;
-        BlockOps.CheckK(k, n);
-        BlockOps.CheckWhich(options.Which, "options.Which");
-        Guard.Positive(options.Tolerance, "options.Tolerance");
-        Guard.NonNegative(options.MaxIterations, "options.MaxIterations");
-        int p = BlockSize(k, n, options.GuardVectors);
-        int maxMatvecs = options.MaxMatvecs ?? int.MaxValue;
+        options.Validate(k, n);
+        int maxIterations = options.MaxIterations ?? DefaultMaxIterations;
+        int p = options.BlockSize ?? DefaultBlockSize(k, n);
+        if (p < k)
+            throw new ArgumentOutOfRangeException("options.BlockSize",
+                $"Argument 'options.BlockSize' was {p}; expected at least k = {k} for LOBPCG (the block holds the k pairs).");
+        int maxMatvecs = options.MaxMatvecs;
         if (maxMatvecs < p)
             throw new ArgumentOutOfRangeException("options.MaxMatvecs",
                 $"Argument 'options.MaxMatvecs' was {maxMatvecs}; expected at least the block size k + guard = {p} (the first block product).");
         int warmRows = 0;
-        if (options.WarmStart is { } warm)
+        if (options.StartBlock is { } warm)
         {
-            if (warm.Length == 0 || warm.Length % n != 0 || warm.Length / n > p)
+            if (warm.Length / n > p)
                 throw new ArgumentException(
-                    $"Argument 'options.WarmStart' has length {warm.Length}; expected m x n = m x {n} with 1 <= m <= k + guard = {p} (one start vector per row).",
-                    "options.WarmStart");
-            Guard.AllFinite(warm, "options.WarmStart");
+                    $"Argument 'options.StartBlock' has length {warm.Length}; expected m x n = m x {n} with 1 <= m <= k + guard = {p} (one start vector per row).",
+                    "options.StartBlock");
             warmRows = warm.Length / n;
         }
 
@@ -79,7 +67,7 @@ public static class Lobpcg
 
         // X: the warm rows, then random rows; a rank-deficient start is topped up with fresh random rows.
         var x = s.AsSpan(0, p * n);
-        if (warmRows > 0) options.WarmStart.AsSpan().CopyTo(x);
+        if (warmRows > 0) options.StartBlock.AsSpan().CopyTo(x);
         rng.FillGaussian(x[(warmRows * n)..]);
         int rank = BlockOps.Orthonormalize(x, p, n, ws);
         for (int attempt = 0; rank < p; attempt++)
@@ -115,7 +103,7 @@ public static class Lobpcg
             }
             bool done = true;
             for (int i = 0; i < k; i++) done &= converged[i];
-            if (done || iterations >= options.MaxIterations || matvecs >= maxMatvecs) break;
+            if (done || iterations >= maxIterations || matvecs >= maxMatvecs) break;
             active = Math.Min(active, maxMatvecs - matvecs);
 
             var wBlock = s.AsSpan(wStart * n, active * n);
@@ -134,7 +122,9 @@ public static class Lobpcg
         }
 
         var vectors = s.AsSpan(0, k * n).ToArray();
-        return BlockOps.Package(which, theta[..k], vectors, residuals[..k], converged[..k], n, matvecs, iterations);
+        var result = BlockOps.Package(which, theta[..k], vectors, residuals[..k], converged[..k], n, matvecs, iterations);
+        var (certified, reason) = BlockOps.ClusterRule(result.Values, result.Residuals, p, tol, normEstimate, "lobpcg");
+        return BlockOps.Package(which, result.Values, result.Vectors, result.Residuals, result.Converged, n, matvecs, iterations, certified, reason);
     }
 
     /// <summary>

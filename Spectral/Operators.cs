@@ -42,8 +42,10 @@ public sealed class DenseOperator : ILinearOperator
     /// <summary>The wrapped matrix.</summary>
     public Matrix Matrix => _a;
 
+    /// <inheritdoc/>
     public int Size => _a.Rows;
 
+    /// <inheritdoc/>
     public void Apply(ReadOnlySpan<double> x, Span<double> y)
     {
         Operators.CheckVectors(Size, x, y, 1);
@@ -51,6 +53,7 @@ public sealed class DenseOperator : ILinearOperator
         Blas.Gemv(Transpose.No, Size, Size, 1.0, _a.Data, Size, x, 0.0, y);
     }
 
+    /// <inheritdoc/>
     public void ApplyBlock(ReadOnlySpan<double> x, Span<double> y, int count)
     {
         Operators.CheckVectors(Size, x, y, count);
@@ -74,10 +77,13 @@ public sealed class DiagonalOperator : ILinearOperator
         _d = diagonal.ToArray();
     }
 
+    /// <summary>The diagonal entries (the eigenvalues).</summary>
     public ReadOnlySpan<double> Diagonal => _d;
 
+    /// <inheritdoc/>
     public int Size => _d.Length;
 
+    /// <inheritdoc/>
     public void Apply(ReadOnlySpan<double> x, Span<double> y)
     {
         Operators.CheckVectors(Size, x, y, 1);
@@ -85,6 +91,7 @@ public sealed class DiagonalOperator : ILinearOperator
         for (int i = 0; i < d.Length; i++) y[i] = d[i] * x[i];
     }
 
+    /// <inheritdoc/>
     public void ApplyBlock(ReadOnlySpan<double> x, Span<double> y, int count)
     {
         Operators.CheckVectors(Size, x, y, count);
@@ -124,12 +131,16 @@ public sealed class LowRankOperator : ILinearOperator
         Size = size;
     }
 
+    /// <inheritdoc/>
     public int Size { get; }
 
+    /// <summary>The number of terms r of UᵀSU.</summary>
     public int Rank => _s.Length;
 
+    /// <inheritdoc/>
     public void Apply(ReadOnlySpan<double> x, Span<double> y) => ApplyBlock(x, y, 1);
 
+    /// <inheritdoc/>
     public void ApplyBlock(ReadOnlySpan<double> x, Span<double> y, int count)
     {
         Operators.CheckVectors(Size, x, y, count);
@@ -158,6 +169,8 @@ public class LinearCombinationOperator : ILinearOperator
     readonly ILinearOperator _a, _b;
     readonly double _alpha, _beta;
 
+    /// <summary>α·A + β·B; A and B must have the same size.</summary>
+    /// <exception cref="ArgumentException">The sizes differ; the message names both.</exception>
     public LinearCombinationOperator(double alpha, ILinearOperator a, double beta, ILinearOperator b)
     {
         Guard.NotNull(a); Guard.NotNull(b);
@@ -167,10 +180,13 @@ public class LinearCombinationOperator : ILinearOperator
         (_a, _b, _alpha, _beta) = (a, b, alpha, beta);
     }
 
+    /// <inheritdoc/>
     public int Size => _a.Size;
 
+    /// <inheritdoc/>
     public void Apply(ReadOnlySpan<double> x, Span<double> y) => ApplyBlock(x, y, 1);
 
+    /// <inheritdoc/>
     public void ApplyBlock(ReadOnlySpan<double> x, Span<double> y, int count)
     {
         Operators.CheckVectors(Size, x, y, count);
@@ -202,20 +218,26 @@ public sealed class ScaledOperator : ILinearOperator
 {
     readonly ILinearOperator _a;
 
+    /// <summary>scale·A + shift·I.</summary>
     public ScaledOperator(ILinearOperator a, double scale, double shift = 0.0)
     {
         Guard.NotNull(a); Guard.Finite(scale); Guard.Finite(shift);
         (_a, Scale, Shift) = (a, scale, shift);
     }
 
+    /// <summary>The factor on A.</summary>
     public double Scale { get; }
 
+    /// <summary>The multiple of the identity added.</summary>
     public double Shift { get; }
 
+    /// <inheritdoc/>
     public int Size => _a.Size;
 
+    /// <inheritdoc/>
     public void Apply(ReadOnlySpan<double> x, Span<double> y) => ApplyBlock(x, y, 1);
 
+    /// <inheritdoc/>
     public void ApplyBlock(ReadOnlySpan<double> x, Span<double> y, int count)
     {
         Operators.CheckVectors(Size, x, y, count);

@@ -2,24 +2,6 @@ using Curvature.Core;
 
 namespace Curvature.Spectral;
 
-/// <summary>Options for <see cref="PowerIteration.TopK"/>.</summary>
-public sealed record PowerIterationOptions
-{
-    /// <summary>
-    /// LargestMagnitude is plain power iteration. LargestAlgebraic and SmallestAlgebraic
-    /// run it on A + ρI and ρI − A, with ρ ≥ spectral radius estimated by a first power run.
-    /// </summary>
-    public Which Which { get; init; } = Which.LargestMagnitude;
-
-    /// <summary>A pair converges when ‖Av − λv‖ ≤ Tolerance·max(|λ|, ε^{1/3}·‖A‖_est).</summary>
-    public double Tolerance { get; init; } = 1e-8;
-
-    /// <summary>Power steps allowed per eigenpair (and for the spectral-radius estimate).</summary>
-    public int MaxIterations { get; init; } = 1000;
-
-    public ulong Seed { get; init; }
-}
-
 /// <summary>
 /// Power iteration with deflation (the PyHessian scheme): pair j iterates v ← A·v with v
 /// kept orthogonal to the j pairs already found. The baseline the Krylov solvers are
@@ -27,17 +9,29 @@ public sealed record PowerIterationOptions
 /// </summary>
 public static class PowerIteration
 {
-    public static EigenResult TopK(ILinearOperator op, int k, PowerIterationOptions? options = null)
+    /// <summary>Default power steps per pair.</summary>
+    public const int DefaultMaxIterations = 1000;
+
+    /// <summary>
+    /// The k extreme eigenpairs of <paramref name="op"/>. LargestMagnitude is plain power
+    /// iteration; LargestAlgebraic and SmallestAlgebraic run it on A + ρI and ρI − A with
+    /// ρ ≥ the spectral radius estimated by a first power run. Uses
+    /// <see cref="EigenOptions.Which"/>, <see cref="EigenOptions.Tolerance"/>,
+    /// <see cref="EigenOptions.MaxMatvecs"/>, <see cref="EigenOptions.StartBlock"/> (the sum of
+    /// its rows starts the first pair), <see cref="EigenOptions.Seed"/> and
+    /// <see cref="EigenOptions.MaxIterations"/> (steps per pair, default 1000).
+    /// </summary>
+    /// <exception cref="ArgumentException">An argument or option is out of range; the message names it.</exception>
+    public static EigenResult TopK(ILinearOperator op, int k, EigenOptions? options = null)
     {
         Guard.NotNull(op);
-        options ??= new PowerIterationOptions();
+        options ??= new EigenOptions();
         int n = op.Size;
-        BlockOps.CheckK(k, n);
-        BlockOps.CheckWhich(options.Which, "options.Which");
-        Guard.Positive(options.Tolerance, "options.Tolerance");
-        Guard.Positive(options.MaxIterations, "options.MaxIterations");
+        options.Validate(k, n);
+        int maxIterations = options.MaxIterations ?? DefaultMaxIterations;
+        Guard.Positive(maxIterations, "options.MaxIterations");
         using var serial = SerialBlas.Enter();
-        var state = new State(n, k, new Rng(options.Seed));
+        var state = new State(n, k, new Rng(options.Seed), options.StartVectorSum(n), options.MaxMatvecs);
 
         double alpha = 1, sigma = 0;
         if (options.Which != Which.LargestMagnitude)
@@ -45,12 +39,12 @@ public static class PowerIteration
             // ρ bounds the spectrum so A + ρI (or ρI − A) is positive semidefinite up to the
             // estimate's error, and its dominant pairs are A's algebraically largest (smallest).
             // A residual of 1e-3·|μ| puts μ within 0.1% of a dominant eigenvalue; the 1% margin covers it.
-            double mu = Iterate(serial, op, state, 0, 1, 0, Math.Max(options.Tolerance, 1e-3), options.MaxIterations, out _);
+            double mu = Iterate(serial, op, state, 0, 1, 0, Math.Max(options.Tolerance, 1e-3), maxIterations, out _);
             sigma = 1.01 * Math.Abs(mu) + double.Epsilon;
             alpha = options.Which == Which.LargestAlgebraic ? 1 : -1;
         }
         for (int j = 0; j < k; j++)
-            Iterate(serial, op, state, j, alpha, sigma, options.Tolerance, options.MaxIterations, out _);
+            Iterate(serial, op, state, j, alpha, sigma, options.Tolerance, maxIterations, out _);
 
         // Each pair converged only in the complement of the earlier ones, whose own small
         // errors couple them; Rayleigh–Ritz on the span of all found vectors (with their
@@ -66,13 +60,20 @@ public static class PowerIteration
             var ayj = state.Products.AsSpan(j * n, n);
             Blas.Axpy(-values[j], yj, ayj);
             residuals[j] = Blas.Nrm2(ayj);
-            converged[j] = residuals[j] <= options.Tolerance * Math.Max(Math.Abs(values[j]), floor);
+            converged[j] = !state.Starved && residuals[j] <= options.Tolerance * Math.Max(Math.Abs(values[j]), floor);
         }
-        return BlockOps.Package(options.Which, values, state.Found, residuals, converged, n, state.Matvecs, state.Steps);
+        // Every pair started from a fresh random vector in the complement of the earlier ones, so
+        // a further copy of a found eigenvalue keeps a non-zero component and is reached next.
+        return BlockOps.Package(options.Which, values, state.Found, residuals, converged, n, state.Matvecs, state.Steps, true,
+            "power: each pair iterated from a fresh random vector in the complement of the pairs found before it.");
     }
 
-    sealed class State(int n, int k, Rng rng)
+    sealed class State(int n, int k, Rng rng, double[]? start, int maxMatvecs)
     {
+        public double[]? Start = start;
+        public readonly int MaxMatvecs = maxMatvecs;
+        /// <summary>A pair got no product because the budget ran out: its stored product is not A·v.</summary>
+        public bool Starved;
         public readonly int N = n;
         public readonly int K = k;
         public readonly Rng Rng = rng;
@@ -121,12 +122,21 @@ public static class PowerIteration
         var v = st.V.AsSpan();
         var w = st.W.AsSpan();
         var av = st.Products.AsSpan(slot * n, n);
-        st.Rng.FillGaussian(v);
+        if (st.Start is { } s0)
+        {
+            s0.CopyTo(v);
+            st.Start = null;
+        }
+        else
+        {
+            st.Rng.FillGaussian(v);
+        }
         st.Deflate(v, slot);
         Blas.Scal(1.0 / Blas.Nrm2(v), v);
         double lambda = 0;
         converged = false;
-        for (int it = 0; it < maxIterations; it++)
+        if (st.Matvecs >= st.MaxMatvecs) st.Starved = true;
+        for (int it = 0; it < maxIterations && st.Matvecs < st.MaxMatvecs; it++)
         {
             serial.Apply(op, v, av);
             st.Matvecs++;
@@ -140,7 +150,7 @@ public static class PowerIteration
             Blas.Axpy(-lambda, v, w);
             st.Deflate(w, slot);
             converged = Blas.Nrm2(w) <= tol * Math.Max(Math.Abs(lambda), BlockOps.ScaleFloor(st.NormEstimate));
-            if (converged || it == maxIterations - 1) break;
+            if (converged || it == maxIterations - 1 || st.Matvecs >= st.MaxMatvecs) break;
             // w ← B·v = α·Av + σ·v, kept in the complement of the found vectors.
             av.CopyTo(w);
             if (alpha != 1) Blas.Scal(alpha, w);

@@ -14,6 +14,7 @@ public sealed class DensityResult
         Grid = grid; Density = density; Nodes = nodes; Weights = weights; Sigma = sigma; Size = size; Matvecs = matvecs;
     }
 
+    /// <summary>The points t at which the density is evaluated.</summary>
     public double[] Grid { get; }
 
     /// <summary>The smoothed density at each grid point.</summary>
@@ -25,12 +26,16 @@ public sealed class DensityResult
     /// <summary>Per probe: the weights τ_j = (first component of eigenvector j)², summing to 1.</summary>
     public double[][] Weights { get; }
 
+    /// <summary>The Gaussian smoothing width σ (in eigenvalue units).</summary>
     public double Sigma { get; }
 
+    /// <summary>The operator dimension n.</summary>
     public int Size { get; }
 
+    /// <summary>Operator applications spent.</summary>
     public int Matvecs { get; }
 
+    /// <summary>The number of probe vectors N.</summary>
     public int Probes => Nodes.Length;
 
     /// <summary>tr f(A) ≈ (n/N) Σ_probes Σ_j τ_j f(θ_j).</summary>
@@ -47,6 +52,17 @@ public sealed class DensityResult
 /// <summary>Stochastic Lanczos quadrature (Lin–Saad–Yang; Ghorbani et al. for Hessians). See docs/spectral.md.</summary>
 public static class SpectralDensity
 {
+    /// <summary>
+    /// The smoothed spectral density φ_σ on <paramref name="grid"/> from <paramref name="probes"/>
+    /// Rademacher probes, each with <paramref name="lanczosSteps"/> fully reorthogonalized Lanczos steps.
+    /// </summary>
+    /// <param name="op">Symmetric operator.</param>
+    /// <param name="lanczosSteps">Lanczos steps per probe (quadrature nodes), at least 1.</param>
+    /// <param name="probes">Number of probes, at least 1.</param>
+    /// <param name="grid">Evaluation points.</param>
+    /// <param name="sigma">Gaussian width, positive.</param>
+    /// <param name="seed">Seed of the probes.</param>
+    /// <exception cref="ArgumentException">An argument is out of range; the message names it.</exception>
     public static DensityResult Slq(ILinearOperator op, int lanczosSteps, int probes, ReadOnlySpan<double> grid, double sigma, ulong seed)
     {
         Guard.NotNull(op);

@@ -96,4 +96,24 @@ public class EigCommandTests
         nonSym.line.Should().Contain("'--matrix'").And.Contain("not symmetric");
         Directory.Exists(outDir).Should().BeFalse("nothing is written when the input is rejected");
     }
+
+    [TestCase("block-lanczos")]
+    [TestCase("lanczos")]
+    public void Eig_finds_four_fives_and_six_threes_and_flags_them_converged(string solver)
+    {
+        string path = WriteMatrix(RepeatedEigenvalueTests.FourFivesSixThrees());
+        foreach (string seed in new[] { "1", "2", "3" })
+        {
+            string outDir = Path.Combine(_dir, "out-" + solver + seed);
+            var (code, _, err) = CliProcess.Run(["eig", "--matrix", path, "-k", "10", "--which", "la", "--solver", solver,
+                "--tol", "1e-10", "--seed", seed, "--out", outDir]);
+            code.Should().Be(0, err);
+            var values = Npy.ReadVector(Path.Combine(outDir, "eigenvalues.npy"));
+            for (int j = 0; j < 10; j++) values[j].Should().BeApproximately(j < 4 ? 5 : 3, 1e-8, $"{solver} seed {seed} value {j}");
+            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "result.json")));
+            json.RootElement.GetProperty("allConverged").GetBoolean().Should().BeTrue();
+            json.RootElement.GetProperty("certified").GetBoolean().Should().BeTrue();
+            json.RootElement.GetProperty("solver").GetString().Should().Be(solver);
+        }
+    }
 }

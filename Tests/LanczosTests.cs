@@ -41,7 +41,7 @@ public class LanczosTests
     {
         var d = Linspace(-3.5, 2.5, 120);
         var a = Similarity(d, 11);
-        var r = Lanczos.TopK(Operator(a), 5, new LanczosOptions { Which = which });
+        var r = Lanczos.TopK(Operator(a), 5, new EigenOptions { Which = which });
         ShouldMatchDense(r, a, 5, which);
     }
 
@@ -80,7 +80,7 @@ public class LanczosTests
         var d = Linspace(-1, 4, 200);
         for (int i = 0; i < 4; i++) d[i] = 4.5 + 0.2 * i;
         var a = Similarity(d, 17);
-        var r = Lanczos.TopK(Operator(a), 4, new LanczosOptions { MaxBasisSize = 8, KeepOnRestart = 5 });
+        var r = Lanczos.TopK(Operator(a), 4, new EigenOptions { MaxBasisSize = 8, KeepOnRestart = 5 });
         r.Iterations.Should().BeGreaterThan(1, "the basis of 8 must have been restarted");
         ShouldMatchDense(r, a, 4, Which.LargestAlgebraic);
     }
@@ -89,7 +89,7 @@ public class LanczosTests
     public void Reported_residuals_equal_residuals_recomputed_from_the_dense_matrix()
     {
         var a = Wishart(80, 120, 21);
-        var r = Lanczos.TopK(Operator(a), 5, new LanczosOptions { Tolerance = 1e-6 });
+        var r = Lanczos.TopK(Operator(a), 5, new EigenOptions { Tolerance = 1e-6 });
         double norm = a.L2Norm();
         for (int i = 0; i < r.Count; i++)
             r.Residuals[i].Should().BeApproximately(TrueResidual(a, r.Vector(i), r.Values[i]), 1e-13 * norm);
@@ -135,7 +135,7 @@ public class LanczosTests
         for (int i = 0; i < 6; i++) d[i] = 5 - 1e-3 * i;
         var a = Similarity(d, 29);
         var counting = new CountingOperator(Operator(a));
-        var r = Lanczos.TopK(counting, 6, new LanczosOptions { MaxMatvecs = 8 });
+        var r = Lanczos.TopK(counting, 6, new EigenOptions { MaxMatvecs = 8 });
         counting.Count.Should().BeLessThanOrEqualTo(8);
         r.Matvecs.Should().Be(counting.Count);
         r.AllConverged.Should().BeFalse();
@@ -166,7 +166,7 @@ public class LanczosTests
         var d = Linspace(0, 5, 50);
         var start = new double[50];
         start[20] = 3.0;
-        var r = Lanczos.TopK(new DiagonalOperator(d), 2, new LanczosOptions { StartVector = start });
+        var r = Lanczos.TopK(new DiagonalOperator(d), 2, new EigenOptions { StartBlock = start });
         ShouldMatchDense(r, Diagonal(d), 2, Which.LargestAlgebraic);
     }
 
@@ -176,7 +176,7 @@ public class LanczosTests
         var d = Linspace(-1, 4, 150);
         d[0] = d[1] = d[2] = 5.0;
         var a = Similarity(d, 31);
-        var r = Lanczos.TopK(Operator(a), 4, new LanczosOptions { ProbeComplement = true });
+        var r = Lanczos.TopK(Operator(a), 4, new EigenOptions { ProbeComplement = true });
         ShouldMatchDense(r, a, 4, Which.LargestAlgebraic);
     }
 
@@ -184,9 +184,9 @@ public class LanczosTests
     public void Same_seed_gives_the_same_bits_and_another_seed_the_same_eigenvalues()
     {
         var op = Operator(Wishart(70, 100, 8));
-        var a = Lanczos.TopK(op, 4, new LanczosOptions { Seed = 5 });
-        var b = Lanczos.TopK(op, 4, new LanczosOptions { Seed = 5 });
-        var c = Lanczos.TopK(op, 4, new LanczosOptions { Seed = 6 });
+        var a = Lanczos.TopK(op, 4, new EigenOptions { Seed = 5 });
+        var b = Lanczos.TopK(op, 4, new EigenOptions { Seed = 5 });
+        var c = Lanczos.TopK(op, 4, new EigenOptions { Seed = 6 });
         a.Values.Should().Equal(b.Values);
         a.Vectors.Should().Equal(b.Vectors);
         a.Residuals.Should().Equal(b.Residuals);
@@ -200,8 +200,8 @@ public class LanczosTests
     {
         var op = Operator(Wishart(120, 150, 12));
         EigenResult one, two;
-        using (Blas.UseThreads(1)) one = Lanczos.TopK(op, 4, new LanczosOptions { Seed = 3 });
-        using (Blas.UseThreads(2)) two = Lanczos.TopK(op, 4, new LanczosOptions { Seed = 3 });
+        using (Blas.UseThreads(1)) one = Lanczos.TopK(op, 4, new EigenOptions { Seed = 3 });
+        using (Blas.UseThreads(2)) two = Lanczos.TopK(op, 4, new EigenOptions { Seed = 3 });
         one.Values.Should().Equal(two.Values);
         one.Vectors.Should().Equal(two.Vectors);
     }
@@ -212,12 +212,12 @@ public class LanczosTests
         var op = new DiagonalOperator(Linspace(0, 1, 10));
         FluentActions.Invoking(() => Lanczos.TopK(op, 0)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'k' was 0*expected 1 <= k < n = 10*");
         FluentActions.Invoking(() => Lanczos.TopK(op, 10)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'k' was 10*");
-        FluentActions.Invoking(() => Lanczos.TopK(op, 2, new LanczosOptions { Tolerance = 0 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.Tolerance' was 0*positive*");
-        FluentActions.Invoking(() => Lanczos.TopK(op, 2, new LanczosOptions { Tolerance = -1e-3 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.Tolerance' was -0.001*");
-        FluentActions.Invoking(() => Lanczos.TopK(op, 4, new LanczosOptions { MaxBasisSize = 5 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.MaxBasisSize' was 5*at least k + 2 = 6*");
-        FluentActions.Invoking(() => Lanczos.TopK(op, 4, new LanczosOptions { MaxMatvecs = 3 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.MaxMatvecs' was 3*at least k = 4*");
-        FluentActions.Invoking(() => Lanczos.TopK(op, 2, new LanczosOptions { StartVector = new double[9] })).Should().Throw<ArgumentException>().WithMessage("*'options.StartVector' has length 9*expected length 10*");
-        FluentActions.Invoking(() => Lanczos.TopK(op, 2, new LanczosOptions { StartVector = new double[10] })).Should().Throw<ArgumentException>().WithMessage("*'options.StartVector' is the zero vector*");
+        FluentActions.Invoking(() => Lanczos.TopK(op, 2, new EigenOptions { Tolerance = 0 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.Tolerance' was 0*positive*");
+        FluentActions.Invoking(() => Lanczos.TopK(op, 2, new EigenOptions { Tolerance = -1e-3 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.Tolerance' was -0.001*");
+        FluentActions.Invoking(() => Lanczos.TopK(op, 4, new EigenOptions { MaxBasisSize = 5 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.MaxBasisSize' was 5*at least k + 2 = 6*");
+        FluentActions.Invoking(() => Lanczos.TopK(op, 4, new EigenOptions { MaxMatvecs = 3 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.MaxMatvecs' was 3*at least k = 4*");
+        FluentActions.Invoking(() => Lanczos.TopK(op, 2, new EigenOptions { StartBlock = new double[9] })).Should().Throw<ArgumentException>().WithMessage("*'options.StartBlock' has length 9*m x n = m x 10*");
+        FluentActions.Invoking(() => Lanczos.TopK(op, 2, new EigenOptions { StartBlock = new double[10] })).Should().Throw<ArgumentException>().WithMessage("*'options.StartBlock' is all zeros*");
         FluentActions.Invoking(() => Lanczos.TopK(null!, 2)).Should().Throw<ArgumentNullException>().WithMessage("*'op'*");
     }
 }

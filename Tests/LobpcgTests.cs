@@ -38,7 +38,7 @@ public class LobpcgTests
     {
         var d = Linspace(-3.5, 2.5, 120);
         var a = Similarity(d, 11);
-        var r = Lobpcg.TopK(Operator(a), 5, new LobpcgOptions { Which = which });
+        var r = Lobpcg.TopK(Operator(a), 5, new EigenOptions { Which = which });
         ShouldMatchDense(r, a, 5, which);
     }
 
@@ -76,7 +76,7 @@ public class LobpcgTests
         // XᵀX/m with m < n has n − m zero eigenvalues: a large repeated eigenvalue at zero,
         // where only the absolute floor of the convergence test makes convergence possible.
         var a = Wishart(60, 40, 13);
-        var r = Lobpcg.TopK(Operator(a), 5, new LobpcgOptions { Which = Which.SmallestAlgebraic });
+        var r = Lobpcg.TopK(Operator(a), 5, new EigenOptions { Which = Which.SmallestAlgebraic });
         r.AllConverged.Should().BeTrue();
         r.Values.Should().AllSatisfy(v => v.Should().BeApproximately(0, EigTol));
         OrthonormalityError(r).Should().BeLessThan(1e-12);
@@ -93,7 +93,7 @@ public class LobpcgTests
         var warm = new double[k * 100];
         for (int i = 0; i < k; i++)
             for (int t = 0; t < 100; t++) warm[i * 100 + t] = evd.EigenVectors[t, 99 - i];
-        var r = Lobpcg.TopK(Operator(a), k, new LobpcgOptions { WarmStart = warm, GuardVectors = 0 });
+        var r = Lobpcg.TopK(Operator(a), k, new EigenOptions { StartBlock = warm, BlockSize = k });
         r.Matvecs.Should().Be(k);
         r.Iterations.Should().Be(0);
         ShouldMatchDense(r, a, k, Which.LargestAlgebraic);
@@ -113,7 +113,7 @@ public class LobpcgTests
         for (int i = 0; i < k; i++)
             for (int t = 0; t < 200; t++) warm[i * 200 + t] = evd.EigenVectors[t, 199 - i];
         var cold = Lobpcg.TopK(Operator(moved), k);
-        var hot = Lobpcg.TopK(Operator(moved), k, new LobpcgOptions { WarmStart = warm });
+        var hot = Lobpcg.TopK(Operator(moved), k, new EigenOptions { StartBlock = warm });
         ShouldMatchDense(hot, moved, k, Which.LargestAlgebraic);
         hot.Matvecs.Should().BeLessThan(cold.Matvecs / 2);
     }
@@ -126,7 +126,7 @@ public class LobpcgTests
         var d = Linspace(-1, 1, 200);
         for (int i = 0; i < 5; i++) d[i] = 100.0 / (1 + i);
         var counting = new CountingOperator(new DiagonalOperator(d));
-        var r = Lobpcg.TopK(counting, 5, new LobpcgOptions { GuardVectors = 0 });
+        var r = Lobpcg.TopK(counting, 5, new EigenOptions { BlockSize = 5 });
         r.AllConverged.Should().BeTrue();
         r.Matvecs.Should().Be(counting.Count);
         r.Matvecs.Should().BeLessThan(5 * (r.Iterations + 1));
@@ -138,7 +138,7 @@ public class LobpcgTests
         var d = Linspace(-1, 4, 200);
         for (int i = 0; i < 6; i++) d[i] = 5 - 1e-3 * i;
         var a = Similarity(d, 29);
-        var r = Lobpcg.TopK(Operator(a), 6, new LobpcgOptions { MaxIterations = 2 });
+        var r = Lobpcg.TopK(Operator(a), 6, new EigenOptions { MaxIterations = 2 });
         r.AllConverged.Should().BeFalse();
         r.Iterations.Should().Be(2);
         double norm = a.L2Norm();
@@ -155,7 +155,7 @@ public class LobpcgTests
     public void A_matvec_budget_is_respected_and_the_count_is_exact()
     {
         var counting = new CountingOperator(Operator(Wishart(80, 100, 3)));
-        var r = Lobpcg.TopK(counting, 4, new LobpcgOptions { MaxMatvecs = 20, Tolerance = 1e-14 });
+        var r = Lobpcg.TopK(counting, 4, new EigenOptions { MaxMatvecs = 20, Tolerance = 1e-14 });
         counting.Count.Should().BeLessThanOrEqualTo(20);
         r.Matvecs.Should().Be(counting.Count);
         r.AllConverged.Should().BeFalse();
@@ -166,13 +166,13 @@ public class LobpcgTests
     {
         var op = Operator(Wishart(120, 150, 12));
         EigenResult one, two, again;
-        using (Blas.UseThreads(1)) one = Lobpcg.TopK(op, 4, new LobpcgOptions { Seed = 3 });
-        using (Blas.UseThreads(2)) two = Lobpcg.TopK(op, 4, new LobpcgOptions { Seed = 3 });
-        again = Lobpcg.TopK(op, 4, new LobpcgOptions { Seed = 3 });
+        using (Blas.UseThreads(1)) one = Lobpcg.TopK(op, 4, new EigenOptions { Seed = 3 });
+        using (Blas.UseThreads(2)) two = Lobpcg.TopK(op, 4, new EigenOptions { Seed = 3 });
+        again = Lobpcg.TopK(op, 4, new EigenOptions { Seed = 3 });
         one.Values.Should().Equal(two.Values);
         one.Vectors.Should().Equal(two.Vectors);
         one.Vectors.Should().Equal(again.Vectors);
-        var other = Lobpcg.TopK(op, 4, new LobpcgOptions { Seed = 4 });
+        var other = Lobpcg.TopK(op, 4, new EigenOptions { Seed = 4 });
         other.Vectors.Should().NotEqual(one.Vectors);
         for (int i = 0; i < 4; i++) other.Values[i].Should().BeApproximately(one.Values[i], EigTol);
     }
@@ -183,14 +183,14 @@ public class LobpcgTests
         var op = new DiagonalOperator(Linspace(0, 1, 10));
         FluentActions.Invoking(() => Lobpcg.TopK(op, 0)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'k' was 0*expected 1 <= k < n = 10*");
         FluentActions.Invoking(() => Lobpcg.TopK(op, 10)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'k' was 10*");
-        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new LobpcgOptions { Tolerance = 0 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.Tolerance' was 0*positive*");
-        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new LobpcgOptions { WarmStart = new double[15] })).Should().Throw<ArgumentException>()
-            .WithMessage("*'options.WarmStart' has length 15*m x n = m x 10 with 1 <= m <= k + guard = 4*");
-        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new LobpcgOptions { WarmStart = new double[50] })).Should().Throw<ArgumentException>()
-            .WithMessage("*'options.WarmStart' has length 50*");
-        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new LobpcgOptions { MaxMatvecs = 3 })).Should().Throw<ArgumentOutOfRangeException>()
+        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new EigenOptions { Tolerance = 0 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.Tolerance' was 0*positive*");
+        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new EigenOptions { StartBlock = new double[15] })).Should().Throw<ArgumentException>()
+            .WithMessage("*'options.StartBlock' has length 15*m x n = m x 10*");
+        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new EigenOptions { StartBlock = Enumerable.Repeat(1.0, 50).ToArray() })).Should().Throw<ArgumentException>()
+            .WithMessage("*'options.StartBlock' has length 50*1 <= m <= k + guard = 4*");
+        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new EigenOptions { MaxMatvecs = 3 })).Should().Throw<ArgumentOutOfRangeException>()
             .WithMessage("*'options.MaxMatvecs' was 3*at least the block size k + guard = 4*");
-        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new LobpcgOptions { MaxIterations = -1 })).Should().Throw<ArgumentOutOfRangeException>()
+        FluentActions.Invoking(() => Lobpcg.TopK(op, 2, new EigenOptions { MaxIterations = -1 })).Should().Throw<ArgumentOutOfRangeException>()
             .WithMessage("*'options.MaxIterations' was -1*");
     }
 

@@ -21,7 +21,7 @@ public class PowerIterationTests
     public void Deflated_power_iteration_matches_the_dense_eigenvalues(Which which)
     {
         var a = Similarity(Spectrum(), 3);
-        var r = PowerIteration.TopK(Operator(a), 3, new PowerIterationOptions { Which = which, MaxIterations = 5000 });
+        var r = PowerIteration.TopK(Operator(a), 3, new EigenOptions { Which = which, MaxIterations = 5000 });
         r.AllConverged.Should().BeTrue();
         var expected = Expected(DenseEigenvalues(a), 3, which);
         for (int i = 0; i < 3; i++) r.Values[i].Should().BeApproximately(expected[i], 1e-10);
@@ -34,8 +34,8 @@ public class PowerIterationTests
     public void Power_iteration_needs_more_products_than_Lanczos_for_the_same_pairs()
     {
         var op = Operator(Similarity(Spectrum(), 4));
-        var power = PowerIteration.TopK(op, 2, new PowerIterationOptions { MaxIterations = 5000 });
-        var lanczos = Lanczos.TopK(op, 2, new LanczosOptions { Which = Which.LargestMagnitude });
+        var power = PowerIteration.TopK(op, 2, new EigenOptions { Which = Which.LargestMagnitude, MaxIterations = 5000 });
+        var lanczos = Lanczos.TopK(op, 2, new EigenOptions { Which = Which.LargestMagnitude });
         power.AllConverged.Should().BeTrue();
         power.Matvecs.Should().BeGreaterThan(lanczos.Matvecs);
     }
@@ -44,7 +44,7 @@ public class PowerIterationTests
     public void An_exhausted_iteration_budget_flags_pairs_unconverged()
     {
         var a = Similarity(Spectrum(), 5);
-        var r = PowerIteration.TopK(Operator(a), 2, new PowerIterationOptions { MaxIterations = 3 });
+        var r = PowerIteration.TopK(Operator(a), 2, new EigenOptions { Which = Which.LargestMagnitude, MaxIterations = 3 });
         r.AllConverged.Should().BeFalse();
         r.Matvecs.Should().Be(6);
         for (int i = 0; i < 2; i++)
@@ -59,8 +59,8 @@ public class PowerIterationTests
     public void Same_seed_gives_the_same_bits()
     {
         var op = Operator(Similarity(Spectrum(), 6));
-        var a = PowerIteration.TopK(op, 2, new PowerIterationOptions { Seed = 9 });
-        var b = PowerIteration.TopK(op, 2, new PowerIterationOptions { Seed = 9 });
+        var a = PowerIteration.TopK(op, 2, new EigenOptions { Which = Which.LargestMagnitude, Seed = 9 });
+        var b = PowerIteration.TopK(op, 2, new EigenOptions { Which = Which.LargestMagnitude, Seed = 9 });
         a.Vectors.Should().Equal(b.Vectors);
         a.Values.Should().Equal(b.Values);
     }
@@ -70,7 +70,7 @@ public class PowerIterationTests
     {
         var op = new DiagonalOperator(Linspace(0, 1, 6));
         FluentActions.Invoking(() => PowerIteration.TopK(op, 6)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'k' was 6*");
-        FluentActions.Invoking(() => PowerIteration.TopK(op, 1, new PowerIterationOptions { Tolerance = -1 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.Tolerance' was -1*");
-        FluentActions.Invoking(() => PowerIteration.TopK(op, 1, new PowerIterationOptions { MaxIterations = 0 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.MaxIterations' was 0*");
+        FluentActions.Invoking(() => PowerIteration.TopK(op, 1, new EigenOptions { Which = Which.LargestMagnitude, Tolerance = -1 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.Tolerance' was -1*");
+        FluentActions.Invoking(() => PowerIteration.TopK(op, 1, new EigenOptions { Which = Which.LargestMagnitude, MaxIterations = 0 })).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'options.MaxIterations' was 0*");
     }
 }

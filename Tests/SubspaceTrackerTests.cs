@@ -1,3 +1,4 @@
+using Curvature.Spectral;
 using Curvature.Autodiff;
 using Curvature.Models;
 using Curvature.Optimizers;
@@ -18,9 +19,10 @@ public class SubspaceTrackerTests
         return Matrix<double>.Build.Dense(k, n, (j, i) => b[j * n + i]);
     }
 
-    [TestCase(EigenSolverKind.Lanczos)]
-    [TestCase(EigenSolverKind.Lobpcg)]
-    public void Tracker_basis_spans_the_top_k_eigenvectors_of_a_quadratic_with_known_spectrum(EigenSolverKind solver)
+    [TestCase(EigenSolver.BlockLanczos)]
+    [TestCase(EigenSolver.Lanczos)]
+    [TestCase(EigenSolver.Lobpcg)]
+    public void Tracker_basis_spans_the_top_k_eigenvectors_of_a_quadratic_with_known_spectrum(EigenSolver solver)
     {
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 5, noise: 0.1, seed: 3);
         var tracker = new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 4, Solver = solver, Tolerance = 1e-10, Seed = 7 });
@@ -102,9 +104,10 @@ public class SubspaceTrackerTests
             .Should().Throw<ArgumentException>().WithMessage("*'curvature'*FunctionalHessian*");
     }
 
-    [TestCase(EigenSolverKind.Lanczos)]
-    [TestCase(EigenSolverKind.Lobpcg)]
-    public void Warm_started_refreshes_along_a_training_path_spend_fewer_matvecs_than_cold_ones(EigenSolverKind solver)
+    [TestCase(EigenSolver.BlockLanczos)]
+    [TestCase(EigenSolver.Lanczos)]
+    [TestCase(EigenSolver.Lobpcg)]
+    public void Warm_started_refreshes_along_a_training_path_spend_fewer_matvecs_than_cold_ones(EigenSolver solver)
     {
         var data = DataSpec.Parse("gmm:300:10:4:1");
         var model = Mlp.Parse("10-32-4", "tanh");
