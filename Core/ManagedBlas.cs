@@ -14,7 +14,14 @@ namespace Curvature.Core;
 public sealed class ManagedBlas : BlasBackend
 {
     /// <summary>The fastest kernel this machine supports.</summary>
-    public static readonly ManagedBlas Instance = new(Avx2.IsSupported && Fma.IsSupported ? ManagedKernel.Avx2Fma : ManagedKernel.Portable);
+    public static readonly ManagedBlas Instance = new(
+        Avx512F.IsSupported ? ManagedKernel.Avx512 : Avx2.IsSupported && Fma.IsSupported ? ManagedKernel.Avx2Fma : ManagedKernel.Portable);
+
+    /// <summary>The AVX2/FMA kernel, or null where the CPU lacks AVX2 or FMA (tests and benchmarks compare kernels).</summary>
+    public static readonly ManagedBlas? Avx2Kernel = Avx2.IsSupported && Fma.IsSupported ? new(ManagedKernel.Avx2Fma) : null;
+
+    /// <summary>The AVX-512 kernel, or null where the CPU lacks AVX-512F.</summary>
+    public static readonly ManagedBlas? Avx512Kernel = Avx512F.IsSupported ? new(ManagedKernel.Avx512) : null;
 
     /// <summary>The <see cref="Vector{T}"/> kernel regardless of the machine, so tests can run it everywhere.</summary>
     public static readonly ManagedBlas Portable = new(ManagedKernel.Portable);
@@ -32,7 +39,7 @@ public sealed class ManagedBlas : BlasBackend
 
     public override string Name => "managed";
     public override string? LibraryPath => null;
-    public override string Config => $"managed {Kernel} GEMM {ManagedGemm.MR}x{ManagedGemm.NR} tile, KC={ManagedGemm.KC} (Vector<double>.Count={Vector<double>.Count})";
+    public override string Config => $"managed {Kernel} GEMM {ManagedGemm.Tile(Kernel).mr}x{ManagedGemm.Tile(Kernel).nr} tile, KC={ManagedGemm.KC} (Vector<double>.Count={Vector<double>.Count})";
 
     protected override void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc, int threads)

@@ -16,8 +16,8 @@ public class BlasTests
 {
     const double Tol = 1e-12;
 
-    /// <summary>"native" (skipped when no library loads), "managed" (best kernel), "portable" (Vector&lt;T&gt; kernel).</summary>
-    public static readonly string[] Backends = ["native", "managed", "portable"];
+    /// <summary>"native" (skipped when no library loads), "managed" (best kernel), "portable" (Vector&lt;T&gt; kernel), "avx2" and "avx512" (skipped where the CPU lacks them).</summary>
+    public static readonly string[] Backends = ["native", "managed", "portable", "avx2", "avx512"];
 
     static BlasBackend Resolve(string name)
     {
@@ -29,6 +29,12 @@ public class BlasTests
                 return native!;
             case "managed": return Blas.Managed;
             case "portable": return ManagedBlas.Portable;
+            case "avx2":
+                if (ManagedBlas.Avx2Kernel is null) Assert.Ignore("This CPU has no AVX2/FMA: the AVX2 kernel cannot run here.");
+                return ManagedBlas.Avx2Kernel!;
+            case "avx512":
+                if (ManagedBlas.Avx512Kernel is null) Assert.Ignore("This CPU has no AVX-512F: the AVX-512 kernel cannot run here.");
+                return ManagedBlas.Avx512Kernel!;
             default: throw new ArgumentException($"Unknown backend '{name}'.", nameof(name));
         }
     }
