@@ -45,8 +45,13 @@ public sealed unsafe class NativeBlas : BlasBackend
     /// <summary>Environment variable: a library path, or "managed" to force the fallback.</summary>
     public const string EnvironmentVariable = "CURVATURE_BLAS";
 
-    /// <summary>Sonames probed after CURVATURE_BLAS: MKL first, then OpenBLAS.</summary>
-    public static readonly string[] ProbeOrder = ["libmkl_rt.so.2", "libmkl_rt.so", "libopenblas.so.0", "libopenblas.so"];
+    /// <summary>
+    /// Sonames probed after CURVATURE_BLAS: OpenBLAS first, then MKL. Measured on the AMD
+    /// EPYC (Zen 5) this project runs on, MKL 2020.4 was the slower native library (it
+    /// accepts only its AUTO and COMPATIBLE reproducibility branches on AMD); figures in
+    /// docs/benchmarks.md. Set CURVATURE_BLAS to libmkl_rt.so to use MKL.
+    /// </summary>
+    public static readonly string[] ProbeOrder = ["libopenblas.so.0", "libopenblas.so", "libmkl_rt.so.2", "libmkl_rt.so"];
 
     static readonly object Gate = new();
     static IntPtr _handle;
@@ -98,9 +103,13 @@ public sealed unsafe class NativeBlas : BlasBackend
     /// <summary>MKL's Conditional Numerical Reproducibility branch in force (e.g. "AVX2"), or null for other libraries.</summary>
     public string? MklReproducibility => _name == "mkl" ? _mklCbwr : null;
 
+    /// <inheritdoc/>
     public override string Name => _name;
+    /// <inheritdoc/>
     public override string? LibraryPath => _path;
-    public override string Config => _config;
+    /// <inheritdoc/>
+    public override string Config => _config
+        + (Blas.RoutesLargeGemmsToManaged ? $"; GEMMs of at least {Blas.ManagedGemmRouteMin} multiply-adds on the managed AVX-512 kernel" : "");
     /// <summary>Threads the native library itself runs on: 1, pinned at load (the facade threads over panels).</summary>
     public int NativeThreads => _getThreads != null ? _getThreads() : 1;
 
@@ -271,6 +280,7 @@ public sealed unsafe class NativeBlas : BlasBackend
 
     static int Op(Transpose t) => t == Transpose.No ? CBlas.NoTrans : CBlas.Trans;
 
+    /// <inheritdoc/>
     protected override void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc, int threads)
     {
@@ -351,6 +361,7 @@ public sealed unsafe class NativeBlas : BlasBackend
         }
     }
 
+    /// <inheritdoc/>
     protected override void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
         ReadOnlySpan<double> x, double beta, Span<double> y, int threads)
     {
@@ -358,26 +369,31 @@ public sealed unsafe class NativeBlas : BlasBackend
             CBlas.cblas_dgemv(CBlas.RowMajor, Op(transA), m, n, alpha, pa, lda, px, 1, beta, py, 1);
     }
 
+    /// <inheritdoc/>
     protected override double DotCore(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
     {
         fixed (double* px = x, py = y) return CBlas.cblas_ddot(x.Length, px, 1, py, 1);
     }
 
+    /// <inheritdoc/>
     protected override void AxpyCore(double alpha, ReadOnlySpan<double> x, Span<double> y)
     {
         fixed (double* px = x, py = y) CBlas.cblas_daxpy(x.Length, alpha, px, 1, py, 1);
     }
 
+    /// <inheritdoc/>
     protected override void ScalCore(double alpha, Span<double> x)
     {
         fixed (double* px = x) CBlas.cblas_dscal(x.Length, alpha, px, 1);
     }
 
+    /// <inheritdoc/>
     protected override double Nrm2Core(ReadOnlySpan<double> x)
     {
         fixed (double* px = x) return CBlas.cblas_dnrm2(x.Length, px, 1);
     }
 
+    /// <inheritdoc/>
     protected override void SymmetricEigenCore(int n, Span<double> a, Span<double> eigenvalues)
     {
         // LAPACK is column-major; a symmetric matrix reads the same either way, and the

@@ -114,6 +114,22 @@ public class BlasThreadingTests
     }
 
     [Test]
+    public void The_facade_routes_large_gemms_to_the_avx512_kernel_only_for_a_probed_library_and_by_shape_alone()
+    {
+        bool probed = string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(NativeBlas.EnvironmentVariable));
+        Blas.RoutesLargeGemmsToManaged.Should().Be(Blas.Native is not null && ManagedBlas.Avx512Kernel is not null && probed);
+        Blas.GemmBackend(64, 64, 64).Should().BeSameAs(Blas.Backend, "small products stay on the active backend");
+        Blas.GemmBackend(500, 200, 784).Should().BeSameAs(Blas.RoutesLargeGemmsToManaged ? Blas.Managed : Blas.Backend);
+        // The facade's result is the chosen backend's, bit for bit, on any thread count.
+        var rng = new Rng(97UL);
+        var (a, b, c0) = Operands(rng, Transpose.No, Transpose.Yes, 500, 200, 784, 0, nanC: false);
+        var viaFacade = (double[])c0.Clone();
+        using (Blas.UseThreads(2)) Blas.Gemm(Transpose.No, Transpose.Yes, 500, 200, 784, 1, a, 784, b, 784, 0.5, viaFacade, 200);
+        var direct = RunGemm(Blas.GemmBackend(500, 200, 784), 1, Transpose.No, Transpose.Yes, 500, 200, 784, 0, a, b, c0, 1, 0.5);
+        viaFacade.Should().Equal(direct);
+    }
+
+    [Test]
     public void Gemv_gives_the_same_bits_on_one_and_two_threads([Values("native", "managed", "portable", "avx2", "avx512")] string backend,
         [Values(Transpose.No, Transpose.Yes)] Transpose transA)
     {
