@@ -19,14 +19,40 @@ public static class Blas
     /// <summary>Why the native backend was or was not chosen.</summary>
     public static string ProbeDiagnostics => NativeProbe.Value.diagnostics;
 
+    /// <summary>The managed backend (the best SIMD kernel this CPU supports); always available.</summary>
     public static ManagedBlas Managed => ManagedBlas.Instance;
 
     /// <summary>The backend the facade forwards to.</summary>
     public static BlasBackend Backend => (BlasBackend?)Native ?? Managed;
 
+    /// <summary>
+    /// GEMMs of at least this many multiply-adds go to the managed AVX-512 kernel when the
+    /// native library was chosen by the probe order (not named in CURVATURE_BLAS): on this
+    /// machine's AVX-512 cores it ran about twice OpenBLAS 0.3.21's AVX2 rate at n = 256 and
+    /// 1024, while OpenBLAS was ahead at n = 64; the threshold lies between the two measured
+    /// sizes (docs/benchmarks.md).
+    /// </summary>
+    public const long ManagedGemmRouteMin = 128L * 128 * 128;
+
+    static readonly Lazy<bool> RouteLargeGemms = new(() =>
+        Native is not null && ManagedBlas.Avx512Kernel is not null
+        && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(NativeBlas.EnvironmentVariable)));
+
+    /// <summary>
+    /// True when large GEMMs run on the managed AVX-512 kernel although a native library is
+    /// loaded (AVX-512 CPU, library found by the probe order). The choice depends on the
+    /// shape only, so the bits do not depend on threads.
+    /// </summary>
+    public static bool RoutesLargeGemmsToManaged => RouteLargeGemms.Value;
+
+    /// <summary>The backend that computes a GEMM of this shape through the facade.</summary>
+    public static BlasBackend GemmBackend(int m, int n, int k) =>
+        RouteLargeGemms.Value && (long)m * n * k >= ManagedGemmRouteMin ? Managed : Backend;
+
+    /// <summary>C ← α·op(A)·op(B) + β·C on spans with leading dimensions (row-major), through <see cref="GemmBackend"/>.</summary>
     public static void Gemm(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
-        => Backend.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => GemmBackend(m, n, k).Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     /// <summary>C ← α·op(A)·op(B) + β·C on whole matrices, with shapes checked by name.</summary>
     public static void Gemm(double alpha, Matrix a, Transpose transA, Matrix b, Transpose transB, double beta, Matrix c)
@@ -36,9 +62,10 @@ public static class Blas
         if (k != kb || c.Rows != m || c.Cols != n)
             throw new ArgumentException(
                 $"Shape mismatch: op(A) is {m}x{k} (A {a.Rows}x{a.Cols}), op(B) is {kb}x{n} (B {b.Rows}x{b.Cols}), C is {c.Rows}x{c.Cols}; expected C {m}x{n} and inner dimensions equal.");
-        Backend.Gemm(transA, transB, m, n, k, alpha, a.Data, Math.Max(1, a.Cols), b.Data, Math.Max(1, b.Cols), beta, c.Data, Math.Max(1, c.Cols));
+        GemmBackend(m, n, k).Gemm(transA, transB, m, n, k, alpha, a.Data, Math.Max(1, a.Cols), b.Data, Math.Max(1, b.Cols), beta, c.Data, Math.Max(1, c.Cols));
     }
 
+    /// <summary>y ← α·op(A)·x + β·y with A stored m×n (row-major, leading dimension <paramref name="lda"/>); β = 0 never reads y.</summary>
     public static void Gemv(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
         ReadOnlySpan<double> x, double beta, Span<double> y)
         => Backend.Gemv(transA, m, n, alpha, a, lda, x, beta, y);
@@ -53,12 +80,16 @@ public static class Blas
         Backend.Gemv(transA, a.Rows, a.Cols, alpha, a.Data, Math.Max(1, a.Cols), x.Data, beta, y.Data);
     }
 
+    /// <summary>xᵀy of two vectors of equal length.</summary>
     public static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y) => Backend.Dot(x, y);
 
+    /// <summary>y ← α·x + y on vectors of equal length.</summary>
     public static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y) => Backend.Axpy(alpha, x, y);
 
+    /// <summary>x ← α·x.</summary>
     public static void Scal(double alpha, Span<double> x) => Backend.Scal(alpha, x);
 
+    /// <summary>‖x‖₂, without overflow or underflow of the intermediate squares.</summary>
     public static double Nrm2(ReadOnlySpan<double> x) => Backend.Nrm2(x);
 
     /// <inheritdoc cref="BlasBackend.SymmetricEigen"/>

@@ -69,6 +69,7 @@ public abstract class BlasBackend
         GemvCore(transA, m, n, alpha, a, lda, x[..xLen], beta, y[..yLen], Blas.Threads);
     }
 
+    /// <summary>xᵀy of two vectors of equal length (0 for empty vectors).</summary>
     public double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
     {
         SameLength(x.Length, y.Length, "x", "y");
@@ -117,10 +118,15 @@ public abstract class BlasBackend
     /// <summary>GEMV on a non-empty, checked problem; <paramref name="threads"/> may only change speed, never bits.</summary>
     protected abstract void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
         ReadOnlySpan<double> x, double beta, Span<double> y, int threads);
+    /// <summary>DOT on a checked, non-empty pair of vectors.</summary>
     protected abstract double DotCore(ReadOnlySpan<double> x, ReadOnlySpan<double> y);
+    /// <summary>AXPY on a checked, non-empty pair with α ≠ 0.</summary>
     protected abstract void AxpyCore(double alpha, ReadOnlySpan<double> x, Span<double> y);
+    /// <summary>SCAL on a non-empty vector with α ≠ 1.</summary>
     protected abstract void ScalCore(double alpha, Span<double> x);
+    /// <summary>NRM2 on a non-empty vector.</summary>
     protected abstract double Nrm2Core(ReadOnlySpan<double> x);
+    /// <summary>Symmetric eigen-decomposition on a checked, finite, non-empty n×n matrix (contract of <see cref="SymmetricEigen"/>).</summary>
     protected abstract void SymmetricEigenCore(int n, Span<double> a, Span<double> eigenvalues);
 
     // The messages are built only when a check fails: these run on every call of every hot

@@ -11,30 +11,35 @@ public static class Guard
 {
     static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>Throws unless <paramref name="value"/> is positive and finite.</summary>
     public static void Positive(double value, [CallerArgumentExpression(nameof(value))] string name = "")
     {
         if (!(value > 0) || !double.IsFinite(value))
             throw new ArgumentOutOfRangeException(name, $"Argument '{name}' was {Show(value)}; expected a positive finite number.");
     }
 
+    /// <summary>Throws unless <paramref name="value"/> is non-negative and finite.</summary>
     public static void NonNegative(double value, [CallerArgumentExpression(nameof(value))] string name = "")
     {
         if (!(value >= 0) || !double.IsFinite(value))
             throw new ArgumentOutOfRangeException(name, $"Argument '{name}' was {Show(value)}; expected a non-negative finite number.");
     }
 
+    /// <summary>Throws unless <paramref name="value"/> is finite.</summary>
     public static void Finite(double value, [CallerArgumentExpression(nameof(value))] string name = "")
     {
         if (!double.IsFinite(value))
             throw new ArgumentOutOfRangeException(name, $"Argument '{name}' was {Show(value)}; expected a finite number.");
     }
 
+    /// <summary>Throws unless <paramref name="value"/> is a positive integer.</summary>
     public static void Positive(int value, [CallerArgumentExpression(nameof(value))] string name = "")
     {
         if (value <= 0)
             throw new ArgumentOutOfRangeException(name, $"Argument '{name}' was {value}; expected a positive integer.");
     }
 
+    /// <summary>Throws unless <paramref name="value"/> is a non-negative integer.</summary>
     public static void NonNegative(int value, [CallerArgumentExpression(nameof(value))] string name = "")
     {
         if (value < 0)
@@ -55,18 +60,21 @@ public static class Guard
             throw new ArgumentOutOfRangeException(name, $"Argument '{name}' was {Show(value)}; expected a number in [{Show(lo)}, {Show(hi)}].");
     }
 
+    /// <summary>Throws unless <paramref name="span"/> has exactly <paramref name="expected"/> elements.</summary>
     public static void Length<T>(ReadOnlySpan<T> span, int expected, string name)
     {
         if (span.Length != expected)
             throw new ArgumentException($"Argument '{name}' has length {span.Length}; expected length {expected}.", name);
     }
 
+    /// <summary>Throws unless <paramref name="span"/> has at least <paramref name="expected"/> elements.</summary>
     public static void AtLeast<T>(ReadOnlySpan<T> span, int expected, string name)
     {
         if (span.Length < expected)
             throw new ArgumentException($"Argument '{name}' has length {span.Length}; expected at least {expected}.", name);
     }
 
+    /// <summary>Throws, naming the first offending index, unless every value is finite.</summary>
     public static void AllFinite(ReadOnlySpan<double> values, string name)
     {
         for (int i = 0; i < values.Length; i++)
@@ -74,6 +82,7 @@ public static class Guard
                 throw new ArgumentException($"Argument '{name}' has {Show(values[i])} at index {i}; expected finite values.", name);
     }
 
+    /// <summary>Throws <see cref="ArgumentNullException"/> when <paramref name="value"/> is null.</summary>
     public static void NotNull<T>(T? value, [CallerArgumentExpression(nameof(value))] string name = "") where T : class
     {
         if (value is null)

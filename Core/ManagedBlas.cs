@@ -14,7 +14,14 @@ namespace Curvature.Core;
 public sealed class ManagedBlas : BlasBackend
 {
     /// <summary>The fastest kernel this machine supports.</summary>
-    public static readonly ManagedBlas Instance = new(Avx2.IsSupported && Fma.IsSupported ? ManagedKernel.Avx2Fma : ManagedKernel.Portable);
+    public static readonly ManagedBlas Instance = new(
+        Avx512F.IsSupported ? ManagedKernel.Avx512 : Avx2.IsSupported && Fma.IsSupported ? ManagedKernel.Avx2Fma : ManagedKernel.Portable);
+
+    /// <summary>The AVX2/FMA kernel, or null where the CPU lacks AVX2 or FMA (tests and benchmarks compare kernels).</summary>
+    public static readonly ManagedBlas? Avx2Kernel = Avx2.IsSupported && Fma.IsSupported ? new(ManagedKernel.Avx2Fma) : null;
+
+    /// <summary>The AVX-512 kernel, or null where the CPU lacks AVX-512F.</summary>
+    public static readonly ManagedBlas? Avx512Kernel = Avx512F.IsSupported ? new(ManagedKernel.Avx512) : null;
 
     /// <summary>The <see cref="Vector{T}"/> kernel regardless of the machine, so tests can run it everywhere.</summary>
     public static readonly ManagedBlas Portable = new(ManagedKernel.Portable);
@@ -30,14 +37,19 @@ public sealed class ManagedBlas : BlasBackend
     /// <summary>The GEMM micro-kernel this instance runs.</summary>
     public ManagedKernel Kernel { get; }
 
+    /// <inheritdoc/>
     public override string Name => "managed";
+    /// <inheritdoc/>
     public override string? LibraryPath => null;
-    public override string Config => $"managed {Kernel} GEMM {ManagedGemm.MR}x{ManagedGemm.NR} tile, KC={ManagedGemm.KC} (Vector<double>.Count={Vector<double>.Count})";
+    /// <inheritdoc/>
+    public override string Config => $"managed {Kernel} GEMM {ManagedGemm.Tile(Kernel).mr}x{ManagedGemm.Tile(Kernel).nr} tile, KC={ManagedGemm.KC} (Vector<double>.Count={Vector<double>.Count})";
 
+    /// <inheritdoc/>
     protected override void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc, int threads)
         => ManagedGemm.Run(Kernel, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
+    /// <inheritdoc/>
     protected override unsafe void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
         ReadOnlySpan<double> x, double beta, Span<double> y, int threads)
     {
@@ -186,6 +198,7 @@ public sealed class ManagedBlas : BlasBackend
         }
     }
 
+    /// <inheritdoc/>
     protected override double DotCore(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
     {
         var vx = MemoryMarshal.Cast<double, Vector<double>>(x);
@@ -205,6 +218,7 @@ public sealed class ManagedBlas : BlasBackend
         return s;
     }
 
+    /// <inheritdoc/>
     protected override void AxpyCore(double alpha, ReadOnlySpan<double> x, Span<double> y)
     {
         var vx = MemoryMarshal.Cast<double, Vector<double>>(x);
@@ -214,6 +228,7 @@ public sealed class ManagedBlas : BlasBackend
         for (int i = vx.Length * Vector<double>.Count; i < x.Length; i++) y[i] += alpha * x[i];
     }
 
+    /// <inheritdoc/>
     protected override void ScalCore(double alpha, Span<double> x)
     {
         var vx = MemoryMarshal.Cast<double, Vector<double>>(x);
@@ -227,6 +242,7 @@ public sealed class ManagedBlas : BlasBackend
     // below one rounding (2^-53 of the sum) for any n up to 2^122 (docs/core.md, NRM2).
     static readonly double Nrm2SafeMin = Math.ScaleB(1.0, -900);
 
+    /// <inheritdoc/>
     protected override double Nrm2Core(ReadOnlySpan<double> x)
     {
         // Fast path: plain sum of squares. It is exact to rounding unless a square
@@ -260,6 +276,7 @@ public sealed class ManagedBlas : BlasBackend
         return Math.ScaleB(Math.Sqrt(s), e);
     }
 
+    /// <inheritdoc/>
     protected override void SymmetricEigenCore(int n, Span<double> a, Span<double> eigenvalues)
     {
         var m = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(n, n);

@@ -13,6 +13,9 @@ public enum ManagedKernel
 
     /// <summary>6×8 tile on <see cref="Vector{T}"/>, for machines without AVX2/FMA.</summary>
     Portable,
+
+    /// <summary>12×16 register tile on AVX-512F (24 zmm accumulators), chosen where <c>Avx512F.IsSupported</c>.</summary>
+    Avx512,
 }
 
 /// <summary>
@@ -27,6 +30,12 @@ public enum ManagedKernel
 internal static unsafe class ManagedGemm
 {
     internal const int MR = 6, NR = 8;
+
+    // The AVX-512 tile: 12 rows × 16 columns = 24 zmm accumulators of 8 doubles.
+    internal const int MR512 = 12, NR512 = 16;
+
+    /// <summary>Register tile (rows, columns) of a kernel.</summary>
+    internal static (int mr, int nr) Tile(ManagedKernel kernel) => kernel == ManagedKernel.Avx512 ? (MR512, NR512) : (MR, NR);
 
     // KC fixes the summation split of every C element, so it must never depend on the
     // thread count or on the machine. MC and NC only decide who computes what and when.
@@ -138,6 +147,7 @@ internal static unsafe class ManagedGemm
         [ThreadStatic] static Job? _cached;
 
         ManagedKernel _kernel;
+        int _mr, _nr;
         Transpose _transA, _transB;
         int _m, _n, _k, _lda, _ldb, _ldc;
         double _alpha, _beta;
@@ -165,6 +175,7 @@ internal static unsafe class ManagedGemm
             double* a, int lda, double* b, int ldb, double beta, double* c, int ldc)
         {
             _kernel = kernel; _transA = transA; _transB = transB;
+            (_mr, _nr) = Tile(kernel);
             _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
             _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc;
         }
@@ -175,7 +186,7 @@ internal static unsafe class ManagedGemm
             // (m = 256 on 2 threads: 66+66 | 66+58, not 72+72 | 72+40). MC only moves work
             // between threads, it does not change any element's arithmetic.
             int perThread = (_m + threads * MC - 1) / (threads * MC);
-            int mc = Math.Min(MC, RoundUp((_m + threads * perThread - 1) / (threads * perThread), MR));
+            int mc = Math.Min(MC, RoundUp((_m + threads * perThread - 1) / (threads * perThread), _mr));
             int rowBlocks = (_m + mc - 1) / mc;
             _mc = mc;
             var ws = Workspace.RentB();
@@ -190,8 +201,8 @@ internal static unsafe class ManagedGemm
                         _jc = jc; _nc = nc; _pc = pc; _kc = kc;
                         // The first k-block applies β; later ones accumulate onto what it wrote.
                         _betaEff = pc == 0 ? _beta : 1.0;
-                        _bPacked = ws.Get(kc * RoundUp(nc, NR));
-                        PackB(_transB, _b, _ldb, pc, kc, jc, nc, _bPacked);
+                        _bPacked = ws.Get(kc * RoundUp(nc, _nr));
+                        PackB(_transB, _b, _ldb, pc, kc, jc, nc, _bPacked, _nr);
                         if (threads > 1 && rowBlocks > 1)
                         {
                             BlasPool.Run(this, rowBlocks, threads);
@@ -219,32 +230,42 @@ internal static unsafe class ManagedGemm
             var ws = Workspace.RentA();
             try
             {
-                double* aPacked = ws.Get(kc * RoundUp(mcb, MR));
-                PackA(_transA, _a, _lda, ic, mcb, _pc, kc, aPacked);
-                double* tile = stackalloc double[MR * NR];
-                for (int jr = 0; jr < nc; jr += NR)
+                int MRk = _mr, NRk = _nr;
+                double* aPacked = ws.Get(kc * RoundUp(mcb, MRk));
+                PackA(_transA, _a, _lda, ic, mcb, _pc, kc, aPacked, MRk);
+                double* tile = stackalloc double[MR512 * NR512];
+                for (int jr = 0; jr < nc; jr += NRk)
                 {
-                    int nr = Math.Min(NR, nc - jr);
+                    int nr = Math.Min(NRk, nc - jr);
                     double* bp = _bPacked + (long)jr * kc;
-                    for (int ir = 0; ir < mcb; ir += MR)
+                    for (int ir = 0; ir < mcb; ir += MRk)
                     {
-                        int mr = Math.Min(MR, mcb - ir);
+                        int mr = Math.Min(MRk, mcb - ir);
                         double* ap = aPacked + (long)ir * kc;
                         double* cp = _c + (long)(ic + ir) * _ldc + _jc + jr;
-                        if (_kernel == ManagedKernel.Avx2Fma)
+                        if (_kernel == ManagedKernel.Avx512)
                         {
-                            if (mr == MR && nr == NR)
+                            if (mr == MRk && nr == NRk)
+                            {
+                                KernelAvx512(kc, ap, bp, cp, _ldc, _alpha, _betaEff);
+                                continue;
+                            }
+                            KernelAvx512(kc, ap, bp, tile, NRk, 1.0, 0.0);
+                        }
+                        else if (_kernel == ManagedKernel.Avx2Fma)
+                        {
+                            if (mr == MRk && nr == NRk)
                             {
                                 KernelAvx2(kc, ap, bp, cp, _ldc, _alpha, _betaEff);
                                 continue;
                             }
-                            KernelAvx2(kc, ap, bp, tile, NR, 1.0, 0.0);
+                            KernelAvx2(kc, ap, bp, tile, NRk, 1.0, 0.0);
                         }
                         else
                         {
                             KernelPortable(kc, ap, bp, tile);
                         }
-                        Merge(tile, mr, nr, cp, _ldc, _alpha, _betaEff);
+                        Merge(tile, mr, nr, NRk, cp, _ldc, _alpha, _betaEff);
                     }
                 }
             }
@@ -261,7 +282,7 @@ internal static unsafe class ManagedGemm
     /// Packs op(B)[pc:pc+kc, jc:jc+nc] into NR-wide panels: panel q holds, for each p, the
     /// NR values op(B)(pc+p, jc+q·NR .. +NR) contiguously; columns past n are zero.
     /// </summary>
-    static void PackB(Transpose transB, double* b, int ldb, int pc, int kc, int jc, int nc, double* dst)
+    static void PackB(Transpose transB, double* b, int ldb, int pc, int kc, int jc, int nc, double* dst, int NR)
     {
         for (int j0 = 0; j0 < nc; j0 += NR)
         {
@@ -273,12 +294,8 @@ internal static unsafe class ManagedGemm
                 if (nr == NR)
                 {
                     for (int p = 0; p < kc; p++, src += ldb)
-                    {
-                        Unsafe.WriteUnaligned(panel + p * NR, Unsafe.ReadUnaligned<Vector128<double>>(src));
-                        Unsafe.WriteUnaligned(panel + p * NR + 2, Unsafe.ReadUnaligned<Vector128<double>>(src + 2));
-                        Unsafe.WriteUnaligned(panel + p * NR + 4, Unsafe.ReadUnaligned<Vector128<double>>(src + 4));
-                        Unsafe.WriteUnaligned(panel + p * NR + 6, Unsafe.ReadUnaligned<Vector128<double>>(src + 6));
-                    }
+                        for (int c = 0; c < NR; c += 4)
+                            Unsafe.WriteUnaligned(panel + p * NR + c, Unsafe.ReadUnaligned<Vector256<double>>(src + c));
                 }
                 else
                 {
@@ -313,7 +330,7 @@ internal static unsafe class ManagedGemm
     /// Packs op(A)[ic:ic+mc, pc:pc+kc] into MR-tall panels: panel q holds, for each p, the
     /// MR values op(A)(ic+q·MR .. +MR, pc+p) contiguously; rows past m are zero.
     /// </summary>
-    static void PackA(Transpose transA, double* a, int lda, int ic, int mc, int pc, int kc, double* dst)
+    static void PackA(Transpose transA, double* a, int lda, int ic, int mc, int pc, int kc, double* dst, int MR)
     {
         for (int i0 = 0; i0 < mc; i0 += MR)
         {
@@ -436,6 +453,109 @@ internal static unsafe class ManagedGemm
         Avx.Store(c + 4, hi);
     }
 
+    /// <summary>
+    /// C[0:12, 0:16] ← α·Σ_p a_p b_pᵀ + β·C over one packed A panel (12 per p) and one packed
+    /// B panel (16 per p). 24 zmm accumulators hold the tile; per p: two B loads, twelve
+    /// broadcasts, 24 FMAs of 8 lanes = 384 flops. Every element is the same FMA chain over
+    /// p ascending as in the AVX2 kernel, so the two kernels give the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void KernelAvx512(int kc, double* a, double* b, double* c, int ldc, double alpha, double beta)
+    {
+        Vector512<double> c000 = default, c001 = default;
+        Vector512<double> c010 = default, c011 = default;
+        Vector512<double> c020 = default, c021 = default;
+        Vector512<double> c030 = default, c031 = default;
+        Vector512<double> c040 = default, c041 = default;
+        Vector512<double> c050 = default, c051 = default;
+        Vector512<double> c060 = default, c061 = default;
+        Vector512<double> c070 = default, c071 = default;
+        Vector512<double> c080 = default, c081 = default;
+        Vector512<double> c090 = default, c091 = default;
+        Vector512<double> c100 = default, c101 = default;
+        Vector512<double> c110 = default, c111 = default;
+        Vector512<double> b0, b1, av;
+        int p = 0;
+        for (; p + 1 < kc; p += 2)
+        {
+            b0 = Avx512F.LoadAlignedVector512(b + 0);
+            b1 = Avx512F.LoadAlignedVector512(b + 8);
+            av = Vector512.Create(a[0]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[1]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[2]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[3]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[4]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[5]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(a[6]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(a[7]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(a[8]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(a[9]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(a[10]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(a[11]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            b0 = Avx512F.LoadAlignedVector512(b + 16);
+            b1 = Avx512F.LoadAlignedVector512(b + 24);
+            av = Vector512.Create(a[12]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[13]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[14]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[15]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[16]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[17]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(a[18]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(a[19]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(a[20]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(a[21]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(a[22]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(a[23]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            a += 2 * MR512;
+            b += 2 * NR512;
+        }
+        if (p < kc)
+        {
+            b0 = Avx512F.LoadAlignedVector512(b + 0);
+            b1 = Avx512F.LoadAlignedVector512(b + 8);
+            av = Vector512.Create(a[0]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[1]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[2]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[3]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[4]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[5]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(a[6]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(a[7]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(a[8]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(a[9]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(a[10]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(a[11]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+        }
+        StoreRow512(c + 0 * ldc, c000, c001, alpha, beta);
+        StoreRow512(c + 1 * ldc, c010, c011, alpha, beta);
+        StoreRow512(c + 2 * ldc, c020, c021, alpha, beta);
+        StoreRow512(c + 3 * ldc, c030, c031, alpha, beta);
+        StoreRow512(c + 4 * ldc, c040, c041, alpha, beta);
+        StoreRow512(c + 5 * ldc, c050, c051, alpha, beta);
+        StoreRow512(c + 6 * ldc, c060, c061, alpha, beta);
+        StoreRow512(c + 7 * ldc, c070, c071, alpha, beta);
+        StoreRow512(c + 8 * ldc, c080, c081, alpha, beta);
+        StoreRow512(c + 9 * ldc, c090, c091, alpha, beta);
+        StoreRow512(c + 10 * ldc, c100, c101, alpha, beta);
+        StoreRow512(c + 11 * ldc, c110, c111, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreRow512(double* c, Vector512<double> lo, Vector512<double> hi, double alpha, double beta)
+    {
+        var va = Vector512.Create(alpha);
+        lo = Avx512F.Multiply(va, lo);
+        hi = Avx512F.Multiply(va, hi);
+        if (beta != 0)
+        {
+            var vb = Vector512.Create(beta);
+            lo = Avx512F.Add(lo, Avx512F.Multiply(vb, Avx512F.LoadVector512(c)));
+            hi = Avx512F.Add(hi, Avx512F.Multiply(vb, Avx512F.LoadVector512(c + 8)));
+        }
+        Avx512F.Store(c, lo);
+        Avx512F.Store(c + 8, hi);
+    }
+
     /// <summary>The same 6×8 tile product on <see cref="Vector{T}"/>, written to <paramref name="tile"/>.</summary>
     static void KernelPortable(int kc, double* a, double* b, double* tile)
     {
@@ -456,11 +576,11 @@ internal static unsafe class ManagedGemm
                 Unsafe.WriteUnaligned(tile + r * NR + v * w, acc[r * nv + v]);
     }
 
-    static void Merge(double* tile, int mr, int nr, double* c, int ldc, double alpha, double beta)
+    static void Merge(double* tile, int mr, int nr, int stride, double* c, int ldc, double alpha, double beta)
     {
         for (int r = 0; r < mr; r++)
         {
-            double* t = tile + r * NR;
+            double* t = tile + r * stride;
             double* cr = c + (long)r * ldc;
             if (beta == 0)
                 for (int j = 0; j < nr; j++) cr[j] = alpha * t[j];

@@ -5,12 +5,15 @@ namespace Curvature.Core;
 /// <summary>A dense row-major matrix over one contiguous array.</summary>
 public sealed class Matrix
 {
+    /// <summary>Number of rows.</summary>
     public int Rows { get; }
+    /// <summary>Number of columns (also the leading dimension of <see cref="Data"/>).</summary>
     public int Cols { get; }
 
     /// <summary>The storage: element (i, j) is at i·Cols + j.</summary>
     public double[] Data { get; }
 
+    /// <summary>A zero rows×cols matrix.</summary>
     public Matrix(int rows, int cols)
     {
         Guard.NonNegative(rows); Guard.NonNegative(cols);
@@ -27,12 +30,14 @@ public sealed class Matrix
         Rows = rows; Cols = cols; Data = data;
     }
 
+    /// <summary>Element (i, j).</summary>
     public double this[int i, int j]
     {
         get => Data[i * Cols + j];
         set => Data[i * Cols + j] = value;
     }
 
+    /// <summary>Row i as a writable view (contiguous, length Cols).</summary>
     public Span<double> Row(int i) => Data.AsSpan(i * Cols, Cols);
 
     /// <summary>A view of rows [start, start + count) as one contiguous span (row stride Cols).</summary>
@@ -52,8 +57,10 @@ public sealed class Matrix
         return v;
     }
 
+    /// <summary>All elements, row-major, as a writable view.</summary>
     public Span<double> AsSpan() => Data;
 
+    /// <summary>The n×n identity.</summary>
     public static Matrix Identity(int n)
     {
         var m = new Matrix(n, n);
@@ -61,6 +68,7 @@ public sealed class Matrix
         return m;
     }
 
+    /// <summary>A copy of a rectangular array, [i, j] → (i, j).</summary>
     public static Matrix FromRows(double[,] values)
     {
         var m = new Matrix(values.GetLength(0), values.GetLength(1));
@@ -70,8 +78,10 @@ public sealed class Matrix
         return m;
     }
 
+    /// <summary>A deep copy.</summary>
     public Matrix Clone() => new(Rows, Cols, (double[])Data.Clone());
 
+    /// <summary>A new Cols×Rows matrix holding the transpose.</summary>
     public Matrix Transposed()
     {
         var t = new Matrix(Cols, Rows);
@@ -97,7 +107,9 @@ public sealed class Matrix
         return y;
     }
 
+    /// <summary>"rows x cols", for messages.</summary>
     public string Shape => string.Create(CultureInfo.InvariantCulture, $"{Rows}x{Cols}");
 
+    /// <summary>"Matrix rows x cols" (the values are not printed).</summary>
     public override string ToString() => $"Matrix {Shape}";
 }

@@ -45,8 +45,13 @@ public sealed unsafe class NativeBlas : BlasBackend
     /// <summary>Environment variable: a library path, or "managed" to force the fallback.</summary>
     public const string EnvironmentVariable = "CURVATURE_BLAS";
 
-    /// <summary>Sonames probed after CURVATURE_BLAS: MKL first, then OpenBLAS.</summary>
-    public static readonly string[] ProbeOrder = ["libmkl_rt.so.2", "libmkl_rt.so", "libopenblas.so.0", "libopenblas.so"];
+    /// <summary>
+    /// Sonames probed after CURVATURE_BLAS: OpenBLAS first, then MKL. Measured on the AMD
+    /// EPYC (Zen 5) this project runs on, MKL 2020.4 was the slower native library (it
+    /// accepts only its AUTO and COMPATIBLE reproducibility branches on AMD); figures in
+    /// docs/benchmarks.md. Set CURVATURE_BLAS to libmkl_rt.so to use MKL.
+    /// </summary>
+    public static readonly string[] ProbeOrder = ["libopenblas.so.0", "libopenblas.so", "libmkl_rt.so.2", "libmkl_rt.so"];
 
     static readonly object Gate = new();
     static IntPtr _handle;
@@ -56,6 +61,7 @@ public sealed unsafe class NativeBlas : BlasBackend
     readonly delegate* unmanaged<int, void> _setThreads;
     readonly delegate* unmanaged<int> _getThreads;
     readonly string _config;
+    static string? _mklLayer, _mklCbwr;
     readonly string _name;
     readonly string _path;
 
@@ -81,7 +87,8 @@ public sealed unsafe class NativeBlas : BlasBackend
             _name = "mkl";
             var buf = stackalloc byte[256];
             ((delegate* unmanaged<byte*, int, void>)p)(buf, 256);
-            _config = Marshal.PtrToStringUTF8((IntPtr)buf) ?? "";
+            _config = (Marshal.PtrToStringUTF8((IntPtr)buf) ?? "").Trim()
+                + $"; threading layer: {_mklLayer}; CBWR: {_mklCbwr}";
         }
         else
         {
@@ -90,9 +97,19 @@ public sealed unsafe class NativeBlas : BlasBackend
         }
     }
 
+    /// <summary>MKL's threading layer as set by the binding ("sequential"), or null for other libraries.</summary>
+    public string? MklThreadingLayer => _name == "mkl" ? _mklLayer : null;
+
+    /// <summary>MKL's Conditional Numerical Reproducibility branch in force (e.g. "AVX2"), or null for other libraries.</summary>
+    public string? MklReproducibility => _name == "mkl" ? _mklCbwr : null;
+
+    /// <inheritdoc/>
     public override string Name => _name;
+    /// <inheritdoc/>
     public override string? LibraryPath => _path;
-    public override string Config => _config;
+    /// <inheritdoc/>
+    public override string Config => _config
+        + (Blas.RoutesLargeGemmsToManaged ? $"; GEMMs of at least {Blas.ManagedGemmRouteMin} multiply-adds on the managed AVX-512 kernel" : "");
     /// <summary>Threads the native library itself runs on: 1, pinned at load (the facade threads over panels).</summary>
     public int NativeThreads => _getThreads != null ? _getThreads() : 1;
 
@@ -116,12 +133,21 @@ public sealed unsafe class NativeBlas : BlasBackend
                 var candidates = new List<string>();
                 if (!string.IsNullOrWhiteSpace(env)) candidates.Add(env);
                 candidates.AddRange(ProbeOrder);
+                var tried = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var name in candidates)
                 {
                     if (!NativeLibrary.TryLoad(name, out var h)) { notes.Add($"{name}: not found"); continue; }
-                    if (!NativeLibrary.TryGetExport(h, "cblas_dgemm", out _) || !NativeLibrary.TryGetExport(h, "dsyevd_", out _))
+                    // The same file under another name (CURVATURE_BLAS and a soname) is tried once.
+                    if (!tried.Add(ResolvePath(h, name))) { NativeLibrary.Free(h); continue; }
+                    string? why = !NativeLibrary.TryGetExport(h, "cblas_dgemm", out _) || !NativeLibrary.TryGetExport(h, "dsyevd_", out _)
+                        ? "lacks cblas_dgemm or dsyevd_"
+                        : Start(h);
+                    if (why is not null)
                     {
-                        notes.Add($"{name}: lacks cblas_dgemm or dsyevd_");
+                        // A library that exists but cannot serve is worth one line: the
+                        // user installed it (or pointed CURVATURE_BLAS at it) on purpose.
+                        notes.Add($"{name}: {why}");
+                        Console.Error.WriteLine($"curvature: BLAS library {name} not used: {why}; trying the next backend.");
                         NativeLibrary.Free(h);
                         continue;
                     }
@@ -143,6 +169,90 @@ public sealed unsafe class NativeBlas : BlasBackend
             diagnostics = "loaded " + _loadedPath;
             return new NativeBlas(_handle, _loadedPath!);
         }
+    }
+
+    // MKL's threading layers (mkl_service.h) and CBWR branches (mkl_cbwr.h).
+    const int MklThreadingSequential = 1;
+    const int MklCbwrAll = ~0, MklCbwrSuccess = 0;
+    static readonly (int code, string name)[] MklBranches =
+    [
+        (0, "OFF"), (1, "BRANCH_OFF"), (2, "AUTO"), (3, "COMPATIBLE"), (4, "SSE2"), (6, "SSSE3"), (7, "SSE4_1"), (8, "SSE4_2"),
+        (9, "AVX"), (10, "AVX2"), (11, "AVX512_MIC"), (12, "AVX512"), (13, "AVX512_MIC_E1"), (14, "AVX512_E1"),
+    ];
+
+    /// <summary>
+    /// CBWR branches the binding asks MKL for, first accepted wins. AVX2 is one code path
+    /// (one set of bits) on every AVX2 machine, but MKL 2020 accepts it on Intel CPUs only;
+    /// elsewhere AUTO: the processor's own code path with CNR's fixed cache sizes,
+    /// deterministic reductions and static scheduling, so the bits depend on the CPU model
+    /// but not on alignment, run or thread count (docs/core.md, docs/benchmarks.md).
+    /// A user who sets MKL_CBWR keeps their choice.
+    /// </summary>
+    static readonly int[] MklCbwrPreference = [10, 2];
+
+    /// <summary>
+    /// Prepares a library that exports the kernels: for MKL, its sequential threading layer
+    /// and a fixed CBWR branch, both before any other MKL call (MKL's default Intel-OpenMP
+    /// layer aborts the process with a symbol lookup error where no OpenMP runtime is
+    /// loaded); then one thread, and a small product checked against its exact result.
+    /// Returns why the library cannot be used, or null.
+    /// </summary>
+    static string? Start(IntPtr h)
+    {
+        if (NativeLibrary.TryGetExport(h, "MKL_Get_Version_String", out _))
+        {
+            if (!NativeLibrary.TryGetExport(h, "MKL_Set_Threading_Layer", out var setLayer))
+                return "MKL without MKL_Set_Threading_Layer (its threading layer cannot be chosen)";
+            // The layer is a separate library that MKL opens on demand from its own
+            // directory; if it is missing MKL exits the process, so check it is there first.
+            string dir = Path.GetDirectoryName(ResolvePath(h, "libmkl_rt.so")) ?? "";
+            foreach (var part in new[] { "libmkl_core.so", "libmkl_sequential.so" })
+                if (!File.Exists(Path.Combine(dir, part)))
+                    return $"MKL's {part} is not next to {Path.Combine(dir, "libmkl_rt.so")} (the sequential threading layer needs it)";
+            int layer = ((delegate* unmanaged<int, int>)setLayer)(MklThreadingSequential);
+            if (layer != MklThreadingSequential)
+                return $"MKL refused the sequential threading layer (MKL_Set_Threading_Layer returned {layer})";
+            _mklLayer = "sequential";
+            if (!NativeLibrary.TryGetExport(h, "MKL_CBWR_Set", out var cbwrSet) || !NativeLibrary.TryGetExport(h, "MKL_CBWR_Get", out var cbwrGet))
+                return "MKL without MKL_CBWR_Set/MKL_CBWR_Get (Conditional Numerical Reproducibility cannot be set)";
+            if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("MKL_CBWR")))
+            {
+                var refused = new List<string>();
+                foreach (int code in MklCbwrPreference)
+                {
+                    int status = ((delegate* unmanaged<int, int>)cbwrSet)(code);
+                    if (status == MklCbwrSuccess) break;
+                    refused.Add($"{BranchName(code)} ({status})");
+                }
+                if (refused.Count == MklCbwrPreference.Length)
+                    return "MKL refused every CBWR branch tried: " + string.Join(", ", refused);
+            }
+            int branch = ((delegate* unmanaged<int, int>)cbwrGet)(MklCbwrAll);
+            _mklCbwr = BranchName(branch);
+            if ((branch & ~0x10000) is 0 or 1)
+                return $"MKL's CBWR is {_mklCbwr}: results would depend on memory alignment (set MKL_CBWR to AUTO or a fixed branch)";
+        }
+        if (NativeLibrary.TryGetExport(h, "openblas_set_num_threads", out var st)) ((delegate* unmanaged<int, void>)st)(1);
+        else if (NativeLibrary.TryGetExport(h, "MKL_Set_Num_Threads", out st)) ((delegate* unmanaged<int, void>)st)(1);
+
+        // [1 2 3; 4 5 6]·[1 2; 3 4; 5 6] = [22 28; 49 64], exact in any summation order.
+        var gemm = (delegate* unmanaged<int, int, int, int, int, int, double, double*, int, double*, int, double, double*, int, void>)
+            NativeLibrary.GetExport(h, "cblas_dgemm");
+        double* a = stackalloc double[] { 1, 2, 3, 4, 5, 6 };
+        double* b = stackalloc double[] { 1, 2, 3, 4, 5, 6 };
+        double* c = stackalloc double[] { double.NaN, double.NaN, double.NaN, double.NaN };
+        gemm(CBlas.RowMajor, CBlas.NoTrans, CBlas.NoTrans, 2, 2, 3, 1.0, a, 3, b, 2, 0.0, c, 2);
+        if (c[0] != 22 || c[1] != 28 || c[2] != 49 || c[3] != 64)
+            return $"cblas_dgemm gave [{c[0]} {c[1]}; {c[2]} {c[3]}] for a product whose exact result is [22 28; 49 64]";
+        return null;
+    }
+
+    static string BranchName(int code)
+    {
+        int strict = code & 0x10000;
+        foreach (var (c, n) in MklBranches)
+            if (c == (code & ~0x10000)) return strict != 0 ? n + ",STRICT" : n;
+        return code.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? path) =>
@@ -170,6 +280,7 @@ public sealed unsafe class NativeBlas : BlasBackend
 
     static int Op(Transpose t) => t == Transpose.No ? CBlas.NoTrans : CBlas.Trans;
 
+    /// <inheritdoc/>
     protected override void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc, int threads)
     {
@@ -250,6 +361,7 @@ public sealed unsafe class NativeBlas : BlasBackend
         }
     }
 
+    /// <inheritdoc/>
     protected override void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
         ReadOnlySpan<double> x, double beta, Span<double> y, int threads)
     {
@@ -257,26 +369,31 @@ public sealed unsafe class NativeBlas : BlasBackend
             CBlas.cblas_dgemv(CBlas.RowMajor, Op(transA), m, n, alpha, pa, lda, px, 1, beta, py, 1);
     }
 
+    /// <inheritdoc/>
     protected override double DotCore(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
     {
         fixed (double* px = x, py = y) return CBlas.cblas_ddot(x.Length, px, 1, py, 1);
     }
 
+    /// <inheritdoc/>
     protected override void AxpyCore(double alpha, ReadOnlySpan<double> x, Span<double> y)
     {
         fixed (double* px = x, py = y) CBlas.cblas_daxpy(x.Length, alpha, px, 1, py, 1);
     }
 
+    /// <inheritdoc/>
     protected override void ScalCore(double alpha, Span<double> x)
     {
         fixed (double* px = x) CBlas.cblas_dscal(x.Length, alpha, px, 1);
     }
 
+    /// <inheritdoc/>
     protected override double Nrm2Core(ReadOnlySpan<double> x)
     {
         fixed (double* px = x) return CBlas.cblas_dnrm2(x.Length, px, 1);
     }
 
+    /// <inheritdoc/>
     protected override void SymmetricEigenCore(int n, Span<double> a, Span<double> eigenvalues)
     {
         // LAPACK is column-major; a symmetric matrix reads the same either way, and the

@@ -11,6 +11,7 @@ public sealed class Rng
     double _spareGaussian;
     bool _hasSpare;
 
+    /// <summary>A generator seeded through SplitMix64 (every seed, 0 included, gives a well-mixed state).</summary>
     public Rng(ulong seed)
     {
         // SplitMix64 spreads any seed (even 0) over the four words, as the xoshiro authors advise.
@@ -18,6 +19,7 @@ public sealed class Rng
         _s0 = SplitMix(ref x); _s1 = SplitMix(ref x); _s2 = SplitMix(ref x); _s3 = SplitMix(ref x);
     }
 
+    /// <summary>Same as the unsigned seed with the same bits.</summary>
     public Rng(long seed) : this(unchecked((ulong)seed)) { }
 
     static ulong SplitMix(ref ulong x)
@@ -28,6 +30,7 @@ public sealed class Rng
         return z ^ (z >> 31);
     }
 
+    /// <summary>The next 64 random bits (xoshiro256**).</summary>
     public ulong NextUInt64()
     {
         ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
@@ -75,11 +78,13 @@ public sealed class Rng
         return u * f;
     }
 
+    /// <summary>Fills <paramref name="x"/> with independent standard normal values.</summary>
     public void FillGaussian(Span<double> x)
     {
         for (int i = 0; i < x.Length; i++) x[i] = NextGaussian();
     }
 
+    /// <summary>Fills <paramref name="x"/> with values uniform in [lo, hi).</summary>
     public void FillUniform(Span<double> x, double lo, double hi)
     {
         for (int i = 0; i < x.Length; i++) x[i] = Uniform(lo, hi);
@@ -104,6 +109,7 @@ public sealed class Rng
     /// <summary>The exact generator state, for checkpoints.</summary>
     public RngState State => new(_s0, _s1, _s2, _s3, _hasSpare, _spareGaussian);
 
+    /// <summary>A generator that continues exactly where <paramref name="s"/> was taken.</summary>
     public static Rng FromState(RngState s)
     {
         var r = new Rng(0UL) { _s0 = s.S0, _s1 = s.S1, _s2 = s.S2, _s3 = s.S3, _hasSpare = s.HasSpare, _spareGaussian = s.Spare };
@@ -111,4 +117,5 @@ public sealed class Rng
     }
 }
 
+/// <summary>A snapshot of an <see cref="Rng"/>: the four xoshiro256** words and the pending second Gaussian of the polar pair.</summary>
 public readonly record struct RngState(ulong S0, ulong S1, ulong S2, ulong S3, bool HasSpare, double Spare);

@@ -23,6 +23,12 @@ public class BlasThreadingTests
                 return native!;
             case "managed": return Blas.Managed;
             case "portable": return ManagedBlas.Portable;
+            case "avx2":
+                if (ManagedBlas.Avx2Kernel is null) Assert.Ignore("This CPU has no AVX2/FMA: the AVX2 kernel cannot run here.");
+                return ManagedBlas.Avx2Kernel!;
+            case "avx512":
+                if (ManagedBlas.Avx512Kernel is null) Assert.Ignore("This CPU has no AVX-512F: the AVX-512 kernel cannot run here.");
+                return ManagedBlas.Avx512Kernel!;
             default: throw new ArgumentException($"Unknown backend '{name}'.", nameof(name));
         }
     }
@@ -66,7 +72,7 @@ public class BlasThreadingTests
 
     [Test]
     public void Gemm_gives_the_same_bits_on_one_two_and_three_threads_for_every_shape_and_transpose(
-        [Values("native", "managed", "portable")] string backend,
+        [Values("native", "managed", "portable", "avx2", "avx512")] string backend,
         [Values(Transpose.No, Transpose.Yes)] Transpose transA,
         [Values(Transpose.No, Transpose.Yes)] Transpose transB)
     {
@@ -92,7 +98,39 @@ public class BlasThreadingTests
     }
 
     [Test]
-    public void Gemv_gives_the_same_bits_on_one_and_two_threads([Values("native", "managed", "portable")] string backend,
+    public void The_avx512_and_avx2_kernels_give_the_same_bits_because_each_element_is_the_same_fma_chain(
+        [Values(Transpose.No, Transpose.Yes)] Transpose transA, [Values(Transpose.No, Transpose.Yes)] Transpose transB)
+    {
+        var avx512 = Resolve("avx512");
+        var avx2 = Resolve("avx2");
+        var rng = new Rng(89UL);
+        foreach (var (m, n, k, pad) in Shapes)
+        {
+            var (a, b, c0) = Operands(rng, transA, transB, m, n, k, pad, nanC: false);
+            var wide = RunGemm(avx512, 2, transA, transB, m, n, k, pad, a, b, c0, 1.25, -0.5);
+            var narrow = RunGemm(avx2, 1, transA, transB, m, n, k, pad, a, b, c0, 1.25, -0.5);
+            wide.Should().Equal(narrow, $"{transA}/{transB} {m}x{n}x{k}");
+        }
+    }
+
+    [Test]
+    public void The_facade_routes_large_gemms_to_the_avx512_kernel_only_for_a_probed_library_and_by_shape_alone()
+    {
+        bool probed = string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(NativeBlas.EnvironmentVariable));
+        Blas.RoutesLargeGemmsToManaged.Should().Be(Blas.Native is not null && ManagedBlas.Avx512Kernel is not null && probed);
+        Blas.GemmBackend(64, 64, 64).Should().BeSameAs(Blas.Backend, "small products stay on the active backend");
+        Blas.GemmBackend(500, 200, 784).Should().BeSameAs(Blas.RoutesLargeGemmsToManaged ? Blas.Managed : Blas.Backend);
+        // The facade's result is the chosen backend's, bit for bit, on any thread count.
+        var rng = new Rng(97UL);
+        var (a, b, c0) = Operands(rng, Transpose.No, Transpose.Yes, 500, 200, 784, 0, nanC: false);
+        var viaFacade = (double[])c0.Clone();
+        using (Blas.UseThreads(2)) Blas.Gemm(Transpose.No, Transpose.Yes, 500, 200, 784, 1, a, 784, b, 784, 0.5, viaFacade, 200);
+        var direct = RunGemm(Blas.GemmBackend(500, 200, 784), 1, Transpose.No, Transpose.Yes, 500, 200, 784, 0, a, b, c0, 1, 0.5);
+        viaFacade.Should().Equal(direct);
+    }
+
+    [Test]
+    public void Gemv_gives_the_same_bits_on_one_and_two_threads([Values("native", "managed", "portable", "avx2", "avx512")] string backend,
         [Values(Transpose.No, Transpose.Yes)] Transpose transA)
     {
         var blas = Resolve(backend);
