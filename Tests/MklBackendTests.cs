@@ -50,7 +50,7 @@ public class MklBackendTests
 
     internal static (int code, string stdout, string stderr) RunCli(string curvatureBlas, params string[] args)
     {
-        string dll = typeof(Curvature.Cli.CurvatureApp).Assembly.Location;
+        string dll = CliProcess.Dll;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
