@@ -8,7 +8,7 @@ namespace Curvature.Cli;
 /// <summary>Options shared by the commands that train (compare, sweep).</summary>
 public class TrainingSettings : CommandSettings
 {
-    [CommandOption("--arch <SPEC>")] [Description("Layer widths, e.g. 196-32-32-10.")] [DefaultValue("196-32-32-10")]
+    [CommandOption("--arch <SPEC>")] [Description("Architecture: widths (196-32-32-10) or a CNN (1x14x14-c8k3-m2-c16k3-m2-10; docs/models.md).")] [DefaultValue("196-32-32-10")]
     public string Arch { get; init; } = "196-32-32-10";
 
     [CommandOption("--act <NAME>")] [Description("Activation: tanh, relu, ...")] [DefaultValue("tanh")]

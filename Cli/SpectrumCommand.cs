@@ -8,7 +8,7 @@ namespace Curvature.Cli;
 /// <summary>Options of the commands that analyse a given θ (spectrum, decompose).</summary>
 public class AnalysisSettings : CommandSettings
 {
-    [CommandOption("--arch <SPEC>")] [Description("Layer widths (default: from config.json beside the θ file, else 196-32-32-10).")]
+    [CommandOption("--arch <SPEC>")] [Description("Architecture, widths or a CNN as in docs/models.md (default: from config.json beside the θ file, else 196-32-32-10).")]
     public string? Arch { get; init; }
 
     [CommandOption("--act <NAME>")] [Description("Activation (default: from config.json, else tanh).")]

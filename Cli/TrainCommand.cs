@@ -10,7 +10,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--arch <ARCH>"), Description("Layer widths, e.g. 784-200-200-10.")]
+        [CommandOption("--arch <ARCH>"), Description("Architecture: widths (784-200-200-10) or a CNN (1x28x28-c16k5-m2-c32k5-m2-10; docs/models.md).")]
         public string? Arch { get; init; }
 
         [CommandOption("--act <ACT>"), Description("Hidden activation, e.g. tanh or relu.")]

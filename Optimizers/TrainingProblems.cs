@@ -15,7 +15,7 @@ public static class TrainingProblems
         Guard.NotNull(config);
         var activation = ActivationNames.Parse(config.Activation);
         var loss = LossNames.Parse(config.Loss);
-        var model = Mlp.Parse(config.Arch, activation);
+        var model = Sequential.Parse(config.Arch, activation);
         var options = config.Threads > 0 ? new ObjectiveOptions { Threads = config.Threads } : null;
         var train = new Objective(model, loss, DataSpec.Parse(config.Data), options);
         var test = config.TestData is null ? null : new Objective(model, loss, DataSpec.Parse(config.TestData), options);
@@ -23,7 +23,7 @@ public static class TrainingProblems
         return new TrainingProblem(train, test, theta0);
     }
 
-    static double[] ReadInit(string path, Mlp model)
+    static double[] ReadInit(string path, INetwork model)
     {
         var theta = Npy.ReadVector(path);
         if (theta.Length != model.ParameterCount)

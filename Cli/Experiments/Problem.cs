@@ -8,7 +8,7 @@ namespace Curvature.Cli.Experiments;
 /// </summary>
 public sealed class Problem
 {
-    public required Mlp Model { get; init; }
+    public required INetwork Model { get; init; }
     public required LossKind Loss { get; init; }
     public required Dataset Train { get; init; }
     public required Dataset? Test { get; init; }
@@ -22,7 +22,7 @@ public sealed class Problem
         if (threads < 0)
             throw new ArgumentOutOfRangeException("threads", $"Option '--threads' was {threads}; expected 0 (all cores) or a positive count.");
         var act = Wrap("act", activation, () => ActivationNames.Parse(activation));
-        var model = Wrap("arch", arch, () => Mlp.Parse(arch, act));
+        var model = Wrap("arch", arch, () => Sequential.Parse(arch, act));
         var lossKind = Wrap("loss", loss, () => LossNames.Parse(loss));
         var train = DataSpec.Parse(data);
         var test = string.IsNullOrWhiteSpace(testData) ? null : DataSpec.Parse(testData);
