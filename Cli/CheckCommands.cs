@@ -59,7 +59,7 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
         public string Loss { get; set; } = "ce";
 
         [CommandOption("--data <SPEC>")]
-        [Description("Data spec: mnist:N, mnist14:N, mnist-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
+        [Description("Data spec: mnist:N, mnist14:N, mnist-test, fashion:N, fashion14:N, fashion-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
         public string Data { get; set; } = "mnist:1000";
 
         [CommandOption("--theta <FILE>")]
