@@ -40,6 +40,7 @@ public static class CurvatureApp
         catch (Exception e)
         {
             stderr.WriteLine("error: " + OneLine(e));
+            if (Environment.GetEnvironmentVariable("CURVATURE_TRACE") == "1") stderr.WriteLine(e.ToString());
             return e is CommandParseException or CommandRuntimeException or ArgumentException or FormatException ? 2 : 1;
         }
     }

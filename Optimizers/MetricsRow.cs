@@ -11,13 +11,19 @@ namespace Curvature.Optimizers;
 /// </summary>
 public sealed record MetricsRow
 {
+    /// <summary>The step s: θ after s updates.</summary>
     public long Step { get; init; }
     /// <summary>Epochs begun so far (passes over the data that have started).</summary>
     public int Epoch { get; init; }
+    /// <summary>η_s, the learning rate of the step that starts here.</summary>
     public double LearningRate { get; init; }
+    /// <summary>Mean training loss at θ_s over every training example.</summary>
     public double TrainLoss { get; init; }
+    /// <summary>Training accuracy at θ_s, in [0, 1].</summary>
     public double TrainAccuracy { get; init; }
+    /// <summary>Mean test loss at θ_s; null without a test set.</summary>
     public double? TestLoss { get; init; }
+    /// <summary>Test accuracy at θ_s; null without a test set.</summary>
     public double? TestAccuracy { get; init; }
 
     /// <summary>‖∇L(θ_s)‖ over all training examples.</summary>
@@ -42,13 +48,15 @@ public sealed record MetricsRow
     public double[] Eigenvalues { get; init; } = [];
 
     /// <summary>Curvature-vector products spent so far.</summary>
-    public long Hvps { get; init; }
+    public long Matvecs { get; init; }
 
+    /// <summary>Tracker refreshes so far.</summary>
     public int Refreshes { get; init; }
 
     /// <summary>Wall-clock seconds since the run started (summed over resumed segments).</summary>
     public double Seconds { get; init; }
 
+    /// <summary>The largest tracked eigenvalue λ₁; null without a basis.</summary>
     public double? Lambda1 => Eigenvalues.Length > 0 ? Eigenvalues[0] : null;
 
     /// <summary>The stability threshold 2/η_s that λ₁ is compared with.</summary>
@@ -65,7 +73,7 @@ public sealed record MetricsRow
             && Same(Chi, other.Chi) && Same(ChiEma, other.ChiEma) && Projecting == other.Projecting
             && Eigenvalues.Length == other.Eigenvalues.Length
             && Eigenvalues.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(other.Eigenvalues.Select(BitConverter.DoubleToInt64Bits))
-            && Hvps == other.Hvps && Refreshes == other.Refreshes;
+            && Matvecs == other.Matvecs && Refreshes == other.Refreshes;
     }
 }
 
@@ -77,10 +85,11 @@ public static class MetricsCsv
     {
         var sb = new StringBuilder("step,epoch,lr,train_loss,train_acc,test_loss,test_acc,grad_norm,dom_norm,bulk_norm,chi_k,chi_ema,projecting");
         for (int j = 1; j <= Math.Max(k, 1); j++) sb.Append(",lambda_").Append(j.ToString(CultureInfo.InvariantCulture));
-        sb.Append(",two_over_lr,hvps,refreshes,seconds");
+        sb.Append(",two_over_lr,matvecs,refreshes,seconds");
         return sb.ToString();
     }
 
+    /// <summary>One metrics.csv line for <paramref name="r"/> with <paramref name="k"/> eigenvalue columns.</summary>
     public static string Line(MetricsRow r, int k)
     {
         var c = CultureInfo.InvariantCulture;
@@ -91,7 +100,7 @@ public static class MetricsCsv
           .Append(',').Append(D(r.GradNorm)).Append(',').Append(D(r.DomNorm)).Append(',').Append(D(r.BulkNorm))
           .Append(',').Append(D(r.Chi)).Append(',').Append(D(r.ChiEma)).Append(',').Append(r.Projecting ? '1' : '0');
         for (int j = 0; j < Math.Max(k, 1); j++) sb.Append(',').Append(j < r.Eigenvalues.Length ? D(r.Eigenvalues[j]) : "");
-        sb.Append(',').Append(D(r.TwoOverLearningRate)).Append(',').Append(r.Hvps.ToString(c))
+        sb.Append(',').Append(D(r.TwoOverLearningRate)).Append(',').Append(r.Matvecs.ToString(c))
           .Append(',').Append(r.Refreshes.ToString(c)).Append(',').Append(D(r.Seconds));
         return sb.ToString();
     }

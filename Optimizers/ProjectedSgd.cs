@@ -19,6 +19,7 @@ public sealed class ProjectedSgd
     readonly double[] _dominant;
     readonly double[] _velocity;
 
+    /// <summary>The update rule <paramref name="options"/> for θ of length <paramref name="parameterCount"/>.</summary>
     public ProjectedSgd(StepOptions options, int parameterCount)
     {
         Guard.NotNull(options);
@@ -33,6 +34,7 @@ public sealed class ProjectedSgd
         Projecting = options.SwitchChi is null || !options.NeedsSubspace;
     }
 
+    /// <summary>The rule's options.</summary>
     public StepOptions Options => _o;
 
     /// <summary>The heavy-ball buffer v (zero until the first step; unused when μ = 0).</summary>

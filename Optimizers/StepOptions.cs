@@ -25,6 +25,7 @@ public enum OptimizerKind
 /// </summary>
 public sealed record StepOptions
 {
+    /// <summary>Which rule: sgd, dom, bulk or interp.</summary>
     public OptimizerKind Kind { get; init; } = OptimizerKind.Sgd;
 
     /// <summary>α_dom, used only by <see cref="OptimizerKind.Interp"/>.</summary>
@@ -34,7 +35,7 @@ public sealed record StepOptions
     public double AlphaBulk { get; init; } = 1.0;
 
     /// <summary>The base learning rate η.</summary>
-    public double LearningRate { get; init; } = 0.01;
+    public double LearningRate { get; init; } = RunSpec.Defaults.LearningRate;
 
     /// <summary>Steps of linear warm-up: η_t = η·(t+1)/W for t &lt; W, then η. 0 means constant η.</summary>
     public int WarmupSteps { get; init; }
@@ -52,7 +53,7 @@ public sealed record StepOptions
     public double? SwitchChi { get; init; }
 
     /// <summary>The EMA factor β in m ← β·m + (1 − β)·χ_k.</summary>
-    public double ChiEmaDecay { get; init; } = 0.9;
+    public double ChiEmaDecay { get; init; } = RunSpec.Defaults.ChiEma;
 
     /// <summary>(α_dom, α_bulk) of the rule.</summary>
     public (double Dom, double Bulk) Alphas => Kind switch

@@ -9,7 +9,9 @@ namespace Curvature.Optimizers;
 /// <summary>The eigensolver a tracker refreshes its basis with.</summary>
 public enum EigenSolverKind
 {
+    /// <summary>Thick-restart Lanczos (one start vector; warm start from the sum of the previous basis).</summary>
     Lanczos,
+    /// <summary>LOBPCG (a block; warm start from the previous basis).</summary>
     Lobpcg,
 }
 
@@ -20,21 +22,22 @@ public sealed record TrackerOptions
     public CurvatureKind Kind { get; init; } = CurvatureKind.Hessian;
 
     /// <summary>k, the dimension of the dominant subspace.</summary>
-    public int K { get; init; } = 10;
+    public int K { get; init; } = RunSpec.Defaults.K;
 
     /// <summary>T: the basis is recomputed at every step count divisible by T.</summary>
-    public int RefreshEvery { get; init; } = 1;
+    public int RefreshEvery { get; init; } = RunSpec.Defaults.Refresh;
 
-    /// <summary>Size of the fixed example batch the curvature is measured on (drawn once from the seed); null means all examples.</summary>
-    public int? HessianBatch { get; init; }
+    /// <summary>Size of the fixed example batch the curvature is measured on (drawn once from the seed, <see cref="HessianBatchDraw.Draw"/>); 0 means all examples.</summary>
+    public int HessianBatch { get; init; } = RunSpec.Defaults.HessianBatch;
 
+    /// <summary>The top-k solver of each refresh.</summary>
     public EigenSolverKind Solver { get; init; } = EigenSolverKind.Lanczos;
 
     /// <summary>Start each refresh from the previous basis (LOBPCG's block, Lanczos' start vector).</summary>
-    public bool WarmStart { get; init; } = true;
+    public bool WarmStart { get; init; } = RunSpec.Defaults.WarmStart;
 
     /// <summary>Residual tolerance passed to the solver.</summary>
-    public double Tolerance { get; init; } = 1e-6;
+    public double Tolerance { get; init; } = RunSpec.Defaults.Tolerance;
 
     /// <summary>Matvec budget of one refresh (either solver); null keeps the solver's default.</summary>
     public int? MaxMatvecs { get; init; }
@@ -51,8 +54,8 @@ public sealed record TrackerOptions
         if (K < 1 || K >= parameterCount)
             throw new ArgumentOutOfRangeException("k", $"Option 'k' was {K}; expected an integer in [1, {parameterCount - 1}] (below the parameter count {parameterCount}).");
         Guard.Positive(RefreshEvery, "refresh");
-        if (HessianBatch is int m && (m < 1 || m > exampleCount))
-            throw new ArgumentOutOfRangeException("hessian-batch", $"Option 'hessian-batch' was {m}; expected an integer in [1, {exampleCount}] (the number of training examples).");
+        if (HessianBatch < 0 || HessianBatch > exampleCount)
+            throw new ArgumentOutOfRangeException("hessian-batch", $"Option '--hessian-batch' was {HessianBatch}; expected an integer in [0, {exampleCount}] (0: every training example).");
         Guard.Positive(Tolerance, "tolerance");
         if (MaxMatvecs is int mv) Guard.Positive(mv, "max-matvecs");
         if (MaxIterations is int it) Guard.Positive(it, "max-iterations");
@@ -82,6 +85,7 @@ public sealed class SubspaceTracker
     readonly double[] _eigenvalues;
     readonly double[] _residuals;
 
+    /// <summary>A tracker of the curvature of <paramref name="objective"/>; the Hessian batch is drawn here, once.</summary>
     public SubspaceTracker(IObjective objective, TrackerOptions options)
     {
         Guard.NotNull(objective);
@@ -90,7 +94,7 @@ public sealed class SubspaceTracker
         _objective = objective;
         _o = options;
         _n = objective.ParameterCount;
-        _batch = DrawBatch(options, objective.ExampleCount);
+        _batch = HessianBatchDraw.Draw(objective.ExampleCount, options.HessianBatch, options.Seed);
         _eigenvalues = new double[options.K];
         _residuals = new double[options.K];
         _eigenvalues.AsSpan().Fill(double.NaN);
@@ -98,18 +102,7 @@ public sealed class SubspaceTracker
         Projector = new SubspaceProjector(_n);
     }
 
-    /// <summary>m distinct example indices, drawn once from the seed and sorted; null when the batch is every example.</summary>
-    static int[]? DrawBatch(TrackerOptions o, int exampleCount)
-    {
-        if (o.HessianBatch is not int m || m == exampleCount) return null;
-        var all = new int[exampleCount];
-        for (int i = 0; i < exampleCount; i++) all[i] = i;
-        new Rng(o.Seed ^ 0x4845535349414EUL).Shuffle(all.AsSpan());
-        var batch = all[..m];
-        Array.Sort(batch);
-        return batch;
-    }
-
+    /// <summary>The tracker's options.</summary>
     public TrackerOptions Options => _o;
 
     /// <summary>The projector onto the current basis (rank 0 before the first refresh).</summary>
@@ -153,9 +146,15 @@ public sealed class SubspaceTracker
         EigenResult r;
         try
         {
-            r = _o.Solver == EigenSolverKind.Lobpcg
-                ? Lobpcg.TopK(op, _o.K, LobpcgOptionsFor(warm, seed))
-                : Lanczos.TopK(op, _o.K, LanczosOptionsFor(warm, seed));
+            r = TopK.Solve(op, _o.K, new TopKRequest
+            {
+                Solver = _o.Solver,
+                Tolerance = _o.Tolerance,
+                Seed = seed,
+                MaxMatvecs = _o.MaxMatvecs,
+                MaxIterations = _o.MaxIterations,
+                WarmStart = warm ? Projector.Basis.ToArray() : (ReadOnlyMemory<double>?)null,
+            });
         }
         finally
         {
@@ -171,37 +170,6 @@ public sealed class SubspaceTracker
         LastMatvecs = r.Matvecs;
         Matvecs += r.Matvecs;
         Refreshes++;
-    }
-
-    LobpcgOptions LobpcgOptionsFor(bool warm, ulong seed) => new()
-    {
-        Which = Which.LargestAlgebraic,
-        Tolerance = _o.Tolerance,
-        Seed = seed,
-        WarmStart = warm ? Projector.Basis.ToArray() : null,
-        MaxIterations = _o.MaxIterations ?? new LobpcgOptions().MaxIterations,
-        MaxMatvecs = _o.MaxMatvecs,
-    };
-
-    LanczosOptions LanczosOptionsFor(bool warm, ulong seed) => new()
-    {
-        Which = Which.LargestAlgebraic,
-        Tolerance = _o.Tolerance,
-        Seed = seed,
-        StartVector = warm ? new ReadOnlyMemory<double>(SumOfBasis()) : (ReadOnlyMemory<double>?)null,
-        MaxMatvecs = _o.MaxMatvecs ?? new LanczosOptions().MaxMatvecs,
-    };
-
-    /// <summary>
-    /// Σ_j u_j: a Krylov space started from it contains every previous eigenvector's direction
-    /// with equal weight, so the new top-k (near the old ones) are found in few steps.
-    /// </summary>
-    double[] SumOfBasis()
-    {
-        var s = new double[_n];
-        var u = Projector.Basis;
-        for (int j = 0; j < _o.K; j++) Blas.Axpy(1.0, u.Slice(j * _n, _n), s);
-        return s;
     }
 
     /// <summary>A copy of the tracker's state.</summary>

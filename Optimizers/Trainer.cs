@@ -8,22 +8,51 @@ namespace Curvature.Optimizers;
 /// <summary>Reported after every step (and with <see cref="Row"/> set when metrics were just measured).</summary>
 public readonly record struct TrainingProgress(long Step, long TotalSteps, double BatchLoss, double? Lambda1, MetricsRow? Row);
 
-/// <summary>How a run ended and where.</summary>
-public sealed record TrainingResult(string Status, long Steps, MetricsRow? Final, long Hvps, double Seconds)
+/// <summary>Where a run stands.</summary>
+public enum TrainingStatus
 {
-    public bool Completed => Status == TrainingStatus.Completed;
-    public bool Diverged => Status.StartsWith(TrainingStatus.DivergedPrefix, StringComparison.Ordinal);
+    /// <summary>Not finished: more steps to go.</summary>
+    Running,
+
+    /// <summary>All steps done with a finite loss.</summary>
+    Completed,
+
+    /// <summary>The loss blew up (non-finite, or above the divergence factor times the initial loss); see the step it happened at.</summary>
+    Diverged,
+
+    /// <summary>Cancelled before the last step.</summary>
+    Interrupted,
 }
 
-public static class TrainingStatus
+/// <summary>How a run ended and where.</summary>
+/// <param name="Status">How it ended.</param>
+/// <param name="StoppedAt">The step it diverged or was interrupted at; null otherwise.</param>
+/// <param name="Steps">Updates done.</param>
+/// <param name="Final">The last metrics row, or null.</param>
+/// <param name="Matvecs">Curvature-vector products the tracker spent.</param>
+/// <param name="Seconds">Wall-clock seconds of training.</param>
+public sealed record TrainingResult(TrainingStatus Status, long? StoppedAt, long Steps, MetricsRow? Final, long Matvecs, double Seconds)
 {
-    public const string Running = "running";
-    public const string Completed = "completed";
-    public const string DivergedPrefix = "diverged at step ";
-    public const string InterruptedPrefix = "interrupted at step ";
+    /// <summary>Whether every step was done.</summary>
+    public bool Completed => Status == TrainingStatus.Completed;
 
-    public static string DivergedAt(long step) => DivergedPrefix + step.ToString(CultureInfo.InvariantCulture);
-    public static string InterruptedAt(long step) => InterruptedPrefix + step.ToString(CultureInfo.InvariantCulture);
+    /// <summary>Whether the run diverged (at <see cref="StoppedAt"/>).</summary>
+    public bool Diverged => Status == TrainingStatus.Diverged;
+
+    /// <summary>"completed", "running", "diverged at step N" or "interrupted at step N".</summary>
+    public string Text => TrainingStatusText.Format(Status, StoppedAt);
+}
+
+/// <summary>The human-readable form of a status, as reports print it.</summary>
+public static class TrainingStatusText
+{
+    /// <summary>"completed", "running", "diverged at step N" or "interrupted at step N".</summary>
+    public static string Format(TrainingStatus status, long? step) => status switch
+    {
+        TrainingStatus.Diverged => string.Create(CultureInfo.InvariantCulture, $"diverged at step {step}"),
+        TrainingStatus.Interrupted => string.Create(CultureInfo.InvariantCulture, $"interrupted at step {step}"),
+        _ => status.ToString().ToLowerInvariant(),
+    };
 }
 
 /// <summary>
@@ -102,8 +131,8 @@ public sealed class Trainer
         }
         if (checkpoint.Fingerprint.Count != expected.Count)
             throw new ArgumentException($"Argument 'checkpoint' records {checkpoint.Fingerprint.Count} options; expected {expected.Count}.", nameof(checkpoint));
-        if (checkpoint.Status.StartsWith(TrainingStatus.DivergedPrefix, StringComparison.Ordinal))
-            throw new ArgumentException($"Argument 'checkpoint' records a run that {checkpoint.Status}; expected a run that completed or was interrupted.", nameof(checkpoint));
+        if (checkpoint.Status == TrainingStatus.Diverged)
+            throw new ArgumentException($"Argument 'checkpoint' records a run that {TrainingStatusText.Format(checkpoint.Status, checkpoint.StoppedAt)}; expected a run that completed or was interrupted.", nameof(checkpoint));
         if (checkpoint.Step > options.Steps)
             throw new ArgumentOutOfRangeException("steps", $"Option 'steps' was {options.Steps}; expected at least the checkpoint's step {checkpoint.Step}.");
         var t = new Trainer(train, test, options, checkpoint.Theta);
@@ -125,6 +154,7 @@ public sealed class Trainer
         return t;
     }
 
+    /// <summary>The options the run was started with.</summary>
     public TrainerOptions Options => _o;
 
     /// <summary>Updates done so far.</summary>
@@ -133,13 +163,19 @@ public sealed class Trainer
     /// <summary>The current parameters θ_Step.</summary>
     public ReadOnlySpan<double> Theta => _theta;
 
-    /// <summary>"running", "completed", "diverged at step N" or "interrupted at step N".</summary>
-    public string Status { get; private set; }
+    /// <summary>Where the run stands.</summary>
+    public TrainingStatus Status { get; private set; }
 
+    /// <summary>The step the run diverged or was interrupted at; null while running or once completed.</summary>
+    public long? StoppedAt { get; private set; }
+
+    /// <summary>The metrics rows measured so far, one per measured step.</summary>
     public IReadOnlyList<MetricsRow> Metrics => _metrics;
 
+    /// <summary>The dominant-subspace tracker, or null when the rule needs none and none was asked for.</summary>
     public SubspaceTracker? Tracker => _tracker;
 
+    /// <summary>The update rule with its momentum and χ-switch state.</summary>
     public ProjectedSgd Optimizer => _optimizer;
 
     /// <summary>Wall-clock seconds spent in <see cref="Run"/> over this run and every segment before a resume.</summary>
@@ -154,8 +190,9 @@ public sealed class Trainer
         long until = untilStep ?? _o.Steps;
         if (until < Step || until > _o.Steps)
             throw new ArgumentOutOfRangeException(nameof(untilStep), $"Argument 'untilStep' was {until}; expected a step in [{Step}, {_o.Steps}].");
-        if (Status.StartsWith(TrainingStatus.DivergedPrefix, StringComparison.Ordinal)) return Result();
+        if (Status == TrainingStatus.Diverged) return Result();
         Status = TrainingStatus.Running;
+        StoppedAt = null;
         var clock = Stopwatch.StartNew();
         _clock = clock;
         try
@@ -165,14 +202,14 @@ public sealed class Trainer
             {
                 if (cancellationToken.IsCancellationRequested)
                 {
-                    Status = TrainingStatus.InterruptedAt(Step);
+                    Stop(TrainingStatus.Interrupted);
                     break;
                 }
                 MetricsRow? row = null;
                 if (Step % _o.EvalEvery == 0)
                 {
                     row = Measure();
-                    if (IsDivergent(row.TrainLoss)) { Status = TrainingStatus.DivergedAt(Step); break; }
+                    if (IsDivergent(row.TrainLoss)) { Stop(TrainingStatus.Diverged); break; }
                 }
                 var batch = NextBatch();
                 double loss = _train.LossAndGradient(_theta, _gradient, batch);
@@ -190,7 +227,8 @@ public sealed class Trainer
             if (Status == TrainingStatus.Running && Step == _o.Steps)
             {
                 var row = Measure();
-                Status = IsDivergent(row.TrainLoss) ? TrainingStatus.DivergedAt(Step) : TrainingStatus.Completed;
+                if (IsDivergent(row.TrainLoss)) Stop(TrainingStatus.Diverged);
+                else Status = TrainingStatus.Completed;
                 progress?.Report(new TrainingProgress(Step, _o.Steps, row.TrainLoss, Lambda1, row));
             }
         }
@@ -204,12 +242,18 @@ public sealed class Trainer
 
     double? Lambda1 => _tracker is { HasBasis: true } t ? t.Eigenvalues[0] : null;
 
-    TrainingResult Result() => new(Status, Step, _metrics.Count > 0 ? _metrics[^1] : null, _tracker?.Matvecs ?? 0, Seconds);
+    void Stop(TrainingStatus status)
+    {
+        Status = status;
+        StoppedAt = Step;
+    }
+
+    TrainingResult Result() => new(Status, StoppedAt, Step, _metrics.Count > 0 ? _metrics[^1] : null, _tracker?.Matvecs ?? 0, Seconds);
 
     /// <summary>Ends the run as diverged at the current step, with a last measurement of θ there.</summary>
     void Diverge()
     {
-        Status = TrainingStatus.DivergedAt(Step);
+        Stop(TrainingStatus.Diverged);
         if (!AllFinite(_theta)) return;
         try { Measure(); }
         catch (Exception e) when (e is ArithmeticException or ArgumentException)
@@ -299,7 +343,7 @@ public sealed class Trainer
             ChiEma = double.IsNaN(_optimizer.AlignmentEma) ? null : _optimizer.AlignmentEma,
             Projecting = _optimizer.Projecting && _o.Step.NeedsSubspace,
             Eigenvalues = _tracker is { HasBasis: true } tr ? tr.Eigenvalues.ToArray() : [],
-            Hvps = _tracker?.Matvecs ?? 0,
+            Matvecs = _tracker?.Matvecs ?? 0,
             Refreshes = _tracker?.Refreshes ?? 0,
             Seconds = Seconds,
         };
@@ -324,6 +368,7 @@ public sealed class Trainer
         ReferenceLoss = _referenceLoss,
         Seconds = Seconds,
         Status = Status,
+        StoppedAt = StoppedAt,
         Metrics = _metrics.ToArray(),
     };
 }

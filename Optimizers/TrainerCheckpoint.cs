@@ -13,24 +13,41 @@ namespace Curvature.Optimizers;
 /// </summary>
 public sealed record TrainerCheckpoint
 {
+    /// <summary>The options that shaped the trajectory, as name/value pairs; a resume must match them.</summary>
     public required IReadOnlyList<KeyValuePair<string, string>> Fingerprint { get; init; }
+    /// <summary>Updates done.</summary>
     public required long Step { get; init; }
+    /// <summary>Epochs begun (−1 before the first batch).</summary>
     public required int Epoch { get; init; }
+    /// <summary>Position in the epoch's permutation.</summary>
     public required int Position { get; init; }
+    /// <summary>The epoch's example order.</summary>
     public required int[] Permutation { get; init; }
+    /// <summary>State of the minibatch RNG.</summary>
     public required RngState Rng { get; init; }
+    /// <summary>θ at the step boundary.</summary>
     public required double[] Theta { get; init; }
+    /// <summary>The momentum buffer.</summary>
     public required double[] Velocity { get; init; }
+    /// <summary>EMA of χ_k for the χ switch (NaN before the first step).</summary>
     public required double AlignmentEma { get; init; }
+    /// <summary>Whether the χ switch has turned projection on.</summary>
     public required bool Projecting { get; init; }
+    /// <summary>The tracker's state, or null without a tracker.</summary>
     public required TrackerState? Tracker { get; init; }
+    /// <summary>The initial training loss divergence is judged against.</summary>
     public required double ReferenceLoss { get; init; }
+    /// <summary>Training seconds so far.</summary>
     public required double Seconds { get; init; }
-    public required string Status { get; init; }
+    /// <summary>Where the run stood.</summary>
+    public required TrainingStatus Status { get; init; }
+    /// <summary>The step it diverged or was interrupted at, or null.</summary>
+    public long? StoppedAt { get; init; }
+    /// <summary>The metrics rows so far.</summary>
     public required IReadOnlyList<MetricsRow> Metrics { get; init; }
 
     const string Magic = "CURVATURE-CHECKPOINT";
-    const int Version = 1;
+    const int Version = 2;
 
     /// <summary>Writes the checkpoint to a temporary file beside <paramref name="path"/> and renames it into place.</summary>
     public void Save(string path)
@@ -88,7 +105,7 @@ public sealed record TrainerCheckpoint
             w.Write(t.HessianBatch is not null);
             if (t.HessianBatch is not null) WriteInts(w, t.HessianBatch);
         }
-        w.Write(ReferenceLoss); w.Write(Seconds); w.Write(Status);
+        w.Write(ReferenceLoss); w.Write(Seconds); w.Write((int)Status); w.Write(StoppedAt ?? -1L);
         w.Write(Metrics.Count);
         foreach (var m in Metrics)
         {
@@ -97,7 +114,7 @@ public sealed record TrainerCheckpoint
             w.Write(m.GradNorm); WriteOptional(w, m.DomNorm); WriteOptional(w, m.BulkNorm);
             WriteOptional(w, m.Chi); WriteOptional(w, m.ChiEma); w.Write(m.Projecting);
             WriteDoubles(w, m.Eigenvalues);
-            w.Write(m.Hvps); w.Write(m.Refreshes); w.Write(m.Seconds);
+            w.Write(m.Matvecs); w.Write(m.Refreshes); w.Write(m.Seconds);
         }
     }
 
@@ -134,7 +151,13 @@ public sealed record TrainerCheckpoint
                 throw new InvalidDataException($"Checkpoint '{path}' holds a basis of {basis.Length} numbers; expected k×n = {k}x{dim}.");
             tracker = new TrackerState(k, dim, basis, values, residuals, converged, refreshes, matvecs, last, batch);
         }
-        double reference = r.ReadDouble(), seconds = r.ReadDouble(); string status = r.ReadString();
+        double reference = r.ReadDouble(), seconds = r.ReadDouble();
+        int statusCode = r.ReadInt32();
+        if (!Enum.IsDefined((TrainingStatus)statusCode))
+            throw new InvalidDataException($"Checkpoint '{path}' has status code {statusCode}; expected one of {string.Join(", ", Enum.GetValues<TrainingStatus>().Select(v => (int)v))}.");
+        var status = (TrainingStatus)statusCode;
+        long stoppedRaw = r.ReadInt64();
+        long? stoppedAt = stoppedRaw < 0 ? null : stoppedRaw;
         int rows = Count(r.ReadInt32(), path);
         var metrics = new List<MetricsRow>(rows);
         for (int i = 0; i < rows; i++)
@@ -146,7 +169,7 @@ public sealed record TrainerCheckpoint
                 GradNorm = r.ReadDouble(), DomNorm = ReadOptional(r), BulkNorm = ReadOptional(r),
                 Chi = ReadOptional(r), ChiEma = ReadOptional(r), Projecting = r.ReadBoolean(),
                 Eigenvalues = ReadDoubles(r, path),
-                Hvps = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
+                Matvecs = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
             });
         }
         if (theta.Length != velocity.Length)
@@ -155,7 +178,7 @@ public sealed record TrainerCheckpoint
         {
             Fingerprint = fingerprint, Step = step, Epoch = epoch, Position = position, Permutation = permutation, Rng = rng,
             Theta = theta, Velocity = velocity, AlignmentEma = ema, Projecting = projecting, Tracker = tracker,
-            ReferenceLoss = reference, Seconds = seconds, Status = status, Metrics = metrics,
+            ReferenceLoss = reference, Seconds = seconds, Status = status, StoppedAt = stoppedAt, Metrics = metrics,
         };
     }
 

@@ -6,25 +6,26 @@ namespace Curvature.Optimizers;
 /// <summary>Everything that decides a training trajectory, plus how often it is measured.</summary>
 public sealed record TrainerOptions
 {
+    /// <summary>The update rule.</summary>
     public StepOptions Step { get; init; } = new();
 
     /// <summary>The dominant-subspace tracker; required when the step projects, optional for SGD (then it only feeds metrics).</summary>
     public TrackerOptions? Tracker { get; init; }
 
     /// <summary>Examples per minibatch; equal to the number of examples gives full-batch gradient descent.</summary>
-    public int BatchSize { get; init; } = 128;
+    public int BatchSize { get; init; } = RunSpec.Defaults.Batch;
 
     /// <summary>Total number of updates.</summary>
-    public int Steps { get; init; } = 1000;
+    public int Steps { get; init; } = RunSpec.Defaults.Steps;
 
     /// <summary>M: metrics are measured at every step count divisible by M, and at the end.</summary>
-    public int EvalEvery { get; init; } = 100;
+    public int EvalEvery { get; init; } = RunSpec.Defaults.EvalEveryOrDefault;
 
     /// <summary>Seed of the minibatch order.</summary>
     public ulong Seed { get; init; }
 
     /// <summary>A loss above this multiple of the initial training loss (or a non-finite one) ends the run as diverged.</summary>
-    public double DivergenceFactor { get; init; } = 100.0;
+    public double DivergenceFactor { get; init; } = RunSpec.Defaults.DivergenceFactor;
 
     /// <summary>Throws an ArgumentException naming the first option that does not fit this problem.</summary>
     public void Validate(int parameterCount, int exampleCount)
@@ -74,7 +75,7 @@ public sealed record TrainerOptions
             list.Add(new("curvature", t.Kind.ToString()));
             list.Add(new("k", t.K.ToString(c)));
             list.Add(new("refresh", t.RefreshEvery.ToString(c)));
-            list.Add(new("hessian-batch", t.HessianBatch?.ToString(c) ?? ""));
+            list.Add(new("hessian-batch", t.HessianBatch.ToString(c)));
             list.Add(new("solver", t.Solver.ToString()));
             list.Add(new("warm-start", t.WarmStart ? "true" : "false"));
             list.Add(new("tolerance", D(t.Tolerance)));

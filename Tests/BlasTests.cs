@@ -384,7 +384,7 @@ public class BlasTests
 
     static (int exitCode, string stdout) RunCliInfo(string curvatureBlas)
     {
-        string dll = typeof(Curvature.Cli.CurvatureApp).Assembly.Location;
+        string dll = CliProcess.Dll;
         File.Exists(dll).Should().BeTrue($"the CLI is built next to the tests ({dll})");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);

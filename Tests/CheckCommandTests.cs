@@ -1,4 +1,3 @@
-using Curvature.Cli;
 using Curvature.Core;
 using Curvature.Models;
 using FluentAssertions;
@@ -19,9 +18,8 @@ public class CheckCommandTests
 
     static (int code, string stderr) Run(params string[] args)
     {
-        var err = new StringWriter();
-        int code = CurvatureApp.Run(args, err);
-        return (code, err.ToString());
+        var r = CliProcess.Run(args);
+        return (r.Code, r.Stderr);
     }
 
     [Test]

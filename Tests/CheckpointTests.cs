@@ -40,7 +40,7 @@ public class CheckpointTests
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 37, noise: 0.4, seed: 5);
         var theta0 = Start(q.ParameterCount);
         var whole = new Trainer(q, null, Options(2 * half), theta0);
-        whole.Run().Status.Should().Be("completed");
+        whole.Run().Status.Should().Be(TrainingStatus.Completed);
 
         var first = new Trainer(q, null, Options(half), theta0);
         first.Run();
@@ -48,7 +48,7 @@ public class CheckpointTests
         first.Checkpoint().Save(path);
         var second = Trainer.Resume(q, null, Options(2 * half), TrainerCheckpoint.Load(path));
         second.Step.Should().Be(half);
-        second.Run().Status.Should().Be("completed");
+        second.Run().Status.Should().Be(TrainingStatus.Completed);
 
         second.Theta.ToArray().Select(BitConverter.DoubleToInt64Bits).Should().Equal(whole.Theta.ToArray().Select(BitConverter.DoubleToInt64Bits));
         second.Optimizer.Velocity.ToArray().Should().Equal(whole.Optimizer.Velocity.ToArray());

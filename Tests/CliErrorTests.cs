@@ -72,7 +72,7 @@ public class CliErrorTests
     {
         string file = Path.Combine(_dir, "short.npy");
         Npy.Write(file, new double[10], 10);
-        ExpectOneLineError(["spectrum", "--theta", file, "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--k", "2", "--out", Out], "*10 parameters*expected 67*4-8-3*");
+        ExpectOneLineError(["spectrum", "--theta", file, "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--k", "2", "--hessian-batch", "0", "--out", Out], "*10 parameters*expected 67*4-8-3*");
     }
 
     [Test]
@@ -84,7 +84,7 @@ public class CliErrorTests
     {
         string file = Path.Combine(_dir, "t.npy");
         Npy.Write(file, new double[67], 67);
-        ExpectOneLineError(["spectrum", "--theta", file, "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--operator", "q", "--out", Out], "*'--operator'*'q'*h, g or f*");
+        ExpectOneLineError(["spectrum", "--theta", file, "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--hessian-batch", "0", "--operator", "q", "--out", Out], "*'--operator'*'q'*h, g or f*");
     }
 
     [Test]

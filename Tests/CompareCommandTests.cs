@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Curvature.Cli;
-using Curvature.Cli.Experiments;
+using Curvature.Experiments;
 using Curvature.Core;
 using Curvature.Optimizers;
 using FluentAssertions;
@@ -22,9 +21,8 @@ public class CompareCommandTests
 
     internal static (int Code, string Stderr) Run(params string[] args)
     {
-        var err = new StringWriter();
-        int code = CurvatureApp.Run(args, err);
-        return (code, err.ToString());
+        var r = CliProcess.Run(args);
+        return (r.Code, r.Stderr);
     }
 
     internal static readonly string[] Tiny =
@@ -55,9 +53,9 @@ public class CompareCommandTests
             string d = Path.Combine(outDir, run);
             Directory.GetFiles(d).Select(Path.GetFileName).Should().BeEquivalentTo(["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy"]);
             using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "config.json"))))
-                config.RootElement.GetProperty("optimizer").GetString().Should().Be(run.StartsWith("interp") ? "interp" : run);
+                config.RootElement.GetProperty("run").GetProperty("optimizer").GetString().Should().Be(run.StartsWith("interp") ? "interp" : run);
             var metrics = CsvTable.Load(Path.Combine(d, "metrics.csv"));
-            metrics.Columns.Should().Contain(["step", "train_loss", "train_acc", "test_loss", "test_acc", "lambda_1", "lambda_2", "chi_k", "grad_norm", "hvps", "seconds"]);
+            metrics.Columns.Should().Contain(["step", "train_loss", "train_acc", "test_loss", "test_acc", "lambda_1", "lambda_2", "chi_k", "grad_norm", "matvecs", "seconds"]);
             metrics.Column("step").Should().Equal(0, 5, 10, 15, 20);
             metrics.Column("train_loss").Should().OnlyContain(v => double.IsFinite(v) && v > 0);
             metrics.Column("test_acc").Should().OnlyContain(v => v >= 0 && v <= 1);

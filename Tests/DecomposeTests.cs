@@ -1,4 +1,4 @@
-using Curvature.Cli.Experiments;
+using Curvature.Experiments;
 using Curvature.Spectral;
 using FluentAssertions;
 using MathNet.Numerics.LinearAlgebra;
@@ -124,7 +124,7 @@ public class DecomposeCommandTests
     {
         var (objective, theta, file) = SpectrumCommandTests.TinyTheta(_dir);
         string outDir = Path.Combine(_dir, "d");
-        var (code, err) = CompareCommandTests.Run(["decompose", "--theta", file, "--arch", "4-8-3", "--act", "tanh", "--loss", "mse",
+        var (code, err) = CompareCommandTests.Run(["decompose", "--theta", file, "--hessian-batch", "0", "--arch", "4-8-3", "--act", "tanh", "--loss", "mse",
             "--data", "gmm:90:4:3:1", "--k", "3", "--norms", "dense", "--out", outDir]);
         err.Should().BeEmpty();
         code.Should().Be(0);
@@ -152,7 +152,7 @@ public class DecomposeCommandTests
     public void Decompose_along_its_own_sgd_run_writes_one_row_per_point_and_the_figures()
     {
         string outDir = Path.Combine(_dir, "run");
-        var (code, err) = CompareCommandTests.Run(["decompose", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--lr", "0.1",
+        var (code, err) = CompareCommandTests.Run(["decompose", "--hessian-batch", "0", "--test-data", "none", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--lr", "0.1",
             "--batch", "10", "--steps", "20", "--points", "3", "--k", "2", "--out", outDir]);
         err.Should().BeEmpty();
         code.Should().Be(0);

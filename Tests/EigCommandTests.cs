@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Curvature.Cli;
 using Curvature.Core;
 using FluentAssertions;
 using NUnit.Framework;
@@ -38,10 +37,9 @@ public class EigCommandTests
         var a = Similarity(d, 2);
         string path = WriteMatrix(a);
         string outDir = Path.Combine(_dir, "out");
-        var err = new StringWriter();
-        int code = CurvatureApp.Run(["eig", "--matrix", path, "-k", "3", "--which", which, "--solver", solver,
-            "--tol", "1e-10", "--seed", "4", "--out", outDir], err);
-        code.Should().Be(0, err.ToString());
+        var (code, _, err) = CliProcess.Run(["eig", "--matrix", path, "-k", "3", "--which", which, "--solver", solver,
+            "--tol", "1e-10", "--seed", "4", "--out", outDir]);
+        code.Should().Be(0, err);
 
         var values = Npy.ReadVector(Path.Combine(outDir, "eigenvalues.npy"));
         var vectors = Npy.Read(Path.Combine(outDir, "eigenvectors.npy"));
@@ -77,9 +75,8 @@ public class EigCommandTests
         string outDir = Path.Combine(_dir, "out");
         (int code, string line) Run(params string[] args)
         {
-            var err = new StringWriter();
-            int c = CurvatureApp.Run(args, err);
-            return (c, err.ToString().TrimEnd());
+            var r = CliProcess.Run(args);
+            return (r.Code, r.Stderr.TrimEnd());
         }
 
         var r = Run("eig", "--matrix", path, "--top-k", "10", "--out", outDir);

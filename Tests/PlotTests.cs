@@ -1,5 +1,4 @@
-using Curvature.Cli;
-using Curvature.Cli.Experiments;
+using Curvature.Experiments;
 using FluentAssertions;
 using NUnit.Framework;
 

@@ -1,5 +1,4 @@
-using Curvature.Cli;
-using Curvature.Cli.Experiments;
+using Curvature.Experiments;
 using FluentAssertions;
 using NUnit.Framework;
 
@@ -71,20 +70,21 @@ public class ReportTests
     }
 
     [Test]
-    public void Plain_progress_prints_throttled_lines_with_step_loss_lambda_and_eta()
+    public void Progress_redirected_to_a_pipe_prints_throttled_plain_lines_with_step_loss_and_the_end()
     {
-        var w = new StringWriter();
-        int result = ProgressDisplay.Run("compare", 100, sink =>
+        string dir = Directory.CreateTempSubdirectory("curvature-progress-").FullName;
+        try
         {
-            for (int i = 1; i <= 100; i++) sink.Report("sgd", i, i, 100, 1.0 / i, 12.5);
-            return 7;
-        }, plain: w, interactive: false);
-        result.Should().Be(7);
-        var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        lines.Length.Should().BeInRange(3, 25);
-        lines[0].Should().Contain("sgd").And.Contain("step 1/100").And.Contain("λ₁ 12.5");
-        lines[1].Should().Contain("ETA");
-        lines[^2].Should().Contain("step 100/100");
-        lines[^1].Should().Contain("done in");
+            var (code, stdout, stderr) = CliProcess.Run(["compare", .. CompareCommandTests.Tiny, "--optimizers", "sgd", "--points", "0", "--out", dir]);
+            code.Should().Be(0, stderr);
+            var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("[compare]", StringComparison.Ordinal)).ToList();
+            lines.Count.Should().BeInRange(3, 30, "plain progress is throttled to a line every few percent");
+            lines.Should().Contain(l => l.Contains("sgd") && l.Contains("step") && l.Contains("loss"));
+            lines[^1].Should().Contain("done in");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

@@ -1,4 +1,4 @@
-using Curvature.Cli.Experiments;
+using Curvature.Experiments;
 using Curvature.Core;
 using Curvature.Models;
 using FluentAssertions;
@@ -83,7 +83,7 @@ public class SpectrumCommandTests
     {
         var (objective, theta, file) = TinyTheta(_dir);
         string outDir = Path.Combine(_dir, op);
-        var (code, err) = CompareCommandTests.Run(["spectrum", "--theta", file, "--arch", "4-8-3", "--act", "tanh", "--loss", "mse",
+        var (code, err) = CompareCommandTests.Run(["spectrum", "--theta", file, "--hessian-batch", "0", "--arch", "4-8-3", "--act", "tanh", "--loss", "mse",
             "--data", "gmm:90:4:3:1", "--operator", op, "--k", "4", "--density-steps", "67", "--out", outDir]);
         err.Should().BeEmpty();
         code.Should().Be(0);
@@ -104,7 +104,7 @@ public class SpectrumCommandTests
     {
         var (objective, theta, file) = TinyTheta(_dir);
         string outDir = Path.Combine(_dir, "d");
-        CompareCommandTests.Run(["spectrum", "--theta", file, "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--k", "2",
+        CompareCommandTests.Run(["spectrum", "--theta", file, "--hessian-batch", "0", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--k", "2",
             "--density-steps", "67", "--density-probes", "4", "--out", outDir]).Code.Should().Be(0);
 
         var dense = FiniteDifferenceCurvature.Eigenvalues(FiniteDifferenceCurvature.Build(objective, theta).H);

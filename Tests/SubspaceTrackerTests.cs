@@ -23,7 +23,7 @@ public class SubspaceTrackerTests
     public void Tracker_basis_spans_the_top_k_eigenvectors_of_a_quadratic_with_known_spectrum(EigenSolverKind solver)
     {
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 5, noise: 0.1, seed: 3);
-        var tracker = new SubspaceTracker(q, new TrackerOptions { K = 4, Solver = solver, Tolerance = 1e-10, Seed = 7 });
+        var tracker = new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 4, Solver = solver, Tolerance = 1e-10, Seed = 7 });
         tracker.Refresh(new double[q.ParameterCount]);
         tracker.Eigenvalues.ToArray().Should().Equal([9, 7, 5, 3], (x, y) => Math.Abs(x - y) < 1e-8);
         var u = BasisRows(tracker);
@@ -49,14 +49,14 @@ public class SubspaceTrackerTests
         b.Should().Equal(a);
         c.Should().NotEqual(a);
         new SubspaceTracker(q, o with { HessianBatch = 50 }).HessianBatch.Should().BeNull("a batch of every example is the full set");
-        new SubspaceTracker(q, o with { HessianBatch = null }).HessianBatch.Should().BeNull();
+        new SubspaceTracker(q, o with { HessianBatch = 0 }).HessianBatch.Should().BeNull("0 means every example, as --hessian-batch 0 does everywhere");
     }
 
     [Test]
     public void Refresh_is_due_first_and_then_at_multiples_of_T()
     {
         var q = new KnownSpectrumQuadratic(Spectrum);
-        var t = new SubspaceTracker(q, new TrackerOptions { K = 2, RefreshEvery = 3 });
+        var t = new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 2, RefreshEvery = 3 });
         t.IsDue(1).Should().BeTrue("no basis exists yet");
         t.Refresh(new double[q.ParameterCount]);
         Enumerable.Range(1, 7).Where(s => t.IsDue(s)).Should().Equal(3, 6);
@@ -83,7 +83,7 @@ public class SubspaceTrackerTests
     public void Gauss_newton_tracking_uses_the_gauss_newton_operator()
     {
         var q = new KnownSpectrumQuadratic(Spectrum);
-        var t = new SubspaceTracker(q, new TrackerOptions { K = 2, Kind = CurvatureKind.GaussNewton, Tolerance = 1e-10 });
+        var t = new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 2, Kind = CurvatureKind.GaussNewton, Tolerance = 1e-10 });
         t.Refresh(new double[q.ParameterCount]);
         t.Eigenvalues.ToArray().Should().Equal([9, 7], (x, y) => Math.Abs(x - y) < 1e-8);
     }
@@ -92,13 +92,13 @@ public class SubspaceTrackerTests
     public void Invalid_tracker_options_are_rejected_naming_the_option_and_value()
     {
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 10);
-        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 20 }))
+        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 20 }))
             .Should().Throw<ArgumentException>().WithMessage("*'k'*20*parameter count 20*");
         FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 2, HessianBatch = 11 }))
-            .Should().Throw<ArgumentException>().WithMessage("*'hessian-batch'*11*[1, 10]*");
-        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 2, RefreshEvery = 0 }))
+            .Should().Throw<ArgumentException>().WithMessage("*'--hessian-batch'*11*[0, 10]*");
+        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 2, RefreshEvery = 0 }))
             .Should().Throw<ArgumentException>().WithMessage("*'refresh'*0*");
-        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 2, Kind = CurvatureKind.FunctionalHessian }))
+        FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 2, Kind = CurvatureKind.FunctionalHessian }))
             .Should().Throw<ArgumentException>().WithMessage("*'curvature'*FunctionalHessian*");
     }
 
@@ -113,7 +113,7 @@ public class SubspaceTrackerTests
         var g = new double[theta0.Length];
         int Spent(bool warm)
         {
-            var t = new SubspaceTracker(objective, new TrackerOptions { K = 4, Solver = solver, WarmStart = warm, Tolerance = 1e-6, Seed = 2 });
+            var t = new SubspaceTracker(objective, new TrackerOptions { HessianBatch = 0, K = 4, Solver = solver, WarmStart = warm, Tolerance = 1e-6, Seed = 2 });
             var theta = (double[])theta0.Clone();
             t.Refresh(theta);
             long first = t.Matvecs;

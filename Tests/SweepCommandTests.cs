@@ -1,4 +1,4 @@
-using Curvature.Cli.Experiments;
+using Curvature.Experiments;
 using FluentAssertions;
 using NUnit.Framework;
 
@@ -61,7 +61,7 @@ public class SweepCommandEndToEndTests
         err.Should().BeEmpty();
         code.Should().Be(0);
 
-        var t = Curvature.Cli.Experiments.CsvTable.Load(Path.Combine(outDir, "sweep.csv"));
+        var t = CsvTable.Load(Path.Combine(outDir, "sweep.csv"));
         t.RowCount.Should().Be(4);
         t.Column("lr").Should().Equal(0.1, 0.1, 5, 5);
         t.Column("k").Should().Equal(1, 2, 1, 2);

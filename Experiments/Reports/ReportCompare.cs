@@ -1,16 +1,17 @@
 using System.Globalization;
-using Curvature.Cli.Experiments;
+using Curvature.Optimizers;
 
-namespace Curvature.Cli;
+namespace Curvature.Experiments;
 
 /// <summary>The figures and report.md of `curvature compare`, built from the files the runs wrote.</summary>
 public static class CompareReport
 {
-    public static void Write(string outDir, ExperimentOptions options, Problem problem, IReadOnlyList<CompletedRun> runs,
+    /// <summary>Writes compare's figures and report.md into <paramref name="outDir"/> (the run directories must already be written).</summary>
+    public static void Write(string outDir, RunSpec options, Problem problem, IReadOnlyList<CompletedRun> runs,
         IReadOnlyList<RunSummary> summaries, CompareSummary summary, DensityCurve? densityStart, DensityCurve? densityEnd,
         AnalysisOptions analysis, NormMethod method, int? curvatureExamples)
     {
-        var tables = runs.Select(r => (r.Spec.Label, Table: CsvTable.Load(Path.Combine(r.Directory, "metrics.csv")))).ToList();
+        var tables = runs.Select(r => (r.Spec.Label, Table: CsvTable.Load(Path.Combine(outDir, r.Name, "metrics.csv")))).ToList();
         double lr = options.LearningRate;
         var twoOverEta = new ReferenceLine($"2/η = {ReportWriter.Num(2 / lr)}", 2 / lr);
         var report = new ReportWriter($"Curvature compare: {problem.Model.Spec} {options.Activation}, {options.Loss}, {options.Data}");
@@ -19,7 +20,7 @@ public static class CompareReport
             + "The step is θ ← θ − η(α_dom·P_dom g + α_bulk·P_bulk g), with P_dom the projector onto the top-k eigenvectors of the "
             + "training-loss Hessian H (recomputed every `refresh` steps on a fixed batch of examples), so (1,1) is SGD, (1,0) Dom-SGD "
             + "and (0,1) Bulk-SGD.");
-        report.Code(summary.Command);
+        report.Code("curvature compare --config config.json");
         report.Heading("Setup");
         report.Table(["setting", "value"],
         [
@@ -42,10 +43,10 @@ public static class CompareReport
             ["run", "α_dom", "α_bulk", "status", "final train loss", "min train loss", "steps to target", "test acc", "final λ₁", "max λ₁", "mean χ_k", "HVPs", "seconds"],
             summaries.Select(s => (IReadOnlyList<string>)
             [
-                s.Name, ReportWriter.Num(s.AlphaDom), ReportWriter.Num(s.AlphaBulk), s.Status, ReportWriter.Num(s.FinalTrainLoss),
+                s.Name, ReportWriter.Num(s.AlphaDom), ReportWriter.Num(s.AlphaBulk), TrainingStatusText.Format(s.Status, s.StoppedAt), ReportWriter.Num(s.FinalTrainLoss),
                 ReportWriter.Num(s.MinTrainLoss), s.StepsToTarget?.ToString(CultureInfo.InvariantCulture) ?? "never",
                 ReportWriter.Num(s.FinalTestAccuracy), ReportWriter.Num(s.FinalLambda1), ReportWriter.Num(s.MaxLambda1),
-                ReportWriter.Num(s.MeanChi), s.Hvps.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(s.Seconds),
+                ReportWriter.Num(s.MeanChi), s.Matvecs.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(s.Seconds),
             ]));
 
         Plots.Lines(Path.Combine(outDir, "loss.png"), "Training loss", "step", "training loss (log scale)",

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>
 /// One entry of `--optimizers`: sgd, dom, bulk, or interp:A_DOM:A_BULK (the step
@@ -8,6 +8,7 @@ namespace Curvature.Cli.Experiments;
 /// </summary>
 public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? AlphaBulk)
 {
+    /// <summary>The accepted forms, for messages.</summary>
     public const string Forms = "sgd, dom, bulk, interp:A_DOM:A_BULK";
 
     /// <summary>(α_dom, α_bulk) of the rule.</summary>
@@ -25,10 +26,20 @@ public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? A
     /// <summary>Name of the run's directory, e.g. "interp_0.2_2".</summary>
     public string DirectoryName => Optimizer == "interp" ? $"interp_{Show(AlphaDom!.Value)}_{Show(AlphaBulk!.Value)}" : Optimizer;
 
+    /// <summary>The entry as written on the command line, e.g. interp:0.2:2.</summary>
     public string Text => Optimizer == "interp" ? $"interp:{Show(AlphaDom!.Value)}:{Show(AlphaBulk!.Value)}" : Optimizer;
 
     static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>The run with this entry's rule (optimizer and, for interp, the α's).</summary>
+    public Optimizers.RunSpec Apply(Optimizers.RunSpec run) => run with
+    {
+        Optimizer = Optimizer,
+        AlphaDom = Optimizer == "interp" ? AlphaDom : null,
+        AlphaBulk = Optimizer == "interp" ? AlphaBulk : null,
+    };
+
+    /// <summary>Parses one entry; throws naming <paramref name="option"/>.</summary>
     public static OptimizerSpec Parse(string text, string option = "optimizers")
     {
         string s = text.Trim().ToLowerInvariant();
@@ -48,6 +59,7 @@ public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? A
         return new OptimizerSpec("interp", a, b);
     }
 
+    /// <summary>Parses a comma-separated list of distinct entries; throws naming <paramref name="option"/>.</summary>
     public static IReadOnlyList<OptimizerSpec> ParseList(string list, string option = "optimizers")
     {
         if (string.IsNullOrWhiteSpace(list))

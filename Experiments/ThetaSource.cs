@@ -2,7 +2,7 @@ using System.Text.Json;
 using Curvature.Core;
 using Curvature.Optimizers;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>A parameter vector to analyse and where it came from.</summary>
 public sealed record ThetaInput(string Path, long? Step, double[] Theta);
@@ -14,6 +14,7 @@ public sealed record ThetaInput(string Path, long? Step, double[] Theta);
 /// </summary>
 public static class ThetaSource
 {
+    /// <summary>θ from a checkpoint or a .npy file; throws naming <paramref name="option"/> when the file is missing.</summary>
     public static ThetaInput Load(string path, string option)
     {
         if (!File.Exists(path))
@@ -27,15 +28,16 @@ public static class ThetaSource
         return new ThetaInput(path, checkpoint.Step, checkpoint.Theta);
     }
 
-    /// <summary>The training config.json in the same directory as <paramref name="path"/>, if there is one.</summary>
-    public static TrainingConfig? ConfigBeside(string path)
+    /// <summary>The run spec of the run directory that holds <paramref name="path"/> (its config.json), if there is one.</summary>
+    public static TrainSpec? RunBeside(string path)
     {
         string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         string file = System.IO.Path.Combine(dir ?? ".", TrainingRun.ConfigFile);
         if (!File.Exists(file)) return null;
         try
         {
-            return JsonSerializer.Deserialize<TrainingConfig>(File.ReadAllText(file), TrainingRun.Json);
+            var spec = JsonSerializer.Deserialize<TrainSpec>(File.ReadAllText(file), RunJson.Options);
+            return spec?.Run is null ? null : spec;
         }
         catch (JsonException)
         {

@@ -1,9 +1,8 @@
 using Curvature.Core;
 using System.Globalization;
-using Curvature.Cli.Experiments;
 using ScottPlot;
 
-namespace Curvature.Cli;
+namespace Curvature.Experiments;
 
 /// <summary>A named curve: y against x.</summary>
 public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y);
@@ -19,7 +18,9 @@ public sealed record ReferenceLine(string Name, double Y);
 /// </summary>
 public static class Plots
 {
+    /// <summary>Figure width in pixels.</summary>
     public const int Width = 900;
+    /// <summary>Figure height in pixels.</summary>
     public const int Height = 540;
 
     /// <summary>Curves on linear or log-10 y axes, with optional horizontal reference lines.</summary>

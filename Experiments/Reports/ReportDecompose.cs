@@ -1,7 +1,6 @@
 using System.Globalization;
-using Curvature.Cli.Experiments;
 
-namespace Curvature.Cli;
+namespace Curvature.Experiments;
 
 /// <summary>The decomposition figures and table (shared by compare and decompose) and decompose's report.md.</summary>
 public static class DecomposeReport
@@ -52,13 +51,14 @@ public static class DecomposeReport
 
     static string WithError(double v, double se) => se > 0 && double.IsFinite(se) ? $"{ReportWriter.Num(v)} ± {ReportWriter.Num(se)}" : ReportWriter.Num(v);
 
-    public static void Write(string outDir, ModelChoice model, Problem problem, DecomposeSummary s, AnalysisOptions analysis, NormMethod method)
+    /// <summary>Writes decompose's figures and report.md into <paramref name="outDir"/>.</summary>
+    public static void Write(string outDir, DecomposeSpec spec, Problem problem, DecomposeSummary s, AnalysisOptions analysis, NormMethod method)
     {
-        var report = new ReportWriter($"Curvature decompose: H = G + F of {problem.Model.Spec} {model.Activation}, {model.Loss}, {model.Data}");
+        var report = new ReportWriter($"Curvature decompose: H = G + F of {problem.Model.Spec} {spec.Run.Activation}, {spec.Run.Loss}, {spec.Run.Data}");
         report.Paragraph($"How much of the Hessian H, the Gauss–Newton matrix G and the functional Hessian F = H − G lies in the dominant subspace U "
-            + $"(top-{s.K} eigenvectors of H), at {s.Rows.Count} parameter vectors: {s.Source}. The network, loss and data come from the {model.Source}; "
+            + $"(top-{s.K} eigenvectors of H), at {s.Rows.Count} parameter vectors: {s.Source}. The network, loss and data come from the {spec.Source}; "
             + $"the curvature is measured on {s.Examples} examples.");
-        report.Code(s.Command);
+        report.Code("curvature decompose --config config.json");
         report.Table(["θ", "step", "file"], s.Inputs.Select((p, i) => (IReadOnlyList<string>)
             [(i + 1).ToString(CultureInfo.InvariantCulture), s.Rows[i].Step.ToString(CultureInfo.InvariantCulture), p]));
         AddDecomposition(report, outDir, s.Rows, s.K, "at each θ", method, analysis.Probes);

@@ -1,8 +1,9 @@
 using Curvature.Autodiff;
 using Curvature.Models;
+using Curvature.Optimizers;
 using Curvature.Spectral;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>Top-k of H at one θ and how H, G and F split over H's dominant subspace there.</summary>
 public sealed record DecompositionPoint(long Step, double[] Eigenvalues, SubspaceShare H, SubspaceShare G, SubspaceShare F, long Matvecs);
@@ -17,6 +18,7 @@ public sealed record DensityCurve(double[] Grid, double[] Density, double Sigma,
 /// </summary>
 public static class CurvatureAnalysis
 {
+    /// <summary>h, g or f (also hessian, gn) as a curvature kind; throws naming <c>--operator</c>.</summary>
     public static CurvatureKind ParseOperator(string name) => name.Trim().ToLowerInvariant() switch
     {
         "h" or "hessian" => CurvatureKind.Hessian,
@@ -25,6 +27,7 @@ public static class CurvatureAnalysis
         _ => throw new ArgumentException($"Option '--operator' was '{name}'; expected h, g or f.", "operator"),
     };
 
+    /// <summary>H, G or F.</summary>
     public static string Letter(CurvatureKind kind) => kind switch
     {
         CurvatureKind.Hessian => "H",
@@ -38,7 +41,7 @@ public static class CurvatureAnalysis
         var op = objective.CurvatureOperator(kind, theta, examples);
         try
         {
-            return Lanczos.TopK(op, k, new LanczosOptions { Which = Which.LargestAlgebraic, Tolerance = tolerance, Seed = seed });
+            return Optimizers.TopK.Solve(op, k, new TopKRequest { Solver = EigenSolverKind.Lanczos, Tolerance = tolerance, Seed = seed });
         }
         finally
         {
@@ -51,9 +54,10 @@ public static class CurvatureAnalysis
     /// span U (exact inside, totals dense or deflated Hutchinson).
     /// </summary>
     public static DecompositionPoint Decompose(IObjective objective, long step, ReadOnlySpan<double> theta, int[]? examples, int k,
-        NormMethod method, int probes, ulong seed)
+        NormMethod method, int probes, ulong seed, double tolerance = 1e-6)
     {
-        var top = TopK(objective, CurvatureKind.Hessian, theta, examples, k, seed);
+        ArgumentNullException.ThrowIfNull(objective);
+        var top = TopK(objective, CurvatureKind.Hessian, theta, examples, k, seed, tolerance);
         var u = top.Vectors.AsSpan(0, k * objective.ParameterCount);
         long matvecs = top.Matvecs;
         var shares = new SubspaceShare[3];

@@ -2,7 +2,7 @@ using Curvature.Core;
 using System.Globalization;
 using System.Text;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>
 /// A numeric table read from or written as CSV (a header line of column names, then one
@@ -14,9 +14,12 @@ public sealed class CsvTable
     readonly Dictionary<string, int> _index;
     readonly List<double[]> _rows;
 
+    /// <summary>Column names, in order.</summary>
     public IReadOnlyList<string> Columns { get; }
+    /// <summary>Number of data rows.</summary>
     public int RowCount => _rows.Count;
 
+    /// <summary>An empty table with these (distinct) columns.</summary>
     public CsvTable(IReadOnlyList<string> columns)
     {
         ArgumentNullException.ThrowIfNull(columns);
@@ -28,8 +31,10 @@ public sealed class CsvTable
         _rows = new List<double[]>();
     }
 
+    /// <summary>Whether the table has the column.</summary>
     public bool Has(string column) => _index.ContainsKey(column);
 
+    /// <summary>Appends a row of one value per column.</summary>
     public void AddRow(params double[] values)
     {
         if (values.Length != Columns.Count)
@@ -37,6 +42,7 @@ public sealed class CsvTable
         _rows.Add((double[])values.Clone());
     }
 
+    /// <summary>The value in a row and column.</summary>
     public double this[int row, string column] => _rows[row][IndexOf(column)];
 
     /// <summary>The whole column, one value per row.</summary>
@@ -53,9 +59,11 @@ public sealed class CsvTable
             ? c
             : throw new ArgumentException($"Argument 'column' was '{column}'; expected one of the table's columns: {string.Join(",", Columns)}.", nameof(column));
 
+    /// <summary>A cell as written: shortest round-trip form, NaN as "NaN".</summary>
     public static string Format(double v) =>
         double.IsNaN(v) ? "NaN" : v.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>The table as CSV text.</summary>
     public string ToCsv()
     {
         var sb = new StringBuilder();
@@ -72,8 +80,10 @@ public sealed class CsvTable
         return sb.ToString();
     }
 
+    /// <summary>Writes the table atomically.</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, ToCsv());
 
+    /// <summary>Reads a CSV file; errors name the file, line and column.</summary>
     public static CsvTable Load(string path)
     {
         if (!File.Exists(path))

@@ -1,18 +1,19 @@
 using System.Globalization;
-using Curvature.Cli.Experiments;
+using Curvature.Optimizers;
 
-namespace Curvature.Cli;
+namespace Curvature.Experiments;
 
 /// <summary>The figures and report.md of `curvature spectrum`.</summary>
 public static class SpectrumReport
 {
-    public static void Write(string outDir, ModelChoice model, Problem problem, SpectrumSummary s, DensityCurve curve)
+    /// <summary>Writes spectrum's figures and report.md into <paramref name="outDir"/>.</summary>
+    public static void Write(string outDir, SpectrumSpec spec, Problem problem, SpectrumSummary s, DensityCurve curve)
     {
         string a = s.Operator;
-        var report = new ReportWriter($"Curvature spectrum: {a} of {problem.Model.Spec} {model.Activation}, {model.Loss}, {model.Data}");
-        report.Paragraph($"θ from `{s.Theta}`{(s.Step is long st ? $" (step {st})" : "")}; the network, loss and data from the {model.Source}. "
+        var report = new ReportWriter($"Curvature spectrum: {a} of {problem.Model.Spec} {spec.Run.Activation}, {spec.Run.Loss}, {spec.Run.Data}");
+        report.Paragraph($"θ from `{s.Theta}`{(s.Step is long st ? $" (step {st})" : "")}; the network, loss and data from the {spec.Source}. "
             + $"{a} is the {(a == "H" ? "Hessian" : a == "G" ? "Gauss–Newton matrix" : "functional Hessian F = H − G")} of the mean training loss over {s.Examples} examples.");
-        report.Code(s.Command);
+        report.Code("curvature spectrum --config config.json");
         var references = s.LearningRate is double lr ? new List<ReferenceLine> { new($"2/η = {ReportWriter.Num(2 / lr)} (η of the run)", 2 / lr) } : [];
 
         report.Heading($"Top-{s.Eigenvalues.Length} eigenvalues");

@@ -1,6 +1,6 @@
 using Curvature.Models;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>How the curvature is analysed after (or alongside) training.</summary>
 public sealed record AnalysisOptions
@@ -16,11 +16,16 @@ public sealed record AnalysisOptions
 
     /// <summary>SLQ probes and Lanczos steps per probe for the spectral density.</summary>
     public int DensityProbes { get; init; } = 4;
+    /// <summary>Lanczos steps per SLQ probe (<c>--density-steps</c>).</summary>
     public int DensitySteps { get; init; } = 60;
+
+    /// <summary>Residual tolerance of the analysis' top-k solves (<c>--analysis-tolerance</c>); tighter than the tracker's, since the energies are read off the eigenvectors.</summary>
+    public double Tolerance { get; init; } = 1e-6;
 
     /// <summary>Largest network whose totals "auto" computes densely.</summary>
     public const int DenseLimit = 1500;
 
+    /// <summary>How the totals are computed for a network of <paramref name="parameterCount"/> parameters; throws naming <c>--norms</c>.</summary>
     public NormMethod Method(int parameterCount) => Norms.Trim().ToLowerInvariant() switch
     {
         "auto" => parameterCount <= DenseLimit ? NormMethod.Dense : NormMethod.Hutchinson,
@@ -30,6 +35,7 @@ public sealed record AnalysisOptions
         _ => throw new ArgumentException($"Option '--norms' was '{Norms}'; expected auto, dense or hutchinson.", "norms"),
     };
 
+    /// <summary>Throws an ArgumentException naming the first invalid option.</summary>
     public void Validate()
     {
         if (Points < 0 || Points == 1)
@@ -37,6 +43,7 @@ public sealed record AnalysisOptions
         if (Probes < 2) throw new ArgumentOutOfRangeException("probes", $"Option '--probes' was {Probes}; expected at least 2.");
         if (DensityProbes < 1) throw new ArgumentOutOfRangeException("density-probes", $"Option '--density-probes' was {DensityProbes}; expected a positive integer.");
         if (DensitySteps < 2) throw new ArgumentOutOfRangeException("density-steps", $"Option '--density-steps' was {DensitySteps}; expected at least 2.");
+        if (!(Tolerance > 0)) throw new ArgumentOutOfRangeException("analysis-tolerance", $"Option '--analysis-tolerance' was {Tolerance}; expected a positive number.");
         _ = Method(1);
     }
 

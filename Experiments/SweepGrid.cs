@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>One swept setting and the values it takes.</summary>
 public sealed record GridAxis(string Name, IReadOnlyList<double> Values);
@@ -8,6 +8,7 @@ public sealed record GridAxis(string Name, IReadOnlyList<double> Values);
 /// <summary>One point of a sweep: a value for every axis, in axis order.</summary>
 public sealed record GridPoint(int Index, IReadOnlyList<string> Names, IReadOnlyList<double> Values)
 {
+    /// <summary>The point's value of the named setting.</summary>
     public double this[string name]
     {
         get
@@ -29,6 +30,7 @@ public sealed record GridPoint(int Index, IReadOnlyList<string> Names, IReadOnly
 /// </summary>
 public static class SweepGrid
 {
+    /// <summary>Shortest round-trip form of a number.</summary>
     public static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>Parses "0.05,0.1,0.2". <paramref name="integer"/> demands whole numbers; <paramref name="min"/> is the smallest allowed value.</summary>
@@ -53,6 +55,7 @@ public static class SweepGrid
         return new GridAxis(name, values);
     }
 
+    /// <summary>The cartesian product of the axes, last axis fastest.</summary>
     public static IReadOnlyList<GridPoint> Expand(IReadOnlyList<GridAxis> axes)
     {
         ArgumentNullException.ThrowIfNull(axes);

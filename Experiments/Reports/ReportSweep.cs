@@ -1,12 +1,13 @@
 using System.Globalization;
-using Curvature.Cli.Experiments;
+using Curvature.Optimizers;
 
-namespace Curvature.Cli;
+namespace Curvature.Experiments;
 
 /// <summary>The figures and report.md of `curvature sweep`.</summary>
 public static class SweepReport
 {
-    public static void Write(string outDir, ExperimentOptions options, Problem problem, string optimizer, IReadOnlyList<SweepRow> rows,
+    /// <summary>Writes sweep's figures and report.md into <paramref name="outDir"/> (the run directories must already be written).</summary>
+    public static void Write(string outDir, RunSpec options, Problem problem, string optimizer, IReadOnlyList<SweepRow> rows,
         SweepSummary summary, double initialLoss)
     {
         var report = new ReportWriter($"Curvature sweep: {optimizer} on {problem.Model.Spec} {options.Activation}, {options.Loss}, {options.Data}");
@@ -14,7 +15,7 @@ public static class SweepReport
             + $"{options.Steps} steps of batch {options.Batch}. A run diverges when its loss is not finite or exceeds 100× the initial loss "
             + $"({ReportWriter.Num(initialLoss)}); \"steps to target\" is the first measured step (every {options.EvalEveryOrDefault}) "
             + $"with training loss ≤ {ReportWriter.Num(summary.TargetLoss)}.");
-        report.Code(summary.Command);
+        report.Code("curvature sweep --config config.json");
 
         var varying = rows.Count == 0 ? [] : rows[0].Point.Names.Where((n, i) => rows.Select(r => r.Point.Values[i]).Distinct().Count() > 1).ToList();
         report.Heading("Results");
@@ -26,14 +27,14 @@ public static class SweepReport
             ReportWriter.Num(r.Spec.Alphas.Dom), ReportWriter.Num(r.Spec.Alphas.Bulk), ReportWriter.Num(r.Summary.FinalTrainLoss), ReportWriter.Num(r.Summary.MinTrainLoss),
             r.Summary.StepsToTarget?.ToString(CultureInfo.InvariantCulture) ?? "never",
             r.DivergedStep is long d ? $"yes (step {d})" : "no",
-            ReportWriter.Num(r.Summary.FinalTestAccuracy), ReportWriter.Num(r.Summary.MaxLambda1), r.Summary.Hvps.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(r.Summary.Seconds),
+            ReportWriter.Num(r.Summary.FinalTestAccuracy), ReportWriter.Num(r.Summary.MaxLambda1), r.Summary.Matvecs.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(r.Summary.Seconds),
         ]));
         int diverged = rows.Count(r => r.DivergedStep is not null);
         report.Paragraph($"{diverged} of {rows.Count} runs diverged. Swept: {(varying.Count == 0 ? "nothing (one point)" : string.Join(", ", varying))}.");
 
         var curves = rows.Select(r =>
         {
-            var t = CsvTable.Load(Path.Combine(r.Directory, "metrics.csv"));
+            var t = CsvTable.Load(Path.Combine(outDir, r.Run.Name, "metrics.csv"));
             return new PlotSeries($"#{r.Point.Index} {Short(r, varying)}", t.Column("step"), t.Column("train_loss"));
         }).ToList();
         Plots.Lines(Path.Combine(outDir, "loss.png"), "Training loss per grid point", "step", "training loss (log scale)", curves, logY: true,

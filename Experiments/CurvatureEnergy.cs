@@ -1,7 +1,7 @@
 using Curvature.Core;
 using Curvature.Spectral;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>How ‖A‖²_F and tr(A) are obtained.</summary>
 public enum NormMethod

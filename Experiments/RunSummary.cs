@@ -1,32 +1,54 @@
 using Curvature.Optimizers;
 
-namespace Curvature.Cli.Experiments;
+namespace Curvature.Experiments;
 
 /// <summary>What one training run achieved, as written to summary.json and the report's tables.</summary>
 public sealed record RunSummary
 {
+    /// <summary>The run's directory name.</summary>
     public required string Name { get; init; }
+    /// <summary>sgd, dom, bulk or interp.</summary>
     public required string Optimizer { get; init; }
+    /// <summary>α_dom of the rule.</summary>
     public required double AlphaDom { get; init; }
+    /// <summary>α_bulk of the rule.</summary>
     public required double AlphaBulk { get; init; }
+    /// <summary>η.</summary>
     public required double LearningRate { get; init; }
-    public required string Status { get; init; }
+    /// <summary>How the run ended.</summary>
+    public required TrainingStatus Status { get; init; }
+    /// <summary>The step it diverged or was interrupted at, or null.</summary>
+    public long? StoppedAt { get; init; }
+    /// <summary>Whether it diverged.</summary>
     public required bool Diverged { get; init; }
+    /// <summary>Updates done.</summary>
     public required long Steps { get; init; }
+    /// <summary>Training loss at θ₀.</summary>
     public required double InitialTrainLoss { get; init; }
+    /// <summary>Training loss at the last measured step.</summary>
     public required double FinalTrainLoss { get; init; }
+    /// <summary>Lowest finite measured training loss.</summary>
     public required double MinTrainLoss { get; init; }
+    /// <summary>Training accuracy at the last measured step.</summary>
     public required double FinalTrainAccuracy { get; init; }
+    /// <summary>Test loss at the last measured step (NaN without a test set).</summary>
     public required double FinalTestLoss { get; init; }
+    /// <summary>Test accuracy at the last measured step (NaN without a test set).</summary>
     public required double FinalTestAccuracy { get; init; }
+    /// <summary>λ₁ at the last measured step.</summary>
     public required double FinalLambda1 { get; init; }
+    /// <summary>Largest measured λ₁.</summary>
     public required double MaxLambda1 { get; init; }
+    /// <summary>Mean χ_k over the measured steps after the first.</summary>
     public required double MeanChi { get; init; }
+    /// <summary>The target of <see cref="StepsToTarget"/>.</summary>
     public double TargetLoss { get; init; } = double.NaN;
 
     /// <summary>First measured step with train loss ≤ <see cref="TargetLoss"/>; null when never reached.</summary>
     public long? StepsToTarget { get; init; }
-    public required long Hvps { get; init; }
+    /// <summary>Curvature-vector products the tracker spent.</summary>
+    public required long Matvecs { get; init; }
+    /// <summary>Wall-clock seconds of training.</summary>
     public required double Seconds { get; init; }
 
     /// <summary>Summarizes a finished trainer's metrics.</summary>
@@ -44,6 +66,7 @@ public sealed record RunSummary
             AlphaBulk = spec.Alphas.Bulk,
             LearningRate = lr,
             Status = result.Status,
+            StoppedAt = result.StoppedAt,
             Diverged = result.Diverged,
             Steps = result.Steps,
             InitialTrainLoss = rows.Count > 0 ? rows[0].TrainLoss : double.NaN,
@@ -55,7 +78,7 @@ public sealed record RunSummary
             FinalLambda1 = last?.Lambda1 ?? double.NaN,
             MaxLambda1 = lambdas.Count > 0 ? lambdas.Max() : double.NaN,
             MeanChi = chis.Count > 0 ? chis.Average() : double.NaN,
-            Hvps = result.Hvps,
+            Matvecs = result.Matvecs,
             Seconds = result.Seconds,
         };
     }

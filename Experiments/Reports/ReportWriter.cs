@@ -1,9 +1,8 @@
 using Curvature.Core;
 using System.Globalization;
 using System.Text;
-using Curvature.Cli.Experiments;
 
-namespace Curvature.Cli;
+namespace Curvature.Experiments;
 
 /// <summary>
 /// Builds report.md: a title, free text, tables, and figures. Figures are collected as
@@ -16,6 +15,7 @@ public sealed class ReportWriter
     readonly StringBuilder _body = new();
     readonly List<(int Number, string File, string Caption, string Anchor)> _figures = new();
 
+    /// <summary>A report titled <paramref name="title"/>.</summary>
     public ReportWriter(string title)
     {
         _title = title;
@@ -24,18 +24,21 @@ public sealed class ReportWriter
     /// <summary>The PNG files referenced so far, in order.</summary>
     public IReadOnlyList<string> FigureFiles => _figures.Select(f => f.File).ToArray();
 
+    /// <summary>Adds a heading.</summary>
     public ReportWriter Heading(string text, int level = 2)
     {
         _body.Append('\n').Append(new string('#', Math.Clamp(level, 2, 6))).Append(' ').Append(text).Append("\n\n");
         return this;
     }
 
+    /// <summary>Adds a paragraph.</summary>
     public ReportWriter Paragraph(string text)
     {
         _body.Append(text.Trim()).Append("\n\n");
         return this;
     }
 
+    /// <summary>Adds a bulleted list.</summary>
     public ReportWriter Bullets(IEnumerable<string> items)
     {
         foreach (var item in items) _body.Append("- ").Append(item).Append('\n');
@@ -43,6 +46,7 @@ public sealed class ReportWriter
         return this;
     }
 
+    /// <summary>Adds a code block.</summary>
     public ReportWriter Code(string text, string language = "bash")
     {
         _body.Append("```").Append(language).Append('\n').Append(text.TrimEnd()).Append("\n```\n\n");
@@ -76,6 +80,7 @@ public sealed class ReportWriter
         return this;
     }
 
+    /// <summary>The report as Markdown.</summary>
     public string Render()
     {
         var sb = new StringBuilder();
@@ -91,6 +96,7 @@ public sealed class ReportWriter
         return sb.ToString().TrimEnd() + "\n";
     }
 
+    /// <summary>Writes the Markdown atomically.</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, Render());
 
     static string Escape(string s) => s.Replace("|", "\\|").ReplaceLineEndings(" ");

@@ -1,0 +1,160 @@
+using System.ComponentModel;
+using System.Globalization;
+using Curvature.Optimizers;
+using Spectre.Console.Cli;
+
+namespace Curvature.Cli;
+
+/// <summary>
+/// The flags of a <see cref="RunSpec"/>, shared by every command that trains or measures. Each
+/// is optional: the spec starts from <c>--config FILE</c> (or <see cref="RunSpec.Defaults"/>) and
+/// the flags given override it. Numbers are parsed here so errors name the option.
+/// </summary>
+public class RunSettings : CommandSettings
+{
+    [CommandOption("--config <FILE>"), Description("Start from this config.json (written by an earlier run); flags given as well override it.")]
+    public string? Config { get; init; }
+
+    [CommandOption("--arch <ARCH>"), Description("Architecture: widths, e.g. 196-32-32-10 (the default), or a CNN, e.g. 1x14x14-c8k3-m2-c16k3-m2-10 (CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md).")]
+    public string? Arch { get; init; }
+
+    [CommandOption("--act <ACT>"), Description("Hidden activation, e.g. tanh or relu (default tanh).")]
+    public string? Act { get; init; }
+
+    [CommandOption("--loss <LOSS>"), Description("ce or mse (default mse).")]
+    public string? Loss { get; init; }
+
+    [CommandOption("--data <SPEC>"), Description("Training data (mnist14:N, gmm:N:D:C:SEED, npy:X.npy,y.npy, ...; default mnist14:2000).")]
+    public string? Data { get; init; }
+
+    [CommandOption("--test-data <SPEC>"), Description("Test data; 'none' for no test set (default mnist14-test).")]
+    public string? TestData { get; init; }
+
+    [CommandOption("--batch <B>"), Description("Minibatch size (default 100).")]
+    public string? Batch { get; init; }
+
+    [CommandOption("--steps <N>"), Description("Updates per run (default 1000).")]
+    public string? Steps { get; init; }
+
+    [CommandOption("--warmup <W>"), Description("Linear learning-rate warm-up steps (default 0).")]
+    public string? Warmup { get; init; }
+
+    [CommandOption("--momentum <MU>"), Description("Heavy-ball momentum in [0, 1) (default 0).")]
+    public string? Momentum { get; init; }
+
+    [CommandOption("--weight-decay <L>"), Description("L2 weight decay added to the gradient (default 0).")]
+    public string? WeightDecay { get; init; }
+
+    [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU.")]
+    public string? SwitchChi { get; init; }
+
+    [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi (default 0.9).")]
+    public string? ChiEma { get; init; }
+
+    [CommandOption("--solver <NAME>"), Description("Tracker's eigensolver: lanczos or lobpcg (default lanczos).")]
+    public string? Solver { get; init; }
+
+    [CommandOption("--curvature <KIND>"), Description("Tracked curvature: hessian or gn (default hessian).")]
+    public string? Curvature { get; init; }
+
+    [CommandOption("--tolerance <TOL>"), Description("Tracker's eigensolver tolerance (default 1e-4).")]
+    public string? Tolerance { get; init; }
+
+    [CommandOption("--cold-start"), Description("Do not warm-start refreshes from the previous basis.")]
+    public bool ColdStart { get; init; }
+
+    [CommandOption("--eval-every <M>"), Description("Measure metrics every M steps (default steps/50).")]
+    public string? EvalEvery { get; init; }
+
+    [CommandOption("--divergence-factor <F>"), Description("Loss above F times the initial loss counts as divergence (default 100).")]
+    public string? DivergenceFactor { get; init; }
+
+    [CommandOption("--seed <SEED>"), Description("Seed of θ₀, minibatches, Hessian batch and solvers (default 0).")]
+    public string? Seed { get; init; }
+
+    [CommandOption("--threads <N>"), Description("Objective threads (0: all cores); results do not depend on it.")]
+    public string? Threads { get; init; }
+
+    /// <summary>The base run (from <see cref="Config"/> via <paramref name="fromConfig"/>, else <paramref name="fallback"/>) with the given flags applied.</summary>
+    public RunSpec ApplyTo(RunSpec run) => run with
+    {
+        Arch = Arch ?? run.Arch,
+        Activation = Act ?? run.Activation,
+        Loss = Loss ?? run.Loss,
+        Data = Data ?? run.Data,
+        TestData = TestData is null ? run.TestData : string.Equals(TestData, "none", StringComparison.OrdinalIgnoreCase) || TestData.Length == 0 ? null : TestData,
+        Batch = Integer(Batch, "batch") ?? run.Batch,
+        Steps = Integer(Steps, "steps") ?? run.Steps,
+        Warmup = Integer(Warmup, "warmup") ?? run.Warmup,
+        Momentum = Number(Momentum, "momentum") ?? run.Momentum,
+        WeightDecay = Number(WeightDecay, "weight-decay") ?? run.WeightDecay,
+        SwitchChi = Number(SwitchChi, "switch-chi") ?? run.SwitchChi,
+        ChiEma = Number(ChiEma, "chi-ema") ?? run.ChiEma,
+        Solver = Solver ?? run.Solver,
+        Curvature = Curvature ?? run.Curvature,
+        Tolerance = Number(Tolerance, "tolerance") ?? run.Tolerance,
+        WarmStart = !ColdStart && run.WarmStart,
+        EvalEvery = Integer(EvalEvery, "eval-every") ?? run.EvalEvery,
+        DivergenceFactor = Number(DivergenceFactor, "divergence-factor") ?? run.DivergenceFactor,
+        Seed = SeedValue(Seed, "seed") ?? run.Seed,
+        Threads = Integer(Threads, "threads") ?? run.Threads,
+    };
+
+    /// <summary>The command's spec from <see cref="Config"/>, or null without one.</summary>
+    protected T? LoadConfig<T>() where T : class
+    {
+        if (Config is null) return null;
+        if (!File.Exists(Config))
+            throw new FileNotFoundException($"Option '--config' names '{Config}', which does not exist; expected a config.json written by an earlier run.", Config);
+        return RunJson.Load<T>(Config);
+    }
+
+    /// <summary>Parses a number flag.</summary>
+    public static double? Number(string? text, string option)
+    {
+        if (text is null) return null;
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return v;
+        throw new ArgumentException($"Option '--{option}' was '{text}'; expected a number.", option);
+    }
+
+    /// <summary>Parses an integer flag.</summary>
+    public static int? Integer(string? text, string option)
+    {
+        if (text is null) return null;
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)) return v;
+        throw new ArgumentException($"Option '--{option}' was '{text}'; expected an integer.", option);
+    }
+
+    /// <summary>Parses the seed (a non-negative 64-bit integer).</summary>
+    public static ulong? SeedValue(string? text, string option)
+    {
+        if (text is null) return null;
+        if (ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v)) return v;
+        throw new ArgumentException($"Option '--{option}' was '{text}'; expected a non-negative integer.", option);
+    }
+}
+
+/// <summary>The single-valued rule and tracker flags (train, compare, spectrum, decompose; sweep takes lists instead).</summary>
+public class SingleRunSettings : RunSettings
+{
+    [CommandOption("--lr <ETA>"), Description("Learning rate (default 0.5).")]
+    public string? LearningRate { get; init; }
+
+    [CommandOption("-k <K>"), Description("Dominant subspace dimension (default 10; --k works too).")]
+    public string? K { get; init; }
+
+    [CommandOption("--refresh <T>"), Description("Recompute the subspace every T steps (default 10).")]
+    public string? Refresh { get; init; }
+
+    [CommandOption("--hessian-batch <M>"), Description("Examples the curvature is measured on, drawn once from the seed (default 500; 0: all).")]
+    public string? HessianBatch { get; init; }
+
+    /// <summary>The run with every given flag applied.</summary>
+    public RunSpec ApplySingle(RunSpec run) => ApplyTo(run) with
+    {
+        LearningRate = Number(LearningRate, "lr") ?? run.LearningRate,
+        K = Integer(K, "k") ?? run.K,
+        Refresh = Integer(Refresh, "refresh") ?? run.Refresh,
+        HessianBatch = Integer(HessianBatch, "hessian-batch") ?? run.HessianBatch,
+    };
+}
