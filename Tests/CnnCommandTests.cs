@@ -1,4 +1,3 @@
-using Curvature.Cli;
 using Curvature.Core;
 using Curvature.Models;
 using FluentAssertions;
@@ -6,7 +5,7 @@ using NUnit.Framework;
 
 namespace Curvature.Tests;
 
-/// <summary>The `init`, `grad`, `hvp`, `ggnvp` and `fvp` commands on a convolutional architecture string.</summary>
+/// <summary>The `init`, `grad`, `hvp`, `ggnvp` and `fvp` commands on a convolutional architecture string, run as a child process.</summary>
 public class CnnCommandTests
 {
     const string Arch = "1x14x14-c4k3-m2-c3k3s2p1-a2-10";
@@ -21,9 +20,8 @@ public class CnnCommandTests
 
     static (int code, string stderr) Run(params string[] args)
     {
-        var err = new StringWriter();
-        int code = CurvatureApp.Run(args, err);
-        return (code, err.ToString());
+        var r = CliProcess.Run(args);
+        return (r.Code, r.Stderr);
     }
 
     static Objective Objective(LossKind loss) => new(Sequential.Parse(Arch, Activation.Tanh), loss, DataSpec.Parse(Data));
@@ -95,5 +93,23 @@ public class CnnCommandTests
         var (code, stderr) = Run("grad", "--arch", "1x14x14-c4k3-m2-m7-10", "--data", Data, "--out", _dir);
         code.Should().NotBe(0);
         stderr.TrimEnd().Split('\n').Should().ContainSingle().Which.Should().Contain("'m7'").And.Contain("pooling kernel of at most 6");
+    }
+
+    [Test]
+    public void An_unknown_token_error_keeps_the_grammar_text_with_its_brackets()
+    {
+        var (code, stderr) = Run("init", "--arch", "1x14x14-x4-10", "--out", Path.Combine(_dir, "t.npy"));
+        code.Should().NotBe(0);
+        stderr.TrimEnd().Split('\n').Should().ContainSingle().Which.Should().Contain("'x4'").And.Contain("cN[kK][sS][pP]");
+    }
+
+    [TestCase("init")]
+    [TestCase("hvp")]
+    [TestCase("compare")]
+    [TestCase("train")]
+    public void Help_that_shows_the_cnn_grammar_renders(string command)
+    {
+        var (code, stderr) = Run(command, "--help");
+        code.Should().Be(0, stderr);
     }
 }
