@@ -21,7 +21,7 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--arch <SPEC>")]
-        [Description("Layer widths, inputs first.")]
+        [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10; docs/models.md).")]
         [DefaultValue("784-200-200-10")]
         public string Arch { get; init; } = "784-200-200-10";
 
@@ -72,7 +72,8 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var mlp = ParseArch(settings.Arch, ParseActivation(settings.Act));
+        var activation = ParseActivation(settings.Act);
+        var mlp = ParseArch(settings.Arch, activation);
         var loss = ParseLoss(settings.Loss);
         Positive(settings.Batch, "--batch");
         Positive(settings.Block, "--block");
@@ -114,7 +115,7 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
         var report = new
         {
             arch = mlp.Spec,
-            act = mlp.Activation.Name(),
+            act = activation.Name(),
             loss = loss.Name(),
             batch = settings.Batch,
             block = m,
@@ -212,12 +213,12 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
         return GemmCounter.Flops;
     }
 
-    static Mlp ParseArch(string spec, Activation act)
+    static Sequential ParseArch(string spec, Activation act)
     {
-        try { return Mlp.Parse(spec, act); }
-        catch (ArgumentException)
+        try { return Sequential.Parse(spec, act); }
+        catch (ArgumentException e)
         {
-            throw new ArgumentException($"Option '--arch' was '{spec}'; expected positive layer widths joined by '-', e.g. 784-200-200-10.");
+            throw new ArgumentException($"Option '--arch' was '{spec}': {e.Message}");
         }
     }
 

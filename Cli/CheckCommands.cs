@@ -11,7 +11,7 @@ namespace Curvature.Cli;
 public class NetworkSettings : CommandSettings
 {
     [CommandOption("--arch <SPEC>")]
-    [Description("Layer widths, inputs first, e.g. 784-200-200-10.")]
+    [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10: CxHxW, cN[[kK]][[sS]][[pP]], mK, aK; docs/models.md).")]
     public string Arch { get; set; } = "784-200-200-10";
 
     [CommandOption("--act <NAME>")]
@@ -22,7 +22,7 @@ public class NetworkSettings : CommandSettings
     [Description("Seed of every random draw.")]
     public ulong Seed { get; set; }
 
-    public Mlp BuildModel() => Mlp.Parse(Arch, Act);
+    public Sequential BuildModel() => Sequential.Parse(Arch, Act);
 }
 
 /// <summary>`curvature init`: θ at the seeded PyTorch-default initialization, as .npy.</summary>
@@ -59,7 +59,7 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
         public string Loss { get; set; } = "ce";
 
         [CommandOption("--data <SPEC>")]
-        [Description("Data spec: mnist:N, mnist14:N, mnist-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
+        [Description("Data spec: mnist:N, mnist14:N, mnist-test, fashion:N, fashion14:N, fashion-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
         public string Data { get; set; } = "mnist:1000";
 
         [CommandOption("--theta <FILE>")]

@@ -13,7 +13,7 @@ public sealed class Problem
     public required RunSpec Spec { get; init; }
 
     /// <summary>The network.</summary>
-    public required Mlp Model { get; init; }
+    public required INetwork Model { get; init; }
 
     /// <summary>The loss.</summary>
     public required LossKind Loss { get; init; }

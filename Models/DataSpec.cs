@@ -20,6 +20,14 @@ public enum DataKind
     Teacher,
     /// <summary><c>npy:X.npy,y.npy[,CLASSES]</c>: arrays from files.</summary>
     Npy,
+    /// <summary><c>fashion:N</c>: the first N embedded Fashion-MNIST images, 28×28.</summary>
+    Fashion,
+    /// <summary><c>fashion14:N</c>: the first N Fashion-MNIST images, 2×2-averaged to 14×14.</summary>
+    Fashion14,
+    /// <summary><c>fashion-test</c>: Fashion-MNIST images 8000–9999, 28×28.</summary>
+    FashionTest,
+    /// <summary><c>fashion14-test</c>: Fashion-MNIST images 8000–9999, 14×14.</summary>
+    Fashion14Test,
 }
 
 /// <summary>
@@ -33,7 +41,7 @@ public enum DataKind
 public sealed record DataSpec
 {
     /// <summary>The accepted forms, as shown in error messages.</summary>
-    public const string Forms = "mnist:N, mnist14:N, mnist-test, mnist14-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy[,CLASSES]";
+    public const string Forms = "mnist:N, mnist14:N, mnist-test, mnist14-test, fashion:N, fashion14:N, fashion-test, fashion14-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy[,CLASSES]";
 
     /// <summary>Largest D for gmm/teacher.</summary>
     public const int MaxFeatures = 1_000_000;
@@ -85,6 +93,12 @@ public sealed record DataSpec
                     throw Error(spec, $"takes no fields after '{kind}'; expected exactly '{kind}' (the fixed 2000 test digits)");
                 return new DataSpec { Kind = kind == "mnist-test" ? DataKind.MnistTest : DataKind.Mnist14Test, Text = spec, N = Mnist.TestCount };
 
+            case "fashion-test":
+            case "fashion14-test":
+                if (colon >= 0)
+                    throw Error(spec, $"takes no fields after '{kind}'; expected exactly '{kind}' (the fixed 2000 test images)");
+                return new DataSpec { Kind = kind == "fashion-test" ? DataKind.FashionTest : DataKind.Fashion14Test, Text = spec, N = Mnist.TestCount };
+
             case "mnist":
             case "mnist14":
             {
@@ -92,6 +106,15 @@ public sealed record DataSpec
                 string[] f = Fields(spec, colon, rest, 1, form);
                 int n = Int(spec, "N", f[0], 1, Mnist.TrainMax, form);
                 return new DataSpec { Kind = kind == "mnist" ? DataKind.Mnist : DataKind.Mnist14, Text = spec, N = n };
+            }
+
+            case "fashion":
+            case "fashion14":
+            {
+                string form = $"{kind}:N";
+                string[] f = Fields(spec, colon, rest, 1, form);
+                int n = Int(spec, "N", f[0], 1, Mnist.TrainMax, form);
+                return new DataSpec { Kind = kind == "fashion" ? DataKind.Fashion : DataKind.Fashion14, Text = spec, N = n };
             }
 
             case "gmm":
@@ -143,6 +166,10 @@ public sealed record DataSpec
         DataKind.Mnist14 => Mnist.Range(0, N, Mnist.Side / 2, Text),
         DataKind.MnistTest => Mnist.Range(Mnist.TestStart, Mnist.TestCount, Mnist.Side, Text),
         DataKind.Mnist14Test => Mnist.Range(Mnist.TestStart, Mnist.TestCount, Mnist.Side / 2, Text),
+        DataKind.Fashion => Fashion.Range(0, N, Mnist.Side, Text),
+        DataKind.Fashion14 => Fashion.Range(0, N, Mnist.Side / 2, Text),
+        DataKind.FashionTest => Fashion.Range(Mnist.TestStart, Mnist.TestCount, Mnist.Side, Text),
+        DataKind.Fashion14Test => Fashion.Range(Mnist.TestStart, Mnist.TestCount, Mnist.Side / 2, Text),
         DataKind.Gmm => Synthetic.Gmm(N, D, C, Seed, name: Text),
         DataKind.Teacher => Synthetic.Teacher(N, D, Seed, name: Text),
         _ => LoadNpy(),

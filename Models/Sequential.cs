@@ -55,10 +55,13 @@ public class Sequential : INetwork
     /// input (a width <c>D</c> or an image <c>CxHxW</c>), the last an integer (the outputs).
     /// An integer is a dense layer (after image layers a flatten comes first); the activation
     /// follows every layer but the last. <c>784-200-200-10</c> gives an <see cref="Mlp"/>.
-    /// Convolution (<c>cN[kK][sS][pP]</c>) and pooling (<c>mK</c>, <c>aK</c>) tokens are
-    /// recognized but not available yet.
+    /// <c>cN[kK][sS][pP]</c> is a convolution (N channels, kernel K default 3, stride S
+    /// default 1, zero padding P default 0) followed by the activation; <c>mK</c> / <c>aK</c>
+    /// max / average pooling with kernel = stride = K and no activation after it. Module
+    /// indices count every layer, as <c>nn.Sequential</c>: <c>1x28x28-c16k5-m2-c32k5-m2-10</c>
+    /// has blocks <c>0.weight</c>, <c>0.bias</c>, <c>3.weight</c>, <c>3.bias</c>, <c>7.weight</c>, <c>7.bias</c>.
     /// </summary>
-    /// <exception cref="ArgumentException">When the string is malformed; the message quotes it.</exception>
+    /// <exception cref="ArgumentException">When the string is malformed, a kernel does not fit its input, or a pool does not fit; the message quotes the string and the token.</exception>
     public static Sequential Parse(string arch, Activation activation)
     {
         Guard.NotNull(arch);
@@ -163,8 +166,16 @@ public class Sequential : INetwork
 }
 
 /// <summary>Architecture string → layer list (tokens → layers), shared by <see cref="Sequential"/> and <see cref="Mlp"/>.</summary>
-static class ArchitectureParser
+static partial class ArchitectureParser
 {
+    internal const string Grammar = "D or CxHxW first, then widths N, convolutions cN[kK][sS][pP], pools mK or aK, and an integer output count last";
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^c(\d+)(?:k(\d+))?(?:s(\d+))?(?:p(\d+))?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex ConvToken();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^([ma])(\d+)$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex PoolToken();
+
     internal static List<ILayer> Layers(string arch, string[] tokens, Activation activation)
     {
         if (tokens.Length < 2)
@@ -187,9 +198,38 @@ static class ArchitectureParser
             }
             if (last)
                 throw Error(arch, $"an integer output count as the last token, not '{token}'");
-            if (token.Length > 1 && token[0] is 'c' or 'm' or 'a' && char.IsAsciiDigit(token[1]))
-                throw new ArgumentException($"Argument 'arch' was '{arch}': token '{token}' is a convolution or pooling layer, which this build does not provide yet; expected dense widths.", "arch");
-            throw Error(arch, $"a width, CxHxW, cN[kK][sS][pP], mK or aK, not '{token}'");
+            var conv = ConvToken().Match(token);
+            var pool = PoolToken().Match(token);
+            if (!conv.Success && !pool.Success)
+                throw Error(arch, $"a width N, cN[kK][sS][pP] (convolution), mK or aK (pooling) at token {i + 1}, not '{token}'");
+            if (!shape.IsImage)
+                throw TokenError(arch, token, $"an image input: it follows {(i == 1 ? "the flat input" : "a dense layer")} of width {shape.Size}; convolution and pooling need a CxHxW input and must come before the dense layers");
+            if (conv.Success)
+            {
+                int channels = TokenInt(arch, token, "channel count N", conv.Groups[1].Value, 1);
+                int kernel = conv.Groups[2].Success ? TokenInt(arch, token, "kernel K", conv.Groups[2].Value, 1) : 3;
+                int stride = conv.Groups[3].Success ? TokenInt(arch, token, "stride S", conv.Groups[3].Value, 1) : 1;
+                int padding = conv.Groups[4].Success ? TokenInt(arch, token, "padding P", conv.Groups[4].Value, 0) : 0;
+                long paddedH = shape.Height + 2L * padding, paddedW = shape.Width + 2L * padding;
+                if (kernel > paddedH || kernel > paddedW)
+                    throw TokenError(arch, token, $"a kernel of at most {Math.Min(paddedH, paddedW)} for its input {shape} with padding {padding} (padded {paddedH}x{paddedW}), not {kernel}");
+                Conv2d layer;
+                try { layer = new Conv2d(shape, channels, kernel, stride, padding); }
+                catch (ArgumentException e) { throw TokenError(arch, token, $"a convolution that fits in memory ({e.Message})"); }
+                layers.Add(layer);
+                shape = layer.OutputShape;
+                layers.Add(new ActivationLayer(activation, shape));
+            }
+            else
+            {
+                var kind = pool.Groups[1].Value == "m" ? PoolKind.Max : PoolKind.Average;
+                int kernel = TokenInt(arch, token, "kernel K", pool.Groups[2].Value, 1);
+                if (kernel > shape.Height || kernel > shape.Width)
+                    throw TokenError(arch, token, $"a pooling kernel of at most {Math.Min(shape.Height, shape.Width)}, the smaller side of its input {shape}, not {kernel}");
+                var layer = new Pool2d(kind, shape, kernel);
+                layers.Add(layer);
+                shape = layer.OutputShape;
+            }
         }
         return layers;
     }
@@ -198,7 +238,13 @@ static class ArchitectureParser
     {
         var parts = token.Split('x');
         if (parts.Length == 1) return FeatureShape.Flat(Positive(arch, token));
-        if (parts.Length == 3) return FeatureShape.Image(Positive(arch, parts[0]), Positive(arch, parts[1]), Positive(arch, parts[2]));
+        if (parts.Length == 3)
+        {
+            int c = Positive(arch, parts[0]), h = Positive(arch, parts[1]), w = Positive(arch, parts[2]);
+            if ((long)c * h * w > ImageShape.MaxSize)
+                throw Error(arch, $"an input image of at most {ImageShape.MaxSize} values, not '{token}'");
+            return FeatureShape.Image(c, h, w);
+        }
         throw Error(arch, $"an input width D or an image CxHxW as the first token, not '{token}'");
     }
 
@@ -209,6 +255,16 @@ static class ArchitectureParser
         return value;
     }
 
+    static int TokenInt(string arch, string token, string what, string text, int min)
+    {
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < min || value > ImageShape.MaxSize)
+            throw TokenError(arch, token, $"a {what} in [{min}, {ImageShape.MaxSize}], not {text}");
+        return value;
+    }
+
+    static ArgumentException TokenError(string arch, string token, string expected) =>
+        new($"Argument 'arch' was '{arch}': token '{token}' expected {expected}.", "arch");
+
     static ArgumentException Error(string arch, string expected) =>
-        new($"Argument 'arch' was '{arch}'; expected {expected}, e.g. 784-200-200-10.", "arch");
+        new($"Argument 'arch' was '{arch}'; expected {expected}, e.g. 784-200-200-10 or 1x28x28-c16k5-m2-c32k5-m2-10.", "arch");
 }

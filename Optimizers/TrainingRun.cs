@@ -82,7 +82,7 @@ public sealed record TrainingProblem(IObjective Train, IObjective? Test, double[
         return new TrainingProblem(train, test, theta0);
     }
 
-    static double[] ReadInit(string path, Mlp model)
+    static double[] ReadInit(string path, INetwork model)
     {
         var theta = Npy.ReadVector(path);
         if (theta.Length != model.ParameterCount)

@@ -100,13 +100,25 @@ public class SequentialTests
         built.Predict(theta, x).Data.Should().Equal(parsed.Predict(theta, x).Data);
     }
 
-    [TestCase("1x28x28-c16k5-m2-10", "c16k5")]
-    [TestCase("1x28x28-m2-10", "m2")]
-    [TestCase("1x28x28-a2-10", "a2")]
-    public void Convolution_and_pooling_tokens_are_recognized_and_refused_naming_the_token(string arch, string token)
+    [TestCase("1x28x28-c16k9k5-10", "c16k9k5", "cN[kK][sS][pP]")]
+    [TestCase("1x28x28-c16s2k5-10", "c16s2k5", "cN[kK][sS][pP]")]
+    [TestCase("1x28x28-c0k5-10", "c0k5", "channel count N in [1,")]
+    [TestCase("1x28x28-c4k0-10", "c4k0", "kernel K in [1,")]
+    [TestCase("1x28x28-c4k3s0-10", "c4k3s0", "stride S in [1,")]
+    [TestCase("1x5x5-c4k7-10", "c4k7", "kernel of at most 5")]
+    [TestCase("1x5x5-c4k8p1-10", "c4k8p1", "kernel of at most 7")]
+    [TestCase("1x5x5-m2-m3-10", "m3", "pooling kernel of at most 2")]
+    [TestCase("1x5x5-a6-10", "a6", "pooling kernel of at most 5")]
+    [TestCase("1x5x5-m0-10", "m0", "kernel K in [1,")]
+    [TestCase("784-c4-10", "c4", "an image input")]
+    [TestCase("1x5x5-10-m2-10", "m2", "an image input")]
+    [TestCase("1x5x5-c4-m2", "m2", "integer output count as the last token")]
+    [TestCase("1x5x5-x4-10", "x4", "cN[kK][sS][pP]")]
+    public void Bad_convolution_and_pooling_tokens_are_rejected_naming_the_token_and_what_was_expected(string arch, string token, string expected)
     {
         var act = () => Sequential.Parse(arch, Activation.Tanh);
-        act.Should().Throw<ArgumentException>().WithMessage($"*'{arch}'*'{token}'*");
+        act.Should().Throw<ArgumentException>().WithMessage($"*'{arch}'*'{token}'*")
+            .And.Message.Should().Contain(expected);
     }
 
     [TestCase("784-relu-10", "'relu'")]

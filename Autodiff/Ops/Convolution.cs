@@ -42,33 +42,106 @@ public sealed partial class Tape
 /// Backward: W̄ += Σ_b Ȳ_b U(x_b)ᵀ; x̄_b += Uᵀ(Wᵀ Ȳ_b) (col2im); b̄ += Σ_b Ȳ_b 1.
 /// Backward tangent: W̄̇ += Σ_b Ȳ̇_b U(x_b)ᵀ + [Ȳ_b U(ẋ_b)ᵀ];
 /// x̄̇_b += Uᵀ(Wᵀ Ȳ̇_b + [Ẇᵀ Ȳ_b]); b̄̇ += Σ_b Ȳ̇_b 1.
-/// U(x_b) is rebuilt per image when needed instead of kept for the whole batch: one image's
-/// patch matrix stays in cache, and the batch's would cost K²× the input's memory.
-/// Aux0 holds U(x_b), Aux1 U(ẋ_b) or the patch adjoint.
+/// Images are processed in groups of G: the G patch matrices sit side by side in one
+/// (C·K·K)×(G·Ho·Wo) buffer, so each product is one GEMM per group with G·Ho·Wo columns
+/// (or inner dimension) instead of G thin GEMMs; the N×(G·Ho·Wo) outputs and output
+/// adjoints are copied between the group buffer and the per-image rows. G keeps the
+/// group's patch matrix near 2 MB (cache-sized) and is rebuilt per group rather than
+/// kept for the batch, which would cost K²× the input's memory.
+/// Aux0 holds U(x) of a group; Aux1 holds, one after another, a second patch buffer
+/// (U(ẋ) or the patch adjoint) and two N×(G·Ho·Wo) output buffers.
 /// </summary>
 internal sealed class Conv2dOp : Op
 {
     public static readonly Conv2dOp Instance = new();
     public override string Name => "conv2d";
 
+    /// <summary>Entries of a group's patch matrix aimed at (2 MB of doubles).</summary>
+    const int GroupEntries = 1 << 18;
+
     static Conv2dGeometry Geo(Tensor y) => (Conv2dGeometry)y.Geometry!;
 
-    static Mat Patches(Tensor y, double[] buffer) { var g = Geo(y); return new(buffer, 0, g.PatchSize, g.Output.Plane); }
+    /// <summary>Images per group for this geometry: at least 1, at most the batch and 64, and a group's patch and output matrices stay within <see cref="GroupEntries"/> unless one image alone exceeds it.</summary>
+    static int GroupSize(Conv2dGeometry g, int rows)
+    {
+        int byPatches = GroupEntries / Math.Max(1, g.PatchSize * g.Output.Plane);
+        int byOutputs = GroupEntries / Math.Max(1, g.OutChannels * g.Output.Plane);
+        return Math.Clamp(Math.Min(byPatches, byOutputs), 1, Math.Max(1, Math.Min(rows, 64)));
+    }
 
-    /// <summary>The N×(Ho·Wo) image b of a batch tensor's storage window starting at <paramref name="offset"/>.</summary>
-    static Mat Image(Conv2dGeometry g, double[] array, int offset, int b) => new(array, offset + b * g.Output.Size, g.OutChannels, g.Output.Plane);
+    /// <summary>The buffers of one sweep: patches (Aux0), second patches and two output-group buffers (Aux1).</summary>
+    readonly record struct Buffers(double[] Cols, double[] Aux, int PatchLength, int OutLength)
+    {
+        public Mat Patches(int width) => new(Cols, 0, PatchRows, width);
+        public Mat Scratch(int width) => new(Aux, 0, PatchRows, width);
+        public Mat Out1(int n, int width) => new(Aux, PatchLength, n, width);
+        public Mat Out2(int n, int width) => new(Aux, PatchLength + OutLength, n, width);
+        public int PatchRows { get; init; }
+    }
+
+    static Buffers Allocate(Tensor y, Conv2dGeometry g, int group)
+    {
+        int patch = g.PatchSize * g.Output.Plane * group, outs = g.OutChannels * g.Output.Plane * group;
+        return new Buffers(y.Aux0Buffer(patch), y.Aux1Buffer(patch + 2 * outs), patch, outs) { PatchRows = g.PatchSize };
+    }
+
+    /// <summary>im2col of images [b0, b0 + count) of <paramref name="batch"/> side by side into <paramref name="dst"/> (ld = count·Ho·Wo).</summary>
+    static void GroupIm2Col(Conv2dGeometry g, ReadOnlySpan<double> batch, int b0, int count, Mat dst)
+    {
+        for (int i = 0; i < count; i++)
+            Im2Col(g, batch.Slice((b0 + i) * g.Input.Size, g.Input.Size), dst.Array, dst.Offset + i * g.Output.Plane, dst.Cols);
+    }
+
+    /// <summary>col2im of the group's patch adjoints back into images [b0, b0 + count) of <paramref name="batch"/>.</summary>
+    static void GroupCol2Im(Conv2dGeometry g, Mat src, Span<double> batch, int b0, int count, bool accumulate)
+    {
+        for (int i = 0; i < count; i++)
+            Col2Im(g, src.Array, src.Offset + i * g.Output.Plane, src.Cols, batch.Slice((b0 + i) * g.Input.Size, g.Input.Size), accumulate);
+    }
+
+    /// <summary>Gathers the N×(Ho·Wo) images [b0, b0 + count) of a batch tensor's storage into the N×(count·Ho·Wo) group matrix.</summary>
+    static void Gather(Conv2dGeometry g, ReadOnlySpan<double> batch, int b0, int count, Mat dst)
+    {
+        int plane = g.Output.Plane;
+        for (int i = 0; i < count; i++)
+        {
+            var image = batch.Slice((b0 + i) * g.Output.Size, g.Output.Size);
+            for (int o = 0; o < g.OutChannels; o++)
+                image.Slice(o * plane, plane).CopyTo(dst.Array.AsSpan(dst.Offset + o * dst.Cols + i * plane, plane));
+        }
+    }
+
+    /// <summary>Scatters the group matrix back to images [b0, b0 + count), adding the channel's entry of <paramref name="bias"/> when given.</summary>
+    static void Scatter(Conv2dGeometry g, Mat src, ReadOnlySpan<double> bias, bool hasBias, Span<double> batch, int b0, int count)
+    {
+        int plane = g.Output.Plane;
+        for (int i = 0; i < count; i++)
+        {
+            var image = batch.Slice((b0 + i) * g.Output.Size, g.Output.Size);
+            for (int o = 0; o < g.OutChannels; o++)
+            {
+                var from = src.Array.AsSpan(src.Offset + o * src.Cols + i * plane, plane);
+                var to = image.Slice(o * plane, plane);
+                if (hasBias) PutConstant(bias[o], to, false);
+                Put(from, to, hasBias);
+            }
+        }
+    }
 
     public override void Forward(Tensor y)
     {
         var x = y.A!; var w = y.B!; var bias = y.C;
         var g = Geo(y);
-        var cols = y.Aux0Buffer(g.PatchSize * g.Output.Plane);
-        for (int b = 0; b < y.Rows; b++)
+        int group = GroupSize(g, y.Rows);
+        var buf = Allocate(y, g, group);
+        for (int b0 = 0; b0 < y.Rows; b0 += group)
         {
-            var yb = Image(g, y.ValueArray, y.ValueOffset, b);
-            if (bias is not null) FillChannels(bias.Value, g, y.ValueMut.Slice(b * g.Output.Size, g.Output.Size));
-            Im2Col(g, x.Value.Slice(b * g.Input.Size, g.Input.Size), cols);
-            Gemm(ValueMat(w), false, Patches(y, cols), false, bias is null ? 0.0 : 1.0, yb);
+            int count = Math.Min(group, y.Rows - b0), width = count * g.Output.Plane;
+            var cols = buf.Patches(width);
+            var outs = buf.Out1(g.OutChannels, width);
+            GroupIm2Col(g, x.Value, b0, count, cols);
+            Gemm(ValueMat(w), false, cols, false, 0.0, outs);
+            Scatter(g, outs, bias is null ? default : bias.Value, bias is not null, y.ValueMut, b0, count);
         }
     }
 
@@ -77,26 +150,29 @@ internal sealed class Conv2dOp : Op
         var x = y.A!; var w = y.B!; var bias = y.C;
         var g = Geo(y);
         int m = y.Tape.TangentCount;
-        int n = g.PatchSize * g.Output.Plane;
-        var cols = y.Aux0Buffer(n);
-        var tcols = y.Aux1Buffer(n);
+        int group = GroupSize(g, y.Rows);
+        var buf = Allocate(y, g, group);
         bool hasBias = bias is not null && bias.HasTangent;
-        for (int b = 0; b < y.Rows; b++)
+        for (int b0 = 0; b0 < y.Rows; b0 += group)
         {
-            if (hasBias)
-                for (int j = 0; j < m; j++) FillChannels(bias!.TangentMut(j), g, y.TangentMut(j).Slice(b * g.Output.Size, g.Output.Size));
-            if (w.HasTangent)
+            int count = Math.Min(group, y.Rows - b0), width = count * g.Output.Plane;
+            var cols = buf.Patches(width);
+            var tcols = buf.Scratch(width);
+            var outs = buf.Out1(g.OutChannels, width);
+            if (w.HasTangent) GroupIm2Col(g, x.Value, b0, count, cols);
+            for (int j = 0; j < m; j++)
             {
-                Im2Col(g, x.Value.Slice(b * g.Input.Size, g.Input.Size), cols);
-                for (int j = 0; j < m; j++)
-                    Gemm(TangentMat(w, j), false, Patches(y, cols), false, hasBias ? 1.0 : 0.0, Image(g, y.TangentArray, y.TangentOffset + j * y.TangentStride, b));
-            }
-            if (x.HasTangent)
-                for (int j = 0; j < m; j++)
+                bool written = false;
+                if (w.HasTangent) { Gemm(TangentMat(w, j), false, cols, false, 0.0, outs); written = true; }
+                if (x.HasTangent)
                 {
-                    Im2Col(g, x.TangentMut(j).Slice(b * g.Input.Size, g.Input.Size), tcols);
-                    Gemm(ValueMat(w), false, Patches(y, tcols), false, hasBias || w.HasTangent ? 1.0 : 0.0, Image(g, y.TangentArray, y.TangentOffset + j * y.TangentStride, b));
+                    GroupIm2Col(g, x.TangentMut(j), b0, count, tcols);
+                    Gemm(ValueMat(w), false, tcols, false, written ? 1.0 : 0.0, outs);
+                    written = true;
                 }
+                if (!written) outs.Array.AsSpan(outs.Offset, g.OutChannels * width).Clear();
+                Scatter(g, outs, hasBias ? bias!.TangentMut(j) : default, hasBias, y.TangentMut(j), b0, count);
+            }
         }
     }
 
@@ -104,26 +180,30 @@ internal sealed class Conv2dOp : Op
     {
         var x = y.A!; var w = y.B!; var bias = y.C;
         var g = Geo(y);
-        int n = g.PatchSize * g.Output.Plane;
-        var cols = y.Aux0Buffer(n);
-        var dcols = y.Aux1Buffer(n);
+        int group = GroupSize(g, y.Rows);
+        var buf = Allocate(y, g, group);
         bool accW = w.RequiresGrad && w.BeginAdjoint();
         bool accB = bias is not null && bias.RequiresGrad && bias.BeginAdjoint();
         bool accX = x.RequiresGrad && x.BeginAdjoint();
-        for (int b = 0; b < y.Rows; b++)
+        for (int b0 = 0; b0 < y.Rows; b0 += group)
         {
-            var yBar = Image(g, y.AdjointArray, y.AdjointOffset, b);
+            int count = Math.Min(group, y.Rows - b0), width = count * g.Output.Plane;
+            var yBar = buf.Out1(g.OutChannels, width);
+            Gather(g, y.AdjointMut, b0, count, yBar);
             if (w.RequiresGrad)
             {
-                Im2Col(g, x.Value.Slice(b * g.Input.Size, g.Input.Size), cols);
-                Gemm(yBar, false, Patches(y, cols), true, accW || b > 0 ? 1.0 : 0.0, AdjointMat(w));
+                var cols = buf.Patches(width);
+                GroupIm2Col(g, x.Value, b0, count, cols);
+                Gemm(yBar, false, cols, true, accW || b0 > 0 ? 1.0 : 0.0, AdjointMat(w));
             }
             if (bias is not null && bias.RequiresGrad)
-                PutChannelSums(y.AdjointMut.Slice(b * g.Output.Size, g.Output.Size), g, bias.AdjointMut, accB || b > 0);
+                for (int b = b0; b < b0 + count; b++)
+                    PutChannelSums(y.AdjointMut.Slice(b * g.Output.Size, g.Output.Size), g, bias.AdjointMut, accB || b > 0);
             if (x.RequiresGrad)
             {
-                Gemm(ValueMat(w), true, yBar, false, 0.0, Patches(y, dcols));
-                Col2Im(g, dcols, x.AdjointMut.Slice(b * g.Input.Size, g.Input.Size), accX);
+                var dcols = buf.Scratch(width);
+                Gemm(ValueMat(w), true, yBar, false, 0.0, dcols);
+                GroupCol2Im(g, dcols, x.AdjointMut, b0, count, accX);
             }
         }
     }
@@ -133,7 +213,6 @@ internal sealed class Conv2dOp : Op
         var x = y.A!; var w = y.B!; var bias = y.C;
         var g = Geo(y);
         int m = y.Tape.TangentCount;
-        int n = g.PatchSize * g.Output.Plane;
         bool linear = y.AdjointTangentTouched;
         bool haveYBar = curvature && y.AdjointTouched;
         bool curvW = haveYBar && x.HasTangent;   // W̄̇ += Ȳ U(ẋ)ᵀ
@@ -142,35 +221,42 @@ internal sealed class Conv2dOp : Op
         bool doX = x.RequiresGrad && (linear || curvX);
         bool doB = bias is not null && bias.RequiresGrad && linear;
         if (!(doW || doX || doB)) return;
-        var cols = y.Aux0Buffer(n);
-        var scratch = y.Aux1Buffer(n);
+        int group = GroupSize(g, y.Rows);
+        var buf = Allocate(y, g, group);
         bool accW = doW && w.BeginAdjointTangent();
         bool accX = doX && x.BeginAdjointTangent();
         bool accB = doB && bias!.BeginAdjointTangent();
-        for (int b = 0; b < y.Rows; b++)
+        for (int b0 = 0; b0 < y.Rows; b0 += group)
         {
-            var yBar = Image(g, y.AdjointArray, y.AdjointOffset, b);
-            if (doW && linear) Im2Col(g, x.Value.Slice(b * g.Input.Size, g.Input.Size), cols);
+            int count = Math.Min(group, y.Rows - b0), width = count * g.Output.Plane;
+            var cols = buf.Patches(width);
+            var scratch = buf.Scratch(width);
+            var yBar = buf.Out1(g.OutChannels, width);
+            var yBarDot = buf.Out2(g.OutChannels, width);
+            if (doW && linear) GroupIm2Col(g, x.Value, b0, count, cols);
+            if (curvW || curvX) Gather(g, y.AdjointMut, b0, count, yBar);
             for (int j = 0; j < m; j++)
             {
-                var yBarDot = Image(g, y.AdjointTangentArray, y.AdjointTangentOffset + j * y.AdjointTangentStride, b);
+                if (linear && (doW || doX)) Gather(g, y.AdjointTangentMut(j), b0, count, yBarDot);
                 if (doW)
                 {
-                    bool acc = accW || b > 0;
-                    if (linear) { Gemm(yBarDot, false, Patches(y, cols), true, acc ? 1.0 : 0.0, AdjointTangentMat(w, j)); acc = true; }
+                    bool acc = accW || b0 > 0;
+                    if (linear) { Gemm(yBarDot, false, cols, true, acc ? 1.0 : 0.0, AdjointTangentMat(w, j)); acc = true; }
                     if (curvW)
                     {
-                        Im2Col(g, x.TangentMut(j).Slice(b * g.Input.Size, g.Input.Size), scratch);
-                        Gemm(yBar, false, Patches(y, scratch), true, acc ? 1.0 : 0.0, AdjointTangentMat(w, j));
+                        GroupIm2Col(g, x.TangentMut(j), b0, count, scratch);
+                        Gemm(yBar, false, scratch, true, acc ? 1.0 : 0.0, AdjointTangentMat(w, j));
                     }
                 }
-                if (doB) PutChannelSums(y.AdjointTangentMut(j).Slice(b * g.Output.Size, g.Output.Size), g, bias!.AdjointTangentMut(j), accB || b > 0);
+                if (doB)
+                    for (int b = b0; b < b0 + count; b++)
+                        PutChannelSums(y.AdjointTangentMut(j).Slice(b * g.Output.Size, g.Output.Size), g, bias!.AdjointTangentMut(j), accB || b > 0);
                 if (doX)
                 {
                     bool written = false;
-                    if (linear) { Gemm(ValueMat(w), true, yBarDot, false, 0.0, Patches(y, scratch)); written = true; }
-                    if (curvX) Gemm(TangentMat(w, j), true, yBar, false, written ? 1.0 : 0.0, Patches(y, scratch));
-                    Col2Im(g, scratch, x.AdjointTangentMut(j).Slice(b * g.Input.Size, g.Input.Size), accX);
+                    if (linear) { Gemm(ValueMat(w), true, yBarDot, false, 0.0, scratch); written = true; }
+                    if (curvX) Gemm(TangentMat(w, j), true, yBar, false, written ? 1.0 : 0.0, scratch);
+                    GroupCol2Im(g, scratch, x.AdjointTangentMut(j), b0, count, accX);
                 }
             }
         }
@@ -209,15 +295,15 @@ internal sealed class Conv2dOp : Op
     }
 
     /// <summary>
-    /// im2col: the (C·K·K)×(Ho·Wo) patch matrix of one C×H×W image; row (c, ki, kj), column
+    /// im2col: the (C·K·K)×(Ho·Wo) patch matrix of one C×H×W image, written at
+    /// <paramref name="offset"/> with rows <paramref name="ld"/> apart; row (c, ki, kj), column
     /// (oh, ow) holds x[c, oh·S − P + ki, ow·S − P + kj], or 0 in the padding. Each output
     /// row segment is one span copy when the stride is 1.
     /// </summary>
-    internal static void Im2Col(Conv2dGeometry g, ReadOnlySpan<double> image, double[] colsArray)
+    internal static void Im2Col(Conv2dGeometry g, ReadOnlySpan<double> image, double[] colsArray, int offset, int ld)
     {
         int K = g.Kernel, S = g.Stride, P = g.Padding;
         int H = g.Input.Height, W = g.Input.Width, Ho = g.Output.Height, Wo = g.Output.Width;
-        var cols = colsArray.AsSpan(0, g.PatchSize * Ho * Wo);
         int row = 0;
         for (int c = 0; c < g.Input.Channels; c++)
         {
@@ -227,7 +313,7 @@ internal sealed class Conv2dOp : Op
                 var (ohLo, ohHi) = Inside(ki, H, Ho, S, P);
                 for (int kj = 0; kj < K; kj++, row++)
                 {
-                    var dst = cols.Slice(row * Ho * Wo, Ho * Wo);
+                    var dst = colsArray.AsSpan(offset + row * ld, Ho * Wo);
                     var (owLo, owHi) = Inside(kj, W, Wo, S, P);
                     dst[..(ohLo * Wo)].Clear();
                     dst[(ohHi * Wo)..].Clear();
@@ -247,14 +333,14 @@ internal sealed class Conv2dOp : Op
 
     /// <summary>
     /// col2im, the adjoint of <see cref="Im2Col"/>: image (+)= Uᵀ(cols), each patch entry
-    /// added back to the pixel it was read from (padding entries are dropped). Overwrites
+    /// added back to the pixel it was read from (padding entries are dropped); the patch
+    /// matrix is read at <paramref name="offset"/> with rows <paramref name="ld"/> apart. Overwrites
     /// (after zeroing) unless <paramref name="accumulate"/>.
     /// </summary>
-    internal static void Col2Im(Conv2dGeometry g, double[] colsArray, Span<double> image, bool accumulate)
+    internal static void Col2Im(Conv2dGeometry g, double[] colsArray, int offset, int ld, Span<double> image, bool accumulate)
     {
         int K = g.Kernel, S = g.Stride, P = g.Padding;
         int H = g.Input.Height, W = g.Input.Width, Ho = g.Output.Height, Wo = g.Output.Width;
-        var cols = colsArray.AsSpan(0, g.PatchSize * Ho * Wo);
         if (!accumulate) image.Clear();
         int row = 0;
         for (int c = 0; c < g.Input.Channels; c++)
@@ -265,7 +351,7 @@ internal sealed class Conv2dOp : Op
                 var (ohLo, ohHi) = Inside(ki, H, Ho, S, P);
                 for (int kj = 0; kj < K; kj++, row++)
                 {
-                    var src = cols.Slice(row * Ho * Wo, Ho * Wo);
+                    var src = colsArray.AsSpan(offset + row * ld, Ho * Wo);
                     var (owLo, owHi) = Inside(kj, W, Wo, S, P);
                     for (int oh = ohLo; oh < ohHi; oh++)
                     {
