@@ -22,7 +22,14 @@ public class NetworkSettings : CommandSettings
     [Description("Seed of every random draw.")]
     public ulong Seed { get; set; }
 
-    public Sequential BuildModel() => Sequential.Parse(Arch, Act);
+    public Sequential BuildModel()
+    {
+        try { return Sequential.Parse(Arch, Act); }
+        catch (ArgumentException e) when (!e.Message.Contains("--", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Option '--arch' was '{Arch}' (--act '{Act}'): {e.Message}", "arch", e);
+        }
+    }
 }
 
 /// <summary>`curvature init`: θ at the seeded PyTorch-default initialization, as .npy.</summary>
@@ -108,7 +115,7 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
                 new Rng(settings.Seed).FillGaussian(v);
                 Npy.Write(Path.Combine(settings.Out, "v.npy"), v);
             }
-            else v = ReadVector(settings.V, "--v", model.ParameterCount);
+            else v = ReadVector(settings.V, "-v", model.ParameterCount);
             var (kind, name) = product switch
             {
                 "hvp" => (CurvatureKind.Hessian, "hv.npy"),
@@ -131,6 +138,9 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
         var values = Npy.ReadVector(path);
         if (values.Length != expected)
             throw new ArgumentException($"Option '{option}' file '{path}' has {values.Length} values; expected {expected} (the parameter count of the architecture).");
+        for (int i = 0; i < values.Length; i++)
+            if (!double.IsFinite(values[i]))
+                throw new ArgumentException($"Option '{option}' file '{path}' has {values[i].ToString(CultureInfo.InvariantCulture)} at index {i}; expected finite values.");
         return values;
     }
 }

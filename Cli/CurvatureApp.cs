@@ -1,4 +1,6 @@
-using Spectre.Console;
+using System.Globalization;
+using System.Reflection;
+using System.Runtime.InteropServices;
 using Spectre.Console.Cli;
 
 namespace Curvature.Cli;
@@ -9,6 +11,27 @@ namespace Curvature.Cli;
 /// </summary>
 public static class CurvatureApp
 {
+    /// <summary>Exit code of a run stopped by SIGINT/SIGTERM after writing its checkpoint and summary (128 + SIGINT, as shells report it).</summary>
+    public const int InterruptedExitCode = 130;
+
+    /// <summary>Every command: its path (a branch and a name for `bench autodiff`), its class and one line of description.</summary>
+    public static readonly IReadOnlyList<CommandEntry> Commands =
+    [
+        new(["info"], typeof(InfoCommand), "Active BLAS backend, library, threads and SIMD support."),
+        new(["eig"], typeof(EigCommand), "Eigenpairs of a dense symmetric .npy matrix (Lanczos, LOBPCG or power iteration)."),
+        new(["train"], typeof(TrainCommand), "One training run (sgd, dom, bulk, interp) with metrics and a checkpoint."),
+        new(["compare"], typeof(CompareCommand), "Several optimizers from one initialization; report with plots."),
+        new(["sweep"], typeof(SweepCommand), "Ablation grid over lr, k, refresh, Hessian batch, alpha; table and report."),
+        new(["spectrum"], typeof(SpectrumCommand), "Top-k eigenvalues and spectral density of H, G or F at one θ."),
+        new(["decompose"], typeof(DecomposeCommand), "Curvature energy of H, G, F inside the dominant subspace of H."),
+        new(["bench", "autodiff"], typeof(BenchAutodiffCommand), "Gradient, HVP and block-HVP timings as JSON."),
+        new(["init"], typeof(InitCommand), "Write θ at the seeded default initialization as .npy."),
+        new(["grad"], typeof(ProductCommand), "Write the gradient of the mean loss as grad.npy."),
+        new(["hvp"], typeof(ProductCommand), "Write the Hessian-vector product H·v as hv.npy."),
+        new(["ggnvp"], typeof(ProductCommand), "Write the Gauss-Newton product G·v as gv.npy."),
+        new(["fvp"], typeof(ProductCommand), "Write the functional-Hessian product F·v as fv.npy."),
+    ];
+
     public static int Run(string[] args, TextWriter? stderr = null)
     {
         stderr ??= Console.Error;
@@ -19,31 +42,59 @@ public static class CurvatureApp
             config.PropagateExceptions();
             // An unknown option is an error, not an argument silently left over.
             config.UseStrictParsing();
-            config.AddCommand<InfoCommand>("info").WithDescription("Active BLAS backend, library, threads and SIMD support.");
-            config.AddCommand<EigCommand>("eig").WithDescription("Eigenpairs of a dense symmetric .npy matrix (Lanczos, LOBPCG or power iteration).");
-            config.AddCommand<TrainCommand>("train").WithDescription("One training run (sgd, dom, bulk, interp) with metrics and a checkpoint.");
-            config.AddCommand<CompareCommand>("compare").WithDescription("Several optimizers from one initialization; report with plots.");
-            config.AddCommand<SweepCommand>("sweep").WithDescription("Ablation grid over lr, k, refresh, Hessian batch, alpha; table and report.");
-            config.AddCommand<SpectrumCommand>("spectrum").WithDescription("Top-k eigenvalues and spectral density of H, G or F at one θ.");
-            config.AddCommand<DecomposeCommand>("decompose").WithDescription("Curvature energy of H, G, F inside the dominant subspace of H.");
-            config.AddBranch("bench", bench => bench.AddCommand<BenchAutodiffCommand>("autodiff").WithDescription("Gradient, HVP and block-HVP timings as JSON."));
-            config.AddCommand<InitCommand>("init").WithDescription("Write θ at the seeded default initialization as .npy.");
-            config.AddCommand<ProductCommand>("grad").WithDescription("Write the gradient of the mean loss as grad.npy.");
-            config.AddCommand<ProductCommand>("hvp").WithDescription("Write the Hessian-vector product H·v as hv.npy.");
-            config.AddCommand<ProductCommand>("ggnvp").WithDescription("Write the Gauss-Newton product G·v as gv.npy.");
-            config.AddCommand<ProductCommand>("fvp").WithDescription("Write the functional-Hessian product F·v as fv.npy.");
+            config.SetHelpProvider(new PlainHelp(Commands));
+            foreach (var group in Commands.GroupBy(c => c.Path.Length == 1 ? "" : c.Path[0]))
+            {
+                if (group.Key.Length == 0)
+                    foreach (var c in group) RegisterRoot(config, c.Path[0], c);
+                else
+                    config.AddBranch(group.Key, branch => { foreach (var c in group) RegisterBranch(branch, c.Path[1], c); });
+            }
         });
+        using var cancel = new CancellationTokenSource();
+        // SIGINT/SIGTERM: the running command finishes its step, writes what it has and returns;
+        // the default (killing the process at once) is cancelled. A second signal then kills.
+        var handlers = new List<PosixSignalRegistration>();
+        foreach (var signal in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM })
+            handlers.Add(PosixSignalRegistration.Create(signal, ctx =>
+            {
+                if (cancel.IsCancellationRequested) return;
+                ctx.Cancel = true;
+                cancel.Cancel();
+            }));
         try
         {
-            return app.Run(SingleLetterLongOptions(args));
+            var normalized = SingleLetterLongOptions(args);
+            CliArguments.Check(normalized, Commands);
+            int code = app.Run(normalized, cancel.Token);
+            return cancel.IsCancellationRequested && code == 0 ? InterruptedExitCode : code;
         }
         catch (Exception e)
         {
             stderr.WriteLine("error: " + OneLine(e));
             if (Environment.GetEnvironmentVariable("CURVATURE_TRACE") == "1") stderr.WriteLine(e.ToString());
+            if (cancel.IsCancellationRequested && e is OperationCanceledException) return InterruptedExitCode;
             return e is CommandParseException or CommandRuntimeException or ArgumentException or FormatException ? 2 : 1;
         }
+        finally
+        {
+            foreach (var h in handlers) h.Dispose();
+        }
     }
+
+    static void RegisterBranch(IConfigurator<CommandSettings> config, string name, CommandEntry entry) =>
+        typeof(CurvatureApp).GetMethod(nameof(AddTyped), BindingFlags.NonPublic | BindingFlags.Static)!
+            .MakeGenericMethod(entry.Command).Invoke(null, [config, name, entry.Description]);
+
+    static void RegisterRoot(IConfigurator config, string name, CommandEntry entry) =>
+        typeof(CurvatureApp).GetMethod(nameof(AddRoot), BindingFlags.NonPublic | BindingFlags.Static)!
+            .MakeGenericMethod(entry.Command).Invoke(null, [config, name, entry.Description]);
+
+    static void AddRoot<T>(IConfigurator config, string name, string description) where T : class, ICommand =>
+        config.AddCommand<T>(name).WithDescription(description);
+
+    static void AddTyped<T>(IConfigurator<CommandSettings> config, string name, string description) where T : class, ICommandLimiter<CommandSettings> =>
+        config.AddCommand<T>(name).WithDescription(description);
 
     /// <summary>
     /// The parser only accepts one-letter options in short form, but the shared spelling is
@@ -58,10 +109,63 @@ public static class CurvatureApp
         var inner = e;
         while (inner is System.Reflection.TargetInvocationException or AggregateException && inner.InnerException != null)
             inner = inner.InnerException;
-        string message = inner.Message;
-        // ArgumentException appends " (Parameter 'x')"; our messages already name the argument.
-        if (inner is ArgumentException { ParamName: { } name } && message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal))
-            message = message[..^$" (Parameter '{name}')".Length];
+        string message = inner switch
+        {
+            OutOfMemoryException => "Out of memory; expected sizes within the stated limits (see docs/reliability.md) — reduce --arch, --data, --batch, --hessian-batch or -k.",
+            OverflowException => $"A size overflowed ({inner.Message}); expected sizes within the stated limits (see docs/reliability.md).",
+            _ => inner.Message,
+        };
+        // ArgumentException appends " (Parameter 'x')", also inside wrapped messages; ours already name the option.
+        message = System.Text.RegularExpressions.Regex.Replace(message, @" \(Parameter '[^']*'\)", "");
         return message.ReplaceLineEndings(" ").Trim();
     }
+}
+
+/// <summary>One registered command.</summary>
+/// <param name="Path">Its words on the command line (`train`, or `bench autodiff`).</param>
+/// <param name="Command">The command class.</param>
+/// <param name="Description">One line for the help page.</param>
+public sealed record CommandEntry(string[] Path, Type Command, string Description)
+{
+    /// <summary>The settings class: the T of the command's Command&lt;T&gt; base.</summary>
+    public Type Settings
+    {
+        get
+        {
+            for (var t = Command; t is not null; t = t.BaseType)
+                if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Command<>)) return t.GetGenericArguments()[0];
+            throw new InvalidOperationException($"Command {Command.Name} derives from no Command<T>.");
+        }
+    }
+
+    /// <summary>Every option of the command, from the [CommandOption] attributes of its settings class.</summary>
+    public IReadOnlyList<OptionInfo> Options => OptionInfo.Of(Settings);
+}
+
+/// <summary>An option as declared: its names, value name (null for a flag), property and description.</summary>
+public sealed record OptionInfo(string[] Names, string? ValueName, bool ValueIsOptional, PropertyInfo Property, string? Description)
+{
+    /// <summary>The options of a settings class, in declaration order (base class first).</summary>
+    public static IReadOnlyList<OptionInfo> Of(Type settings)
+    {
+        var chain = new List<Type>();
+        for (var t = settings; t is not null && t != typeof(CommandSettings); t = t.BaseType) chain.Insert(0, t);
+        var list = new List<OptionInfo>();
+        foreach (var type in chain)
+            foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly))
+            {
+                var attr = p.GetCustomAttribute<CommandOptionAttribute>();
+                if (attr is null) continue;
+                var names = attr.LongNames.Select(n => "--" + n).Concat(attr.ShortNames.Select(n => "-" + n)).ToArray();
+                list.Add(new OptionInfo(names, attr.ValueName, attr.ValueIsOptional, p,
+                    p.GetCustomAttribute<System.ComponentModel.DescriptionAttribute>()?.Description));
+            }
+        return list;
+    }
+
+    /// <summary>The name shown first: the long name, else the short one.</summary>
+    public string Display => Names[0];
+
+    /// <summary>Whether the option takes a value (not a flag).</summary>
+    public bool TakesValue => Property.PropertyType != typeof(bool) && Property.PropertyType != typeof(bool?);
 }

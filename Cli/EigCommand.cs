@@ -43,6 +43,10 @@ public sealed class EigCommand : Command<EigCommand.Settings>
         [CommandOption("--out <DIR>")]
         [Description("Output directory (created if missing).")]
         public string? Out { get; init; }
+
+        [CommandOption("--threads <N>")]
+        [Description("Threads of the BLAS facade (0: all cores); results do not depend on it.")]
+        public int Threads { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -63,6 +67,9 @@ public sealed class EigCommand : Command<EigCommand.Settings>
         if (!(settings.Tolerance > 0) || !double.IsFinite(settings.Tolerance))
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Option '--tol' was {settings.Tolerance:R}; expected a positive finite number."));
 
+        if (settings.Threads < 0 || settings.Threads > Models.ObjectiveOptions.MaxThreads)
+            throw new ArgumentException($"Option '--threads' was {settings.Threads}; expected 0 (all cores) or a count up to {Models.ObjectiveOptions.MaxThreads}.");
+        using var threads = Blas.UseThreads(settings.Threads > 0 ? settings.Threads : Environment.ProcessorCount);
         var matrix = Npy.ReadMatrix(settings.Matrix);
         if (matrix.Rows != matrix.Cols || matrix.Rows < 2)
             throw new ArgumentException($"Option '--matrix' ({settings.Matrix}) holds a {matrix.Shape} array; expected a square n x n matrix with n >= 2.");

@@ -126,6 +126,8 @@ public sealed record DataSpec
                 int c = Int(spec, "C", f[2], 2, MaxClasses, form);
                 ulong seed = Seed64(spec, f[3], form);
                 CheckSize(spec, n, d);
+                if ((long)c * d > Synthetic.MaxElements)
+                    throw Error(spec, $"asks for C·D = {(long)c * d} class-mean values; expected C·D ≤ {Synthetic.MaxElements}");
                 return new DataSpec { Kind = DataKind.Gmm, Text = spec, N = n, D = d, C = c, Seed = seed };
             }
 

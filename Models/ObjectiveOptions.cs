@@ -48,9 +48,17 @@ public sealed record ObjectiveOptions
     internal void Validate()
     {
         int chunkSize = ChunkSize, threads = Threads, maxBlock = MaxBlock, minChunks = MinChunks;
-        Guard.Positive(chunkSize);
         Guard.Positive(minChunks);
-        Guard.Positive(threads);
         Guard.Positive(maxBlock);
+        if (threads < 1 || threads > MaxThreads)
+            throw new ArgumentOutOfRangeException("threads", $"Option '--threads' was {threads}; expected an integer in [1, {MaxThreads}] (4 × the {Environment.ProcessorCount} processors, at least 256).");
+        if (chunkSize < 1 || chunkSize > MaxChunkSize)
+            throw new ArgumentOutOfRangeException("chunk", $"Option '--chunk' was {chunkSize}; expected an integer in [1, {MaxChunkSize}] (examples per chunk).");
     }
+
+    /// <summary>Most worker threads: 4 × the processor count, at least 256 (each holds its own chunk buffers).</summary>
+    public static int MaxThreads => Math.Max(256, 4 * Environment.ProcessorCount);
+
+    /// <summary>Most examples per chunk (each thread's buffers scale with it).</summary>
+    public const int MaxChunkSize = 100_000;
 }

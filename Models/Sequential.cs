@@ -42,8 +42,8 @@ public class Sequential : INetwork
             foreach (var p in layer.Parameters)
                 blocks.Add(new ParameterBlock($"{i}.{p.Name}", p.Shape, (int)offset + p.Offset));
             offset += layer.ParameterCount;
-            if (offset > int.MaxValue)
-                throw new ArgumentException($"Argument 'layers' gives {offset}+ parameters; expected at most {int.MaxValue}.", nameof(layers));
+            if (offset > MaxParameters)
+                throw new ArgumentException($"Architecture '{spec ?? string.Join("-", layers)}' has {offset}+ parameters; expected at most {MaxParameters} (Sequential.MaxParameters: θ, gradient, momentum and k basis vectors are each this long).", "arch");
         }
         _blocks = [.. blocks];
         ParameterCount = (int)offset;
@@ -90,6 +90,9 @@ public class Sequential : INetwork
 
     /// <inheritdoc/>
     public int ParameterCount { get; }
+
+    /// <summary>Most parameters a network may have (50 million: 400 MB per float64 vector), checked from the layer shapes before any weight is allocated.</summary>
+    public const long MaxParameters = 50_000_000;
 
     /// <inheritdoc/>
     public IReadOnlyList<ParameterBlock> Blocks => _blocks;

@@ -173,7 +173,7 @@ public sealed record RunSpec
         Require(Tolerance > 0 && double.IsFinite(Tolerance), "tolerance", Show(Tolerance), "a positive number");
         if (EvalEvery is int e) Require(e >= 1, "eval-every", e, "a positive integer");
         Require(DivergenceFactor > 1 && double.IsFinite(DivergenceFactor), "divergence-factor", Show(DivergenceFactor), "a finite number above 1");
-        Require(Threads >= 0, "threads", Threads, "0 (all cores) or a positive count");
+        Require(Threads >= 0 && Threads <= Models.ObjectiveOptions.MaxThreads, "threads", Threads, $"0 (all cores) or a count up to {Models.ObjectiveOptions.MaxThreads}");
     }
 
     /// <summary>
@@ -293,6 +293,8 @@ public sealed record TrainSpec
         Run.Validate();
         if (string.IsNullOrWhiteSpace(Out))
             throw new ArgumentException("Option '--out' is missing; expected an output directory.", "out");
+        if (File.Exists(Out))
+            throw new ArgumentException($"Option '--out' names '{Out}', which is a file; expected a directory (new or a run directory).", "out");
         if (CheckpointEvery < 0)
             throw new ArgumentOutOfRangeException("checkpoint-every", $"Option '--checkpoint-every' was {CheckpointEvery}; expected a non-negative integer.");
         if (Init is not null && !File.Exists(Init))

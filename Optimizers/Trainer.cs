@@ -117,7 +117,11 @@ public sealed class Trainer
         Status = TrainingStatus.Running;
     }
 
-    /// <summary>Continues the run saved in <paramref name="checkpoint"/>; the options must be those it was written with (Steps may differ).</summary>
+    /// <summary>
+    /// Continues the run saved in <paramref name="checkpoint"/>; the options must be those it was
+    /// written with, except Steps (the new total) and the learning rate (a run that diverged goes on
+    /// from its last good checkpoint with a smaller one; the schedule from the checkpoint's step uses the new rate).
+    /// </summary>
     public static Trainer Resume(IObjective train, IObjective? test, TrainerOptions options, TrainerCheckpoint checkpoint)
     {
         Guard.NotNull(checkpoint);
@@ -125,6 +129,8 @@ public sealed class Trainer
         var expected = options.Fingerprint(train.ParameterCount, train.ExampleCount);
         foreach (var (key, value) in expected)
         {
+            // The learning rate may change on resume: the natural way on from a run that diverged.
+            if (key == "lr") continue;
             var saved = checkpoint.Fingerprint.FirstOrDefault(p => p.Key == key);
             if (saved.Key is null || saved.Value != value)
                 throw new ArgumentException($"Option '{key}' is '{value}' but the checkpoint was written with '{saved.Value ?? "(absent)"}'; expected the options the checkpoint was written with.", key);

@@ -82,6 +82,10 @@ public sealed record TrainerCheckpoint
         {
             throw new InvalidDataException($"Checkpoint '{path}' is truncated; expected a complete checkpoint file.");
         }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+        {
+            throw new InvalidDataException($"Checkpoint '{path}' is corrupt ({e.Message.TrimEnd('.')}); expected a file written by a training run.", e);
+        }
     }
 
     void Write(BinaryWriter w)
@@ -131,7 +135,7 @@ public sealed record TrainerCheckpoint
         int version = r.ReadInt32();
         if (version != Version)
             throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version}.");
-        int pairs = Count(r.ReadInt32(), path);
+        int pairs = Count(r, r.ReadInt32(), path, 2);
         var fingerprint = new List<KeyValuePair<string, string>>(pairs);
         for (int i = 0; i < pairs; i++) fingerprint.Add(new(r.ReadString(), r.ReadString()));
         long step = r.ReadInt64(); int epoch = r.ReadInt32(); int position = r.ReadInt32();
@@ -158,7 +162,7 @@ public sealed record TrainerCheckpoint
         var status = (TrainingStatus)statusCode;
         long stoppedRaw = r.ReadInt64();
         long? stoppedAt = stoppedRaw < 0 ? null : stoppedRaw;
-        int rows = Count(r.ReadInt32(), path);
+        int rows = Count(r, r.ReadInt32(), path, MinRowBytes);
         var metrics = new List<MetricsRow>(rows);
         for (int i = 0; i < rows; i++)
         {
@@ -182,8 +186,19 @@ public sealed record TrainerCheckpoint
         };
     }
 
-    static int Count(int n, string path) => n >= 0 ? n
-        : throw new InvalidDataException($"Checkpoint '{path}' has a negative length {n}; expected a valid checkpoint file.");
+    /// <summary>Bytes of the smallest metrics row: step, epoch, four doubles, six flags, eigenvalue count, matvecs, refreshes, seconds.</summary>
+    const int MinRowBytes = 8 + 4 + 8 * 3 + 6 + 8 + 4 + 8 + 4 + 8;
+
+    /// <summary>A count read from the file, bounded by the bytes left (each item needs at least <paramref name="itemBytes"/>), so a crafted length never allocates.</summary>
+    static int Count(BinaryReader r, int n, string path, int itemBytes)
+    {
+        if (n < 0)
+            throw new InvalidDataException($"Checkpoint '{path}' has a negative length {n}; expected a valid checkpoint file.");
+        long left = r.BaseStream.Length - r.BaseStream.Position;
+        if ((long)n * itemBytes > left)
+            throw new InvalidDataException($"Checkpoint '{path}' declares {n} items but only {left} bytes follow; expected a complete checkpoint file.");
+        return n;
+    }
 
     static void WriteDoubles(BinaryWriter w, double[] a)
     {
@@ -195,8 +210,7 @@ public sealed record TrainerCheckpoint
 
     static double[] ReadDoubles(BinaryReader r, string path)
     {
-        int n = Count(r.ReadInt32(), path);
-        if (n > (r.BaseStream.Length - r.BaseStream.Position) / sizeof(double)) throw new EndOfStreamException();
+        int n = Count(r, r.ReadInt32(), path, sizeof(double));
         var a = new double[n];
         if (BitConverter.IsLittleEndian) r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(a.AsSpan()));
         else for (int i = 0; i < n; i++) a[i] = r.ReadDouble();
@@ -211,8 +225,7 @@ public sealed record TrainerCheckpoint
 
     static int[] ReadInts(BinaryReader r, string path)
     {
-        int n = Count(r.ReadInt32(), path);
-        if (n > (r.BaseStream.Length - r.BaseStream.Position) / sizeof(int)) throw new EndOfStreamException();
+        int n = Count(r, r.ReadInt32(), path, sizeof(int));
         var a = new int[n];
         for (int i = 0; i < n; i++) a[i] = r.ReadInt32();
         return a;

@@ -13,6 +13,9 @@ public sealed record TrainingSummary
     /// <summary>The step the run diverged or was interrupted at; null when it completed.</summary>
     public long? StoppedAt { get; init; }
 
+    /// <summary>The step checkpoint.bin holds: the last step for a completed or interrupted run, the last good step for a diverged one.</summary>
+    public long CheckpointStep { get; init; }
+
     /// <summary>The update rule (sgd, dom, bulk, interp).</summary>
     public required string Optimizer { get; init; }
 
@@ -25,7 +28,7 @@ public sealed record TrainingSummary
     /// <summary>Training examples.</summary>
     public required int Examples { get; init; }
 
-    /// <summary>Final mean training loss.</summary>
+    /// <summary>Final mean training loss; null when it is not finite (a diverged run).</summary>
     public double? TrainLoss { get; init; }
 
     /// <summary>Final training accuracy in [0, 1].</summary>
@@ -125,7 +128,19 @@ public static class TrainingRun
         return Execute(spec, problem, progress, cancellationToken);
     }
 
-    /// <summary>Trains <paramref name="problem"/> as <paramref name="spec"/> says (its network and data fields are only recorded).</summary>
+    /// <summary>The diverged state, kept apart from the last good checkpoint (refused by --resume).</summary>
+    public const string DivergedCheckpointFile = "diverged.bin";
+
+    /// <summary>θ where the run diverged (with --save-theta), kept apart from theta.npy (the last good θ).</summary>
+    public const string DivergedThetaFile = "theta-diverged.npy";
+
+    /// <summary>
+    /// Trains <paramref name="problem"/> as <paramref name="spec"/> says (its network and data fields are only recorded).
+    /// A run that diverges leaves checkpoint.bin and theta.npy at the last good state (the last
+    /// checkpoint boundary, or the start) and the diverged state apart in diverged.bin and
+    /// theta-diverged.npy; a cancelled run (SIGINT/SIGTERM) ends its step and writes everything
+    /// with status interrupted.
+    /// </summary>
     public static TrainingSummary Execute(TrainSpec spec, TrainingProblem problem, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Guard.NotNull(spec);
@@ -136,7 +151,8 @@ public static class TrainingRun
         options.Validate(train.ParameterCount, train.ExampleCount);
         var trainer = spec.Resume is null
             ? new Trainer(train, problem.Test, options, problem.InitialTheta)
-            : Trainer.Resume(train, problem.Test, options, TrainerCheckpoint.Load(spec.Resume));
+            : Trainer.Resume(train, problem.Test, options, LoadResume(spec.Resume));
+        var lastGood = trainer.Checkpoint();
         while (true)
         {
             long until = spec.CheckpointEvery > 0
@@ -145,16 +161,21 @@ public static class TrainingRun
             trainer.Run(progress, cancellationToken, until);
             if (trainer.Status != TrainingStatus.Running) break;
             Directory.CreateDirectory(spec.Out);
-            trainer.Checkpoint().Save(Path.Combine(spec.Out, CheckpointFile));
+            lastGood = trainer.Checkpoint();
+            lastGood.Save(Path.Combine(spec.Out, CheckpointFile));
         }
-        return Write(spec.Out, spec, trainer, train.ExampleCount);
+        return Write(spec.Out, spec, trainer, train.ExampleCount, trainer.Status == TrainingStatus.Diverged ? lastGood : null);
     }
 
     /// <summary>
     /// Writes the run directory of a trained <paramref name="trainer"/>: config.json, metrics.csv,
     /// checkpoint.bin, summary.json, and theta.npy when <see cref="TrainSpec.SaveTheta"/> says so.
+    /// With <paramref name="lastGood"/> (a diverged run), checkpoint.bin and theta.npy hold that
+    /// state and the trainer's diverged state goes to diverged.bin (and theta-diverged.npy).
+    /// Files of these names that this run does not write are removed, so a reused directory
+    /// never mixes runs.
     /// </summary>
-    public static TrainingSummary Write(string directory, TrainSpec spec, Trainer trainer, int examples)
+    public static TrainingSummary Write(string directory, TrainSpec spec, Trainer trainer, int examples, TrainerCheckpoint? lastGood = null)
     {
         Guard.NotNull(spec);
         Guard.NotNull(trainer);
@@ -163,22 +184,45 @@ public static class TrainingRun
         int k = trainer.Tracker?.Options.K ?? 0;
         AtomicFile.WriteAllText(Path.Combine(directory, MetricsFile), MetricsCsv.Format(trainer.Metrics, k));
         string checkpoint = Path.Combine(directory, CheckpointFile);
-        trainer.Checkpoint().Save(checkpoint);
-        if (spec.SaveTheta) Npy.Write(Path.Combine(directory, ThetaFile), trainer.Theta, trainer.Theta.Length);
+        var written = new HashSet<string>(StringComparer.Ordinal) { ConfigFile, MetricsFile, CheckpointFile, SummaryFile };
+        if (lastGood is null)
+        {
+            trainer.Checkpoint().Save(checkpoint);
+            if (spec.SaveTheta) { Npy.Write(Path.Combine(directory, ThetaFile), trainer.Theta, trainer.Theta.Length); written.Add(ThetaFile); }
+        }
+        else
+        {
+            lastGood.Save(checkpoint);
+            trainer.Checkpoint().Save(Path.Combine(directory, DivergedCheckpointFile));
+            written.Add(DivergedCheckpointFile);
+            if (spec.SaveTheta)
+            {
+                Npy.Write(Path.Combine(directory, ThetaFile), lastGood.Theta, lastGood.Theta.Length);
+                Npy.Write(Path.Combine(directory, DivergedThetaFile), trainer.Theta, trainer.Theta.Length);
+                written.Add(ThetaFile);
+                written.Add(DivergedThetaFile);
+            }
+        }
+        foreach (var stale in new[] { ThetaFile, DivergedCheckpointFile, DivergedThetaFile })
+        {
+            string path = Path.Combine(directory, stale);
+            if (!written.Contains(stale) && File.Exists(path)) File.Delete(path);
+        }
         var final = trainer.Metrics.Count > 0 ? trainer.Metrics[^1] : null;
         var summary = new TrainingSummary
         {
             Status = trainer.Status,
             StoppedAt = trainer.StoppedAt,
+            CheckpointStep = lastGood?.Step ?? trainer.Step,
             Optimizer = spec.Run.Optimizer,
             Steps = trainer.Step,
             Parameters = trainer.Theta.Length,
             Examples = examples,
-            TrainLoss = final?.TrainLoss,
-            TrainAccuracy = final?.TrainAccuracy,
-            TestLoss = final?.TestLoss,
-            TestAccuracy = final?.TestAccuracy,
-            Lambda1 = final?.Lambda1,
+            TrainLoss = Finite(final?.TrainLoss),
+            TrainAccuracy = Finite(final?.TrainAccuracy),
+            TestLoss = Finite(final?.TestLoss),
+            TestAccuracy = Finite(final?.TestAccuracy),
+            Lambda1 = Finite(final?.Lambda1),
             TwoOverLr = 2.0 / trainer.Options.Step.LearningRateAt(trainer.Step),
             Matvecs = trainer.Tracker?.Matvecs ?? 0,
             Refreshes = trainer.Tracker?.Refreshes ?? 0,
@@ -188,4 +232,13 @@ public static class TrainingRun
         RunJson.Save(Path.Combine(directory, SummaryFile), summary);
         return summary;
     }
+
+    static TrainerCheckpoint LoadResume(string path)
+    {
+        try { return TrainerCheckpoint.Load(path); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"Option '--resume': {e.Message}", e); }
+    }
+
+    /// <summary>summary.json holds numbers or null, never "NaN"/"Infinity": a blown-up value is null and the status says why.</summary>
+    static double? Finite(double? v) => v is double x && double.IsFinite(x) ? x : null;
 }

@@ -14,10 +14,11 @@ public static class CliProcess
         .Single(a => a.Key == "CurvatureCliDll").Value!);
 
     /// <summary>Runs the CLI with <paramref name="args"/> and returns its exit code, stdout and stderr.</summary>
-    public static (int Code, string Stdout, string Stderr) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    public static (int Code, string Stdout, string Stderr) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         if (!File.Exists(Dll)) throw new FileNotFoundException($"The CLI is not built at '{Dll}'; expected the test project's build to build it.", Dll);
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (environment is not null) foreach (var (k, v) in environment) psi.Environment[k] = v;
