@@ -16,6 +16,7 @@ public static class CurvatureApp
         app.Configure(config =>
         {
             config.SetApplicationName("curvature");
+            config.SetApplicationVersion(Curvature.Optimizers.RunJson.Version);
             config.PropagateExceptions();
             // An unknown option is an error, not an argument silently left over.
             config.UseStrictParsing();
@@ -27,7 +28,8 @@ public static class CurvatureApp
             config.AddCommand<SpectrumCommand>("spectrum").WithDescription("Top-k eigenvalues and spectral density of H, G or F at one θ.");
             config.AddCommand<DecomposeCommand>("decompose").WithDescription("Curvature energy of H, G, F inside the dominant subspace of H.");
             config.AddBranch("bench", bench => bench.AddCommand<BenchAutodiffCommand>("autodiff").WithDescription("Gradient, HVP and block-HVP timings as JSON."));
-            config.AddCommand<InitCommand>("init").WithDescription("Write θ at the seeded default initialization as .npy.");
+            config.AddCommand<ExportDataCommand>("export-data").WithDescription("Write any --data spec as X.npy (float64) and y.npy (int64 labels or float64 targets).");
+            config.AddCommand<InitCommand>("init").WithDescription("Write θ at the seeded default initialization as theta.npy and theta.npz.");
             config.AddCommand<ProductCommand>("grad").WithDescription("Write the gradient of the mean loss as grad.npy.");
             config.AddCommand<ProductCommand>("hvp").WithDescription("Write the Hessian-vector product H·v as hv.npy.");
             config.AddCommand<ProductCommand>("ggnvp").WithDescription("Write the Gauss-Newton product G·v as gv.npy.");

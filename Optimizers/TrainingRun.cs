@@ -82,16 +82,8 @@ public sealed record TrainingProblem(IObjective Train, IObjective? Test, double[
         return new TrainingProblem(train, test, theta0);
     }
 
-    static double[] ReadInit(string path, Mlp model)
-    {
-        var theta = Npy.ReadVector(path);
-        if (theta.Length != model.ParameterCount)
-            throw new ArgumentException($"Option '--init' names '{path}' with {theta.Length} values; expected {model.ParameterCount}, the parameter count of {model.Spec}.", "init");
-        for (int i = 0; i < theta.Length; i++)
-            if (!double.IsFinite(theta[i]))
-                throw new ArgumentException($"Option '--init' names '{path}', which has {theta[i]} at index {i}; expected finite values.", "init");
-        return theta;
-    }
+    // A flat .npy or a named .npz (state_dict names); messages name --theta, train's spelling.
+    static double[] ReadInit(string path, Mlp model) => ThetaFiles.Read(path, model, "theta");
 }
 
 /// <summary>
@@ -164,7 +156,11 @@ public static class TrainingRun
         AtomicFile.WriteAllText(Path.Combine(directory, MetricsFile), MetricsCsv.Format(trainer.Metrics, k));
         string checkpoint = Path.Combine(directory, CheckpointFile);
         trainer.Checkpoint().Save(checkpoint);
-        if (spec.SaveTheta) Npy.Write(Path.Combine(directory, ThetaFile), trainer.Theta, trainer.Theta.Length);
+        if (spec.SaveTheta)
+        {
+            Npy.Write(Path.Combine(directory, ThetaFile), trainer.Theta, trainer.Theta.Length);
+            ThetaFiles.WriteNpz(Path.Combine(directory, Path.ChangeExtension(ThetaFile, ".npz")), spec.Run.Network(), trainer.Theta);
+        }
         var final = trainer.Metrics.Count > 0 ? trainer.Metrics[^1] : null;
         var summary = new TrainingSummary
         {
