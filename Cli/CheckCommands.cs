@@ -3,6 +3,7 @@ using System.Globalization;
 using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
+using Curvature.Optimizers;
 using Spectre.Console.Cli;
 
 namespace Curvature.Cli;
@@ -12,19 +13,22 @@ public class NetworkSettings : CommandSettings
 {
     [CommandOption("--arch <SPEC>")]
     [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10: CxHxW, cN[[kK]][[sS]][[pP]], mK, aK; docs/models.md).")]
-    public string Arch { get; set; } = "784-200-200-10";
+    [DefaultValue(RunSpec.DefaultArch)]
+    public string Arch { get; set; } = RunSpec.DefaultArch;
 
     [CommandOption("--act <NAME>")]
     [Description("Activation between layers: tanh, relu, gelu or softplus.")]
-    public string Act { get; set; } = "tanh";
+    [DefaultValue(RunSpec.DefaultActivation)]
+    public string Act { get; set; } = RunSpec.DefaultActivation;
 
     [CommandOption("--seed <N>")]
     [Description("Seed of every random draw.")]
+    [DefaultValue(0UL)]
     public ulong Seed { get; set; }
 
     public Sequential BuildModel()
     {
-        try { return Sequential.Parse(Arch, Act); }
+        try { return Sequential.Parse(Arch, Act.Trim().ToLowerInvariant()); }
         catch (ArgumentException e) when (!e.Message.Contains("--", StringComparison.Ordinal))
         {
             throw new ArgumentException($"Option '--arch' was '{Arch}' (--act '{Act}'): {e.Message}", "arch", e);
@@ -32,23 +36,34 @@ public class NetworkSettings : CommandSettings
     }
 }
 
-/// <summary>`curvature init`: θ at the seeded PyTorch-default initialization, as .npy.</summary>
+/// <summary>
+/// `curvature init`: θ at the seeded PyTorch-default initialization. `--out DIR` (a folder, as
+/// everywhere) gets theta.npy (flat float64) and theta.npz (state_dict names); a path ending
+/// in .npy or .npz writes just that file.
+/// </summary>
 public sealed class InitCommand : Command<InitCommand.Settings>
 {
     public sealed class Settings : NetworkSettings
     {
-        [CommandOption("--out <FILE>")]
-        [Description("Where to write θ (.npy, float64 1-D).")]
-        public string Out { get; set; } = "theta.npy";
+        [CommandOption("--out <DIR>")]
+        [Description("Output folder for theta.npy (flat float64) and theta.npz (state_dict names); a path ending in .npy or .npz writes just that file.")]
+        [DefaultValue(".")]
+        public string Out { get; set; } = ".";
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var model = settings.BuildModel();
         var theta = model.Initialize(settings.Seed);
-        CliFiles.EnsureParent(settings.Out);
-        Npy.Write(settings.Out, theta);
-        Console.WriteLine($"wrote {settings.Out}: {model} with {model.ParameterCount} parameters (seed {settings.Seed})");
+        string[] files = settings.Out.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) || ThetaFiles.IsNpz(settings.Out)
+            ? [settings.Out]
+            : [Path.Combine(settings.Out, "theta.npy"), Path.Combine(settings.Out, "theta.npz")];
+        foreach (var file in files)
+        {
+            CliFiles.EnsureParent(file);
+            ThetaFiles.Write(file, model, theta);
+        }
+        Console.WriteLine($"wrote {string.Join(" and ", files)}: {model} with {model.ParameterCount} parameters (seed {settings.Seed})");
         return 0;
     }
 }
@@ -62,15 +77,17 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
     public sealed class Settings : NetworkSettings
     {
         [CommandOption("--loss <NAME>")]
-        [Description("ce or mse.")]
-        public string Loss { get; set; } = "ce";
+        [Description("ce, mse or torch-mse (PyTorch's nn.MSELoss).")]
+        [DefaultValue(RunSpec.DefaultLoss)]
+        public string Loss { get; set; } = RunSpec.DefaultLoss;
 
         [CommandOption("--data <SPEC>")]
         [Description("Data spec: mnist:N, mnist14:N, mnist-test, fashion:N, fashion14:N, fashion-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
-        public string Data { get; set; } = "mnist:1000";
+        [DefaultValue(RunSpec.DefaultData)]
+        public string Data { get; set; } = RunSpec.DefaultData;
 
         [CommandOption("--theta <FILE>")]
-        [Description("θ as .npy (float64, 1-D); default: the seeded initialization.")]
+        [Description("θ as a flat float64 .npy vector or a named .npz (state_dict names); default: the seeded initialization.")]
         public string? Theta { get; set; }
 
         [CommandOption("-v|--vector <FILE>")]
@@ -78,13 +95,18 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
         public string? V { get; set; }
 
         [CommandOption("--threads <N>")]
-        public int Threads { get; set; } = Environment.ProcessorCount;
+        [Description("Objective threads (0: all cores); results do not depend on it.")]
+        [DefaultValue(0)]
+        public int Threads { get; set; }
 
         [CommandOption("--chunk <N>")]
         [Description("Examples per chunk.")]
+        [DefaultValue(500)]
         public int Chunk { get; set; } = ObjectiveOptions.Default.ChunkSize;
 
         [CommandOption("--out <DIR>")]
+        [Description("Output folder.")]
+        [DefaultValue(".")]
         public string Out { get; set; } = ".";
     }
 
@@ -94,8 +116,8 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
         var model = settings.BuildModel();
         var data = DataSpec.Parse(settings.Data);
         var objective = new Objective(model, LossNames.Parse(settings.Loss), data,
-            new ObjectiveOptions { Threads = settings.Threads, ChunkSize = settings.Chunk });
-        double[] theta = settings.Theta is null ? model.Initialize(settings.Seed) : ReadVector(settings.Theta, "--theta", model.ParameterCount);
+            new ObjectiveOptions { Threads = settings.Threads > 0 ? settings.Threads : Environment.ProcessorCount, ChunkSize = settings.Chunk });
+        double[] theta = settings.Theta is null ? model.Initialize(settings.Seed) : ThetaFiles.Read(settings.Theta, model, "theta");
         Directory.CreateDirectory(settings.Out);
 
         double loss;

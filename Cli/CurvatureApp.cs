@@ -25,7 +25,8 @@ public static class CurvatureApp
         new(["spectrum"], typeof(SpectrumCommand), "Top-k eigenvalues and spectral density of H, G or F at one θ."),
         new(["decompose"], typeof(DecomposeCommand), "Curvature energy of H, G, F inside the dominant subspace of H."),
         new(["bench", "autodiff"], typeof(BenchAutodiffCommand), "Gradient, HVP and block-HVP timings as JSON."),
-        new(["init"], typeof(InitCommand), "Write θ at the seeded default initialization as .npy."),
+        new(["export-data"], typeof(ExportDataCommand), "Write any --data spec as X.npy (float64) and y.npy (int64 labels or float64 targets)."),
+        new(["init"], typeof(InitCommand), "Write θ at the seeded default initialization as theta.npy and theta.npz."),
         new(["grad"], typeof(ProductCommand), "Write the gradient of the mean loss as grad.npy."),
         new(["hvp"], typeof(ProductCommand), "Write the Hessian-vector product H·v as hv.npy."),
         new(["ggnvp"], typeof(ProductCommand), "Write the Gauss-Newton product G·v as gv.npy."),
@@ -39,6 +40,7 @@ public static class CurvatureApp
         app.Configure(config =>
         {
             config.SetApplicationName("curvature");
+            config.SetApplicationVersion(Curvature.Optimizers.RunJson.Version);
             config.PropagateExceptions();
             // An unknown option is an error, not an argument silently left over.
             config.UseStrictParsing();

@@ -11,7 +11,7 @@ public sealed class DecomposeSettings : AnalysisSettings
     [CommandOption("--checkpoint <FILES>"), Description("Comma-separated checkpoints to decompose at.")]
     public string? Checkpoint { get; init; }
 
-    [CommandOption("--theta <FILES>"), Description("Comma-separated float64 .npy vectors to decompose at.")]
+    [CommandOption("--theta <FILES>"), Description("Comma-separated θ files to decompose at: flat float64 .npy vectors or named .npz (state_dict names).")]
     public string? Theta { get; init; }
 
     [CommandOption("--out <DIR>"), Description("Output directory (default runs/decompose).")]

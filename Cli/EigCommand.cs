@@ -1,6 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
-using System.Text.Json;
+using Curvature.Optimizers;
 using Curvature.Core;
 using Curvature.Spectral;
 using Spectre.Console.Cli;
@@ -9,8 +9,9 @@ namespace Curvature.Cli;
 
 /// <summary>
 /// `curvature eig`: k eigenpairs of a dense symmetric matrix read from .npy, by Lanczos,
-/// LOBPCG or power iteration. Writes eigenvalues.npy [k], eigenvectors.npy [n, k] (column
-/// j is the eigenvector of eigenvalue j), residuals.npy [k] and result.json.
+/// LOBPCG or power iteration. Writes eigenvalues.npy [k], eigenvectors.npy [k, n] (row j is
+/// the eigenvector of eigenvalue j, as spectrum writes them), residuals.npy [k] and result.json
+/// (snake_case, <see cref="RunJson"/>).
 /// </summary>
 public sealed class EigCommand : Command<EigCommand.Settings>
 {
@@ -20,24 +21,37 @@ public sealed class EigCommand : Command<EigCommand.Settings>
         [Description("Symmetric n x n float64 matrix (.npy).")]
         public string? Matrix { get; init; }
 
-        [CommandOption("-k|--top-k <K>")]
-        [Description("Number of eigenpairs, 1 <= k < n (Spectre.Console.Cli rejects the one-letter long name --k).")]
+        [CommandOption("-k <K>")]
+        [Description("Number of eigenpairs, 1 <= k < n; spelled --k or -k.")]
+        [DefaultValue(6)]
         public int K { get; init; } = 6;
+
+        [CommandOption("--top-k <K>", IsHidden = true)]
+        [Description("Old spelling of --k.")]
+        public int? TopK { get; init; }
 
         [CommandOption("--which <WHICH>")]
         [Description("la (largest algebraic), lm (largest magnitude) or sa (smallest algebraic).")]
+        [DefaultValue("la")]
         public string Which { get; init; } = "la";
 
         [CommandOption("--solver <SOLVER>")]
-        [Description("block-lanczos (default), lanczos, lobpcg or power.")]
+        [Description("block-lanczos, lanczos, lobpcg or power.")]
+        [DefaultValue("block-lanczos")]
         public string Solver { get; init; } = "block-lanczos";
 
-        [CommandOption("--tol <T>")]
+        [CommandOption("--tolerance <T>")]
         [Description("Relative residual tolerance: |Av - lv| <= T max(|l|, floor).")]
+        [DefaultValue(1e-8)]
         public double Tolerance { get; init; } = 1e-8;
+
+        [CommandOption("--tol <T>", IsHidden = true)]
+        [Description("Old spelling of --tolerance.")]
+        public double? Tol { get; init; }
 
         [CommandOption("--seed <S>")]
         [Description("Seed of the random start.")]
+        [DefaultValue(0UL)]
         public ulong Seed { get; init; }
 
         [CommandOption("--out <DIR>")]
@@ -62,10 +76,12 @@ public sealed class EigCommand : Command<EigCommand.Settings>
             "sa" => Which.SmallestAlgebraic,
             _ => throw new ArgumentException($"Option '--which' was '{settings.Which}'; expected la, lm or sa."),
         };
-        var solverKind = Eigensolver.Parse(settings.Solver, "--solver");
+        var solverKind = Eigensolver.Parse(settings.Solver.Trim().ToLowerInvariant(), "--solver");
+        double tolerance = settings.Tol ?? settings.Tolerance;
+        int k = settings.TopK ?? settings.K;
         string solver = Eigensolver.Name(solverKind);
-        if (!(settings.Tolerance > 0) || !double.IsFinite(settings.Tolerance))
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Option '--tol' was {settings.Tolerance:R}; expected a positive finite number."));
+        if (!(tolerance > 0) || !double.IsFinite(tolerance))
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Option '--tolerance' was {tolerance:R}; expected a positive finite number."));
 
         if (settings.Threads < 0 || settings.Threads > Models.ObjectiveOptions.MaxThreads)
             throw new ArgumentException($"Option '--threads' was {settings.Threads}; expected 0 (all cores) or a count up to {Models.ObjectiveOptions.MaxThreads}.");
@@ -74,8 +90,8 @@ public sealed class EigCommand : Command<EigCommand.Settings>
         if (matrix.Rows != matrix.Cols || matrix.Rows < 2)
             throw new ArgumentException($"Option '--matrix' ({settings.Matrix}) holds a {matrix.Shape} array; expected a square n x n matrix with n >= 2.");
         int n = matrix.Rows;
-        if (settings.K < 1 || settings.K >= n)
-            throw new ArgumentException($"Option '-k|--top-k' was {settings.K}; expected 1 <= k < n = {n}.");
+        if (k < 1 || k >= n)
+            throw new ArgumentException($"Option '--k' was {k}; expected 1 <= k < n = {n}.");
         DenseOperator op;
         try
         {
@@ -86,18 +102,13 @@ public sealed class EigCommand : Command<EigCommand.Settings>
             throw new ArgumentException($"Option '--matrix' ({settings.Matrix}): {e.Message}");
         }
 
-        int k = settings.K;
-        var result = Eigensolver.TopK(op, k, solverKind, new EigenOptions { Which = which, Tolerance = settings.Tolerance, Seed = settings.Seed });
+        var result = Eigensolver.TopK(op, k, solverKind, new EigenOptions { Which = which, Tolerance = tolerance, Seed = settings.Seed });
 
         Directory.CreateDirectory(settings.Out);
-        var columns = new double[n * k];
-        for (int j = 0; j < k; j++)
-        {
-            var v = result.Vector(j);
-            for (int i = 0; i < n; i++) columns[i * k + j] = v[i];
-        }
+        var rows = new double[k * n];
+        for (int j = 0; j < k; j++) result.Vector(j).CopyTo(rows.AsSpan(j * n, n));
         Npy.Write(Path.Combine(settings.Out, "eigenvalues.npy"), result.Values, k);
-        Npy.Write(Path.Combine(settings.Out, "eigenvectors.npy"), columns, n, k);
+        Npy.Write(Path.Combine(settings.Out, "eigenvectors.npy"), rows, k, n);
         Npy.Write(Path.Combine(settings.Out, "residuals.npy"), result.Residuals, k);
         var summary = new
         {
@@ -105,26 +116,25 @@ public sealed class EigCommand : Command<EigCommand.Settings>
             which = settings.Which.ToLowerInvariant(),
             n,
             k,
-            tolerance = settings.Tolerance,
+            tolerance,
             seed = settings.Seed,
             matvecs = result.Matvecs,
             iterations = result.Iterations,
-            allConverged = result.AllConverged,
+            AllConverged = result.AllConverged,
             certified = result.Certified,
             certificate = result.Certificate,
             converged = result.Converged,
             eigenvalues = result.Values,
             residuals = result.Residuals,
         };
-        AtomicFile.WriteAllText(Path.Combine(settings.Out, "result.json"),
-            JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        RunJson.Save(Path.Combine(settings.Out, "result.json"), summary);
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{solver} {summary.which} k={k} n={n}: {result.Matvecs} matvecs, {result.Iterations} iterations"));
         for (int j = 0; j < k; j++)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {j,3}  {result.Values[j],24:R}  residual {result.Residuals[j]:E2}  {(result.Converged[j] ? "converged" : "NOT converged")}"));
         if (!result.AllConverged)
-            Console.WriteLine($"warning: {result.Converged.Count(c => !c)} of {k} pairs did not reach --tol; they are flagged in result.json.");
+            Console.WriteLine($"warning: {result.Converged.Count(c => !c)} of {k} pairs did not reach --tolerance; they are flagged in result.json.");
         return 0;
     }
 }

@@ -9,6 +9,10 @@ namespace Curvature.Cli;
 /// Progress for long commands: a live Spectre.Console bar with step, loss, λ₁ and ETA when
 /// stdout is an interactive terminal, and plain throttled lines (one every few percent or
 /// every few seconds) when it is redirected to a file or a pipe, so logs stay readable.
+/// The loss on a progress line is the last minibatch's ("batch loss"), not the full training
+/// loss that the final line and summary.json report. The ETA (<see cref="EtaEstimator"/>)
+/// leaves out start-up (JIT, data loading, the first eigensolve) and appears only after a few
+/// percent of the work.
 /// </summary>
 public static class ProgressDisplay
 {
@@ -28,11 +32,11 @@ public static class ProgressDisplay
                 .AutoClear(false)
                 .HideCompleted(false)
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(),
-                    new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask(Markup.Escape(title), maxValue: totalUnits);
-                    var sink = new LiveSink(task, title);
+                    var sink = new LiveSink(task, title, totalUnits);
                     result = work(sink);
                     task.Value = totalUnits;
                     task.StopTask();
@@ -45,10 +49,11 @@ public static class ProgressDisplay
         return value;
     }
 
+    /// <summary>The progress text; <paramref name="loss"/> is a minibatch's loss and is labelled so.</summary>
     public static string Describe(string phase, long step, long steps, double loss, double lambda1)
     {
         var parts = new List<string> { phase, $"step {step}/{steps}" };
-        if (double.IsFinite(loss) || double.IsInfinity(loss)) parts.Add("loss " + ReportWriter.Num(loss));
+        if (double.IsFinite(loss) || double.IsInfinity(loss)) parts.Add("batch loss " + ReportWriter.Num(loss));
         if (double.IsFinite(lambda1)) parts.Add("λ₁ " + ReportWriter.Num(lambda1));
         return string.Join("  ", parts);
     }
@@ -58,11 +63,15 @@ public static class ProgressDisplay
         : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s"
         : $"{t.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)}s";
 
-    sealed class LiveSink(ProgressTask task, string title) : IProgressSink
+    sealed class LiveSink(ProgressTask task, string title, long total) : IProgressSink
     {
+        readonly Stopwatch _clock = Stopwatch.StartNew();
+        readonly EtaEstimator _eta = new(total);
+
         public void Report(string phase, long done, long step, long steps, double loss, double lambda1)
         {
-            task.Description = Markup.Escape($"{title}: {Describe(phase, step, steps, loss, lambda1)}");
+            string eta = _eta.Update(done, _clock.Elapsed.TotalSeconds) is double left ? "  ETA " + Duration(TimeSpan.FromSeconds(left)) : "";
+            task.Description = Markup.Escape($"{title}: {Describe(phase, step, steps, loss, lambda1)}{eta}");
             task.Value = Math.Min(done, (long)task.MaxValue);
         }
 
@@ -72,6 +81,7 @@ public static class ProgressDisplay
     sealed class PlainSink(TextWriter output, string title, long total) : IProgressSink
     {
         readonly Stopwatch _clock = Stopwatch.StartNew();
+        readonly EtaEstimator _eta = new(total);
         double _lastFraction = -1;
         double _lastSeconds = double.NegativeInfinity;
         string _lastPhase = "";
@@ -81,15 +91,13 @@ public static class ProgressDisplay
         {
             double fraction = Math.Clamp((double)done / total, 0, 1);
             double seconds = _clock.Elapsed.TotalSeconds;
+            double? left = _eta.Update(done, seconds);
             bool phaseEnd = step >= steps;
             if (phase == _lastPhase && !phaseEnd && fraction - _lastFraction < 0.05 && seconds - _lastSeconds < 10)
                 return;
             if (done == _lastDone && phase == _lastPhase) return;
             _lastFraction = fraction; _lastSeconds = seconds; _lastPhase = phase; _lastDone = done;
-            // The first percent is mostly start-up (JIT, first eigensolve); extrapolating from it misleads.
-            string eta = fraction >= 0.01 && done < total
-                ? "  ETA " + Duration(TimeSpan.FromSeconds(seconds / done * (total - done)))
-                : "";
+            string eta = left is double l ? "  ETA " + Duration(TimeSpan.FromSeconds(l)) : "";
             output.WriteLine($"[{title}] {(fraction * 100).ToString("0", CultureInfo.InvariantCulture),3}%  {Describe(phase, step, steps, loss, lambda1)}  elapsed {Duration(_clock.Elapsed)}{eta}");
             output.Flush();
         }
@@ -104,6 +112,40 @@ public static class ProgressDisplay
         {
             output.WriteLine($"[{title}] done in {Duration(_clock.Elapsed)}");
             output.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Remaining time from the measured mean time per unit of work, start-up excluded. The
+    /// clock starts at the first report with work done (before it: JIT, data loading, the first
+    /// eigensolve, which made compare's first ETA twice too high when averaged in). No estimate
+    /// until the work since then is at least <see cref="MinFraction"/> of the total and
+    /// <see cref="MinUnits"/> units, so the first ETA rests on several steps and refreshes.
+    /// </summary>
+    public sealed class EtaEstimator(long total)
+    {
+        /// <summary>The least share of the total measured before an ETA is shown.</summary>
+        public const double MinFraction = 0.03;
+
+        /// <summary>The least units (steps) measured before an ETA is shown.</summary>
+        public const long MinUnits = 3;
+
+        long _anchorDone = -1;
+        double _anchorSeconds;
+
+        /// <summary>Seconds left after <paramref name="done"/> units at <paramref name="seconds"/>, or null while too little is measured or when finished.</summary>
+        public double? Update(long done, double seconds)
+        {
+            if (done <= 0) return null;
+            if (_anchorDone < 0)
+            {
+                _anchorDone = done;
+                _anchorSeconds = seconds;
+                return null;
+            }
+            long measured = done - _anchorDone;
+            if (done >= total || measured < MinUnits || measured < MinFraction * total) return null;
+            return (seconds - _anchorSeconds) / measured * (total - done);
         }
     }
 }

@@ -21,7 +21,7 @@ public class RunSettings : CommandSettings
     [CommandOption("--act <ACT>"), Description("Hidden activation, e.g. tanh or relu (default tanh).")]
     public string? Act { get; init; }
 
-    [CommandOption("--loss <LOSS>"), Description("ce or mse (default mse).")]
+    [CommandOption("--loss <LOSS>"), Description("ce, mse (mean over examples of ½‖z − t‖²) or torch-mse (PyTorch's nn.MSELoss: mean over examples and outputs of (z − t)²) (default mse).")]
     public string? Loss { get; init; }
 
     [CommandOption("--data <SPEC>"), Description("Training data (mnist14:N, gmm:N:D:C:SEED, npy:X.npy,y.npy, ...; default mnist14:2000).")]
@@ -45,16 +45,16 @@ public class RunSettings : CommandSettings
     [CommandOption("--weight-decay <L>"), Description("L2 weight decay added to the gradient (default 0).")]
     public string? WeightDecay { get; init; }
 
-    [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU.")]
+    [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU (default: none, project from the start).")]
     public string? SwitchChi { get; init; }
 
     [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi (default 0.9).")]
     public string? ChiEma { get; init; }
 
-    [CommandOption("--solver <NAME>"), Description("Tracker's eigensolver: lanczos or lobpcg (default lanczos).")]
+    [CommandOption("--solver <NAME>"), Description("Tracker's eigensolver: block-lanczos, lanczos or lobpcg (default block-lanczos).")]
     public string? Solver { get; init; }
 
-    [CommandOption("--curvature <KIND>"), Description("Tracked curvature: hessian or gn (default hessian).")]
+    [CommandOption("--curvature <KIND>"), Description("h (Hessian), g (Gauss–Newton) or f (functional Hessian): the matrix train tracks and spectrum measures (default h; hessian, gn, ggn also accepted).")]
     public string? Curvature { get; init; }
 
     [CommandOption("--tolerance <TOL>"), Description("Tracker's eigensolver tolerance (default 1e-4).")]
@@ -72,15 +72,15 @@ public class RunSettings : CommandSettings
     [CommandOption("--seed <SEED>"), Description("Seed of θ₀, minibatches, Hessian batch and solvers (default 0).")]
     public string? Seed { get; init; }
 
-    [CommandOption("--threads <N>"), Description("Objective threads (0: all cores); results do not depend on it.")]
+    [CommandOption("--threads <N>"), Description("Objective threads (0: all cores); results do not depend on it (default 0).")]
     public string? Threads { get; init; }
 
     /// <summary>The base run (from <see cref="Config"/> via <paramref name="fromConfig"/>, else <paramref name="fallback"/>) with the given flags applied.</summary>
     public RunSpec ApplyTo(RunSpec run) => run with
     {
         Arch = Arch ?? run.Arch,
-        Activation = Act ?? run.Activation,
-        Loss = Loss ?? run.Loss,
+        Activation = Lower(Act) ?? run.Activation,
+        Loss = Lower(Loss) ?? run.Loss,
         Data = Data ?? run.Data,
         TestData = TestData is null ? run.TestData : string.Equals(TestData, "none", StringComparison.OrdinalIgnoreCase) || TestData.Length == 0 ? null : TestData,
         Batch = Integer(Batch, "batch") ?? run.Batch,
@@ -90,8 +90,8 @@ public class RunSettings : CommandSettings
         WeightDecay = Number(WeightDecay, "weight-decay") ?? run.WeightDecay,
         SwitchChi = Number(SwitchChi, "switch-chi") ?? run.SwitchChi,
         ChiEma = Number(ChiEma, "chi-ema") ?? run.ChiEma,
-        Solver = Solver ?? run.Solver,
-        Curvature = Curvature ?? run.Curvature,
+        Solver = Lower(Solver) ?? run.Solver,
+        Curvature = Lower(Curvature) ?? run.Curvature,
         Tolerance = Number(Tolerance, "tolerance") ?? run.Tolerance,
         WarmStart = !ColdStart && run.WarmStart,
         EvalEvery = Integer(EvalEvery, "eval-every") ?? run.EvalEvery,
@@ -99,6 +99,9 @@ public class RunSettings : CommandSettings
         Seed = SeedValue(Seed, "seed") ?? run.Seed,
         Threads = Integer(Threads, "threads") ?? run.Threads,
     };
+
+    /// <summary>An enum-like value as stored: trimmed, lower case (values are accepted in any case).</summary>
+    public static string? Lower(string? value) => value?.Trim().ToLowerInvariant();
 
     /// <summary>The command's spec from <see cref="Config"/>, or null without one.</summary>
     protected T? LoadConfig<T>() where T : class
@@ -140,8 +143,11 @@ public class SingleRunSettings : RunSettings
     [CommandOption("--lr <ETA>"), Description("Learning rate (default 0.5).")]
     public string? LearningRate { get; init; }
 
-    [CommandOption("-k <K>"), Description("Dominant subspace dimension (default 10; --k works too).")]
+    [CommandOption("-k <K>"), Description("Dominant subspace dimension, spelled --k or -k (default 10).")]
     public string? K { get; init; }
+
+    [CommandOption("--top-k <K>", IsHidden = true), Description("Old spelling of --k.")]
+    public string? TopK { get; init; }
 
     [CommandOption("--refresh <T>"), Description("Recompute the subspace every T steps (default 10).")]
     public string? Refresh { get; init; }
@@ -153,7 +159,7 @@ public class SingleRunSettings : RunSettings
     public RunSpec ApplySingle(RunSpec run) => ApplyTo(run) with
     {
         LearningRate = Number(LearningRate, "lr") ?? run.LearningRate,
-        K = Integer(K, "k") ?? run.K,
+        K = Integer(K ?? TopK, "k") ?? run.K,
         Refresh = Integer(Refresh, "refresh") ?? run.Refresh,
         HessianBatch = Integer(HessianBatch, "hessian-batch") ?? run.HessianBatch,
     };

@@ -11,10 +11,10 @@ public sealed class SpectrumSettings : AnalysisSettings
     [CommandOption("--checkpoint <FILE>"), Description("θ from a checkpoint written by train, compare or sweep.")]
     public string? Checkpoint { get; init; }
 
-    [CommandOption("--theta <FILE>"), Description("θ as a float64 .npy vector.")]
+    [CommandOption("--theta <FILE>"), Description("θ as a flat float64 .npy vector or a named .npz (state_dict names).")]
     public string? Theta { get; init; }
 
-    [CommandOption("--operator <A>"), Description("h (Hessian), g (Gauss–Newton) or f (functional Hessian); default h.")]
+    [CommandOption("--operator <A>", IsHidden = true), Description("Old spelling of --curvature.")]
     public string? Operator { get; init; }
 
     [CommandOption("--out <DIR>"), Description("Output directory (default runs/spectrum).")]
@@ -40,7 +40,7 @@ public sealed class SpectrumSettings : AnalysisSettings
             Run = ApplySingle(run),
             Checkpoint = Checkpoint ?? (Theta is null ? d.Checkpoint : null),
             Theta = Theta ?? (Checkpoint is null ? d.Theta : null),
-            Operator = Operator ?? d.Operator,
+            Operator = Lower(Operator ?? Curvature) ?? d.Operator,
             Analysis = ApplyAnalysis(d.Analysis),
             Out = Out ?? d.Out,
             Source = source,

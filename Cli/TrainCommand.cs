@@ -26,10 +26,13 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--out <DIR>"), Description("Output directory (default runs/train).")]
         public string? Out { get; init; }
 
-        [CommandOption("--init <THETA_NPY>"), Description("Initial parameters as a float64 .npy vector.")]
+        [CommandOption("--theta <FILE>"), Description("Initial θ: a flat float64 .npy vector or a named .npz (state_dict names); default: the seeded initialization.")]
+        public string? Theta { get; init; }
+
+        [CommandOption("--init <FILE>", IsHidden = true), Description("Old spelling of --theta.")]
         public string? Init { get; init; }
 
-        [CommandOption("--save-theta"), Description("Write the final parameters as theta.npy.")]
+        [CommandOption("--save-theta"), Description("Write the final parameters as theta.npy and theta.npz (state_dict names).")]
         public bool SaveTheta { get; init; }
 
         [CommandOption("--resume <CHECKPOINT>"), Description("Continue from a checkpoint (same options; --steps is the new total).")]
@@ -44,7 +47,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             var d = LoadConfig<TrainSpec>() ?? new TrainSpec();
             var run = ApplySingle(d.Run);
             if (Optimizer is not null)
-                run = run with { Optimizer = Optimizer, AlphaDom = null, AlphaBulk = null };
+                run = run with { Optimizer = Lower(Optimizer)!, AlphaDom = null, AlphaBulk = null };
             run = run with
             {
                 AlphaDom = Number(AlphaDom, "alpha-dom") ?? run.AlphaDom,
@@ -54,7 +57,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             {
                 Run = run,
                 Out = Out ?? d.Out,
-                Init = Init ?? d.Init,
+                Init = Theta ?? Init ?? d.Init,
                 SaveTheta = SaveTheta || d.SaveTheta,
                 Resume = Resume ?? d.Resume,
                 CheckpointEvery = Integer(CheckpointEvery, "checkpoint-every") ?? d.CheckpointEvery,
@@ -82,7 +85,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         {
             if (p.Row is not { } r) return;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"step {r.Step}/{p.TotalSteps}  loss {r.TrainLoss:G6}  acc {Show(r.TrainAccuracy)}  test {Show(r.TestLoss)}  λ1 {Show(r.Lambda1)} (2/η {r.TwoOverLearningRate:G4})  χk {Show(r.Chi)}  matvecs {r.Matvecs}  {r.Seconds:F1} s"));
+                $"step {r.Step}/{p.TotalSteps}  train loss {r.TrainLoss:G6}  acc {Show(r.TrainAccuracy)}  test {Show(r.TestLoss)}  λ1 {Show(r.Lambda1)} (2/η {r.TwoOverLearningRate:G4})  χk {Show(r.Chi)}  matvecs {r.Matvecs}  {r.Seconds:F1} s"));
         }
     }
 }

@@ -19,13 +19,7 @@ public sealed record DensityCurve(double[] Grid, double[] Density, double Sigma,
 public static class CurvatureAnalysis
 {
     /// <summary>h, g or f (also hessian, gn) as a curvature kind; throws naming <c>--operator</c>.</summary>
-    public static CurvatureKind ParseOperator(string name) => name.Trim().ToLowerInvariant() switch
-    {
-        "h" or "hessian" => CurvatureKind.Hessian,
-        "g" or "gn" or "ggn" => CurvatureKind.GaussNewton,
-        "f" => CurvatureKind.FunctionalHessian,
-        _ => throw new ArgumentException($"Option '--operator' was '{name}'; expected h, g or f.", "operator"),
-    };
+    public static CurvatureKind ParseOperator(string name) => CurvatureNames.Parse(name, "curvature");
 
     /// <summary>H, G or F.</summary>
     public static string Letter(CurvatureKind kind) => kind switch

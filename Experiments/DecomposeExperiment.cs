@@ -105,7 +105,7 @@ public static class DecomposeExperiment
         var clock = Stopwatch.StartNew();
         var files = spec.Checkpoints ?? spec.Thetas;
         string option = spec.Checkpoints is null ? "theta" : "checkpoint";
-        var inputs = files?.Select(p => ThetaSource.Load(p, option)).ToList();
+        var inputs = files?.Select(p => ThetaSource.Load(p, option, spec.Run.Network())).ToList();
         var run = spec.Run;
         Problem problem;
         CompletedRun? sgd = null;

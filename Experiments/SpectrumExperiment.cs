@@ -116,7 +116,7 @@ public static class SpectrumExperiment
         var clock = Stopwatch.StartNew();
         var kind = CurvatureAnalysis.ParseOperator(spec.Operator);
         string option = spec.Checkpoint is null ? "theta" : "checkpoint";
-        var theta = ThetaSource.Load(spec.Checkpoint ?? spec.Theta!, option);
+        var theta = ThetaSource.Load(spec.Checkpoint ?? spec.Theta!, option, spec.Run.Network());
         var problem = Problem.Load(spec.Run, withTest: false);
         ThetaSource.Check(theta, problem.ParameterCount, problem.Model.Spec, option);
         int k = spec.Run.K;

@@ -14,9 +14,11 @@ public sealed record ThetaInput(string Path, long? Step, double[] Theta);
 /// </summary>
 public static class ThetaSource
 {
-    /// <summary>θ from a checkpoint or a .npy file; throws naming <paramref name="option"/> when the file is missing.</summary>
-    public static ThetaInput Load(string path, string option)
+    /// <summary>θ from a checkpoint, a flat .npy or a named .npz (which needs <paramref name="network"/> for its state_dict names); throws naming <paramref name="option"/> when the file is missing.</summary>
+    public static ThetaInput Load(string path, string option, Curvature.Models.INetwork? network = null)
     {
+        if (option == "theta" && network is not null && ThetaFiles.IsNpz(path))
+            return new ThetaInput(path, null, ThetaFiles.Read(path, network, option));
         if (!File.Exists(path))
             throw new FileNotFoundException($"Option '--{option}' names '{path}', which does not exist; expected {(option == "theta" ? "a float64 .npy vector of θ" : "a checkpoint written by train, compare or sweep")}.", path);
         if (option == "theta")

@@ -57,6 +57,6 @@ public static class TrainingRunner
     sealed class Reporter(IProgressSink sink, string label, long offset) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress p) =>
-            sink.Report(label, offset + p.Step, p.Step, p.TotalSteps, p.Row?.TrainLoss ?? p.BatchLoss, p.Lambda1 ?? double.NaN);
+            sink.Report(label, offset + p.Step, p.Step, p.TotalSteps, p.Row is null ? p.BatchLoss : double.NaN, p.Lambda1 ?? double.NaN); // a minibatch's loss only: the progress line labels it so
     }
 }

@@ -11,12 +11,22 @@ public enum LossKind
 
     /// <summary>`mse`: ½‖zᵢ − tᵢ‖², with tᵢ the one-hot label or a real target.</summary>
     MeanSquaredError,
+
+    /// <summary>
+    /// `torch-mse`: PyTorch's <c>nn.MSELoss()</c>, (1/C)‖zᵢ − tᵢ‖² averaged over examples, i.e.
+    /// the mean over examples AND the C outputs of (z − t)², with no ½. It is mse scaled by 2/C,
+    /// so its loss, gradient, H, G and F are (2/C)× those of mse (eigenvalues differ by C/2).
+    /// </summary>
+    TorchMeanSquaredError,
 }
 
 /// <summary>The command-line spellings of <see cref="LossKind"/>, and the loss recorder.</summary>
 public static class LossNames
 {
-    /// <summary>Parses ce | mse (case-insensitive).</summary>
+    /// <summary>The accepted spellings, for messages.</summary>
+    public const string Expected = "ce, mse or torch-mse";
+
+    /// <summary>Parses ce | mse | torch-mse (case-insensitive).</summary>
     public static LossKind Parse(string name)
     {
         Guard.NotNull(name);
@@ -24,22 +34,38 @@ public static class LossNames
         {
             "ce" => LossKind.CrossEntropy,
             "mse" => LossKind.MeanSquaredError,
-            _ => throw new ArgumentException($"Argument 'loss' was '{name}'; expected ce or mse.", nameof(name)),
+            "torch-mse" => LossKind.TorchMeanSquaredError,
+            _ => throw new ArgumentException($"Argument 'loss' was '{name}'; expected {Expected}.", nameof(name)),
         };
     }
 
-    /// <summary>The spelling used on the command line and in files: ce | mse.</summary>
+    /// <summary>Parses like <see cref="Parse"/>, returning false instead of throwing.</summary>
+    public static bool TryParse(string? name, out LossKind loss)
+    {
+        switch (name?.Trim().ToLowerInvariant())
+        {
+            case "ce": loss = LossKind.CrossEntropy; return true;
+            case "mse": loss = LossKind.MeanSquaredError; return true;
+            case "torch-mse": loss = LossKind.TorchMeanSquaredError; return true;
+            default: loss = default; return false;
+        }
+    }
+
+    /// <summary>The spelling used on the command line and in files: ce | mse | torch-mse.</summary>
     public static string Name(this LossKind loss) => loss switch
     {
         LossKind.CrossEntropy => "ce",
         LossKind.MeanSquaredError => "mse",
-        _ => throw new ArgumentOutOfRangeException(nameof(loss), $"Argument 'loss' was {loss}; expected ce or mse."),
+        LossKind.TorchMeanSquaredError => "torch-mse",
+        _ => throw new ArgumentOutOfRangeException(nameof(loss), $"Argument 'loss' was {loss}; expected {Expected}."),
     };
 
     /// <summary>
     /// Records scale·Σᵣ ℓ(zᵣ) for rows of outputs z: cross-entropy against labels, or mse
     /// against the targets (rows <paramref name="targetOffset"/>… of a row-major array with
-    /// z's width) when given, else against one-hot labels.
+    /// z's width) when given, else against one-hot labels. torch-mse is mse with the scale
+    /// multiplied by 2/C (C = z's width): the op's four rules (value, tangent, adjoint,
+    /// adjoint tangent) are linear in the scale, so H, G and F all carry the same 2/C.
     /// </summary>
     public static Tensor Record(Tape tape, LossKind loss, Tensor z, int[]? labels, int labelOffset,
         double[]? targets, int targetOffset, double scale)
@@ -50,6 +76,7 @@ public static class LossNames
                 throw new ArgumentException("Loss 'ce' needs class labels; the data has only real-valued targets.", nameof(labels));
             return tape.SoftmaxCrossEntropy(z, labels, labelOffset, scale);
         }
+        if (loss == LossKind.TorchMeanSquaredError) scale *= 2.0 / z.Cols;
         if (targets is not null)
             return tape.MeanSquaredError(z, tape.Constant(targets, targetOffset * z.Cols, z.Rows, z.Cols), scale);
         if (labels is null)

@@ -48,7 +48,7 @@ public sealed class Objective : IObjective, IChunkJob
         Guard.NotNull(model);
         Guard.NotNull(data);
         if (!Enum.IsDefined(loss))
-            throw new ArgumentOutOfRangeException(nameof(loss), $"Argument 'loss' was {loss}; expected ce or mse.");
+            throw new ArgumentOutOfRangeException(nameof(loss), $"Argument 'loss' was {loss}; expected {LossNames.Expected}.");
         options ??= ObjectiveOptions.Default;
         options.Validate();
         if (data.Features != model.InputWidth)
@@ -61,7 +61,7 @@ public sealed class Objective : IObjective, IChunkJob
         LossKind = loss;
         Data = data;
         Options = options;
-        _targets = loss == LossKind.MeanSquaredError ? data.Targets?.Data : null;
+        _targets = loss != LossKind.CrossEntropy ? data.Targets?.Data : null;
         _pool = new ChunkPool(options.Threads);
         _lanes = new Lane[options.Threads];
         for (int i = 0; i < _lanes.Length; i++) _lanes[i] = new Lane();

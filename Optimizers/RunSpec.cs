@@ -19,17 +19,29 @@ public sealed record RunSpec
     /// <summary>The defaults, shared by the library's option records and the CLI.</summary>
     public static readonly RunSpec Defaults = new();
 
+    /// <summary>Default <see cref="Arch"/>, as a constant so help pages (attributes) can show it.</summary>
+    public const string DefaultArch = "196-32-32-10";
+
+    /// <summary>Default <see cref="Activation"/>.</summary>
+    public const string DefaultActivation = "tanh";
+
+    /// <summary>Default <see cref="Loss"/>.</summary>
+    public const string DefaultLoss = "mse";
+
+    /// <summary>Default <see cref="Data"/>.</summary>
+    public const string DefaultData = "mnist14:2000";
+
     /// <summary>Architecture string (<c>--arch</c>): input width, hidden widths, classes, e.g. 196-32-32-10.</summary>
-    public string Arch { get; init; } = "196-32-32-10";
+    public string Arch { get; init; } = DefaultArch;
 
     /// <summary>Hidden activation (<c>--act</c>): tanh, relu, ….</summary>
-    public string Activation { get; init; } = "tanh";
+    public string Activation { get; init; } = DefaultActivation;
 
-    /// <summary>Loss (<c>--loss</c>): ce or mse.</summary>
-    public string Loss { get; init; } = "mse";
+    /// <summary>Loss (<c>--loss</c>): ce, mse (mean over examples of ½‖z − t‖²) or torch-mse (PyTorch's nn.MSELoss(): mean over examples and outputs of (z − t)²).</summary>
+    public string Loss { get; init; } = DefaultLoss;
 
     /// <summary>Training data spec (<c>--data</c>), e.g. mnist14:2000.</summary>
-    public string Data { get; init; } = "mnist14:2000";
+    public string Data { get; init; } = DefaultData;
 
     /// <summary>Test data spec (<c>--test-data</c>); null for no test set.</summary>
     public string? TestData { get; init; } = "mnist14-test";
@@ -79,8 +91,8 @@ public sealed record RunSpec
     /// <summary>Top-k solver of the tracker (<c>--solver</c>): lanczos or lobpcg.</summary>
     public string Solver { get; init; } = "block-lanczos";
 
-    /// <summary>Curvature the tracker follows (<c>--curvature</c>): hessian or gn.</summary>
-    public string Curvature { get; init; } = "hessian";
+    /// <summary>Curvature the tracker follows (<c>--curvature</c>): h (Hessian), g (Gauss–Newton) or f (functional Hessian); <see cref="CurvatureNames"/> lists the accepted aliases.</summary>
+    public string Curvature { get; init; } = "h";
 
     /// <summary>Residual tolerance of the tracker's solver (<c>--tolerance</c>).</summary>
     public double Tolerance { get; init; } = 1e-4;
@@ -110,7 +122,7 @@ public sealed record RunSpec
 
     /// <summary>The update rule as an enum (throws naming <c>--optimizer</c> for an unknown name).</summary>
     [JsonIgnore]
-    public OptimizerKind OptimizerKind => Optimizer switch
+    public OptimizerKind OptimizerKind => Optimizer?.Trim().ToLowerInvariant() switch
     {
         "sgd" => OptimizerKind.Sgd,
         "dom" => OptimizerKind.Dom,
@@ -125,12 +137,7 @@ public sealed record RunSpec
 
     /// <summary>The tracked curvature as an enum (throws naming <c>--curvature</c>).</summary>
     [JsonIgnore]
-    public CurvatureKind CurvatureKind => Curvature switch
-    {
-        "hessian" => CurvatureKind.Hessian,
-        "gn" => CurvatureKind.GaussNewton,
-        _ => throw new ArgumentException($"Option '--curvature' was '{Curvature}'; expected hessian or gn.", "curvature"),
-    };
+    public CurvatureKind CurvatureKind => CurvatureNames.Parse(Curvature, "curvature");
 
     /// <summary>
     /// Checks every field that needs no data or network: names, signs, ranges. Throws an
@@ -140,7 +147,7 @@ public sealed record RunSpec
     {
         Require(!string.IsNullOrWhiteSpace(Arch), "arch", Arch, "an architecture such as 196-32-32-10");
         Require(!string.IsNullOrWhiteSpace(Activation), "act", Activation, "an activation such as tanh");
-        Require(Loss is "ce" or "mse", "loss", Loss, "ce or mse");
+        Require(LossNames.TryParse(Loss, out _), "loss", Loss, LossNames.Expected);
         Require(!string.IsNullOrWhiteSpace(Data), "data", Data, "a data spec such as mnist14:2000");
         var kind = OptimizerKind;
         _ = SolverKind;
@@ -263,6 +270,35 @@ public sealed record RunSpec
 }
 
 /// <summary>
+/// The one spelling of the curvature matrices on the command line (<c>--curvature</c> of every
+/// command): h, g or f, case-insensitive, with the aliases hessian; gn, ggn, gauss-newton;
+/// functional, functional-hessian.
+/// </summary>
+public static class CurvatureNames
+{
+    /// <summary>The accepted values, for messages and help.</summary>
+    public const string Expected = "h (Hessian), g (Gauss–Newton) or f (functional Hessian)";
+
+    /// <summary>The matrix <paramref name="name"/> spells; throws naming <c>--<paramref name="option"/></c>.</summary>
+    public static CurvatureKind Parse(string? name, string option) => name?.Trim().ToLowerInvariant() switch
+    {
+        "h" or "hessian" => CurvatureKind.Hessian,
+        "g" or "gn" or "ggn" or "gauss-newton" => CurvatureKind.GaussNewton,
+        "f" or "functional" or "functional-hessian" => CurvatureKind.FunctionalHessian,
+        _ => throw new ArgumentException($"Option '--{option}' was '{name}'; expected {Expected}.", option),
+    };
+
+    /// <summary>The canonical spelling: h, g or f.</summary>
+    public static string Name(CurvatureKind kind) => kind switch
+    {
+        CurvatureKind.Hessian => "h",
+        CurvatureKind.GaussNewton => "g",
+        CurvatureKind.FunctionalHessian => "f",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), $"Argument 'kind' was {kind}; expected Hessian, GaussNewton or FunctionalHessian."),
+    };
+}
+
+/// <summary>
 /// What `curvature train` runs: a <see cref="RunSpec"/> plus where it starts from and what it
 /// writes. Its JSON is the config.json of every run directory (train, compare, sweep).
 /// </summary>
@@ -274,10 +310,10 @@ public sealed record TrainSpec
     /// <summary>Output directory (<c>--out</c>).</summary>
     public string Out { get; init; } = "runs/train";
 
-    /// <summary>Initial θ as a float64 .npy vector (<c>--init</c>) instead of the seeded initialization.</summary>
+    /// <summary>Initial θ (<c>--theta</c>; <c>--init</c> is a hidden alias) as a flat .npy or a named .npz (<see cref="ThetaFiles"/>) instead of the seeded initialization. The JSON field keeps the name <c>init</c>.</summary>
     public string? Init { get; init; }
 
-    /// <summary>Also write the final θ as theta.npy (<c>--save-theta</c>).</summary>
+    /// <summary>Also write the final θ as theta.npy and theta.npz (<c>--save-theta</c>).</summary>
     public bool SaveTheta { get; init; }
 
     /// <summary>A checkpoint to continue from (<c>--resume</c>); the run's fields must match those it was written with.</summary>
@@ -298,15 +334,21 @@ public sealed record TrainSpec
         if (CheckpointEvery < 0)
             throw new ArgumentOutOfRangeException("checkpoint-every", $"Option '--checkpoint-every' was {CheckpointEvery}; expected a non-negative integer.");
         if (Init is not null && !File.Exists(Init))
-            throw new FileNotFoundException($"Option '--init' names '{Init}', which does not exist; expected a float64 .npy vector of θ.", Init);
+            throw new FileNotFoundException($"Option '--theta' names '{Init}', which does not exist; expected θ as a flat float64 .npy vector or a named .npz.", Init);
         if (Resume is not null && !File.Exists(Resume))
             throw new FileNotFoundException($"Option '--resume' names '{Resume}', which does not exist; expected a checkpoint written by `curvature train`.", Resume);
         if (Init is not null && Resume is not null)
-            throw new ArgumentException($"Options '--init' ('{Init}') and '--resume' ('{Resume}') were both given; expected at most one (a checkpoint holds its own θ).", "init");
+            throw new ArgumentException($"Options '--theta' ('{Init}') and '--resume' ('{Resume}') were both given; expected at most one (a checkpoint holds its own θ).", "theta");
     }
 }
 
-/// <summary>The one JSON style of every file Curvature writes and reads: indented snake_case, NaN/∞ as strings, enums as snake_case names.</summary>
+/// <summary>
+/// The one JSON style of every file Curvature writes and reads: indented snake_case, enums as
+/// snake_case names, and a non-finite number (NaN, ±∞: a diverged loss, a missing metric)
+/// written as null, so that every JSON reader (Python's json, jq, pandas) accepts the file.
+/// Reading accepts null (as NaN) and, for files written before 0.2, the strings "NaN",
+/// "Infinity" and "-Infinity". Every summary.json also carries the tool's <see cref="Version"/>.
+/// </summary>
 public static class RunJson
 {
     /// <summary>The serializer options.</summary>
@@ -314,16 +356,55 @@ public static class RunJson
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        Converters = { new FiniteOrNullConverter(), new NullableFiniteOrNullConverter(), new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
+
+    /// <summary>
+    /// The version of Curvature (the assemblies' informational version, e.g. 0.2.0 or
+    /// 0.2.0+commit), printed by <c>curvature --version</c> and written into every summary.json.
+    /// </summary>
+    public static string Version { get; } = VersionOf(typeof(RunJson).Assembly);
+
+    /// <summary>The informational version of <paramref name="assembly"/> (its assembly version when it has none).</summary>
+    public static string VersionOf(System.Reflection.Assembly assembly)
+    {
+        Guard.NotNull(assembly);
+        return assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion
+            ?? assembly.GetName().Version?.ToString() ?? "unknown";
+    }
 
     /// <summary>The value as indented JSON text.</summary>
     public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, Options);
 
-    /// <summary>Writes the value to <paramref name="path"/> atomically, with a final newline.</summary>
-    public static void Save<T>(string path, T value) => AtomicFile.WriteAllText(path, Serialize(value) + "\n");
+    /// <summary>
+    /// Writes the value to <paramref name="path"/> atomically, with a final newline. A file
+    /// named summary.json whose value is a JSON object gets a leading <c>version</c> field
+    /// (<see cref="Version"/>) when it has none, so every run records the tool that made it.
+    /// </summary>
+    public static void Save<T>(string path, T value)
+    {
+        Guard.NotNull(path);
+        string text = Serialize(value);
+        if (string.Equals(Path.GetFileName(path), "summary.json", StringComparison.Ordinal))
+            text = WithVersion(text);
+        AtomicFile.WriteAllText(path, text + "\n");
+    }
+
+    /// <summary>The JSON object text with <c>"version": <see cref="Version"/></c> as its first field (unchanged when it is not an object or already has one).</summary>
+    public static string WithVersion(string json)
+    {
+        if (System.Text.Json.Nodes.JsonNode.Parse(json) is not System.Text.Json.Nodes.JsonObject obj || obj.ContainsKey("version"))
+            return json;
+        var withVersion = new System.Text.Json.Nodes.JsonObject { ["version"] = Version };
+        foreach (var (key, node) in obj.ToList())
+        {
+            obj.Remove(key);
+            withVersion[key] = node;
+        }
+        return withVersion.ToJsonString(Options);
+    }
 
     /// <summary>Reads a value; a missing or malformed file raises an exception naming the path.</summary>
     public static T Load<T>(string path)
@@ -338,6 +419,54 @@ public static class RunJson
         catch (JsonException e)
         {
             throw new InvalidDataException($"File '{path}' is not valid JSON for {typeof(T).Name}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>double as a JSON number, or null when it is NaN or ±∞ (read back as NaN).</summary>
+    sealed class FiniteOrNullConverter : JsonConverter<double>
+    {
+        public override bool HandleNull => true;
+
+        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.Null:
+                    return double.NaN;
+                case JsonTokenType.String:
+                    return reader.GetString() switch
+                    {
+                        "NaN" => double.NaN,
+                        "Infinity" => double.PositiveInfinity,
+                        "-Infinity" => double.NegativeInfinity,
+                        var t => throw new JsonException($"Expected a number or null; found the string '{t}'."),
+                    };
+                default:
+                    return reader.GetDouble();
+            }
+        }
+
+        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+        {
+            if (double.IsFinite(value)) writer.WriteNumberValue(value);
+            else writer.WriteNullValue();
+        }
+    }
+
+    /// <summary>double? as a JSON number, or null when it is null, NaN or ±∞ (null reads back as null).</summary>
+    sealed class NullableFiniteOrNullConverter : JsonConverter<double?>
+    {
+        static readonly FiniteOrNullConverter Inner = new();
+
+        public override bool HandleNull => true;
+
+        public override double? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.Null ? null : Inner.Read(ref reader, typeof(double), options);
+
+        public override void Write(Utf8JsonWriter writer, double? value, JsonSerializerOptions options)
+        {
+            if (value is double v && double.IsFinite(v)) writer.WriteNumberValue(v);
+            else writer.WriteNullValue();
         }
     }
 }

@@ -85,16 +85,8 @@ public sealed record TrainingProblem(IObjective Train, IObjective? Test, double[
         return new TrainingProblem(train, test, theta0);
     }
 
-    static double[] ReadInit(string path, INetwork model)
-    {
-        var theta = Npy.ReadVector(path);
-        if (theta.Length != model.ParameterCount)
-            throw new ArgumentException($"Option '--init' names '{path}' with {theta.Length} values; expected {model.ParameterCount}, the parameter count of {model.Spec}.", "init");
-        for (int i = 0; i < theta.Length; i++)
-            if (!double.IsFinite(theta[i]))
-                throw new ArgumentException($"Option '--init' names '{path}', which has {theta[i]} at index {i}; expected finite values.", "init");
-        return theta;
-    }
+    // A flat .npy or a named .npz (state_dict names); messages name --theta, train's spelling.
+    static double[] ReadInit(string path, INetwork model) => ThetaFiles.Read(path, model, "theta");
 }
 
 /// <summary>
@@ -118,6 +110,9 @@ public static class TrainingRun
 
     /// <summary>The final θ as float64 .npy.</summary>
     public const string ThetaFile = "theta.npy";
+
+    /// <summary>The same θ as named state_dict arrays (theta.npz), written beside <see cref="ThetaFile"/>.</summary>
+    public const string ThetaNpzFile = "theta.npz";
 
     /// <summary>Validates <paramref name="spec"/>, builds its problem, trains and writes the run directory.</summary>
     public static TrainingSummary Execute(TrainSpec spec, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -188,7 +183,13 @@ public static class TrainingRun
         if (lastGood is null)
         {
             trainer.Checkpoint().Save(checkpoint);
-            if (spec.SaveTheta) { Npy.Write(Path.Combine(directory, ThetaFile), trainer.Theta, trainer.Theta.Length); written.Add(ThetaFile); }
+            if (spec.SaveTheta)
+            {
+                Npy.Write(Path.Combine(directory, ThetaFile), trainer.Theta, trainer.Theta.Length);
+                ThetaFiles.WriteNpz(Path.Combine(directory, ThetaNpzFile), spec.Run.Network(), trainer.Theta);
+                written.Add(ThetaFile);
+                written.Add(ThetaNpzFile);
+            }
         }
         else
         {
@@ -198,12 +199,14 @@ public static class TrainingRun
             if (spec.SaveTheta)
             {
                 Npy.Write(Path.Combine(directory, ThetaFile), lastGood.Theta, lastGood.Theta.Length);
+                ThetaFiles.WriteNpz(Path.Combine(directory, ThetaNpzFile), spec.Run.Network(), lastGood.Theta);
+                written.Add(ThetaNpzFile);
                 Npy.Write(Path.Combine(directory, DivergedThetaFile), trainer.Theta, trainer.Theta.Length);
                 written.Add(ThetaFile);
                 written.Add(DivergedThetaFile);
             }
         }
-        foreach (var stale in new[] { ThetaFile, DivergedCheckpointFile, DivergedThetaFile })
+        foreach (var stale in new[] { ThetaFile, ThetaNpzFile, DivergedCheckpointFile, DivergedThetaFile })
         {
             string path = Path.Combine(directory, stale);
             if (!written.Contains(stale) && File.Exists(path)) File.Delete(path);

@@ -84,7 +84,7 @@ public class CliErrorTests
     {
         string file = Path.Combine(_dir, "t.npy");
         Npy.Write(file, new double[67], 67);
-        ExpectOneLineError(["spectrum", "--theta", file, "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--hessian-batch", "0", "--operator", "q", "--out", Out], "*'--operator'*'q'*h, g or f*");
+        ExpectOneLineError(["spectrum", "--theta", file, "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--hessian-batch", "0", "--operator", "q", "--out", Out], "*'--curvature'*'q'*h (Hessian), g*f*");
     }
 
     [Test]

@@ -126,6 +126,6 @@ public class LossTests
         LossNames.Parse("MSE").Should().Be(LossKind.MeanSquaredError);
         LossKind.CrossEntropy.Name().Should().Be("ce");
         var act = () => LossNames.Parse("hinge");
-        act.Should().Throw<ArgumentException>().WithMessage("*'hinge'*ce or mse*");
+        act.Should().Throw<ArgumentException>().WithMessage("*'hinge'*ce, mse or torch-mse*");
     }
 }

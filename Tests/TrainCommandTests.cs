@@ -153,7 +153,7 @@ public class TrainCommandTests
     [TestCase("--k", "67", "'--k'*67*")]
     [TestCase("--batch", "61", "'--batch'*61*60 training examples")]
     [TestCase("--optimizer", "adam", "'--optimizer'*adam*sgd, dom, bulk or interp")]
-    [TestCase("--init", "missing.npy", "'--init'*missing.npy*")]
+    [TestCase("--init", "missing.npy", "'--theta'*missing.npy*")]
     [TestCase("--solver", "arnoldi", "'--solver'*arnoldi*block-lanczos, lanczos, lobpcg or power")]
     [TestCase("--momentum", "1.5", "'--momentum'*1.5*")]
     [TestCase("--act", "sigmoid", "'activation'*sigmoid*")]

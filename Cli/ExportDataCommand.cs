@@ -1,0 +1,44 @@
+using System.ComponentModel;
+using Curvature.Core;
+using Curvature.Models;
+using Curvature.Optimizers;
+using Spectre.Console.Cli;
+
+namespace Curvature.Cli;
+
+/// <summary>
+/// `curvature export-data`: any <c>--data</c> spec as NumPy arrays, so the same examples can be
+/// fed to PyTorch or JAX: X.npy (float64 [n, features], row-major as the network reads it) and
+/// y.npy (int64 [n] class labels, or float64 [n, outputs] real targets). `--data npy:X.npy,y.npy`
+/// reads them back.
+/// </summary>
+public sealed class ExportDataCommand : Command<ExportDataCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--data <SPEC>")]
+        [Description("Data spec: mnist:N, mnist14:N, mnist-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
+        [DefaultValue(RunSpec.DefaultData)]
+        public string Data { get; set; } = RunSpec.DefaultData;
+
+        [CommandOption("--out <DIR>")]
+        [Description("Output folder for X.npy and y.npy.")]
+        [DefaultValue("runs/data")]
+        public string Out { get; set; } = "runs/data";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var data = DataSpec.Parse(settings.Data);
+        Directory.CreateDirectory(settings.Out);
+        string x = Path.Combine(settings.Out, "X.npy");
+        string y = Path.Combine(settings.Out, "y.npy");
+        Npy.Write(x, data.X);
+        if (data.Labels is { } labels)
+            Npy.Write(y, Array.ConvertAll(labels, l => (long)l), labels.Length);
+        else
+            Npy.Write(y, data.Targets!);
+        Console.WriteLine($"wrote {x} [{data.Count}, {data.Features}] and {y} ({(data.Labels is null ? $"float64 targets [{data.Count}, {data.Classes}]" : $"int64 labels [{data.Count}], {data.Classes} classes")}) from '{settings.Data}'; read back with --data npy:{x},{y}{(data.Labels is null ? "" : $",{data.Classes}")}");
+        return 0;
+    }
+}
