@@ -4,8 +4,15 @@ using ScottPlot;
 
 namespace Curvature.Experiments;
 
-/// <summary>A named curve: y against x.</summary>
-public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y);
+/// <summary>A named curve: y against x, with an optional band (e.g. mean ± one standard deviation over seeds) drawn shaded behind it.</summary>
+public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y)
+{
+    /// <summary>Lower edge of the band at each x, or null for no band.</summary>
+    public IReadOnlyList<double>? Lower { get; init; }
+
+    /// <summary>Upper edge of the band at each x, or null for no band.</summary>
+    public IReadOnlyList<double>? Upper { get; init; }
+}
 
 /// <summary>A horizontal reference line (e.g. the stability threshold 2/η).</summary>
 public sealed record ReferenceLine(string Name, double Y);
@@ -41,6 +48,17 @@ public static class Plots
             sc.Color = palette.GetColor(s);
             sc.LineWidth = 2;
             sc.MarkerSize = markers || xs.Length == 1 ? 5 : 0;
+            sc.LinePattern = Patterns[s % Patterns.Length];
+            if (series[s].Lower is { } lower && series[s].Upper is { } upper)
+            {
+                var (bx, blo, bhi) = CleanBand(series[s].X, lower, upper, logY);
+                if (bx.Length > 1)
+                {
+                    var fill = plt.Add.FillY(bx, blo, bhi);
+                    fill.FillColor = palette.GetColor(s).WithAlpha(0.2);
+                    fill.LineWidth = 0;
+                }
+            }
             drawn++;
         }
         if (references is not null)
@@ -99,6 +117,28 @@ public static class Plots
         double top = Math.Max(finite.Max(), 0), bottom = Math.Min(finite.Min(), 0);
         if (top > bottom) plt.Axes.SetLimitsY(bottom, top + 0.4 * (top - bottom));
         Save(plt, path);
+    }
+
+    /// <summary>Line styles cycled with the colours so curves stay distinct in greyscale print.</summary>
+    static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
+
+    static (double[] X, double[] Lo, double[] Hi) CleanBand(IReadOnlyList<double> x, IReadOnlyList<double> lo, IReadOnlyList<double> hi, bool logY)
+    {
+        var xs = new List<double>(); var l = new List<double>(); var h = new List<double>();
+        for (int i = 0; i < Math.Min(x.Count, Math.Min(lo.Count, hi.Count)); i++)
+        {
+            double a = lo[i], b = hi[i];
+            if (!double.IsFinite(x[i]) || !double.IsFinite(a) || !double.IsFinite(b)) continue;
+            if (logY)
+            {
+                if (!(b > 0)) continue;
+                // A lower edge at or below zero cannot sit on a log axis: clip it to a decade below the upper edge.
+                a = a > 0 ? Math.Log10(a) : Math.Log10(b) - 1;
+                b = Math.Log10(b);
+            }
+            xs.Add(x[i]); l.Add(a); h.Add(b);
+        }
+        return (xs.ToArray(), l.ToArray(), h.ToArray());
     }
 
     static (double[] X, double[] Y) Clean(PlotSeries s, bool logY)
