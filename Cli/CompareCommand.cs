@@ -49,6 +49,9 @@ public sealed class CompareSettings : AnalysisSettings
     [CommandOption("--out <DIR>"), Description("Output directory (default runs/compare).")]
     public string? Out { get; init; }
 
+    [CommandOption("--seeds <LIST>"), Description("Seeds, comma-separated (0,1,2), or a count (3 means 0,1,2): the comparison runs once per seed into seed=S/ and the report gives mean ± std (default: the --seed alone).")]
+    public string? Seeds { get; init; }
+
     /// <summary>The spec: --config (or the defaults) with the given flags applied.</summary>
     public CompareSpec ToSpec()
     {
@@ -60,6 +63,7 @@ public sealed class CompareSettings : AnalysisSettings
             Analysis = ApplyAnalysis(d.Analysis),
             TargetLoss = Number(TargetLoss, "target-loss") ?? d.TargetLoss,
             Out = Out ?? d.Out,
+            Seeds = Seeds is null ? d.Seeds : SweepSpec.ParseSeeds(Seeds),
         };
     }
 }
@@ -72,6 +76,18 @@ public sealed class CompareCommand : Command<CompareSettings>
     {
         var spec = settings.ToSpec();
         spec.Validate();
+        if (spec.Seeds is not null)
+        {
+            spec.Validate();
+            var seeds = ProgressDisplay.Run("compare", CompareExperiment.Units(spec), sink =>
+            {
+                var r = CompareSeeds.Measure(spec, sink, cancellationToken);
+                CompareSeeds.Write(r);
+                return r;
+            });
+            Console.WriteLine($"report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")} ({seeds.PerSeed.Count} seeds, {ReportWriter.Num(seeds.PerSeed.Sum(p => p.Result.Summary.Seconds))} s)");
+            return 0;
+        }
         var result = ProgressDisplay.Run("compare", CompareExperiment.Units(spec), sink =>
         {
             var r = CompareExperiment.Measure(spec, sink, cancellationToken);

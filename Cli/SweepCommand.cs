@@ -35,6 +35,15 @@ public sealed class SweepSettings : RunSettings
     [CommandOption("--out <DIR>"), Description("Output directory (default runs/sweep).")]
     public string? Out { get; init; }
 
+    [CommandOption("--seeds <LIST>"), Description("Seeds, comma-separated (0,1,2), or a count (3 means 0,1,2): every grid point runs once per seed (default: the --seed alone).")]
+    public string? Seeds { get; init; }
+
+    [CommandOption("--emit <DIR>"), Description("Write the grid × seeds as resumable `train` jobs (DIR/jobs.txt for GNU parallel, DIR/slurm.sh for Slurm) instead of running them.")]
+    public string? Emit { get; init; }
+
+    [CommandOption("--collect <DIR>"), Description("Build sweep.csv and the report from the run directories of an emitted sweep (missing runs reported).")]
+    public string? Collect { get; init; }
+
     /// <summary>The spec: --config (or the defaults) with the given flags applied.</summary>
     public SweepSpec ToSpec()
     {
@@ -52,6 +61,7 @@ public sealed class SweepSettings : RunSettings
             AlphaBulk = AlphaBulk is null ? d.AlphaBulk : SweepGrid.ParseAxis("alpha-bulk", AlphaBulk, integer: false, min: double.MinValue).Values.ToArray(),
             TargetLoss = Number(TargetLoss, "target-loss") ?? d.TargetLoss,
             Out = Out ?? d.Out,
+            Seeds = Seeds is null ? d.Seeds : SweepSpec.ParseSeeds(Seeds),
         };
     }
 
@@ -64,9 +74,25 @@ public sealed class SweepCommand : Command<SweepSettings>
     /// <inheritdoc />
     public override int Execute(CommandContext context, SweepSettings settings, CancellationToken cancellationToken)
     {
+        if (settings.Collect is not null)
+        {
+            var collected = SweepJobs.Collect(settings.Collect, new ConsoleMessages());
+            SweepExperiment.Write(collected);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"report: {Path.Combine(collected.Spec.Out, "report.md")} ({collected.Rows.Count} runs, {collected.Rows.Count(r => r.Missing)} missing, {collected.Rows.Count(r => r.DivergedStep is not null)} diverged)"));
+            return 0;
+        }
         var spec = settings.ToSpec();
         spec.Validate();
-        var result = ProgressDisplay.Run("sweep", (long)spec.Grid().Count * spec.Run.Steps, sink =>
+        if (settings.Emit is not null)
+        {
+            string dll = System.Reflection.Assembly.GetEntryAssembly()?.Location ?? typeof(SweepCommand).Assembly.Location;
+            int n = SweepJobs.Emit(spec, settings.Emit, $"dotnet {dll}");
+            string dir = Path.GetFullPath(settings.Emit);
+            Console.WriteLine($"{n} jobs: {Path.Combine(dir, SweepJobs.JobsFile)} (parallel -j 2 < jobs.txt) and {Path.Combine(dir, SweepJobs.SlurmFile)} (sbatch); then curvature sweep --collect {dir}");
+            return 0;
+        }
+        var result = ProgressDisplay.Run("sweep", (long)spec.Cells().Count * spec.Run.Steps, sink =>
         {
             var r = SweepExperiment.Measure(spec, sink, cancellationToken);
             SweepExperiment.Write(r);
@@ -77,4 +103,12 @@ public sealed class SweepCommand : Command<SweepSettings>
             $"report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")} ({summary.Runs.Count} runs, {summary.Runs.Count(r => r.Diverged)} diverged, {ReportWriter.Num(summary.Seconds)} s)"));
         return 0;
     }
+}
+
+/// <summary>Prints a library's messages (collect's missing runs) one per line.</summary>
+sealed class ConsoleMessages : IProgressSink
+{
+    public void Report(string phase, long done, long step, long steps, double loss, double lambda1) { }
+
+    public void Message(string text) => Console.WriteLine(text);
 }

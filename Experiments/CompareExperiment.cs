@@ -143,6 +143,9 @@ public sealed record CompareSpec
     /// <summary>Output directory (<c>--out</c>).</summary>
     public string Out { get; init; } = "runs/compare";
 
+    /// <summary>Seeds (<c>--seeds</c>): the whole comparison runs once per seed into <c>seed=S/</c> and the top level aggregates them; null: one run with the run's seed.</summary>
+    public IReadOnlyList<ulong>? Seeds { get; init; }
+
     /// <summary>Validates every field; messages name the option.</summary>
     public void Validate()
     {
@@ -303,6 +306,6 @@ public static class CompareExperiment
     {
         ArgumentNullException.ThrowIfNull(spec);
         var a = spec.Analysis;
-        return (long)spec.Run.Steps * spec.OptimizerList().Count + (a.Points > 0 ? (a.Steps(spec.Run.Steps).Count + 2) * AnalysisWeight : 0);
+        return ((long)spec.Run.Steps * spec.OptimizerList().Count + (a.Points > 0 ? (a.Steps(spec.Run.Steps).Count + 2) * AnalysisWeight : 0)) * (spec.Seeds?.Count ?? 1);
     }
 }

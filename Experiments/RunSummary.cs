@@ -83,6 +83,15 @@ public sealed record RunSummary
         };
     }
 
+    /// <summary>The summary of a run that has no finished directory: status Running, every number NaN or zero.</summary>
+    public static RunSummary Missing(string name, OptimizerSpec spec, double lr) => new()
+    {
+        Name = name, Optimizer = spec.Optimizer, AlphaDom = spec.Alphas.Dom, AlphaBulk = spec.Alphas.Bulk, LearningRate = lr,
+        Status = TrainingStatus.Running, Diverged = false, Steps = 0, InitialTrainLoss = double.NaN, FinalTrainLoss = double.NaN,
+        MinTrainLoss = double.NaN, FinalTrainAccuracy = double.NaN, FinalTestLoss = double.NaN, FinalTestAccuracy = double.NaN,
+        FinalLambda1 = double.NaN, MaxLambda1 = double.NaN, MeanChi = double.NaN, Matvecs = 0, Seconds = double.NaN,
+    };
+
     /// <summary>This summary with the steps-to-target filled in from the metrics.</summary>
     public RunSummary WithTarget(double target, IReadOnlyList<MetricsRow> rows)
     {

@@ -33,6 +33,22 @@ public sealed record SweepSpec
     /// <summary>Output directory (<c>--out</c>).</summary>
     public string Out { get; init; } = "runs/sweep";
 
+    /// <summary>Seeds (<c>--seeds</c>): every grid point runs once per seed (θ₀, minibatch order, Hessian batch); null: the run's single seed, no seed in the directory names.</summary>
+    public IReadOnlyList<ulong>? Seeds { get; init; }
+
+    /// <summary>The seeds every grid point runs with.</summary>
+    public IReadOnlyList<ulong> SeedList => Seeds ?? [Run.Seed];
+
+    /// <summary>Every (grid point, seed) run, point-major, with its directory name.</summary>
+    public IReadOnlyList<SweepCell> Cells()
+    {
+        var cells = new List<SweepCell>();
+        foreach (var p in Grid())
+            foreach (var s in SeedList)
+                cells.Add(new SweepCell(p, s, Seeds is null ? $"{p.Index:D3}_{p.Label}" : $"{p.Index:D3}_{p.Label}_seed={s}"));
+        return cells;
+    }
+
     /// <summary>The grid's points, last axis fastest.</summary>
     public IReadOnlyList<GridPoint> Grid()
     {
@@ -54,8 +70,33 @@ public sealed record SweepSpec
         if (TargetLoss is double t && !(t > 0))
             throw new ArgumentOutOfRangeException("target-loss", $"Option '--target-loss' was {SweepGrid.Show(t)}; expected a positive loss.");
         if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("Option '--out' was empty; expected an output directory.", "out");
+        if (Seeds is { Count: 0 }) throw new ArgumentException("Option '--seeds' was empty; expected a comma-separated list of seeds or a count.", "seeds");
+        if (Seeds is not null && Seeds.Distinct().Count() != Seeds.Count)
+            throw new ArgumentException($"Option '--seeds' was '{string.Join(",", Seeds)}'; expected distinct seeds.", "seeds");
+        if (Seeds is { Count: > 1000 }) throw new ArgumentException($"Option '--seeds' has {Seeds.Count} seeds; expected at most 1000.", "seeds");
+    }
+
+    /// <summary>Parses <c>--seeds</c>: a comma-separated list ("0,1,2") or, for one number n without a comma, the count meaning 0..n−1.</summary>
+    public static IReadOnlyList<ulong> ParseSeeds(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) throw new ArgumentException("Option '--seeds' was empty; expected a comma-separated list of seeds or a count.", "seeds");
+        var parts = text.Split(',').Select(x => x.Trim()).ToArray();
+        var values = new List<ulong>();
+        foreach (var part in parts)
+            if (!ulong.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ulong v))
+                throw new ArgumentException($"Option '--seeds' has '{part}'; expected non-negative whole numbers (a list 0,1,2 or a count 3).", "seeds");
+            else values.Add(v);
+        if (parts.Length == 1)
+        {
+            if (values[0] is 0 or > 1000) throw new ArgumentException($"Option '--seeds' was '{text}'; expected a count between 1 and 1000 (or a list such as 0,1,2).", "seeds");
+            return Enumerable.Range(0, (int)values[0]).Select(i => (ulong)i).ToArray();
+        }
+        return values;
     }
 }
+
+/// <summary>One run of a sweep: a grid point, a seed and the run directory's name.</summary>
+public sealed record SweepCell(GridPoint Point, ulong Seed, string Name);
 
 /// <summary>Everything sweep measured, in memory.</summary>
 /// <param name="Spec">What was run.</param>
@@ -63,10 +104,19 @@ public sealed record SweepSpec
 /// <param name="Rows">One per grid point.</param>
 /// <param name="Summary">The summary (summary.json).</param>
 /// <param name="InitialLoss">Training loss at θ₀.</param>
-public sealed record SweepResult(SweepSpec Spec, Problem Problem, IReadOnlyList<SweepRow> Rows, SweepSummary Summary, double InitialLoss);
+public sealed record SweepResult(SweepSpec Spec, Problem Problem, IReadOnlyList<SweepRow> Rows, SweepSummary Summary, double InitialLoss)
+{
+    /// <summary>The trained runs, in row order (empty for a collected sweep, whose run directories are already written).</summary>
+    public IReadOnlyList<CompletedRun> Runs { get; init; } = [];
+}
 
-/// <summary>One grid point's outcome, a row of sweep.csv.</summary>
-public sealed record SweepRow(GridPoint Point, OptimizerSpec Spec, RunSpec Options, RunSummary Summary, long? DivergedStep, CompletedRun Run);
+/// <summary>One (grid point, seed) outcome, a row of sweep.csv; <paramref name="Missing"/> when `--collect` found no finished run directory (then the numbers are NaN).</summary>
+public sealed record SweepRow(GridPoint Point, ulong Seed, string Name, OptimizerSpec Spec, RunSpec Options, RunSummary Summary, long? DivergedStep,
+    IReadOnlyList<MetricsRow> Metrics, bool Missing = false)
+{
+    /// <summary>The grid point, by its index.</summary>
+    public int Index => Point.Index;
+}
 
 /// <summary>What sweep measured, as written to its summary.json.</summary>
 public sealed record SweepSummary
@@ -91,7 +141,7 @@ public static class SweepExperiment
     /// <summary>Columns of sweep.csv.</summary>
     public static readonly string[] Columns =
     [
-        "index", "lr", "k", "refresh", "hessian_batch", "alpha_dom", "alpha_bulk", "final_loss", "min_loss", "steps_to_target",
+        "index", "seed", "missing", "lr", "k", "refresh", "hessian_batch", "alpha_dom", "alpha_bulk", "final_loss", "min_loss", "steps_to_target",
         "diverged", "diverged_step", "final_test_acc", "final_lambda_1", "max_lambda_1", "matvecs", "seconds",
     ];
 
@@ -149,20 +199,24 @@ public static class SweepExperiment
         var pointOptions = grid.Select(p => At(spec, p)).ToList();
         foreach (var o in pointOptions) o.Validate(problem.ParameterCount, problem.Train.Count);
 
-        var theta0 = problem.Model.Initialize(baseOptions.Seed);
-        double initialLoss = problem.TrainObjective.Evaluate(theta0).Loss;
+        double initialLoss = problem.TrainObjective.Evaluate(problem.Model.Initialize(baseOptions.Seed)).Loss;
         double target = spec.TargetLoss ?? 0.25 * initialLoss;
         var rows = new List<SweepRow>();
-        for (int i = 0; i < grid.Count; i++)
+        var runs = new List<CompletedRun>();
+        var cells = spec.Cells();
+        var theta0 = new Dictionary<ulong, double[]>();
+        for (int i = 0; i < cells.Count; i++)
         {
-            var p = grid[i];
-            var o = pointOptions[i];
+            var (p, seed, name) = (cells[i].Point, cells[i].Seed, cells[i].Name);
+            var o = pointOptions[p.Index] with { Seed = seed };
+            if (!theta0.TryGetValue(seed, out var t0)) theta0[seed] = t0 = problem.Model.Initialize(seed);
             var ospec = new OptimizerSpec(optimizer, o.AlphaDom, o.AlphaBulk);
-            string name = $"{i:D3}_{p.Label}";
-            var run = TrainingRunner.Run(problem, o, ospec, theta0, new Labelled(progress, $"#{i} {p.Label}"), (long)i * baseOptions.Steps, null, cancel);
+            string label = spec.Seeds is null ? $"#{p.Index} {p.Label}" : $"#{p.Index} {p.Label} seed {seed}";
+            var run = TrainingRunner.Run(problem, o, ospec, t0, new Labelled(progress, label), (long)i * baseOptions.Steps, null, cancel);
             run = run with { Name = name, Summary = run.Summary.WithTarget(target, run.Trainer.Metrics) with { Name = name } };
-            rows.Add(new SweepRow(p, ospec, o, run.Summary, run.Result.Diverged ? run.Result.StoppedAt : null, run));
-            progress.Message($"#{i} {p.Label}: {run.Result.Text}, final loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}");
+            runs.Add(run);
+            rows.Add(new SweepRow(p, seed, name, ospec, o, run.Summary, run.Result.Diverged ? run.Result.StoppedAt : null, run.Trainer.Metrics.ToList()));
+            progress.Message($"{label}: {run.Result.Text}, final loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}");
         }
         var result = new SweepSummary
         {
@@ -171,7 +225,7 @@ public static class SweepExperiment
             Runs = rows.Select(r => r.Summary).ToList(),
             Seconds = clock.Elapsed.TotalSeconds,
         };
-        return new SweepResult(spec, problem, rows, result, initialLoss);
+        return new SweepResult(spec, problem, rows, result, initialLoss) { Runs = runs };
     }
 
     /// <summary>Writes config.json, one directory per point, sweep.csv, report.md and summary.json.</summary>
@@ -181,8 +235,9 @@ public static class SweepExperiment
         string outDir = Path.GetFullPath(result.Spec.Out);
         Directory.CreateDirectory(outDir);
         RunJson.Save(Path.Combine(outDir, "config.json"), result.Spec);
-        foreach (var r in result.Rows) TrainingRunner.Write(outDir, r.Run, result.Problem.Train.Count);
+        foreach (var r in result.Runs) TrainingRunner.Write(outDir, r, result.Problem.Train.Count);
         Table(result.Rows).Save(Path.Combine(outDir, "sweep.csv"));
+        if (result.Spec.Seeds is not null) SeedTable(result.Rows).Save(Path.Combine(outDir, "sweep_seeds.csv"));
         SweepReport.Write(outDir, result.Spec.Run, result.Problem, result.Spec.Run.Optimizer, result.Rows, result.Summary, result.InitialLoss);
         RunJson.Save(Path.Combine(outDir, "summary.json"), result.Summary);
     }
@@ -194,9 +249,43 @@ public static class SweepExperiment
         foreach (var r in rows)
         {
             var s = r.Summary;
-            table.AddRow(r.Point.Index, r.Options.LearningRate, r.Options.K, r.Options.Refresh, r.Options.HessianBatch,
+            table.AddRow(r.Point.Index, r.Seed, r.Missing ? 1 : 0, r.Options.LearningRate, r.Options.K, r.Options.Refresh, r.Options.HessianBatch,
                 r.Spec.Alphas.Dom, r.Spec.Alphas.Bulk, s.FinalTrainLoss, s.MinTrainLoss, s.StepsToTarget is long st ? st : double.NaN,
                 s.Diverged ? 1 : 0, r.DivergedStep is long d ? d : double.NaN, s.FinalTestAccuracy, s.FinalLambda1, s.MaxLambda1, s.Matvecs, s.Seconds);
+        }
+        return table;
+    }
+
+    /// <summary>Columns of sweep_seeds.csv: per grid point, the number of seeds, diverged and missing runs, and mean and standard deviation over the finished, non-diverged seeds.</summary>
+    public static readonly string[] SeedColumns =
+    [
+        "index", "lr", "k", "refresh", "hessian_batch", "alpha_dom", "alpha_bulk", "seeds", "diverged", "missing",
+        "final_loss_mean", "final_loss_std", "min_loss_mean", "min_loss_std", "steps_to_target_mean", "steps_to_target_std", "reached_target",
+        "final_test_acc_mean", "final_test_acc_std", "max_lambda_1_mean", "max_lambda_1_std",
+    ];
+
+    /// <summary>
+    /// sweep_seeds.csv: one row per grid point aggregating its seeds. Means and sample standard
+    /// deviations (n − 1; NaN for one value) are over the seeds that finished without diverging;
+    /// steps to target over those that reached it (counted in reached_target).
+    /// </summary>
+    public static CsvTable SeedTable(IEnumerable<SweepRow> rows)
+    {
+        var table = new CsvTable(SeedColumns);
+        foreach (var g in rows.GroupBy(r => r.Point.Index))
+        {
+            var all = g.ToList();
+            var ok = all.Where(r => !r.Missing && r.DivergedStep is null).ToList();
+            var first = all[0];
+            var (fm, fs) = Stats.MeanStd(ok.Select(r => r.Summary.FinalTrainLoss));
+            var (mm, ms) = Stats.MeanStd(ok.Select(r => r.Summary.MinTrainLoss));
+            var hits = ok.Where(r => r.Summary.StepsToTarget is not null).Select(r => (double)r.Summary.StepsToTarget!.Value).ToList();
+            var (sm, ss) = Stats.MeanStd(hits);
+            var (am, as_) = Stats.MeanStd(ok.Select(r => r.Summary.FinalTestAccuracy));
+            var (lm, ls) = Stats.MeanStd(ok.Select(r => r.Summary.MaxLambda1));
+            table.AddRow(first.Point.Index, first.Options.LearningRate, first.Options.K, first.Options.Refresh, first.Options.HessianBatch,
+                first.Spec.Alphas.Dom, first.Spec.Alphas.Bulk, all.Count, all.Count(r => r.DivergedStep is not null), all.Count(r => r.Missing),
+                fm, fs, mm, ms, sm, ss, hits.Count, am, as_, lm, ls);
         }
         return table;
     }

@@ -45,7 +45,8 @@ public class PlotTests
 
         IsPng(path).Should().BeTrue();
         PngSize(path).Should().Be((Plots.Width, Plots.Height));
-        Directory.GetFiles(_dir).Should().ContainSingle().Which.Should().Be(path);
+        Directory.GetFiles(_dir).Order().Should().Equal(path, Path.ChangeExtension(path, ".svg"));
+        File.ReadAllText(Path.ChangeExtension(path, ".svg")).Should().Contain("<svg");
     }
 
     [Test]

@@ -4,8 +4,18 @@ using ScottPlot;
 
 namespace Curvature.Experiments;
 
-/// <summary>A named curve: y against x.</summary>
-public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y);
+/// <summary>A named curve: y against x, with an optional band (e.g. mean ± one standard deviation over seeds) drawn shaded behind it.</summary>
+public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y)
+{
+    /// <summary>Lower edge of the band at each x, or null for no band.</summary>
+    public IReadOnlyList<double>? Lower { get; init; }
+
+    /// <summary>Upper edge of the band at each x, or null for no band.</summary>
+    public IReadOnlyList<double>? Upper { get; init; }
+
+    /// <summary>The run diverged: its end is marked with a cross, and its points do not set the y range (so a blow-up does not flatten the other curves).</summary>
+    public bool Diverged { get; init; }
+}
 
 /// <summary>A horizontal reference line (e.g. the stability threshold 2/η).</summary>
 public sealed record ReferenceLine(string Name, double Y);
@@ -40,9 +50,22 @@ public static class Plots
             sc.LegendText = series[s].Name;
             sc.Color = palette.GetColor(s);
             sc.LineWidth = 2;
-            sc.MarkerSize = markers || xs.Length == 1 ? 5 : 0;
+            sc.MarkerSize = markers || xs.Length == 1 ? 5 : xs.Length <= 60 ? 4 : 0;
+            sc.MarkerShape = Shapes[s % Shapes.Length];
+            sc.LinePattern = Patterns[s % Patterns.Length];
+            if (series[s].Lower is { } lower && series[s].Upper is { } upper)
+            {
+                var (bx, blo, bhi) = CleanBand(series[s].X, lower, upper, logY);
+                if (bx.Length > 1)
+                {
+                    var fill = plt.Add.FillY(bx, blo, bhi);
+                    fill.FillColor = palette.GetColor(s).WithAlpha(0.2);
+                    fill.LineWidth = 0;
+                }
+            }
             drawn++;
         }
+        ClipToFinite(plt, series, logY, palette);
         if (references is not null)
         {
             for (int r = 0; r < references.Count; r++)
@@ -101,6 +124,61 @@ public static class Plots
         Save(plt, path);
     }
 
+    /// <summary>
+    /// When some series diverged: the y range is set by the others (padded 5%), and each diverged
+    /// series gets a cross where it ends, drawn at the top edge when its last point lies above.
+    /// </summary>
+    static void ClipToFinite(Plot plt, IReadOnlyList<PlotSeries> series, bool logY, ScottPlot.Palettes.Category10 palette)
+    {
+        if (!series.Any(s => s.Diverged)) return;
+        var calm = series.Where(s => !s.Diverged).SelectMany(s => Clean(s, logY).Y).ToList();
+        double? top = null;
+        if (calm.Count > 0)
+        {
+            double lo = calm.Min(), hi = calm.Max(), pad = Math.Max(0.05 * (hi - lo), 1e-12);
+            plt.Axes.SetLimitsY(lo - pad, hi + pad);
+            top = hi + pad;
+        }
+        for (int s = 0; s < series.Count; s++)
+        {
+            if (!series[s].Diverged) continue;
+            var (xs, ys) = Clean(series[s], logY);
+            if (xs.Length == 0) continue;
+            double y = top is double t ? Math.Min(ys[^1], t) : ys[^1];
+            var end = plt.Add.Marker(xs[^1], y);
+            end.MarkerShape = MarkerShape.Eks;
+            end.MarkerSize = 14;
+            end.MarkerLineWidth = 3;
+            end.Color = palette.GetColor(s);
+            end.LegendText = "";
+        }
+    }
+
+    /// <summary>Line styles cycled with the colours so curves stay distinct in greyscale print.</summary>
+    static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
+
+    /// <summary>Marker shapes cycled with the colours: the SVG keeps them where it cannot keep dash patterns.</summary>
+    static readonly MarkerShape[] Shapes = [MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond, MarkerShape.OpenCircle, MarkerShape.OpenSquare];
+
+    static (double[] X, double[] Lo, double[] Hi) CleanBand(IReadOnlyList<double> x, IReadOnlyList<double> lo, IReadOnlyList<double> hi, bool logY)
+    {
+        var xs = new List<double>(); var l = new List<double>(); var h = new List<double>();
+        for (int i = 0; i < Math.Min(x.Count, Math.Min(lo.Count, hi.Count)); i++)
+        {
+            double a = lo[i], b = hi[i];
+            if (!double.IsFinite(x[i]) || !double.IsFinite(a) || !double.IsFinite(b)) continue;
+            if (logY)
+            {
+                if (!(b > 0)) continue;
+                // A lower edge at or below zero cannot sit on a log axis: clip it to a decade below the upper edge.
+                a = a > 0 ? Math.Log10(a) : Math.Log10(b) - 1;
+                b = Math.Log10(b);
+            }
+            xs.Add(x[i]); l.Add(a); h.Add(b);
+        }
+        return (xs.ToArray(), l.ToArray(), h.ToArray());
+    }
+
     static (double[] X, double[] Y) Clean(PlotSeries s, bool logY)
     {
         if (s.X.Count != s.Y.Count)
@@ -140,8 +218,11 @@ public static class Plots
             plt.Grid.MinorLineColor = Colors.Black.WithOpacity(0.05);
             plt.Grid.MinorLineWidth = 1;
         }
-        plt.Legend.IsVisible = plt.GetPlottables().Any(p => p.LegendItems.Any(li => !string.IsNullOrEmpty(li.LabelText)));
-        plt.Legend.Alignment = Alignment.UpperRight;
+        // The legend sits in its own panel right of the data area, so it never covers a curve.
+        if (plt.GetPlottables().Any(p => p.LegendItems.Any(li => !string.IsNullOrEmpty(li.LabelText))))
+            plt.ShowLegend(Edge.Right);
+        else
+            plt.Legend.IsVisible = false;
     }
 
     /// <summary>Tick label for log10 value e: 10^e written plainly when it reads well, else as 1e±n.</summary>
@@ -153,6 +234,58 @@ public static class Plots
             : "1e" + Math.Round(e).ToString(CultureInfo.InvariantCulture);
     }
 
-    static void Save(Plot plt, string path) =>
+    /// <summary>Saves the PNG at <paramref name="path"/> and, beside it, the same figure as SVG (for papers).</summary>
+    static void Save(Plot plt, string path)
+    {
         AtomicFile.Write(path, tmp => plt.SavePng(tmp, Width, Height));
+        // Skia's SVG canvas has no dash patterns (it prints "Unsupported path effect" per dashed
+        // line): the SVG draws every line solid and keeps the marker shapes that tell curves apart.
+        foreach (var p in plt.GetPlottables())
+        {
+            if (p is ScottPlot.Plottables.Scatter sc) sc.LinePattern = LinePattern.Solid;
+            else if (p is ScottPlot.Plottables.HorizontalLine h) h.LinePattern = LinePattern.Solid;
+        }
+        plt.Grid.MajorLinePattern = LinePattern.Solid;
+        AtomicFile.Write(Path.ChangeExtension(path, ".svg"), tmp => plt.SaveSvg(tmp, Width, Height));
+    }
+
+    /// <summary>
+    /// One bar per category, split into the groups' shares and scaled to 100% (a 100% stacked bar):
+    /// segment g of category c has height 100·v_gc / Σ_g v_gc. Negative or non-finite parts count as zero.
+    /// </summary>
+    public static void StackedShares(string path, string title, string yLabel, IReadOnlyList<string> categories,
+        IReadOnlyList<(string Name, IReadOnlyList<double> Values)> groups)
+    {
+        ArgumentNullException.ThrowIfNull(categories);
+        ArgumentNullException.ThrowIfNull(groups);
+        var plt = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var bottom = new double[categories.Count];
+        var total = new double[categories.Count];
+        for (int c = 0; c < categories.Count; c++)
+            total[c] = groups.Sum(g => Part(g.Values[c]));
+        for (int g = 0; g < groups.Count; g++)
+        {
+            var bars = new List<Bar>();
+            for (int c = 0; c < categories.Count; c++)
+            {
+                if (!(total[c] > 0)) continue;
+                double h = 100 * Part(groups[g].Values[c]) / total[c];
+                bars.Add(new Bar
+                {
+                    Position = c, ValueBase = bottom[c], Value = bottom[c] + h, Size = 0.6,
+                    FillColor = palette.GetColor(g), LineColor = Colors.White, LineWidth = 1,
+                });
+                bottom[c] += h;
+            }
+            var plottable = plt.Add.Bars(bars);
+            plottable.LegendText = groups[g].Name;
+        }
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(categories.Select((c, i) => new Tick(i, c)).ToArray());
+        Decorate(plt, title, "", yLabel, logY: false);
+        plt.Axes.SetLimits(-0.6, categories.Count - 0.4, 0, 100);
+        Save(plt, path);
+    }
+
+    static double Part(double v) => double.IsFinite(v) && v > 0 ? v : 0;
 }

@@ -11,7 +11,7 @@ public static class CompareReport
         IReadOnlyList<RunSummary> summaries, CompareSummary summary, DensityCurve? densityStart, DensityCurve? densityEnd,
         AnalysisOptions analysis, NormMethod method, int? curvatureExamples)
     {
-        var tables = runs.Select(r => (r.Spec.Label, Table: CsvTable.Load(Path.Combine(outDir, r.Name, "metrics.csv")))).ToList();
+        var tables = runs.Select(r => (r.Spec.Label, Table: CsvTable.Load(Path.Combine(outDir, r.Name, "metrics.csv")), r.Result.Diverged)).ToList();
         double lr = options.LearningRate;
         var twoOverEta = new ReferenceLine($"2/η = {ReportWriter.Num(2 / lr)}", 2 / lr);
         var report = new ReportWriter($"Curvature compare: {problem.Model.Spec} {options.Activation}, {options.Loss}, {options.Data}");
@@ -50,17 +50,17 @@ public static class CompareReport
             ]));
 
         Plots.Lines(Path.Combine(outDir, "loss.png"), "Training loss", "step", "training loss (log scale)",
-            tables.Select(t => Series(t.Label, t.Table, "train_loss")).ToList(), logY: true,
+            tables.Select(t => Series(t.Label, t.Table, "train_loss") with { Diverged = t.Diverged }).ToList(), logY: true,
             references: [new ReferenceLine($"target {ReportWriter.Num(summary.TargetLoss)}", summary.TargetLoss)]);
         report.Figure("loss.png", "Training loss per optimizer (log scale); dashed: the target loss of the steps-to-target column.");
 
         string accColumn = options.TestData is null ? "train_acc" : "test_acc";
         Plots.Lines(Path.Combine(outDir, "accuracy.png"), options.TestData is null ? "Training accuracy" : "Test accuracy", "step", "accuracy",
-            tables.Select(t => Series(t.Label, t.Table, accColumn)).ToList());
+            tables.Select(t => Series(t.Label, t.Table, accColumn) with { Diverged = t.Diverged }).ToList());
         report.Figure("accuracy.png", $"{(options.TestData is null ? "Training" : "Test")} accuracy per optimizer.");
 
         Plots.Lines(Path.Combine(outDir, "lambda1.png"), "Sharpness λ₁ of H", "step", "λ₁",
-            tables.Select(t => Series(t.Label, t.Table, "lambda_1")).ToList(), references: [twoOverEta]);
+            tables.Select(t => Series(t.Label, t.Table, "lambda_1") with { Diverged = t.Diverged }).ToList(), references: [twoOverEta]);
         report.Figure("lambda1.png", "Top Hessian eigenvalue λ₁ of each run, at its own iterate; dashed: the stability threshold 2/η of plain gradient descent.");
 
         var refTable = tables[runs.ToList().FindIndex(r => r.Name == summary.Reference)].Table;

@@ -10,7 +10,7 @@ public static class DecomposeReport
         NormMethod method, int probes)
     {
         var x = d.Select(r => (double)r.Step).ToArray();
-        Plots.Lines(Path.Combine(outDir, "energy.png"), $"Curvature energy inside the top-{k} subspace of H", "step", "‖UᵀAU‖²_F / ‖A‖²_F",
+        Plots.Lines(Path.Combine(outDir, "energy.png"), $"Curvature energy inside the top-{k} subspace of H", "step", "‖UᵀAU‖² / ‖A‖² (Frobenius)",
         [
             new PlotSeries("A = H", x, d.Select(r => r.HEnergy).ToArray()),
             new PlotSeries("A = G", x, d.Select(r => r.GEnergy).ToArray()),
@@ -26,13 +26,13 @@ public static class DecomposeReport
         report.Figure("trace_share.png", $"Share of the trace of H and G inside U {along} (F is left out: its trace is a small difference of large terms, so the ratio is erratic; see the table).");
 
         var last = d[^1];
-        Plots.GroupedBars(Path.Combine(outDir, "split.png"), $"Where the curvature lives at step {last.Step}", "share of ‖A‖²_F", ["H", "G", "F"],
+        Plots.StackedShares(Path.Combine(outDir, "split.png"), $"Where the curvature lives at step {last.Step}", "share of ‖A‖² (Frobenius), %", ["H", "G", "F"],
         [
             ("dominant ‖PAP‖²", [last.HEnergy, last.GEnergy, last.FEnergy]),
             ("cross 2‖P⊥AP‖²", [last.HCross, last.GCross, last.FCross]),
             ("bulk ‖P⊥AP⊥‖²", [last.HBulk, last.GBulk, last.FBulk]),
         ]);
-        report.Figure("split.png", $"‖A‖²_F of H, G and F split into the dominant block, the cross terms and the bulk block at step {last.Step} (P = UUᵀ projects onto U).");
+        report.Figure("split.png", $"‖A‖²_F of H, G and F split into the dominant block, the cross terms and the bulk block at step {last.Step} (P = UUᵀ projects onto U), as a 100% stacked bar.");
 
         report.Heading("Curvature decomposition");
         report.Paragraph($"U is the top-{k} eigenvectors of H at each step (Lanczos). The inside terms ‖UᵀAU‖²_F and tr(UᵀAU) are exact; the totals ‖A‖²_F and tr(A) are "

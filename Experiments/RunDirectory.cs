@@ -1,0 +1,64 @@
+using System.Globalization;
+using Curvature.Optimizers;
+
+namespace Curvature.Experiments;
+
+/// <summary>
+/// Reads back a run directory written by `curvature train` (or by compare/sweep): its summary.json
+/// and metrics.csv, as the in-memory trainer had them. metrics.csv holds round-trip doubles, so the
+/// rows read back equal the trainer's bit for bit.
+/// </summary>
+public static class RunDirectory
+{
+    /// <summary>Whether <paramref name="directory"/> holds a finished run (its summary.json is the last file a run writes).</summary>
+    public static bool IsFinished(string directory) =>
+        File.Exists(Path.Combine(directory, TrainingRun.SummaryFile)) && File.Exists(Path.Combine(directory, TrainingRun.MetricsFile));
+
+    /// <summary>The run's summary.json.</summary>
+    public static TrainingSummary Summary(string directory) => RunJson.Load<TrainingSummary>(Path.Combine(directory, TrainingRun.SummaryFile));
+
+    /// <summary>The run's metrics.csv as rows (the fields the reports use: step, losses, accuracies, χ_k, eigenvalues, matvecs, refreshes, seconds).</summary>
+    public static IReadOnlyList<MetricsRow> Metrics(string directory)
+    {
+        var t = CsvTable.Load(Path.Combine(directory, TrainingRun.MetricsFile));
+        var lambdas = t.Columns.Where(c => c.StartsWith("lambda_", StringComparison.Ordinal)).ToList();
+        var rows = new List<MetricsRow>(t.RowCount);
+        static double? N(double v) => double.IsNaN(v) ? null : v;
+        for (int i = 0; i < t.RowCount; i++)
+        {
+            var eig = lambdas.Select(c => t[i, c]).TakeWhile(v => !double.IsNaN(v)).ToArray();
+            rows.Add(new MetricsRow
+            {
+                Step = (long)t[i, "step"],
+                Epoch = (int)t[i, "epoch"],
+                LearningRate = t[i, "lr"],
+                TrainLoss = t[i, "train_loss"],
+                TrainAccuracy = t[i, "train_acc"],
+                TestLoss = N(t[i, "test_loss"]),
+                TestAccuracy = N(t[i, "test_acc"]),
+                GradNorm = t[i, "grad_norm"],
+                DomNorm = N(t[i, "dom_norm"]),
+                BulkNorm = N(t[i, "bulk_norm"]),
+                Chi = N(t[i, "chi_k"]),
+                ChiEma = N(t[i, "chi_ema"]),
+                Projecting = t[i, "projecting"] != 0,
+                Eigenvalues = eig,
+                Matvecs = (long)t[i, "matvecs"],
+                Refreshes = (int)t[i, "refreshes"],
+                Seconds = t[i, "seconds"],
+            });
+        }
+        return rows;
+    }
+
+    /// <summary>The <see cref="RunSummary"/> of a finished run directory, as the in-process experiments compute it.</summary>
+    public static RunSummary Read(string directory, string name, OptimizerSpec spec, double lr, out IReadOnlyList<MetricsRow> metrics)
+    {
+        var s = Summary(directory);
+        metrics = Metrics(directory);
+        var result = new TrainingResult(s.Status, s.StoppedAt, s.Steps, metrics.Count > 0 ? metrics[^1] : null, s.Matvecs, s.Seconds);
+        return RunSummary.From(name, spec, lr, result, metrics);
+    }
+
+    internal static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}
