@@ -36,8 +36,8 @@ public static class BlockLanczos
     /// <summary>
     /// The k extreme eigenpairs of <paramref name="op"/>. Uses <see cref="EigenOptions.Which"/>,
     /// <see cref="EigenOptions.Tolerance"/>, <see cref="EigenOptions.MaxMatvecs"/>,
-    /// <see cref="EigenOptions.StartBlock"/> (the first rows of the basis, consumed b at a
-    /// time; missing rows of the first block random), <see cref="EigenOptions.Seed"/>,
+    /// <see cref="EigenOptions.StartBlock"/> (the first block, applied whole in the first step
+    /// however wide; missing rows up to b random), <see cref="EigenOptions.Seed"/>,
     /// <see cref="EigenOptions.BlockSize"/> (default <see cref="DefaultBlockSize"/>),
     /// <see cref="EigenOptions.MaxBasisSize"/> (default <see cref="DefaultMaxBasisSize"/>) and
     /// <see cref="EigenOptions.KeepOnRestart"/> (default k + (MaxBasisSize − k − b)/2).
@@ -63,6 +63,9 @@ public static class BlockLanczos
         if (mMax < n && mMax < k + b)
             throw new ArgumentOutOfRangeException("options.MaxBasisSize", string.Create(CultureInfo.InvariantCulture,
                 $"Argument 'options.MaxBasisSize' was {options.MaxBasisSize}; expected at least k + block size = {k + b} (the kept Ritz vectors and the pending block)."));
+        if (startRows > b && mMax < n && width0 > mMax - b)
+            throw new ArgumentOutOfRangeException("options.StartBlock", string.Create(CultureInfo.InvariantCulture,
+                $"Argument 'options.StartBlock' has {startRows} rows; expected at most MaxBasisSize - block size = {mMax - b} (the whole start block is applied in the first step)."));
         int keep = options.KeepOnRestart ?? Math.Min(k + Math.Max(0, mMax - k - b) / 2, mMax - b);
         if (mMax < n && (keep < k || keep > mMax - b))
             throw new ArgumentOutOfRangeException("options.KeepOnRestart", string.Create(CultureInfo.InvariantCulture,
@@ -70,8 +73,9 @@ public static class BlockLanczos
 
         double tol = options.Tolerance;
         var which = options.Which;
-        using var serial = SerialBlas.Enter();
-        var proc = new BlockLanczosProcess(op, mMax, width0, b, new Rng(options.Seed), serial.CallerThreads);
+        // The facade's results do not depend on the thread count (docs/core.md), so the
+        // solver's own GEMMs run at the caller's thread count, like the operator.
+        var proc = new BlockLanczosProcess(op, mMax, width0, b, new Rng(options.Seed), Blas.Threads);
         proc.Start(options.StartBlock ?? [], startRows, width0);
 
         var t = new double[mMax * mMax];

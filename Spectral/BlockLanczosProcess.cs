@@ -64,10 +64,19 @@ internal sealed class BlockLanczosProcess
     /// <summary>Pending rows (0 once the basis spans the whole space).</summary>
     public int P { get; private set; }
 
-    /// <summary>Rows the next step applies the operator to: min(P, b).</summary>
-    public int NextWidth => Math.Min(P, _b);
+    /// <summary>
+    /// Rows the next step applies the operator to: the whole start block in the first step
+    /// (one block product for a warm start however wide, then one Rayleigh–Ritz on all of it),
+    /// min(P, b) afterwards.
+    /// </summary>
+    public int NextWidth => Math.Min(P, M == 0 ? _bMax : _b);
 
     public int Matvecs { get; private set; }
+
+    /// <summary>Steps whose first Gram–Schmidt pass sufficed (DGKS): for diagnostics.</summary>
+    public int SecondPassesSkipped { get; private set; }
+
+    const double DgksRatio = 0.7071067811865476;
 
     /// <summary>Pending rows replaced by random directions because the Krylov space became invariant there.</summary>
     public int Breakdowns { get; private set; }
@@ -133,7 +142,10 @@ internal sealed class BlockLanczosProcess
             _normEstimate = Math.Max(_normEstimate, norms[i]);
         }
 
-        // Two passes of block classical Gram–Schmidt against every known row ("twice is enough").
+        // Block classical Gram–Schmidt against every known row, two GEMMs per pass. The second
+        // pass ("twice is enough") is skipped when no row lost more than 1 − 1/√2 of its norm
+        // in the first (the DGKS criterion): then the first pass left components of order
+        // ε·‖w‖ only, which a second pass could not reduce further.
         var basis = _v.AsSpan(0, known * n);
         var acc = _cAcc.AsSpan(0, p * known);
         acc.Clear();
@@ -143,6 +155,13 @@ internal sealed class BlockLanczosProcess
             Blas.Gemm(Transpose.No, Transpose.Yes, p, known, n, 1.0, w, n, basis, n, 0.0, c, known);
             Blas.Gemm(Transpose.No, Transpose.No, p, n, known, -1.0, c, known, basis, n, 1.0, w, n);
             for (int i = 0; i < c.Length; i++) acc[i] += c[i];
+            if (pass == 0)
+            {
+                bool cancelled = false;
+                for (int i = 0; i < p && !cancelled; i++)
+                    cancelled = Blas.Nrm2(w.Slice(i * n, n)) < DgksRatio * norms[i];
+                if (!cancelled) { SecondPassesSkipped++; break; }
+            }
         }
         for (int i = 0; i < p; i++)
             for (int l = 0; l < known; l++)
