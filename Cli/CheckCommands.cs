@@ -12,7 +12,7 @@ namespace Curvature.Cli;
 public class NetworkSettings : CommandSettings
 {
     [CommandOption("--arch <SPEC>")]
-    [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10: CxHxW, cN[[kK]][[sS]][[pP]], mK, aK; docs/models.md).")]
+    [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10: CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md).")]
     [DefaultValue(RunSpec.DefaultArch)]
     public string Arch { get; set; } = RunSpec.DefaultArch;
 
