@@ -63,7 +63,7 @@ public class TrainCommandTests
         code.Should().Be(0);
         var dir = Path.Combine(_dir, "run");
         Directory.GetFiles(dir).Select(Path.GetFileName).Should().BeEquivalentTo(
-            ["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy"], "nothing else, in particular no leftover .tmp file");
+            ["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy", "theta.npz"], "nothing else, in particular no leftover .tmp file");
 
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "config.json")));
         config.RootElement.GetProperty("run").GetProperty("optimizer").GetString().Should().Be("bulk");
@@ -154,7 +154,7 @@ public class TrainCommandTests
     [TestCase("--batch", "61", "'--batch'*61*60 training examples")]
     [TestCase("--optimizer", "adam", "'--optimizer'*adam*sgd, dom, bulk or interp")]
     [TestCase("--init", "missing.npy", "'--theta'*missing.npy*")]
-    [TestCase("--solver", "arnoldi", "'--solver'*arnoldi*lanczos or lobpcg")]
+    [TestCase("--solver", "arnoldi", "'--solver'*arnoldi*block-lanczos, lanczos, lobpcg*")]
     [TestCase("--momentum", "1.5", "'--momentum'*1.5*")]
     [TestCase("--act", "sigmoid", "'activation'*sigmoid*")]
     [TestCase("--data", "mnist:0", "mnist:0*")]
