@@ -10,7 +10,7 @@ public class AnalysisSettings : SingleRunSettings
     [CommandOption("--points <N>"), Description("Steps at which H, G, F are decomposed (default 5; 0: no analysis).")]
     public string? Points { get; init; }
 
-    [CommandOption("--norms <METHOD>"), Description("How ‖A‖²_F and tr A are found: auto (dense up to 1500 parameters), dense or hutchinson.")]
+    [CommandOption("--norms <METHOD>"), Description("How ‖A‖²_F and tr A are found: auto (dense up to 1500 parameters), dense or hutchinson (default auto).")]
     public string? Norms { get; init; }
 
     [CommandOption("--probes <N>"), Description("Hutchinson probes for the totals (default 30).")]
@@ -19,10 +19,10 @@ public class AnalysisSettings : SingleRunSettings
     [CommandOption("--analysis-tolerance <TOL>"), Description("Tolerance of the analysis' top-k solves (default 1e-6).")]
     public string? AnalysisTolerance { get; init; }
 
-    [CommandOption("--density-probes <N>"), Description("SLQ probes of the spectral density.")]
+    [CommandOption("--density-probes <N>"), Description("SLQ probes of the spectral density (default 4).")]
     public string? DensityProbes { get; init; }
 
-    [CommandOption("--density-steps <N>"), Description("Lanczos steps per SLQ probe.")]
+    [CommandOption("--density-steps <N>"), Description("Lanczos steps per SLQ probe (default 60).")]
     public string? DensitySteps { get; init; }
 
     /// <summary>The analysis options with the given flags applied.</summary>
@@ -43,7 +43,7 @@ public sealed class CompareSettings : AnalysisSettings
     [CommandOption("--optimizers <LIST>"), Description("Comma list of sgd, dom, bulk, interp:A_DOM:A_BULK (default sgd,dom,bulk,interp:0.2:2).")]
     public string? Optimizers { get; init; }
 
-    [CommandOption("--target-loss <LOSS>"), Description("Loss for the steps-to-target column.")]
+    [CommandOption("--target-loss <LOSS>"), Description("Loss for the steps-to-target column (default: the lowest training loss of the sgd run).")]
     public string? TargetLoss { get; init; }
 
     [CommandOption("--out <DIR>"), Description("Output directory (default runs/compare).")]

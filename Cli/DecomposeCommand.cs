@@ -8,7 +8,7 @@ namespace Curvature.Cli;
 /// <summary>Flags of `decompose`.</summary>
 public sealed class DecomposeSettings : AnalysisSettings
 {
-    [CommandOption("--checkpoint <FILES>"), Description("Comma-separated checkpoints to decompose at.")]
+    [CommandOption("--checkpoint <FILES>"), Description("Comma-separated checkpoints to decompose at (default: none, train SGD as the run says).")]
     public string? Checkpoint { get; init; }
 
     [CommandOption("--theta <FILES>"), Description("Comma-separated θ files to decompose at: flat float64 .npy vectors or named .npz (state_dict names).")]

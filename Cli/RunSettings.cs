@@ -12,7 +12,7 @@ namespace Curvature.Cli;
 /// </summary>
 public class RunSettings : CommandSettings
 {
-    [CommandOption("--config <FILE>"), Description("Start from this config.json (written by an earlier run); flags given as well override it.")]
+    [CommandOption("--config <FILE>"), Description("Start from this config.json (written by an earlier run); flags given as well override it (default: none, RunSpec.Defaults).")]
     public string? Config { get; init; }
 
     [CommandOption("--arch <ARCH>"), Description("Architecture: widths, e.g. 196-32-32-10 (the default), or a CNN, e.g. 1x14x14-c8k3-m2-c16k3-m2-10 (CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md).")]
@@ -39,7 +39,7 @@ public class RunSettings : CommandSettings
     [CommandOption("--warmup <W>"), Description("Linear learning-rate warm-up steps (default 0).")]
     public string? Warmup { get; init; }
 
-    [CommandOption("--momentum <MU>"), Description("Heavy-ball momentum in [0, 1) (default 0).")]
+    [CommandOption("--momentum <MU>"), Description("Heavy-ball momentum μ, 0 ≤ μ < 1 (default 0).")]
     public string? Momentum { get; init; }
 
     [CommandOption("--weight-decay <L>"), Description("L2 weight decay added to the gradient (default 0).")]

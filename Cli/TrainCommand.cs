@@ -14,13 +14,13 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--optimizer <NAME>"), Description("sgd, dom, bulk or interp (default sgd).")]
         public string? Optimizer { get; init; }
 
-        [CommandOption("--alpha-dom <A>"), Description("interp: scale of the dominant part.")]
+        [CommandOption("--alpha-dom <A>"), Description("interp: scale of the dominant part (required with interp, refused otherwise).")]
         public string? AlphaDom { get; init; }
 
-        [CommandOption("--alpha-bulk <B>"), Description("interp: scale of the bulk part.")]
+        [CommandOption("--alpha-bulk <B>"), Description("interp: scale of the bulk part (required with interp, refused otherwise).")]
         public string? AlphaBulk { get; init; }
 
-        [CommandOption("--checkpoint-every <S>"), Description("Also write the checkpoint every S steps.")]
+        [CommandOption("--checkpoint-every <S>"), Description("Also write the checkpoint every S steps (default 0: only at the end).")]
         public string? CheckpointEvery { get; init; }
 
         [CommandOption("--out <DIR>"), Description("Output directory (default runs/train).")]
@@ -35,7 +35,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--save-theta"), Description("Write the final parameters as theta.npy and theta.npz (state_dict names).")]
         public bool SaveTheta { get; init; }
 
-        [CommandOption("--resume <CHECKPOINT>"), Description("Continue from a checkpoint (same options; --steps is the new total).")]
+        [CommandOption("--resume <CHECKPOINT>"), Description("Continue from a checkpoint (same options; --steps is the new total; default: none).")]
         public string? Resume { get; init; }
 
         [CommandOption("--quiet"), Description("Print only the final line.")]

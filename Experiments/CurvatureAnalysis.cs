@@ -18,7 +18,7 @@ public sealed record DensityCurve(double[] Grid, double[] Density, double Sigma,
 /// </summary>
 public static class CurvatureAnalysis
 {
-    /// <summary>h, g or f (also hessian, gn) as a curvature kind; throws naming <c>--operator</c>.</summary>
+    /// <summary>h, g or f (aliases: <see cref="CurvatureNames"/>) as a curvature kind; throws naming <c>--curvature</c>.</summary>
     public static CurvatureKind ParseOperator(string name) => CurvatureNames.Parse(name, "curvature");
 
     /// <summary>H, G or F.</summary>

@@ -57,7 +57,7 @@ public sealed record SpectrumSpec
     /// <summary>θ as a float64 .npy vector (<c>--theta</c>).</summary>
     public string? Theta { get; init; }
 
-    /// <summary>h, g or f (<c>--operator</c>).</summary>
+    /// <summary>h, g or f (<c>--curvature</c>; <c>--operator</c> is a hidden old spelling).</summary>
     public string Operator { get; init; } = "h";
 
     /// <summary>Solver tolerance and density quadrature.</summary>

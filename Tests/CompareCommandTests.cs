@@ -51,7 +51,7 @@ public class CompareCommandTests
         foreach (var run in RunDirs)
         {
             string d = Path.Combine(outDir, run);
-            Directory.GetFiles(d).Select(Path.GetFileName).Should().BeEquivalentTo(["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy"]);
+            Directory.GetFiles(d).Select(Path.GetFileName).Should().BeEquivalentTo(["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy", "theta.npz"]);
             using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "config.json"))))
                 config.RootElement.GetProperty("run").GetProperty("optimizer").GetString().Should().Be(run.StartsWith("interp") ? "interp" : run);
             var metrics = CsvTable.Load(Path.Combine(d, "metrics.csv"));

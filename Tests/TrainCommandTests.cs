@@ -63,7 +63,7 @@ public class TrainCommandTests
         code.Should().Be(0);
         var dir = Path.Combine(_dir, "run");
         Directory.GetFiles(dir).Select(Path.GetFileName).Should().BeEquivalentTo(
-            ["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy"], "nothing else, in particular no leftover .tmp file");
+            ["config.json", "metrics.csv", "summary.json", "checkpoint.bin", "theta.npy", "theta.npz"], "nothing else, in particular no leftover .tmp file");
 
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "config.json")));
         config.RootElement.GetProperty("run").GetProperty("optimizer").GetString().Should().Be("bulk");
