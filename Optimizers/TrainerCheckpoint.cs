@@ -196,7 +196,7 @@ public sealed record TrainerCheckpoint
             throw new InvalidDataException($"Checkpoint '{path}' has a negative length {n}; expected a valid checkpoint file.");
         long left = r.BaseStream.Length - r.BaseStream.Position;
         if ((long)n * itemBytes > left)
-            throw new InvalidDataException($"Checkpoint '{path}' declares {n} items but only {left} bytes follow; expected a complete checkpoint file.");
+            throw new InvalidDataException($"Checkpoint '{path}' is truncated or corrupt: it declares {n} items but only {left} bytes follow; expected a complete checkpoint file.");
         return n;
     }
 

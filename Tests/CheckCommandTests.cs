@@ -89,7 +89,7 @@ public class CheckCommandTests
         Npy.Write(v, new double[5]);
         var (code, stderr) = Run("hvp", "--arch", "3-4-2", "--data", "gmm:20:3:2:5", "--v", v, "--out", _dir);
         code.Should().NotBe(0);
-        stderr.TrimEnd().Split('\n').Should().ContainSingle().Which.Should().Contain("--v").And.Contain("5").And.Contain("26");
+        stderr.TrimEnd().Split('\n').Should().ContainSingle().Which.Should().Contain("'-v'").And.Contain("5").And.Contain("26");
     }
 
     [Test]

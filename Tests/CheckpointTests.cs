@@ -86,14 +86,27 @@ public class CheckpointTests
     }
 
     [Test]
-    public void Resuming_with_a_different_learning_rate_is_rejected_naming_the_option()
+    public void Resuming_with_a_different_momentum_is_rejected_naming_the_option()
     {
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 37, noise: 0.4, seed: 5);
         var t = new Trainer(q, null, Options(5), Start(q.ParameterCount));
         t.Run();
-        var changed = Options(10) with { Step = Options(10).Step with { LearningRate = 0.05 } };
+        var changed = Options(10) with { Step = Options(10).Step with { Momentum = 0.5 } };
         FluentActions.Invoking(() => Trainer.Resume(q, null, changed, t.Checkpoint()))
-            .Should().Throw<ArgumentException>().WithMessage("*'lr'*0.05*0.04*");
+            .Should().Throw<ArgumentException>().WithMessage("*'momentum'*0.5*");
+    }
+
+    [Test]
+    public void Resuming_with_a_smaller_learning_rate_continues_with_it_from_the_checkpoint()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 37, noise: 0.4, seed: 5);
+        var t = new Trainer(q, null, Options(5), Start(q.ParameterCount));
+        t.Run();
+        var changed = Options(10) with { Step = Options(10).Step with { LearningRate = 0.02 } };
+        var resumed = Trainer.Resume(q, null, changed, t.Checkpoint());
+        resumed.Step.Should().Be(5);
+        resumed.Run().Completed.Should().BeTrue();
+        resumed.Metrics[^1].LearningRate.Should().Be(0.02, "the steps after the checkpoint use the new rate");
     }
 
     [Test]

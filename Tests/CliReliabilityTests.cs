@@ -205,6 +205,6 @@ public class CliReliabilityTests
         string file = Path.Combine(_dir, "crafted.bin");
         File.WriteAllBytes(file, ReliabilityFixtures.CraftedCheckpoint());
         var act = () => TrainerCheckpoint.Load(file);
-        act.Should().Throw<InvalidDataException>().WithMessage($"Checkpoint '{file}' declares 2147483647 items but only 0 bytes follow*");
+        act.Should().Throw<InvalidDataException>().WithMessage($"Checkpoint '{file}' is truncated or corrupt: it declares 2147483647 items but only 0 bytes follow*");
     }
 }

@@ -266,7 +266,7 @@ public class ObjectiveTests
         var nan = () => obj.Loss([0, 0, double.NaN, 0, 0, 0, 0, 0]);
         nan.Should().Throw<ArgumentException>().WithMessage("*NaN at index 2*");
         var options = () => Make("3-2", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 0 });
-        options.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*chunkSize*0*positive*");
+        options.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'--chunk' was 0*expected an integer in ?1, *");
     }
 
     [Test]

@@ -14,10 +14,10 @@ public sealed class ReliabilityFixtures : IDisposable
 
     public ReliabilityFixtures()
     {
-        var m = new Matrix(6, 6);
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 6; j++) m[i, j] = i == j ? i + 1 : 0.1 / (1 + i + j);
-        Npy.Write(P("m6.npy"), m);
+        var m = new Matrix(8, 8);
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < 8; j++) m[i, j] = i == j ? i + 1 : 0.1 / (1 + i + j);
+        Npy.Write(P("m8.npy"), m);
         var theta = new double[67];
         for (int i = 0; i < 67; i++) theta[i] = 0.01 * (i % 7 - 3);
         Npy.Write(P("theta67.npy"), theta, 67);
@@ -30,7 +30,7 @@ public sealed class ReliabilityFixtures : IDisposable
         File.WriteAllBytes(P("crafted.bin"), CraftedCheckpoint());
         Placeholders = new Dictionary<string, string>
         {
-            ["{dir}"] = Dir, ["{m6}"] = P("m6.npy"), ["{theta67}"] = P("theta67.npy"), ["{nan67}"] = P("nan67.npy"),
+            ["{dir}"] = Dir, ["{m8}"] = P("m8.npy"), ["{theta67}"] = P("theta67.npy"), ["{nan67}"] = P("nan67.npy"),
             ["{short}"] = P("short.npy"), ["{garbage}"] = P("garbage.npy"), ["{file}"] = P("a-file"), ["{crafted}"] = P("crafted.bin"),
         };
     }
