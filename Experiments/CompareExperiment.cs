@@ -173,7 +173,11 @@ public sealed record CompareSpec
 /// <param name="DensityEnd">Spectral density of H at the reference run's end, or null.</param>
 /// <param name="CurvatureExamples">The fixed examples the curvature was measured on; null: all.</param>
 public sealed record CompareResult(CompareSpec Spec, Problem Problem, IReadOnlyList<CompletedRun> Runs, CompareSummary Summary,
-    DensityCurve? DensityStart, DensityCurve? DensityEnd, int[]? CurvatureExamples);
+    DensityCurve? DensityStart, DensityCurve? DensityEnd, int[]? CurvatureExamples)
+{
+    /// <summary>The per-layer view along the reference run at the analysis steps (layers.csv).</summary>
+    public IReadOnlyList<LayerRow> Layers { get; init; } = [];
+}
 
 /// <summary>
 /// `curvature compare`: every optimizer from the same θ₀ on the same data and minibatch
@@ -227,6 +231,7 @@ public static class CompareExperiment
         // The curvature is measured on the same fixed example batch the tracker used.
         var examples = problem.CurvatureExamples();
         var decomposition = new List<DecompositionRow>();
+        var layers = new List<LayerRow>();
         DensityCurve? densityStart = null, densityEnd = null;
         int k = options.K;
         for (int i = 0; i < reference.Snapshots.Count; i++)
@@ -235,6 +240,7 @@ public static class CompareExperiment
             progress.Report("analysis", offset + i * AnalysisWeight, i + 1, reference.Snapshots.Count + 2, double.NaN, double.NaN);
             var point = CurvatureAnalysis.Decompose(problem.TrainObjective, step, theta, examples, k, method, analysis.Probes, options.Seed + (ulong)step, analysis.Tolerance);
             decomposition.Add(DecompositionRow.From(point));
+            layers.AddRange(LayerView.Measure(problem.TrainObjective, problem.Model.Blocks, step, theta, examples, point.Vectors, k, options.Seed + (ulong)step, analysis.Tolerance));
             cancel.ThrowIfCancellationRequested();
         }
         if (analysis.Points > 0)
@@ -258,7 +264,7 @@ public static class CompareExperiment
             Seconds = clock.Elapsed.TotalSeconds,
             Blas = Blas.Backend.Name,
         };
-        return new CompareResult(spec, problem, runs, summary, densityStart, densityEnd, examples);
+        return new CompareResult(spec, problem, runs, summary, densityStart, densityEnd, examples) { Layers = layers };
     }
 
     /// <summary>Writes config.json, one directory per run, energy.csv, density.csv, the figures, report.md and summary.json to the spec's output directory.</summary>
@@ -282,7 +288,36 @@ public static class CompareExperiment
         }
         var method = spec.Analysis.Method(result.Problem.ParameterCount);
         CompareReport.Write(outDir, spec.Run, result.Problem, result.Runs, summary.Runs, summary, result.DensityStart, result.DensityEnd, spec.Analysis, method, result.CurvatureExamples?.Length);
+        if (result.Layers.Count > 0) WriteLayers(outDir, result);
         RunJson.Save(Path.Combine(outDir, "summary.json"), summary);
+    }
+
+    /// <summary>layers.csv, layers.png (eigenvector share per layer) and layers_lambda.png (top eigenvalue of each diagonal block), and a section of report.md.</summary>
+    static void WriteLayers(string outDir, CompareResult result)
+    {
+        var names = result.Layers.Select(r => r.Layer).Distinct().ToList();
+        LayerView.Table(result.Layers, names).Save(Path.Combine(outDir, "layers.csv"));
+        var by = names.Select(n => result.Layers.Where(r => r.Layer == n).ToList()).ToList();
+        Plots.Lines(Path.Combine(outDir, "layers.png"), $"Share of each layer in the top-{result.Spec.Run.K} eigenvectors of H", "step", "(1/k) Σᵢ ‖uᵢ restricted to the layer‖²",
+            by.Select((rs, i) => new PlotSeries($"layer {names[i]} ({rs[0].Parameters} params)", rs.Select(r => (double)r.Step).ToList(), rs.Select(r => r.EigenvectorShare).ToList())).ToList(), markers: true);
+        Plots.Lines(Path.Combine(outDir, "layers_lambda.png"), "Top eigenvalue of each layer's diagonal block of H", "step", "λ₁(H_ll)",
+            by.Select((rs, i) => new PlotSeries($"layer {names[i]}", rs.Select(r => (double)r.Step).ToList(), rs.Select(r => r.BlockLambda1).ToList())).ToList(), markers: true);
+        string report = Path.Combine(outDir, "report.md");
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var sb = new System.Text.StringBuilder(File.ReadAllText(report));
+        sb.Append("\n## Per layer\n\nAlong the reference run, at the analysis steps: the share of each layer's parameters in the top-k eigenvectors of H, ")
+          .Append("(1/k) Σᵢ Σ_{j∈layer} u_ij² (the shares of all layers sum to 1; a layer holding p of the n parameters would get p/n if the eigenvectors were spread evenly), ")
+          .Append("and the top eigenvalue of the layer's diagonal block H_ll = P_l H P_l on its coordinates. Table: `layers.csv` (layer = position in θ order).\n\n")
+          .Append("| step | ").Append(string.Join(" | ", names.Select(n => $"layer {n} share"))).Append(" | ").Append(string.Join(" | ", names.Select(n => $"λ₁(H_ll), layer {n}"))).Append(" |\n")
+          .Append("|---|").Append(string.Join("", names.Select(_ => "---|"))).Append(string.Join("", names.Select(_ => "---|"))).Append('\n');
+        foreach (var step in result.Layers.Select(r => r.Step).Distinct())
+        {
+            var at = names.Select(n => result.Layers.First(r => r.Step == step && r.Layer == n)).ToList();
+            sb.Append(step.ToString(c)).Append(" | ").Append(string.Join(" | ", at.Select(r => ReportWriter.Num(r.EigenvectorShare))))
+              .Append(" | ").Append(string.Join(" | ", at.Select(r => ReportWriter.Num(r.BlockLambda1)))).Append(" |\n");
+        }
+        sb.Append("\n![layers](layers.png)\n\n![layers_lambda](layers_lambda.png)\n");
+        Core.AtomicFile.WriteAllText(report, sb.ToString());
     }
 
     static DensityCurve Density(Problem problem, ReadOnlySpan<double> theta, int[]? examples, AnalysisOptions analysis, ulong seed)

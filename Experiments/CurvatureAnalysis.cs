@@ -6,7 +6,11 @@ using Curvature.Spectral;
 namespace Curvature.Experiments;
 
 /// <summary>Top-k of H at one θ and how H, G and F split over H's dominant subspace there.</summary>
-public sealed record DecompositionPoint(long Step, double[] Eigenvalues, SubspaceShare H, SubspaceShare G, SubspaceShare F, long Matvecs);
+public sealed record DecompositionPoint(long Step, double[] Eigenvalues, SubspaceShare H, SubspaceShare G, SubspaceShare F, long Matvecs)
+{
+    /// <summary>The top-k eigenvectors U of H, k rows of length n (row-major); for the per-layer view, not kept in the tables.</summary>
+    public double[] Vectors { get; init; } = [];
+}
 
 /// <summary>A smoothed spectral density sampled on a grid, with the quadrature it came from.</summary>
 public sealed record DensityCurve(double[] Grid, double[] Density, double Sigma, int Probes, int LanczosSteps, int Matvecs, double LowestNode, double HighestNode);
@@ -70,7 +74,7 @@ public static class CurvatureAnalysis
             }
             matvecs += k + (method == NormMethod.Dense ? objective.ParameterCount : probes);
         }
-        return new DecompositionPoint(step, top.Values.AsSpan(0, k).ToArray(), shares[0], shares[1], shares[2], matvecs);
+        return new DecompositionPoint(step, top.Values.AsSpan(0, k).ToArray(), shares[0], shares[1], shares[2], matvecs) { Vectors = u.ToArray() };
     }
 
     /// <summary>

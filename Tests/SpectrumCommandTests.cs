@@ -118,6 +118,11 @@ public class SpectrumCommandTests
         using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
         summary.RootElement.GetProperty("highest_node").GetDouble().Should().BeApproximately(dense[0], 1e-6);
         summary.RootElement.GetProperty("lowest_node").GetDouble().Should().BeApproximately(dense[^1], 1e-6);
+        // The eigensolver's own cost is reported apart from the density's.
+        var root = summary.RootElement;
+        root.GetProperty("eigen_matvecs").GetInt32().Should().Be(root.GetProperty("lanczos_matvecs").GetInt32()).And.BePositive();
+        root.GetProperty("eigen_seconds").GetDouble().Should().BePositive()
+            .And.BeLessThan(root.GetProperty("seconds").GetDouble() - root.GetProperty("density_seconds").GetDouble() + 1e-9);
         File.ReadAllText(Path.Combine(outDir, "report.md")).Should().Contain("](topk.png)").And.Contain("](density.png)");
         PlotTests.IsPng(Path.Combine(outDir, "density.png")).Should().BeTrue();
     }
