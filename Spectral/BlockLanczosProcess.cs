@@ -5,9 +5,9 @@ namespace Curvature.Spectral;
 /// <summary>
 /// The block Lanczos recurrence with full reorthogonalization over a basis stored as rows,
 /// keeping every product A·v_j. State: V rows 0..M have products AV; rows M..M+P are the
-/// pending rows (orthonormal to the rest, product not yet applied); a step applies the
-/// operator to the first min(P, b) of them, so a start block wider than b is consumed b rows
-/// at a time while the relation below stays exact. The coefficient matrix
+/// pending rows (orthonormal to the rest, product not yet applied); the first step applies
+/// the operator to the whole start block, later steps to the first min(P, b) pending rows,
+/// while the relation below stays exact. The coefficient matrix
 /// G ((mMax + bMax) × mMax, stride mMax) satisfies A·V_M = V_{M+P}·G[0..M+P, 0..M] up to
 /// rounding, so the Ritz pairs of sym(G_M) have residual bound ‖G[M..M+P, 0..M]·s‖.
 /// </summary>
