@@ -121,7 +121,7 @@ public sealed record RunSpec
 
     /// <summary>The tracker's solver as an enum (throws naming <c>--solver</c>).</summary>
     [JsonIgnore]
-    public EigenSolver SolverKind => Eigensolver.Parse(Solver, "solver");
+    public EigenSolver SolverKind => Eigensolver.Parse(Solver, "--solver");
 
     /// <summary>The tracked curvature as an enum (throws naming <c>--curvature</c>).</summary>
     [JsonIgnore]

@@ -154,7 +154,7 @@ public class TrainCommandTests
     [TestCase("--batch", "61", "'--batch'*61*60 training examples")]
     [TestCase("--optimizer", "adam", "'--optimizer'*adam*sgd, dom, bulk or interp")]
     [TestCase("--init", "missing.npy", "'--init'*missing.npy*")]
-    [TestCase("--solver", "arnoldi", "'--solver'*arnoldi*lanczos or lobpcg")]
+    [TestCase("--solver", "arnoldi", "'--solver'*arnoldi*lanczos*lobpcg")]
     [TestCase("--momentum", "1.5", "'--momentum'*1.5*")]
     [TestCase("--act", "sigmoid", "'activation'*sigmoid*")]
     [TestCase("--data", "mnist:0", "mnist:0*")]
