@@ -34,6 +34,11 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0'; then
   fi
 fi
 
+# GNU parallel runs the jobs `curvature sweep --emit DIR` writes (and their tests).
+if can_install || command -v parallel >/dev/null 2>&1; then
+  sh "$(dirname "$0")/setup-parallel.sh"
+fi
+
 [ "$mkl" -eq 1 ] || exit 0
 if ldconfig -p 2>/dev/null | grep -q 'libmkl_rt\.so'; then
   exit 0
