@@ -102,7 +102,8 @@ public static class SweepJobs
             throw new FileNotFoundException($"Option '--collect' names '{dir}', which has no config.json; expected a directory written by `curvature sweep --emit`.", config);
         var spec = RunJson.Load<SweepSpec>(config) with { Out = dir };
         spec.Validate();
-        var problem = Problem.Load(spec.Run);
+        // The first cell's run: the sweep's own run may lack the α's an interp run needs to validate.
+        var problem = Problem.Load(SweepExperiment.At(spec, spec.Grid()[0]));
         double initialLoss = problem.TrainObjective.Evaluate(problem.Model.Initialize(spec.Run.Seed)).Loss;
         double target = spec.TargetLoss ?? 0.25 * initialLoss;
         var rows = new List<SweepRow>();
