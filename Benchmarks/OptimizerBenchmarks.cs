@@ -1,9 +1,9 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
-using Curvature.Spectral;
 using Curvature.Models;
 using Curvature.Optimizers;
+using Curvature.Spectral;
 
 namespace Curvature.Benchmarks;
 

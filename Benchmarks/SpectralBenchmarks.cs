@@ -1,15 +1,15 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Engines;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
-using BenchmarkDotNet.Engines;
-using System.Diagnostics;
 using Curvature.Spectral;
 
 namespace Curvature.Benchmarks;

@@ -1,7 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
-using Curvature.Optimizers;
 using Curvature.Core;
+using Curvature.Optimizers;
 using Curvature.Spectral;
 using Spectre.Console.Cli;
 

@@ -146,35 +146,35 @@ public static class Npy
         switch (dtype)
         {
             case NpyDtype.Float64:
-            {
-                var data = new double[count];
-                CopyLittleEndian(raw, MemoryMarshal.AsBytes(data.AsSpan()));
-                return new NpyArray(shape, data);
-            }
+                {
+                    var data = new double[count];
+                    CopyLittleEndian(raw, MemoryMarshal.AsBytes(data.AsSpan()));
+                    return new NpyArray(shape, data);
+                }
             case NpyDtype.Int64:
-            {
-                var data = new long[count];
-                CopyLittleEndian(raw, MemoryMarshal.AsBytes(data.AsSpan()));
-                return new NpyArray(shape, data);
-            }
+                {
+                    var data = new long[count];
+                    CopyLittleEndian(raw, MemoryMarshal.AsBytes(data.AsSpan()));
+                    return new NpyArray(shape, data);
+                }
             case NpyDtype.Float32:
-            {
-                var data = new double[count];
-                for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(4 * i));
-                return new NpyArray(shape, data, NpyDtype.Float32);
-            }
+                {
+                    var data = new double[count];
+                    for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(4 * i));
+                    return new NpyArray(shape, data, NpyDtype.Float32);
+                }
             case NpyDtype.Int32:
-            {
-                var data = new long[count];
-                for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(4 * i));
-                return new NpyArray(shape, data, NpyDtype.Int32);
-            }
+                {
+                    var data = new long[count];
+                    for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(4 * i));
+                    return new NpyArray(shape, data, NpyDtype.Int32);
+                }
             default:
-            {
-                var data = new long[count];
-                for (int i = 0; i < data.Length; i++) data[i] = raw[i];
-                return new NpyArray(shape, data, NpyDtype.UInt8);
-            }
+                {
+                    var data = new long[count];
+                    for (int i = 0; i < data.Length; i++) data[i] = raw[i];
+                    return new NpyArray(shape, data, NpyDtype.UInt8);
+                }
         }
     }
 

@@ -101,60 +101,60 @@ public sealed record DataSpec
 
             case "mnist":
             case "mnist14":
-            {
-                string form = $"{kind}:N";
-                string[] f = Fields(spec, colon, rest, 1, form);
-                int n = Int(spec, "N", f[0], 1, Mnist.TrainMax, form);
-                return new DataSpec { Kind = kind == "mnist" ? DataKind.Mnist : DataKind.Mnist14, Text = spec, N = n };
-            }
+                {
+                    string form = $"{kind}:N";
+                    string[] f = Fields(spec, colon, rest, 1, form);
+                    int n = Int(spec, "N", f[0], 1, Mnist.TrainMax, form);
+                    return new DataSpec { Kind = kind == "mnist" ? DataKind.Mnist : DataKind.Mnist14, Text = spec, N = n };
+                }
 
             case "fashion":
             case "fashion14":
-            {
-                string form = $"{kind}:N";
-                string[] f = Fields(spec, colon, rest, 1, form);
-                int n = Int(spec, "N", f[0], 1, Mnist.TrainMax, form);
-                return new DataSpec { Kind = kind == "fashion" ? DataKind.Fashion : DataKind.Fashion14, Text = spec, N = n };
-            }
+                {
+                    string form = $"{kind}:N";
+                    string[] f = Fields(spec, colon, rest, 1, form);
+                    int n = Int(spec, "N", f[0], 1, Mnist.TrainMax, form);
+                    return new DataSpec { Kind = kind == "fashion" ? DataKind.Fashion : DataKind.Fashion14, Text = spec, N = n };
+                }
 
             case "gmm":
-            {
-                const string form = "gmm:N:D:C:SEED";
-                string[] f = Fields(spec, colon, rest, 4, form);
-                int n = Int(spec, "N", f[0], 1, int.MaxValue, form);
-                int d = Int(spec, "D", f[1], 1, MaxFeatures, form);
-                int c = Int(spec, "C", f[2], 2, MaxClasses, form);
-                ulong seed = Seed64(spec, f[3], form);
-                CheckSize(spec, n, d);
-                if ((long)c * d > Synthetic.MaxElements)
-                    throw Error(spec, $"asks for C·D = {(long)c * d} class-mean values; expected C·D ≤ {Synthetic.MaxElements}");
-                return new DataSpec { Kind = DataKind.Gmm, Text = spec, N = n, D = d, C = c, Seed = seed };
-            }
+                {
+                    const string form = "gmm:N:D:C:SEED";
+                    string[] f = Fields(spec, colon, rest, 4, form);
+                    int n = Int(spec, "N", f[0], 1, int.MaxValue, form);
+                    int d = Int(spec, "D", f[1], 1, MaxFeatures, form);
+                    int c = Int(spec, "C", f[2], 2, MaxClasses, form);
+                    ulong seed = Seed64(spec, f[3], form);
+                    CheckSize(spec, n, d);
+                    if ((long)c * d > Synthetic.MaxElements)
+                        throw Error(spec, $"asks for C·D = {(long)c * d} class-mean values; expected C·D ≤ {Synthetic.MaxElements}");
+                    return new DataSpec { Kind = DataKind.Gmm, Text = spec, N = n, D = d, C = c, Seed = seed };
+                }
 
             case "teacher":
-            {
-                const string form = "teacher:N:D:SEED";
-                string[] f = Fields(spec, colon, rest, 3, form);
-                int n = Int(spec, "N", f[0], 1, int.MaxValue, form);
-                int d = Int(spec, "D", f[1], 1, MaxFeatures, form);
-                ulong seed = Seed64(spec, f[2], form);
-                CheckSize(spec, n, d);
-                return new DataSpec { Kind = DataKind.Teacher, Text = spec, N = n, D = d, Seed = seed };
-            }
+                {
+                    const string form = "teacher:N:D:SEED";
+                    string[] f = Fields(spec, colon, rest, 3, form);
+                    int n = Int(spec, "N", f[0], 1, int.MaxValue, form);
+                    int d = Int(spec, "D", f[1], 1, MaxFeatures, form);
+                    ulong seed = Seed64(spec, f[2], form);
+                    CheckSize(spec, n, d);
+                    return new DataSpec { Kind = DataKind.Teacher, Text = spec, N = n, D = d, Seed = seed };
+                }
 
             case "npy":
-            {
-                const string form = "npy:X.npy,y.npy[,CLASSES]";
-                if (colon < 0 || rest.Length == 0)
-                    throw Error(spec, $"names no files; expected {form}");
-                string[] parts = rest.Split(',');
-                if (parts.Length is < 2 or > 3)
-                    throw Error(spec, $"has {parts.Length} comma-separated field(s) after 'npy:'; expected {form}");
-                if (parts[0].Length == 0 || parts[1].Length == 0)
-                    throw Error(spec, $"has an empty file name; expected {form}");
-                int classes = parts.Length == 3 ? Int(spec, "CLASSES", parts[2], 1, MaxClasses, form) : 0;
-                return new DataSpec { Kind = DataKind.Npy, Text = spec, XPath = parts[0], YPath = parts[1], C = classes };
-            }
+                {
+                    const string form = "npy:X.npy,y.npy[,CLASSES]";
+                    if (colon < 0 || rest.Length == 0)
+                        throw Error(spec, $"names no files; expected {form}");
+                    string[] parts = rest.Split(',');
+                    if (parts.Length is < 2 or > 3)
+                        throw Error(spec, $"has {parts.Length} comma-separated field(s) after 'npy:'; expected {form}");
+                    if (parts[0].Length == 0 || parts[1].Length == 0)
+                        throw Error(spec, $"has an empty file name; expected {form}");
+                    int classes = parts.Length == 3 ? Int(spec, "CLASSES", parts[2], 1, MaxClasses, form) : 0;
+                    return new DataSpec { Kind = DataKind.Npy, Text = spec, XPath = parts[0], YPath = parts[1], C = classes };
+                }
 
             default:
                 throw Error(spec, $"has unknown kind '{kind}'; expected one of {Forms}");

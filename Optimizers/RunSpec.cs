@@ -1,10 +1,10 @@
-using Curvature.Spectral;
-using Curvature.Autodiff;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
+using Curvature.Spectral;
 
 namespace Curvature.Optimizers;
 

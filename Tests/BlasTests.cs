@@ -67,49 +67,49 @@ public class BlasTests
         var blas = Resolve(backend);
         var rng = new Rng(11UL + (ulong)transA * 2 + (ulong)transB);
         foreach (var (m, n, k, pad) in GemmShapes)
-        foreach (var (alpha, beta) in Scalars)
-        {
-            // Stored shapes: A is m×k or k×m, B is k×n or n×k; C is m×n; each row padded.
-            var (ar, ac) = OpShape(transA, m, k);
-            var (br, bc) = OpShape(transB, k, n);
-            int lda = ac + pad, ldb = bc + pad, ldc = n + pad;
-            lda = Math.Max(lda, 1); ldb = Math.Max(ldb, 1); ldc = Math.Max(ldc, 1);
-            var a = Random(rng, ar * lda);
-            var b = Random(rng, br * ldb);
-            var c0 = Random(rng, m * ldc);
-            if (beta == 0)
-                for (int i = 0; i < m; i++)
-                    for (int j = 0; j < n; j++)
-                        c0[i * ldc + j] = double.NaN; // β = 0 must overwrite, never read
-            var c = (double[])c0.Clone();
-
-            blas.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-
-            string what = $"{backend} {transA}/{transB} m={m} n={n} k={k} pad={pad} alpha={alpha} beta={beta}";
-            for (int i = 0; i < m; i++)
+            foreach (var (alpha, beta) in Scalars)
             {
-                for (int j = 0; j < n; j++)
+                // Stored shapes: A is m×k or k×m, B is k×n or n×k; C is m×n; each row padded.
+                var (ar, ac) = OpShape(transA, m, k);
+                var (br, bc) = OpShape(transB, k, n);
+                int lda = ac + pad, ldb = bc + pad, ldc = n + pad;
+                lda = Math.Max(lda, 1); ldb = Math.Max(ldb, 1); ldc = Math.Max(ldc, 1);
+                var a = Random(rng, ar * lda);
+                var b = Random(rng, br * ldb);
+                var c0 = Random(rng, m * ldc);
+                if (beta == 0)
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++)
+                            c0[i * ldc + j] = double.NaN; // β = 0 must overwrite, never read
+                var c = (double[])c0.Clone();
+
+                blas.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+                string what = $"{backend} {transA}/{transB} m={m} n={n} k={k} pad={pad} alpha={alpha} beta={beta}";
+                for (int i = 0; i < m; i++)
                 {
-                    double s = 0, scale = 0;
-                    for (int p = 0; p < k; p++)
+                    for (int j = 0; j < n; j++)
                     {
-                        double aip = transA == Transpose.No ? a[i * lda + p] : a[p * lda + i];
-                        double bpj = transB == Transpose.No ? b[p * ldb + j] : b[j * ldb + p];
-                        s += aip * bpj;
-                        scale += Math.Abs(aip * bpj);
+                        double s = 0, scale = 0;
+                        for (int p = 0; p < k; p++)
+                        {
+                            double aip = transA == Transpose.No ? a[i * lda + p] : a[p * lda + i];
+                            double bpj = transB == Transpose.No ? b[p * ldb + j] : b[j * ldb + p];
+                            s += aip * bpj;
+                            scale += Math.Abs(aip * bpj);
+                        }
+                        double c0ij = c0[i * ldc + j];
+                        double expected = beta == 0 ? alpha * s : alpha * s + beta * c0ij;
+                        double bound = Tol * (Math.Abs(alpha) * scale + (beta == 0 ? 0 : Math.Abs(beta * c0ij)));
+                        double got = c[i * ldc + j];
+                        if (!(Math.Abs(got - expected) <= bound))
+                            Assert.Fail($"{what}: C[{i},{j}] = {got:R}, expected {expected:R} (bound {bound:R}).");
                     }
-                    double c0ij = c0[i * ldc + j];
-                    double expected = beta == 0 ? alpha * s : alpha * s + beta * c0ij;
-                    double bound = Tol * (Math.Abs(alpha) * scale + (beta == 0 ? 0 : Math.Abs(beta * c0ij)));
-                    double got = c[i * ldc + j];
-                    if (!(Math.Abs(got - expected) <= bound))
-                        Assert.Fail($"{what}: C[{i},{j}] = {got:R}, expected {expected:R} (bound {bound:R}).");
+                    // The padding between rows of C is not part of C and must be left alone.
+                    for (int j = n; j < ldc && i * ldc + j < c.Length; j++)
+                        c[i * ldc + j].Should().Be(c0[i * ldc + j], $"{what}: padding C[{i},{j}] must not be written");
                 }
-                // The padding between rows of C is not part of C and must be left alone.
-                for (int j = n; j < ldc && i * ldc + j < c.Length; j++)
-                    c[i * ldc + j].Should().Be(c0[i * ldc + j], $"{what}: padding C[{i},{j}] must not be written");
             }
-        }
     }
 
     [Test]
@@ -143,33 +143,33 @@ public class BlasTests
         var blas = Resolve(backend);
         var rng = new Rng(21UL + (ulong)transA);
         foreach (var (m, n, pad) in GemvShapes)
-        foreach (var (alpha, beta) in Scalars)
-        {
-            int lda = Math.Max(1, n + pad);
-            var a = Random(rng, m * lda);
-            int xLen = transA == Transpose.No ? n : m, yLen = transA == Transpose.No ? m : n;
-            var x = Random(rng, xLen);
-            var y0 = Random(rng, yLen);
-            if (beta == 0) Array.Fill(y0, double.NaN);
-            var y = (double[])y0.Clone();
-
-            blas.Gemv(transA, m, n, alpha, a, lda, x, beta, y);
-
-            for (int i = 0; i < yLen; i++)
+            foreach (var (alpha, beta) in Scalars)
             {
-                double s = 0, scale = 0;
-                for (int p = 0; p < xLen; p++)
+                int lda = Math.Max(1, n + pad);
+                var a = Random(rng, m * lda);
+                int xLen = transA == Transpose.No ? n : m, yLen = transA == Transpose.No ? m : n;
+                var x = Random(rng, xLen);
+                var y0 = Random(rng, yLen);
+                if (beta == 0) Array.Fill(y0, double.NaN);
+                var y = (double[])y0.Clone();
+
+                blas.Gemv(transA, m, n, alpha, a, lda, x, beta, y);
+
+                for (int i = 0; i < yLen; i++)
                 {
-                    double aip = transA == Transpose.No ? a[i * lda + p] : a[p * lda + i];
-                    s += aip * x[p];
-                    scale += Math.Abs(aip * x[p]);
+                    double s = 0, scale = 0;
+                    for (int p = 0; p < xLen; p++)
+                    {
+                        double aip = transA == Transpose.No ? a[i * lda + p] : a[p * lda + i];
+                        s += aip * x[p];
+                        scale += Math.Abs(aip * x[p]);
+                    }
+                    double expected = beta == 0 ? alpha * s : alpha * s + beta * y0[i];
+                    double bound = Tol * (Math.Abs(alpha) * scale + (beta == 0 ? 0 : Math.Abs(beta * y0[i])));
+                    if (!(Math.Abs(y[i] - expected) <= bound))
+                        Assert.Fail($"{backend} {transA} m={m} n={n} alpha={alpha} beta={beta}: y[{i}] = {y[i]:R}, expected {expected:R}.");
                 }
-                double expected = beta == 0 ? alpha * s : alpha * s + beta * y0[i];
-                double bound = Tol * (Math.Abs(alpha) * scale + (beta == 0 ? 0 : Math.Abs(beta * y0[i])));
-                if (!(Math.Abs(y[i] - expected) <= bound))
-                    Assert.Fail($"{backend} {transA} m={m} n={n} alpha={alpha} beta={beta}: y[{i}] = {y[i]:R}, expected {expected:R}.");
             }
-        }
     }
 
     [Test]

@@ -79,22 +79,22 @@ public class BlasThreadingTests
         var blas = Resolve(backend);
         var rng = new Rng(71UL + (ulong)transA * 2 + (ulong)transB);
         foreach (var (m, n, k, pad) in Shapes)
-        foreach (var (alpha, beta) in new[] { (1.0, 0.0), (-0.75, 1.5) })
-        {
-            var (a, b, c0) = Operands(rng, transA, transB, m, n, k, pad, nanC: beta == 0);
-            var one = RunGemm(blas, 1, transA, transB, m, n, k, pad, a, b, c0, alpha, beta);
-            var two = RunGemm(blas, 2, transA, transB, m, n, k, pad, a, b, c0, alpha, beta);
-            var three = RunGemm(blas, 3, transA, transB, m, n, k, pad, a, b, c0, alpha, beta);
-            string what = $"{backend} {transA}/{transB} {m}x{n}x{k} pad {pad} alpha {alpha} beta {beta}";
-            for (int i = 0; i < one.Length; i++)
+            foreach (var (alpha, beta) in new[] { (1.0, 0.0), (-0.75, 1.5) })
             {
-                if (BitConverter.DoubleToInt64Bits(one[i]) != BitConverter.DoubleToInt64Bits(two[i])
-                    || BitConverter.DoubleToInt64Bits(one[i]) != BitConverter.DoubleToInt64Bits(three[i]))
-                    Assert.Fail($"{what}: element {i} is {one[i]:R} on 1 thread, {two[i]:R} on 2, {three[i]:R} on 3.");
+                var (a, b, c0) = Operands(rng, transA, transB, m, n, k, pad, nanC: beta == 0);
+                var one = RunGemm(blas, 1, transA, transB, m, n, k, pad, a, b, c0, alpha, beta);
+                var two = RunGemm(blas, 2, transA, transB, m, n, k, pad, a, b, c0, alpha, beta);
+                var three = RunGemm(blas, 3, transA, transB, m, n, k, pad, a, b, c0, alpha, beta);
+                string what = $"{backend} {transA}/{transB} {m}x{n}x{k} pad {pad} alpha {alpha} beta {beta}";
+                for (int i = 0; i < one.Length; i++)
+                {
+                    if (BitConverter.DoubleToInt64Bits(one[i]) != BitConverter.DoubleToInt64Bits(two[i])
+                        || BitConverter.DoubleToInt64Bits(one[i]) != BitConverter.DoubleToInt64Bits(three[i]))
+                        Assert.Fail($"{what}: element {i} is {one[i]:R} on 1 thread, {two[i]:R} on 2, {three[i]:R} on 3.");
+                }
+                for (int i = 0; i < m * (n + pad); i++)
+                    if (i % (n + pad) < n) double.IsNaN(one[i]).Should().BeFalse($"{what}: β = 0 never reads C");
             }
-            for (int i = 0; i < m * (n + pad); i++)
-                if (i % (n + pad) < n) double.IsNaN(one[i]).Should().BeFalse($"{what}: β = 0 never reads C");
-        }
     }
 
     [Test]

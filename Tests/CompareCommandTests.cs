@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Curvature.Experiments;
 using Curvature.Core;
+using Curvature.Experiments;
 using Curvature.Optimizers;
 using FluentAssertions;
 using NUnit.Framework;

@@ -104,50 +104,50 @@ public class FuzzTests
                     if (b.Count > 0) { int cut = rng.NextInt(b.Count); b.RemoveRange(cut, b.Count - cut); }
                     break;
                 case 2: // insertion of random bytes
-                {
-                    int at = rng.NextInt(b.Count + 1);
-                    var ins = new byte[1 + rng.NextInt(8)];
-                    for (int k = 0; k < ins.Length; k++) ins[k] = (byte)rng.NextInt(256);
-                    b.InsertRange(at, ins);
-                    break;
-                }
+                    {
+                        int at = rng.NextInt(b.Count + 1);
+                        var ins = new byte[1 + rng.NextInt(8)];
+                        for (int k = 0; k < ins.Length; k++) ins[k] = (byte)rng.NextInt(256);
+                        b.InsertRange(at, ins);
+                        break;
+                    }
                 case 3: // deletion of a range
-                {
-                    if (b.Count == 0) break;
-                    int at = rng.NextInt(b.Count);
-                    b.RemoveRange(at, Math.Min(b.Count - at, 1 + rng.NextInt(8)));
-                    break;
-                }
+                    {
+                        if (b.Count == 0) break;
+                        int at = rng.NextInt(b.Count);
+                        b.RemoveRange(at, Math.Min(b.Count - at, 1 + rng.NextInt(8)));
+                        break;
+                    }
                 case 4: // header edit with syntax-relevant characters
-                {
-                    int end = Math.Min(b.Count, headerEnd);
-                    if (end == 0) break;
-                    b[rng.NextInt(end)] = npy ? HeaderAlphabet[rng.NextInt(HeaderAlphabet.Length)] : (byte)rng.NextInt(256);
-                    break;
-                }
-                case 5: // length / dimension field rewritten with an arbitrary (often huge) value
-                {
-                    int at = npy ? 8 : 4 + 4 * rng.NextInt(3);
-                    int width = npy ? 2 : 4;
-                    if (b.Count < at + width) break;
-                    uint v = rng.NextInt(2) == 0 ? (uint)rng.NextInt(int.MaxValue) : (uint)rng.NextInt(300);
-                    for (int k = 0; k < width; k++) b[at + k] = (byte)(npy ? v >> (8 * k) : v >> (8 * (width - 1 - k)));
-                    break;
-                }
-                default: // a shape digit replaced (npy) or the type/ndims byte changed (IDX)
-                {
-                    if (npy)
                     {
                         int end = Math.Min(b.Count, headerEnd);
-                        var digits = Enumerable.Range(0, end).Where(i => b[i] >= '0' && b[i] <= '9').ToList();
-                        if (digits.Count > 0) b[digits[rng.NextInt(digits.Count)]] = (byte)('0' + rng.NextInt(10));
+                        if (end == 0) break;
+                        b[rng.NextInt(end)] = npy ? HeaderAlphabet[rng.NextInt(HeaderAlphabet.Length)] : (byte)rng.NextInt(256);
+                        break;
                     }
-                    else if (b.Count >= 4)
+                case 5: // length / dimension field rewritten with an arbitrary (often huge) value
                     {
-                        b[2 + rng.NextInt(2)] = (byte)rng.NextInt(16);
+                        int at = npy ? 8 : 4 + 4 * rng.NextInt(3);
+                        int width = npy ? 2 : 4;
+                        if (b.Count < at + width) break;
+                        uint v = rng.NextInt(2) == 0 ? (uint)rng.NextInt(int.MaxValue) : (uint)rng.NextInt(300);
+                        for (int k = 0; k < width; k++) b[at + k] = (byte)(npy ? v >> (8 * k) : v >> (8 * (width - 1 - k)));
+                        break;
                     }
-                    break;
-                }
+                default: // a shape digit replaced (npy) or the type/ndims byte changed (IDX)
+                    {
+                        if (npy)
+                        {
+                            int end = Math.Min(b.Count, headerEnd);
+                            var digits = Enumerable.Range(0, end).Where(i => b[i] >= '0' && b[i] <= '9').ToList();
+                            if (digits.Count > 0) b[digits[rng.NextInt(digits.Count)]] = (byte)('0' + rng.NextInt(10));
+                        }
+                        else if (b.Count >= 4)
+                        {
+                            b[2 + rng.NextInt(2)] = (byte)rng.NextInt(16);
+                        }
+                        break;
+                    }
             }
         }
         return [.. b];

@@ -1,7 +1,7 @@
-using Curvature.Spectral;
 using Curvature.Autodiff;
 using Curvature.Models;
 using Curvature.Optimizers;
+using Curvature.Spectral;
 using FluentAssertions;
 using MathNet.Numerics.LinearAlgebra;
 using NUnit.Framework;

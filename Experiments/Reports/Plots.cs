@@ -1,5 +1,5 @@
-using Curvature.Core;
 using System.Globalization;
+using Curvature.Core;
 using ScottPlot;
 
 namespace Curvature.Experiments;

@@ -65,9 +65,11 @@ public static class SweepReport
         var curves = multi
             ? rows.Where(r => !r.Missing).GroupBy(r => r.Point.Index).Select(g => Stats.Band($"#{g.Key} {Short(g.First(), varying)}",
                 g.Select(r => ((IReadOnlyList<double>)r.Metrics.Select(m => (double)m.Step).ToList(), (IReadOnlyList<double>)r.Metrics.Select(m => m.TrainLoss).ToList())).ToList())
-                with { Diverged = g.Any(r => r.DivergedStep is not null) }).ToList()
+                with
+            { Diverged = g.Any(r => r.DivergedStep is not null) }).ToList()
             : rows.Where(r => !r.Missing).Select(r => new PlotSeries($"#{r.Point.Index} {Short(r, varying)}",
-                r.Metrics.Select(m => (double)m.Step).ToList(), r.Metrics.Select(m => m.TrainLoss).ToList()) { Diverged = r.DivergedStep is not null }).ToList();
+                r.Metrics.Select(m => (double)m.Step).ToList(), r.Metrics.Select(m => m.TrainLoss).ToList())
+            { Diverged = r.DivergedStep is not null }).ToList();
         Plots.Lines(Path.Combine(outDir, "loss.png"), "Training loss per grid point", "step", "training loss (log scale)", curves, logY: true,
             references: [new ReferenceLine($"target {ReportWriter.Num(summary.TargetLoss)}", summary.TargetLoss)]);
         report.Figure("loss.png", multi

@@ -1,6 +1,6 @@
-using Curvature.Core;
 using System.Globalization;
 using System.Text;
+using Curvature.Core;
 
 namespace Curvature.Experiments;
 
