@@ -113,6 +113,8 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         string product = context.Name;
+        if (settings.Threads < 0)
+            throw new ArgumentOutOfRangeException("threads", settings.Threads, $"Option '--threads' was {settings.Threads}; expected 0 (all cores) or a positive integer.");
         var model = settings.BuildModel();
         var data = DataSpec.Parse(settings.Data);
         var objective = new Objective(model, LossNames.Parse(settings.Loss), data,

@@ -145,7 +145,7 @@ public sealed record CommandEntry(string[] Path, Type Command, string Descriptio
 }
 
 /// <summary>An option as declared: its names, value name (null for a flag), property and description.</summary>
-public sealed record OptionInfo(string[] Names, string? ValueName, bool ValueIsOptional, PropertyInfo Property, string? Description)
+public sealed record OptionInfo(string[] Names, string? ValueName, bool ValueIsOptional, PropertyInfo Property, string? Description, bool IsHidden = false)
 {
     /// <summary>The options of a settings class, in declaration order (base class first).</summary>
     public static IReadOnlyList<OptionInfo> Of(Type settings)
@@ -160,7 +160,7 @@ public sealed record OptionInfo(string[] Names, string? ValueName, bool ValueIsO
                 if (attr is null) continue;
                 var names = attr.LongNames.Select(n => "--" + n).Concat(attr.ShortNames.Select(n => "-" + n)).ToArray();
                 list.Add(new OptionInfo(names, attr.ValueName, attr.ValueIsOptional, p,
-                    p.GetCustomAttribute<System.ComponentModel.DescriptionAttribute>()?.Description));
+                    p.GetCustomAttribute<System.ComponentModel.DescriptionAttribute>()?.Description, attr.IsHidden));
             }
         return list;
     }

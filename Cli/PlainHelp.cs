@@ -45,7 +45,8 @@ public sealed class PlainHelp(IReadOnlyList<CommandEntry> commands) : IHelpProvi
         try { fresh = Activator.CreateInstance(entry.Settings); }
         catch (MissingMethodException) { }
         var lines = new List<(string Left, string Right)> { ("-h, --help", "Prints help information.") };
-        foreach (var o in entry.Options)
+        // Old spellings still parse but are not advertised.
+        foreach (var o in entry.Options.Where(o => !o.IsHidden))
         {
             string left = string.Join(", ", o.Names.OrderBy(n => n.StartsWith("--", StringComparison.Ordinal) ? 1 : 0)) + (o.ValueName is null ? "" : $" <{o.ValueName}>");
             lines.Add((left, Describe(o, fresh)));

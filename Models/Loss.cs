@@ -35,7 +35,7 @@ public static class LossNames
             "ce" => LossKind.CrossEntropy,
             "mse" => LossKind.MeanSquaredError,
             "torch-mse" => LossKind.TorchMeanSquaredError,
-            _ => throw new ArgumentException($"Argument 'loss' was '{name}'; expected {Expected}.", nameof(name)),
+            _ => throw new ArgumentException($"Option '--loss' was '{name}'; expected {Expected}.", "loss"),
         };
     }
 

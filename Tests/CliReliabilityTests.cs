@@ -31,7 +31,7 @@ public class CliReliabilityTests
     {
         var (code, _, err) = Cli(["init", "--arch", "4-8-3", "--out"], _dir);
         code.Should().NotBe(0);
-        err.Trim().Should().Be("error: Option '--out' needs a value; expected FILE after it.");
+        err.Trim().Should().Be("error: Option '--out' needs a value; expected DIR after it.");
         Directory.EnumerateFileSystemEntries(_dir).Should().BeEmpty("no file named __default_command (or any other) is written");
 
         var (code2, _, err2) = Cli(["train", "--steps", "--k", "0", "--out", Path.Combine(_dir, "t")], _dir);
