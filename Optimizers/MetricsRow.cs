@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Curvature.Core;
 
 namespace Curvature.Optimizers;
 
@@ -114,4 +115,142 @@ public static class MetricsCsv
     }
 
     static string D(double? v) => v is double x ? x.ToString("R", CultureInfo.InvariantCulture) : "";
+}
+
+/// <summary>
+/// metrics.csv written as an append-only log: the header once, then the rows of each checkpoint
+/// interval appended and flushed to disk (fsync) before the checkpoint that counts them is renamed
+/// into place. A checkpoint records how many bytes of the file belong to it, so a kill at any
+/// moment leaves a file at least that long; a resume cuts it back to that length and appends from
+/// there. Each checkpoint thus costs the rows since the previous one, not every row so far.
+/// </summary>
+public sealed class MetricsLog : IDisposable
+{
+    static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+    readonly FileStream _file;
+    readonly int _k;
+
+    MetricsLog(string path, int k, long rows)
+    {
+        Path = path;
+        _k = k;
+        Rows = rows;
+        _file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read);
+        _file.Seek(0, SeekOrigin.End);
+    }
+
+    /// <summary>The file.</summary>
+    public string Path { get; }
+
+    /// <summary>Rows written after the header.</summary>
+    public long Rows { get; private set; }
+
+    /// <summary>Bytes written (header included): what a checkpoint taken now records.</summary>
+    public long Length => _file.Position;
+
+    /// <summary>A new log at <paramref name="path"/> holding only the header for <paramref name="k"/> eigenvalue columns (an earlier file is replaced atomically).</summary>
+    public static MetricsLog Create(string path, int k)
+    {
+        Guard.NotNull(path);
+        AtomicFile.WriteAllText(path, MetricsCsv.Header(k) + "\n");
+        return new MetricsLog(path, k, 0);
+    }
+
+    /// <summary>
+    /// The log of a run resumed from <paramref name="checkpoint"/> (read from <paramref name="checkpointPath"/>):
+    /// the metrics.csv beside the checkpoint, cut back to the <see cref="TrainerCheckpoint.MetricsBytes"/>
+    /// that belong to it, written at <paramref name="path"/> (in place when it is the same file).
+    /// A version-2 checkpoint's own rows are written instead. A metrics.csv that is missing, shorter than
+    /// the checkpoint says, or whose prefix does not hold the header and the recorded rows is refused
+    /// with a message naming it.
+    /// </summary>
+    public static MetricsLog Resume(string path, int k, TrainerCheckpoint checkpoint, string checkpointPath)
+    {
+        Guard.NotNull(path);
+        Guard.NotNull(checkpoint);
+        Guard.NotNull(checkpointPath);
+        if (checkpoint.LegacyMetrics is { } rows)
+        {
+            AtomicFile.WriteAllText(path, MetricsCsv.Format(rows, k));
+            return new MetricsLog(path, k, rows.Count);
+        }
+        string source = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(checkpointPath))!, TrainingRun.MetricsFile);
+        long bytes = checkpoint.MetricsBytes;
+        if (bytes < 0)
+            throw new InvalidDataException($"Option '--resume': checkpoint '{checkpointPath}' records no metrics.csv length; expected a checkpoint written by `curvature train`.");
+        if (!File.Exists(source))
+            throw new InvalidDataException($"Option '--resume': metrics file '{source}' does not exist; expected the metrics.csv written beside checkpoint '{checkpointPath}' (at least {bytes} bytes).");
+        long length = new FileInfo(source).Length;
+        if (length < bytes)
+            throw new InvalidDataException($"Option '--resume': metrics file '{source}' has {length} bytes but checkpoint '{checkpointPath}' records {bytes}; expected the metrics.csv the checkpoint was written with (at least that long).");
+        CheckPrefix(source, bytes, k, checkpoint.MetricsRows);
+        if (string.Equals(System.IO.Path.GetFullPath(source), System.IO.Path.GetFullPath(path), StringComparison.Ordinal))
+        {
+            // Rows past the checkpoint (appended before a kill, or by a run that diverged later) are dropped.
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read);
+            fs.SetLength(bytes);
+            fs.Flush(flushToDisk: true);
+        }
+        else
+        {
+            AtomicFile.Write(path, (Stream target) =>
+            {
+                using var fs = File.OpenRead(source);
+                CopyPrefix(fs, bytes, target, null);
+            });
+        }
+        return new MetricsLog(path, k, checkpoint.MetricsRows);
+    }
+
+    /// <summary>The first <paramref name="bytes"/> bytes of <paramref name="source"/> hold the header for k columns and exactly <paramref name="rows"/> complete lines after it.</summary>
+    static void CheckPrefix(string source, long bytes, int k, long rows)
+    {
+        byte[] header = Utf8.GetBytes(MetricsCsv.Header(k) + "\n");
+        using var fs = File.OpenRead(source);
+        var start = new byte[Math.Min(header.Length, bytes)];
+        fs.ReadExactly(start);
+        fs.Position = 0;
+        long lines = 0;
+        byte lastByte = 0;
+        CopyPrefix(fs, bytes, null, chunk =>
+        {
+            foreach (byte b in chunk) if (b == (byte)'\n') lines++;
+            if (chunk.Length > 0) lastByte = chunk[^1];
+        });
+        if (!start.AsSpan().SequenceEqual(header) || lines != rows + 1 || lastByte != (byte)'\n')
+            throw new InvalidDataException($"Option '--resume': metrics file '{source}' does not begin with the header and {rows} rows the checkpoint records in {bytes} bytes; expected the metrics.csv the checkpoint was written with.");
+    }
+
+    delegate void ChunkAction(ReadOnlySpan<byte> chunk);
+
+    /// <summary>Streams the first <paramref name="bytes"/> bytes in fixed chunks (a long file never allocates its size).</summary>
+    static void CopyPrefix(Stream from, long bytes, Stream? to, ChunkAction? look)
+    {
+        var buffer = new byte[1 << 16];
+        for (long left = bytes; left > 0;)
+        {
+            int n = from.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+            if (n == 0) throw new EndOfStreamException();
+            to?.Write(buffer, 0, n);
+            look?.Invoke(buffer.AsSpan(0, n));
+            left -= n;
+        }
+    }
+
+    /// <summary>Appends the rows (buffered; <see cref="Sync"/> makes them durable).</summary>
+    public void Append(IEnumerable<MetricsRow> rows)
+    {
+        Guard.NotNull(rows);
+        foreach (var r in rows)
+        {
+            _file.Write(Utf8.GetBytes(MetricsCsv.Line(r, _k) + "\n"));
+            Rows++;
+        }
+    }
+
+    /// <summary>Flushes everything appended to disk (fsync): done before a checkpoint that counts these rows is written.</summary>
+    public void Sync() => _file.Flush(flushToDisk: true);
+
+    /// <inheritdoc/>
+    public void Dispose() => _file.Dispose();
 }

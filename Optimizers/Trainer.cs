@@ -80,6 +80,8 @@ public sealed class Trainer
     readonly int[] _permutation;
     readonly int[]? _batch;
     readonly List<MetricsRow> _metrics = [];
+    long _rowsBefore;
+    MetricsRow? _lastBefore;
     Rng _rng;
     int _position;
     int _epoch;
@@ -155,7 +157,9 @@ public sealed class Trainer
         if (checkpoint.Tracker is not null) t._tracker!.Restore(checkpoint.Tracker);
         t._referenceLoss = checkpoint.ReferenceLoss;
         t._secondsBefore = checkpoint.Seconds;
-        t._metrics.AddRange(checkpoint.Metrics);
+        // The rows before the checkpoint stay in metrics.csv; only their count and the last one come back.
+        t._rowsBefore = checkpoint.MetricsRows;
+        t._lastBefore = checkpoint.LastMetrics;
         t.Status = TrainingStatus.Running;
         return t;
     }
@@ -175,8 +179,18 @@ public sealed class Trainer
     /// <summary>The step the run diverged or was interrupted at; null while running or once completed.</summary>
     public long? StoppedAt { get; private set; }
 
-    /// <summary>The metrics rows measured so far, one per measured step.</summary>
+    /// <summary>
+    /// The metrics rows this trainer measured, one per measured step: the whole run for a fresh
+    /// trainer, the rows after the checkpoint for a resumed one (the earlier rows are in the run's
+    /// metrics.csv, <see cref="MetricsRowsBefore"/> of them).
+    /// </summary>
     public IReadOnlyList<MetricsRow> Metrics => _metrics;
+
+    /// <summary>Rows measured before the checkpoint this trainer resumed from (0 for a fresh run).</summary>
+    public long MetricsRowsBefore => _rowsBefore;
+
+    /// <summary>The last metrics row of the run (measured here or carried by the checkpoint), or null.</summary>
+    public MetricsRow? LastMetrics => _metrics.Count > 0 ? _metrics[^1] : _lastBefore;
 
     /// <summary>The dominant-subspace tracker, or null when the rule needs none and none was asked for.</summary>
     public SubspaceTracker? Tracker => _tracker;
@@ -254,7 +268,7 @@ public sealed class Trainer
         StoppedAt = Step;
     }
 
-    TrainingResult Result() => new(Status, StoppedAt, Step, _metrics.Count > 0 ? _metrics[^1] : null, _tracker?.Matvecs ?? 0, Seconds);
+    TrainingResult Result() => new(Status, StoppedAt, Step, LastMetrics, _tracker?.Matvecs ?? 0, Seconds);
 
     /// <summary>Ends the run as diverged at the current step, with a last measurement of θ there.</summary>
     void Diverge()
@@ -318,7 +332,7 @@ public sealed class Trainer
     /// <summary>Measures θ_Step and appends the row (once per step).</summary>
     MetricsRow Measure()
     {
-        if (_metrics.Count > 0 && _metrics[^1].Step == Step) return _metrics[^1];
+        if (LastMetrics is { } last && last.Step == Step) return last;
         var train = _train.Evaluate(_theta);
         if (double.IsNaN(_referenceLoss) && Step == 0) _referenceLoss = train.Loss;
         Evaluation? test = _test?.Evaluate(_theta);
@@ -357,7 +371,7 @@ public sealed class Trainer
         return row;
     }
 
-    /// <summary>The complete state at the current step boundary.</summary>
+    /// <summary>The complete state at the current step boundary (<see cref="TrainerCheckpoint.MetricsBytes"/> unset: the writer of metrics.csv fills it in).</summary>
     public TrainerCheckpoint Checkpoint() => new()
     {
         Fingerprint = _o.Fingerprint(_n, _examples),
@@ -375,6 +389,7 @@ public sealed class Trainer
         Seconds = Seconds,
         Status = Status,
         StoppedAt = StoppedAt,
-        Metrics = _metrics.ToArray(),
+        MetricsRows = _rowsBefore + _metrics.Count,
+        LastMetrics = LastMetrics,
     };
 }

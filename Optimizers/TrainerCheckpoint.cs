@@ -8,8 +8,11 @@ namespace Curvature.Optimizers;
 /// The complete state of a training run at a step boundary: θ, the momentum buffer and χ
 /// switch, the tracker (basis, eigenvalues, counters, Hessian batch), the minibatch RNG with
 /// the epoch's permutation and position in it, the initial loss divergence is judged against,
-/// elapsed time, the metrics so far, and the options that shaped the trajectory.
-/// Restoring it and running on gives the same bits as never having stopped.
+/// elapsed time, how much of metrics.csv belongs to it (rows and bytes, plus the last row),
+/// and the options that shaped the trajectory. Restoring it and running on gives the same bits
+/// as never having stopped. Its size does not grow with the step count: the metrics rows live
+/// in metrics.csv beside it, appended row by row (format version 3; version 2 carried every row
+/// and is still read).
 /// </summary>
 public sealed record TrainerCheckpoint
 {
@@ -43,11 +46,25 @@ public sealed record TrainerCheckpoint
     public required TrainingStatus Status { get; init; }
     /// <summary>The step it diverged or was interrupted at, or null.</summary>
     public long? StoppedAt { get; init; }
-    /// <summary>The metrics rows so far.</summary>
-    public required IReadOnlyList<MetricsRow> Metrics { get; init; }
+    /// <summary>Rows of metrics.csv (after its header) that belong to this state.</summary>
+    public required long MetricsRows { get; init; }
+
+    /// <summary>
+    /// Bytes of metrics.csv (header included) that belong to this state: a resume truncates the file
+    /// back to this length; −1 when no metrics.csv was written with it (a checkpoint made in memory,
+    /// or one read from a version-2 file, which carries its rows in <see cref="LegacyMetrics"/>).
+    /// </summary>
+    public long MetricsBytes { get; init; } = -1;
+
+    /// <summary>The last metrics row measured, or null: a resume does not measure its step twice and reports it as the final row.</summary>
+    public MetricsRow? LastMetrics { get; init; }
+
+    /// <summary>Every metrics row, only for a checkpoint read from a version-2 file (which carried them); null otherwise.</summary>
+    public IReadOnlyList<MetricsRow>? LegacyMetrics { get; init; }
 
     const string Magic = "CURVATURE-CHECKPOINT";
-    const int Version = 2;
+    const int Version = 3;
+    const int LegacyVersion = 2;
 
     /// <summary>Writes the checkpoint to a temporary file beside <paramref name="path"/> and renames it into place.</summary>
     public void Save(string path)
@@ -110,17 +127,31 @@ public sealed record TrainerCheckpoint
             if (t.HessianBatch is not null) WriteInts(w, t.HessianBatch);
         }
         w.Write(ReferenceLoss); w.Write(Seconds); w.Write((int)Status); w.Write(StoppedAt ?? -1L);
-        w.Write(Metrics.Count);
-        foreach (var m in Metrics)
-        {
-            w.Write(m.Step); w.Write(m.Epoch); w.Write(m.LearningRate); w.Write(m.TrainLoss); w.Write(m.TrainAccuracy);
-            WriteOptional(w, m.TestLoss); WriteOptional(w, m.TestAccuracy);
-            w.Write(m.GradNorm); WriteOptional(w, m.DomNorm); WriteOptional(w, m.BulkNorm);
-            WriteOptional(w, m.Chi); WriteOptional(w, m.ChiEma); w.Write(m.Projecting);
-            WriteDoubles(w, m.Eigenvalues);
-            w.Write(m.Matvecs); w.Write(m.Refreshes); w.Write(m.Seconds);
-        }
+        // Version 3: a constant-size reference into metrics.csv instead of every row (version 2).
+        w.Write(MetricsRows); w.Write(MetricsBytes);
+        w.Write(LastMetrics is not null);
+        if (LastMetrics is { } m) WriteRow(w, m);
     }
+
+    static void WriteRow(BinaryWriter w, MetricsRow m)
+    {
+        w.Write(m.Step); w.Write(m.Epoch); w.Write(m.LearningRate); w.Write(m.TrainLoss); w.Write(m.TrainAccuracy);
+        WriteOptional(w, m.TestLoss); WriteOptional(w, m.TestAccuracy);
+        w.Write(m.GradNorm); WriteOptional(w, m.DomNorm); WriteOptional(w, m.BulkNorm);
+        WriteOptional(w, m.Chi); WriteOptional(w, m.ChiEma); w.Write(m.Projecting);
+        WriteDoubles(w, m.Eigenvalues);
+        w.Write(m.Matvecs); w.Write(m.Refreshes); w.Write(m.Seconds);
+    }
+
+    static MetricsRow ReadRow(BinaryReader r, string path) => new()
+    {
+        Step = r.ReadInt64(), Epoch = r.ReadInt32(), LearningRate = r.ReadDouble(), TrainLoss = r.ReadDouble(), TrainAccuracy = r.ReadDouble(),
+        TestLoss = ReadOptional(r), TestAccuracy = ReadOptional(r),
+        GradNorm = r.ReadDouble(), DomNorm = ReadOptional(r), BulkNorm = ReadOptional(r),
+        Chi = ReadOptional(r), ChiEma = ReadOptional(r), Projecting = r.ReadBoolean(),
+        Eigenvalues = ReadDoubles(r, path),
+        Matvecs = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
+    };
 
     static TrainerCheckpoint Read(BinaryReader r, string path)
     {
@@ -133,8 +164,8 @@ public sealed record TrainerCheckpoint
         if (magic != Magic)
             throw new InvalidDataException($"File '{path}' is not a Curvature checkpoint; expected one written by a training run.");
         int version = r.ReadInt32();
-        if (version != Version)
-            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version}.");
+        if (version != Version && version != LegacyVersion)
+            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version} (or {LegacyVersion}, still read).");
         int pairs = Count(r, r.ReadInt32(), path, 2);
         var fingerprint = new List<KeyValuePair<string, string>>(pairs);
         for (int i = 0; i < pairs; i++) fingerprint.Add(new(r.ReadString(), r.ReadString()));
@@ -162,19 +193,23 @@ public sealed record TrainerCheckpoint
         var status = (TrainingStatus)statusCode;
         long stoppedRaw = r.ReadInt64();
         long? stoppedAt = stoppedRaw < 0 ? null : stoppedRaw;
-        int rows = Count(r, r.ReadInt32(), path, MinRowBytes);
-        var metrics = new List<MetricsRow>(rows);
-        for (int i = 0; i < rows; i++)
+        long metricsRows, metricsBytes = -1;
+        MetricsRow? lastRow;
+        List<MetricsRow>? legacy = null;
+        if (version == LegacyVersion)
         {
-            metrics.Add(new MetricsRow
-            {
-                Step = r.ReadInt64(), Epoch = r.ReadInt32(), LearningRate = r.ReadDouble(), TrainLoss = r.ReadDouble(), TrainAccuracy = r.ReadDouble(),
-                TestLoss = ReadOptional(r), TestAccuracy = ReadOptional(r),
-                GradNorm = r.ReadDouble(), DomNorm = ReadOptional(r), BulkNorm = ReadOptional(r),
-                Chi = ReadOptional(r), ChiEma = ReadOptional(r), Projecting = r.ReadBoolean(),
-                Eigenvalues = ReadDoubles(r, path),
-                Matvecs = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
-            });
+            int rows = Count(r, r.ReadInt32(), path, MinRowBytes);
+            legacy = new List<MetricsRow>(rows);
+            for (int i = 0; i < rows; i++) legacy.Add(ReadRow(r, path));
+            metricsRows = rows;
+            lastRow = rows > 0 ? legacy[^1] : null;
+        }
+        else
+        {
+            metricsRows = r.ReadInt64(); metricsBytes = r.ReadInt64();
+            if (metricsRows < 0 || metricsBytes < -1)
+                throw new InvalidDataException($"Checkpoint '{path}' records {metricsRows} metrics rows in {metricsBytes} bytes; expected non-negative counts.");
+            lastRow = r.ReadBoolean() ? ReadRow(r, path) : null;
         }
         if (theta.Length != velocity.Length)
             throw new InvalidDataException($"Checkpoint '{path}' has θ of length {theta.Length} but a momentum buffer of length {velocity.Length}; expected equal lengths.");
@@ -182,7 +217,8 @@ public sealed record TrainerCheckpoint
         {
             Fingerprint = fingerprint, Step = step, Epoch = epoch, Position = position, Permutation = permutation, Rng = rng,
             Theta = theta, Velocity = velocity, AlignmentEma = ema, Projecting = projecting, Tracker = tracker,
-            ReferenceLoss = reference, Seconds = seconds, Status = status, StoppedAt = stoppedAt, Metrics = metrics,
+            ReferenceLoss = reference, Seconds = seconds, Status = status, StoppedAt = stoppedAt,
+            MetricsRows = metricsRows, MetricsBytes = metricsBytes, LastMetrics = lastRow, LegacyMetrics = legacy,
         };
     }
 

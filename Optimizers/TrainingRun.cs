@@ -144,10 +144,22 @@ public static class TrainingRun
         var options = spec.Run.TrainerOptions();
         var train = problem.Train;
         options.Validate(train.ParameterCount, train.ExampleCount);
-        var trainer = spec.Resume is null
+        var resume = spec.Resume is null ? null : LoadResume(spec.Resume);
+        var trainer = resume is null
             ? new Trainer(train, problem.Test, options, problem.InitialTheta)
-            : Trainer.Resume(train, problem.Test, options, LoadResume(spec.Resume));
-        var lastGood = trainer.Checkpoint();
+            : Trainer.Resume(train, problem.Test, options, resume);
+        Directory.CreateDirectory(spec.Out);
+        string checkpointPath = Path.Combine(spec.Out, CheckpointFile);
+        // A checkpoint of an earlier run here would count bytes of a metrics.csv this run is about to replace.
+        foreach (var stale in new[] { CheckpointFile, DivergedCheckpointFile })
+        {
+            string path = Path.Combine(spec.Out, stale);
+            if (File.Exists(path) && !SamePath(path, spec.Resume)) File.Delete(path);
+        }
+        int k = options.Tracker?.K ?? 0;
+        string metricsPath = Path.Combine(spec.Out, MetricsFile);
+        using var log = resume is null ? MetricsLog.Create(metricsPath, k) : MetricsLog.Resume(metricsPath, k, resume, spec.Resume!);
+        var lastGood = trainer.Checkpoint() with { MetricsBytes = log.Length };
         while (true)
         {
             long until = spec.CheckpointEvery > 0
@@ -155,11 +167,25 @@ public static class TrainingRun
                 : options.Steps;
             trainer.Run(progress, cancellationToken, until);
             if (trainer.Status != TrainingStatus.Running) break;
-            Directory.CreateDirectory(spec.Out);
-            lastGood = trainer.Checkpoint();
-            lastGood.Save(Path.Combine(spec.Out, CheckpointFile));
+            // The rows go to disk before the checkpoint that counts them: a kill in between leaves extra rows a resume cuts off.
+            AppendNew(log, trainer);
+            log.Sync();
+            lastGood = trainer.Checkpoint() with { MetricsBytes = log.Length };
+            lastGood.Save(checkpointPath);
         }
-        return Write(spec.Out, spec, trainer, train.ExampleCount, trainer.Status == TrainingStatus.Diverged ? lastGood : null);
+        return Write(spec.Out, spec, trainer, train.ExampleCount, trainer.Status == TrainingStatus.Diverged ? lastGood : null, log);
+    }
+
+    static bool SamePath(string path, string? other) =>
+        other is not null && string.Equals(Path.GetFullPath(path), Path.GetFullPath(other), StringComparison.Ordinal);
+
+    /// <summary>Appends the trainer's rows the log does not hold yet.</summary>
+    static void AppendNew(MetricsLog log, Trainer trainer)
+    {
+        long have = log.Rows - trainer.MetricsRowsBefore;
+        if (have < 0 || have > trainer.Metrics.Count)
+            throw new InvalidOperationException($"metrics.csv holds {log.Rows} rows but the run has {trainer.MetricsRowsBefore + trainer.Metrics.Count}; expected at most that many.");
+        log.Append(trainer.Metrics.Skip((int)have));
     }
 
     /// <summary>
@@ -170,19 +196,40 @@ public static class TrainingRun
     /// Files of these names that this run does not write are removed, so a reused directory
     /// never mixes runs.
     /// </summary>
-    public static TrainingSummary Write(string directory, TrainSpec spec, Trainer trainer, int examples, TrainerCheckpoint? lastGood = null)
+    public static TrainingSummary Write(string directory, TrainSpec spec, Trainer trainer, int examples, TrainerCheckpoint? lastGood = null) =>
+        Write(directory, spec, trainer, examples, lastGood, null);
+
+    /// <summary>
+    /// <see cref="Write(string, TrainSpec, Trainer, int, TrainerCheckpoint?)"/> with metrics.csv already open as
+    /// <paramref name="log"/> (the rows not yet in it are appended and synced) or, without one, written whole.
+    /// </summary>
+    static TrainingSummary Write(string directory, TrainSpec spec, Trainer trainer, int examples, TrainerCheckpoint? lastGood, MetricsLog? log)
     {
         Guard.NotNull(spec);
         Guard.NotNull(trainer);
         Directory.CreateDirectory(directory);
         RunJson.Save(Path.Combine(directory, ConfigFile), spec with { Out = directory });
         int k = trainer.Tracker?.Options.K ?? 0;
-        AtomicFile.WriteAllText(Path.Combine(directory, MetricsFile), MetricsCsv.Format(trainer.Metrics, k));
+        long metricsBytes;
+        if (log is not null)
+        {
+            AppendNew(log, trainer);
+            log.Sync();
+            metricsBytes = log.Length;
+        }
+        else
+        {
+            if (trainer.MetricsRowsBefore > 0)
+                throw new ArgumentException($"Argument 'trainer' was resumed with {trainer.MetricsRowsBefore} rows before it; expected a fresh trainer (a resumed run's metrics.csv is appended by TrainingRun.Execute).", nameof(trainer));
+            string text = MetricsCsv.Format(trainer.Metrics, k);
+            AtomicFile.WriteAllText(Path.Combine(directory, MetricsFile), text);
+            metricsBytes = System.Text.Encoding.UTF8.GetByteCount(text);
+        }
         string checkpoint = Path.Combine(directory, CheckpointFile);
         var written = new HashSet<string>(StringComparer.Ordinal) { ConfigFile, MetricsFile, CheckpointFile, SummaryFile };
         if (lastGood is null)
         {
-            trainer.Checkpoint().Save(checkpoint);
+            (trainer.Checkpoint() with { MetricsBytes = metricsBytes }).Save(checkpoint);
             if (spec.SaveTheta)
             {
                 Npy.Write(Path.Combine(directory, ThetaFile), trainer.Theta, trainer.Theta.Length);
@@ -194,7 +241,7 @@ public static class TrainingRun
         else
         {
             lastGood.Save(checkpoint);
-            trainer.Checkpoint().Save(Path.Combine(directory, DivergedCheckpointFile));
+            (trainer.Checkpoint() with { MetricsBytes = metricsBytes }).Save(Path.Combine(directory, DivergedCheckpointFile));
             written.Add(DivergedCheckpointFile);
             if (spec.SaveTheta)
             {
@@ -211,7 +258,7 @@ public static class TrainingRun
             string path = Path.Combine(directory, stale);
             if (!written.Contains(stale) && File.Exists(path)) File.Delete(path);
         }
-        var final = trainer.Metrics.Count > 0 ? trainer.Metrics[^1] : null;
+        var final = trainer.LastMetrics;
         var summary = new TrainingSummary
         {
             Status = trainer.Status,

@@ -54,10 +54,13 @@ public class CheckpointTests
         second.Optimizer.Velocity.ToArray().Should().Equal(whole.Optimizer.Velocity.ToArray());
         second.Tracker!.Projector.Basis.ToArray().Should().Equal(whole.Tracker!.Projector.Basis.ToArray());
         second.Tracker.Matvecs.Should().Be(whole.Tracker.Matvecs);
-        // The run that stopped at `half` measured there as its final step; the whole run only at multiples of 5.
+        // The checkpoint carries no rows, only their count and the last one: the resumed trainer measures
+        // from there on. The run that stopped at `half` measured there as its final step; the whole run only at multiples of 5.
+        second.MetricsRowsBefore.Should().Be(first.Metrics.Count);
+        var rows = first.Metrics.Concat(second.Metrics).ToList();
         var expectedRows = whole.Metrics.Select(r => r.Step).Union([half]).Order();
-        second.Metrics.Select(r => r.Step).Should().Equal(expectedRows);
-        foreach (var r in second.Metrics.Where(r => r.Step % 5 == 0))
+        rows.Select(r => r.Step).Should().Equal(expectedRows);
+        foreach (var r in rows.Where(r => r.Step % 5 == 0))
             r.SameMeasurements(whole.Metrics.Single(w => w.Step == r.Step)).Should().BeTrue($"row {r.Step} matches");
         second.Metrics.Should().Contain(r => r.Projecting, "the χ switch fired, so the switch state was carried across");
     }
@@ -68,7 +71,7 @@ public class CheckpointTests
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 37, noise: 0.4, seed: 5);
         var t = new Trainer(q, new KnownSpectrumQuadratic(Spectrum, examples: 4), Options(13), Start(q.ParameterCount));
         t.Run();
-        var c = t.Checkpoint();
+        var c = t.Checkpoint() with { MetricsBytes = 4321 };
         var path = Path.Combine(_dir, "sub", "c.bin");
         c.Save(path);
         var back = TrainerCheckpoint.Load(path);
@@ -80,8 +83,11 @@ public class CheckpointTests
         back.Velocity.Should().Equal(c.Velocity);
         back.Tracker!.Basis.Should().Equal(c.Tracker!.Basis);
         back.Tracker.HessianBatch.Should().Equal(c.Tracker.HessianBatch);
-        back.Metrics.Should().HaveCount(c.Metrics.Count);
-        back.Metrics.Zip(c.Metrics).Should().OnlyContain(p => p.First.SameMeasurements(p.Second) && p.First.Seconds == p.Second.Seconds);
+        (back.MetricsRows, back.MetricsBytes).Should().Be((c.MetricsRows, c.MetricsBytes));
+        c.MetricsRows.Should().Be(t.Metrics.Count);
+        back.LastMetrics!.SameMeasurements(t.Metrics[^1]).Should().BeTrue("the last row travels with the checkpoint");
+        back.LastMetrics.Seconds.Should().Be(t.Metrics[^1].Seconds);
+        back.LegacyMetrics.Should().BeNull("a version-3 file carries no rows");
         Directory.GetFiles(Path.Combine(_dir, "sub")).Should().Equal([path], "the temporary file was renamed into place");
     }
 
@@ -136,5 +142,82 @@ public class CheckpointTests
         t.Run().Diverged.Should().BeTrue();
         FluentActions.Invoking(() => Trainer.Resume(q, null, o with { Steps = 400 }, t.Checkpoint()))
             .Should().Throw<ArgumentException>().WithMessage("*'checkpoint'*diverged at step*");
+    }
+
+    sealed class EveryStep(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    static TrainSpec Tiny(string dir, int steps, int every) => new()
+    {
+        Run = new RunSpec
+        {
+            Arch = "4-16-3", Data = "gmm:200:4:3:1", TestData = null, Loss = "mse", Batch = 20, K = 2, Refresh = 10,
+            HessianBatch = 0, EvalEvery = 1, Steps = steps, Seed = 3, LearningRate = 0.1,
+        },
+        Out = dir,
+        CheckpointEvery = every,
+        SaveTheta = true,
+    };
+
+    [Test]
+    public void Checkpointing_every_step_writes_a_checkpoint_of_constant_size_and_only_appends_to_metrics_csv()
+    {
+        string run = Path.Combine(_dir, "every");
+        string checkpoint = Path.Combine(run, "checkpoint.bin"), metrics = Path.Combine(run, "metrics.csv");
+        var sizes = new List<(long Step, long Checkpoint, long MetricsBytes)>();
+        byte[] previous = [];
+        // Progress after update s is reported before the checkpoint of step s: the file then holds step s − 1.
+        var progress = new EveryStep(p =>
+        {
+            if (!File.Exists(checkpoint)) return;
+            var c = TrainerCheckpoint.Load(checkpoint);
+            sizes.Add((c.Step, new FileInfo(checkpoint).Length, c.MetricsBytes));
+            byte[] now = File.ReadAllBytes(metrics);
+            now.Length.Should().BeGreaterThanOrEqualTo(previous.Length);
+            now.AsSpan(0, previous.Length).SequenceEqual(previous).Should().BeTrue($"metrics.csv at step {c.Step} only grew by appending");
+            now.Length.Should().Be((int)c.MetricsBytes, "the rows a checkpoint counts are on disk before it, and no more are written until the next");
+            previous = now;
+        });
+        TrainingRun.Execute(Tiny(run, 200, 1), progress).Status.Should().Be(TrainingStatus.Completed);
+
+        // The last report (the final measurement at step 200) sees the step-199 checkpoint again.
+        sizes.Select(x => x.Step).Distinct().Should().Equal(Enumerable.Range(1, 199).Select(i => (long)i));
+        sizes.Select(x => x.Checkpoint).Distinct().Should().ContainSingle("the checkpoint at step 10 has the size of the one at step 199: no rows are carried");
+        var growth = sizes.Zip(sizes.Skip(1), (a, b) => b.MetricsBytes - a.MetricsBytes).ToList();
+        growth.Max().Should().BeLessThan(2 * growth.Min(), "each checkpoint adds one row to metrics.csv, not every row so far");
+        File.ReadAllLines(metrics).Should().HaveCount(1 + 201, "a header and steps 0..200");
+        var last = TrainerCheckpoint.Load(checkpoint);
+        last.MetricsBytes.Should().Be(new FileInfo(metrics).Length);
+        last.MetricsRows.Should().Be(201);
+    }
+
+    static IEnumerable<string> WithoutSeconds(string path) => File.ReadAllLines(path).Select(l => l[..l.LastIndexOf(',')]);
+
+    [Test]
+    public void A_run_cut_after_its_rows_were_appended_but_before_the_checkpoint_resumes_to_the_uninterrupted_bytes()
+    {
+        string straight = Path.Combine(_dir, "straight"), cut = Path.Combine(_dir, "cut");
+        TrainingRun.Execute(Tiny(straight, 60, 1));
+        // Cancelled from the progress of update 25 (as SIGTERM does): the run stops at step 25 as interrupted.
+        using var cts = new CancellationTokenSource();
+        var stopAt25 = new EveryStep(p => { if (p.Step == 25) cts.Cancel(); });
+        TrainingRun.Execute(Tiny(cut, 60, 1), stopAt25, cts.Token).Status.Should().Be(TrainingStatus.Interrupted);
+        // What a kill -9 leaves at any moment: checkpoint.bin of step s, metrics.csv with its rows and
+        // possibly more (rows of the next interval appended, half a line written) before the next rename.
+        File.AppendAllText(Path.Combine(cut, "metrics.csv"), "25,3,0.1,1.2345,0.5,,,0.9\n26,3,0.1,1.2");
+        var resumed = TrainingRun.Execute(Tiny(cut, 60, 1) with { Resume = Path.Combine(cut, "checkpoint.bin") });
+        resumed.Status.Should().Be(TrainingStatus.Completed);
+        WithoutSeconds(Path.Combine(cut, "metrics.csv")).Should().Equal(WithoutSeconds(Path.Combine(straight, "metrics.csv")));
+        File.ReadAllBytes(Path.Combine(cut, "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(straight, "theta.npy")));
+        var a = TrainerCheckpoint.Load(Path.Combine(cut, "checkpoint.bin"));
+        var b = TrainerCheckpoint.Load(Path.Combine(straight, "checkpoint.bin"));
+        // Bytes differ only through the wall-time column's digits.
+        (a.Step, a.MetricsRows, a.Status).Should().Be((b.Step, b.MetricsRows, b.Status));
+        a.MetricsBytes.Should().Be(new FileInfo(Path.Combine(cut, "metrics.csv")).Length);
+        a.Theta.Should().Equal(b.Theta);
+        a.Velocity.Should().Equal(b.Velocity);
+        a.Tracker!.Basis.Should().Equal(b.Tracker!.Basis);
     }
 }

@@ -83,11 +83,12 @@ public sealed class SweepJobsTests
         var uninterrupted = WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).ToList();
 
         // Put one run back to the state a kill after its step-10 checkpoint leaves: the checkpoint
-        // of the same run stopped at step 10, and none of the files a finished run writes.
+        // of the same run stopped at step 10 with the metrics.csv it counts, and none of the other files a finished run writes.
         string cell = Directory.GetDirectories(Dir("jobs")).Order().ElementAt(5);
         Ok(["train", "--config", Path.Combine(cell, "config.json"), "--steps", "10", "--quiet", "--out", Dir("half")]);
-        foreach (var f in new[] { "summary.json", "metrics.csv", "theta.npy" }) File.Delete(Path.Combine(cell, f));
+        foreach (var f in new[] { "summary.json", "theta.npy" }) File.Delete(Path.Combine(cell, f));
         File.Copy(Path.Combine(Dir("half"), "checkpoint.bin"), Path.Combine(cell, "checkpoint.bin"), overwrite: true);
+        File.Copy(Path.Combine(Dir("half"), "metrics.csv"), Path.Combine(cell, "metrics.csv"), overwrite: true);
 
         Ok(["sweep", "--collect", Dir("jobs")]);
         var gap = CsvTable.Load(Path.Combine(Dir("jobs"), "sweep.csv"));
