@@ -116,6 +116,98 @@ public class CliReliabilityTests
         err3.Should().Contain("diverged at step");
     }
 
+    static readonly string[] IssueCommand = ["train", "--arch", "196-16-10", "--data", "mnist14:500", "--steps", "2000", "--batch", "32", "--warmup", "2000",
+        "--k", "5", "--refresh", "20", "--hessian-batch", "100", "--eval-every", "50", "--checkpoint-every", "20", "--seed", "3", "--save-theta", "--quiet"];
+
+    [Test]
+    public void The_issues_diverging_mnist_run_keeps_its_step_80_checkpoint_and_resumes_from_it_in_place_to_completion()
+    {
+        // Issue 13's own command, unchanged (the test set included: it takes about a second).
+        string run = Path.Combine(_dir, "dl");
+        var (code, stdout, err) = Cli([.. IssueCommand, "--lr", "20", "--out", run]);
+        code.Should().Be(0, err);
+        stdout.Should().StartWith("diverged at step 88");
+        string summaryText = File.ReadAllText(Path.Combine(run, "summary.json"));
+        summaryText.Should().NotContain("Infinity").And.NotContain("NaN");
+        using (var summary = JsonDocument.Parse(summaryText))
+        {
+            summary.RootElement.GetProperty("stopped_at").GetInt64().Should().Be(88);
+            summary.RootElement.GetProperty("checkpoint_step").GetInt64().Should().Be(80, "the last multiple of --checkpoint-every 20 before step 88");
+        }
+        var good = TrainerCheckpoint.Load(Path.Combine(run, "checkpoint.bin"));
+        good.Step.Should().Be(80);
+        good.Status.Should().Be(TrainingStatus.Running, "the step-80 state was written mid-run and resumes");
+        Npy.ReadVector(Path.Combine(run, "theta.npy")).Should().Equal(good.Theta, "theta.npy is the last good θ");
+        var diverged = TrainerCheckpoint.Load(Path.Combine(run, "diverged.bin"));
+        (diverged.Status, diverged.StoppedAt).Should().Be((TrainingStatus.Diverged, 88L));
+        Npy.ReadVector(Path.Combine(run, "theta-diverged.npy")).Should().Equal(diverged.Theta);
+        // metrics.csv keeps every row up to the divergence; the good checkpoint counts the rows before step 80.
+        var steps = File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1).Select(l => long.Parse(l[..l.IndexOf(',')], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        steps.Should().Equal(0, 50, 88);
+        good.MetricsRows.Should().Be(2);
+        diverged.MetricsBytes.Should().Be(new FileInfo(Path.Combine(run, "metrics.csv")).Length);
+
+        // Resumed in place with a 100 times smaller rate: from step 80 to the end, the row at 88 cut off.
+        var (code2, stdout2, err2) = Cli([.. IssueCommand, "--lr", "0.2", "--resume", Path.Combine(run, "checkpoint.bin"), "--out", run]);
+        code2.Should().Be(0, err2);
+        stdout2.Should().StartWith("completed: 2000 steps");
+        var after = File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1).Select(l => long.Parse(l[..l.IndexOf(',')], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        after.Should().Equal(Enumerable.Range(0, 41).Select(i => 50L * i), "steps 0 and 50 kept, 88 dropped, then every 50th step to 2000");
+        File.ReadAllText(Path.Combine(run, "summary.json")).Should().Contain("\"status\": \"completed\"");
+        File.Exists(Path.Combine(run, "diverged.bin")).Should().BeFalse("the finished run leaves no diverged state of the earlier attempt");
+        File.Exists(Path.Combine(run, "theta-diverged.npy")).Should().BeFalse();
+    }
+
+    [Test]
+    public void A_resume_whose_metrics_csv_is_shorter_than_the_checkpoint_says_is_refused_naming_the_file()
+    {
+        string run = Path.Combine(_dir, "short");
+        Cli(["train", .. Tiny, "--steps", "20", "--checkpoint-every", "5", "--quiet", "--out", run]).Code.Should().Be(0);
+        string metrics = Path.Combine(run, "metrics.csv");
+        var bytes = File.ReadAllBytes(metrics);
+        File.WriteAllBytes(metrics, bytes[..(bytes.Length - 10)]);
+        var (code, _, err) = Cli(["train", .. Tiny, "--steps", "30", "--quiet", "--resume", Path.Combine(run, "checkpoint.bin"), "--out", run]);
+        code.Should().NotBe(0);
+        err.Trim().Should().Match($"error: Option '--resume': metrics file '{metrics}' has {bytes.Length - 10} bytes but checkpoint '*checkpoint.bin' records {bytes.Length}; expected *");
+        File.ReadAllBytes(metrics).Should().HaveCount(bytes.Length - 10, "a refused resume changes nothing");
+    }
+
+    [Test]
+    public void A_kill_9_while_checkpointing_every_step_leaves_a_run_that_resumes_to_the_uninterrupted_bytes()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("POSIX signals: Linux only.");
+        string run = Path.Combine(_dir, "k9"), straight = Path.Combine(_dir, "straight");
+        var tiny = Tiny.ToArray();
+        tiny[Array.IndexOf(tiny, "--eval-every") + 1] = "1";
+        string[] args = ["train", .. tiny, "--steps", "3000", "--checkpoint-every", "1", "--quiet"];
+        foreach (int delayMs in new[] { 700, 1100 })
+        {
+            var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            psi.Environment["CURVATURE_BLAS"] = "libopenblas.so.0";
+            psi.ArgumentList.Add(CliProcess.Dll);
+            string[] full = File.Exists(Path.Combine(run, "checkpoint.bin")) ? [.. args, "--resume", Path.Combine(run, "checkpoint.bin"), "--out", run] : [.. args, "--out", run];
+            foreach (var arg in full) psi.ArgumentList.Add(arg);
+            using var p = Process.Start(psi)!;
+            // Killed once checkpoints are being written, at whatever point of a step it has reached.
+            var sw = Stopwatch.StartNew();
+            while (!File.Exists(Path.Combine(run, "checkpoint.bin")) && sw.ElapsedMilliseconds < 60_000) Thread.Sleep(20);
+            Thread.Sleep(delayMs);
+            kill(p.Id, 9).Should().Be(0);
+            p.WaitForExit(60_000).Should().BeTrue();
+            File.Exists(Path.Combine(run, "summary.json")).Should().BeFalse("the run was killed before it finished");
+        }
+        Cli([.. args, "--resume", Path.Combine(run, "checkpoint.bin"), "--out", run]).Code.Should().Be(0);
+        Cli([.. args, "--out", straight]).Code.Should().Be(0);
+        static IEnumerable<string> WithoutSeconds(string path) => File.ReadAllLines(path).Select(l => l[..l.LastIndexOf(',')]);
+        WithoutSeconds(Path.Combine(run, "metrics.csv")).Should().Equal(WithoutSeconds(Path.Combine(straight, "metrics.csv")));
+        File.ReadAllBytes(Path.Combine(run, "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(straight, "theta.npy")));
+        var a = TrainerCheckpoint.Load(Path.Combine(run, "checkpoint.bin"));
+        var b = TrainerCheckpoint.Load(Path.Combine(straight, "checkpoint.bin"));
+        (a.Step, a.MetricsRows, a.Status).Should().Be((b.Step, b.MetricsRows, b.Status));
+        a.Velocity.Should().Equal(b.Velocity);
+        a.Theta.Should().Equal(b.Theta);
+    }
+
     [Test]
     public void A_reused_output_directory_keeps_no_theta_of_an_earlier_run()
     {
