@@ -41,7 +41,7 @@ public sealed class Problem
         var model = spec.Network();
         var loss = spec.LossKind();
         var train = DataSpec.Parse(spec.Data);
-        var test = !withTest || string.IsNullOrWhiteSpace(spec.TestData) ? null : DataSpec.Parse(spec.TestData);
+        var test = !withTest || string.IsNullOrWhiteSpace(spec.TestData) ? null : DataSpec.Parse(spec.TestData, "test-data");
         var options = spec.ObjectiveOptions();
         return new Problem
         {

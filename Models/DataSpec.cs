@@ -33,10 +33,11 @@ public enum DataKind
 /// <summary>
 /// A parsed <c>--data</c> spec. <see cref="FromString"/> checks the syntax and the ranges
 /// (no I/O); <see cref="Load"/> builds the <see cref="Dataset"/>; <see cref="Parse"/> does
-/// both. Syntax and range errors throw ArgumentException (ParamName "spec") whose one-line
-/// message quotes the spec and says what was expected; a missing file throws
-/// FileNotFoundException; bad file content throws InvalidDataException naming the file;
-/// X and y with different row counts throw ArgumentException naming both files and shapes.
+/// both. Every error begins "Option '--data' was 'SPEC'" (or '--test-data', as the caller says):
+/// syntax and range errors throw ArgumentException (ParamName the option) whose one-line
+/// message says what was expected; a missing file throws FileNotFoundException; bad file
+/// content throws InvalidDataException naming the file; X and y with different row counts
+/// throw ArgumentException naming both files and shapes.
 /// </summary>
 public sealed record DataSpec
 {
@@ -67,21 +68,30 @@ public sealed record DataSpec
     /// <summary>Seed of gmm/teacher data (0 otherwise).</summary>
     public ulong Seed { get; init; }
 
+    /// <summary>The option the spec was given with, without dashes (data, test-data): its load errors name it.</summary>
+    public string Option { get; init; } = "data";
+
+    string Where => $"Option '--{Option}' was '{Text}'";
+
     /// <summary>Path of the inputs .npy for npy (null otherwise).</summary>
     public string? XPath { get; init; }
 
     /// <summary>Path of the labels or targets .npy for npy (null otherwise).</summary>
     public string? YPath { get; init; }
 
-    /// <summary>Parses and loads in one step.</summary>
-    public static Dataset Parse(string spec) => FromString(spec).Load();
+    /// <summary>Parses and loads in one step; errors name the option the spec came from (<paramref name="option"/> without dashes: data, test-data).</summary>
+    public static Dataset Parse(string spec, string option = "data") => FromString(spec, option).Load();
 
-    /// <summary>Checks the syntax and ranges of <paramref name="spec"/> without touching files.</summary>
-    public static DataSpec FromString(string spec)
+    /// <summary>
+    /// Checks the syntax and ranges of <paramref name="spec"/> without touching files. Every error
+    /// names <paramref name="option"/> (without dashes: data, test-data) and quotes the spec.
+    /// </summary>
+    public static DataSpec FromString(string spec, string option = "data")
     {
         Guard.NotNull(spec);
+        Guard.NotNull(option);
         if (spec.Length == 0)
-            throw Error(spec, $"is empty; expected one of {Forms}");
+            throw Error(option, spec, $"is empty; expected one of {Forms}");
         int colon = spec.IndexOf(':');
         string kind = colon < 0 ? spec : spec[..colon];
         string rest = colon < 0 ? "" : spec[(colon + 1)..];
@@ -90,74 +100,74 @@ public sealed record DataSpec
             case "mnist-test":
             case "mnist14-test":
                 if (colon >= 0)
-                    throw Error(spec, $"takes no fields after '{kind}'; expected exactly '{kind}' (the fixed 2000 test digits)");
-                return new DataSpec { Kind = kind == "mnist-test" ? DataKind.MnistTest : DataKind.Mnist14Test, Text = spec, N = Mnist.TestCount };
+                    throw Error(option, spec, $"takes no fields after '{kind}'; expected exactly '{kind}' (the fixed 2000 test digits)");
+                return new DataSpec { Option = option, Kind = kind == "mnist-test" ? DataKind.MnistTest : DataKind.Mnist14Test, Text = spec, N = Mnist.TestCount };
 
             case "fashion-test":
             case "fashion14-test":
                 if (colon >= 0)
-                    throw Error(spec, $"takes no fields after '{kind}'; expected exactly '{kind}' (the fixed 2000 test images)");
-                return new DataSpec { Kind = kind == "fashion-test" ? DataKind.FashionTest : DataKind.Fashion14Test, Text = spec, N = Mnist.TestCount };
+                    throw Error(option, spec, $"takes no fields after '{kind}'; expected exactly '{kind}' (the fixed 2000 test images)");
+                return new DataSpec { Option = option, Kind = kind == "fashion-test" ? DataKind.FashionTest : DataKind.Fashion14Test, Text = spec, N = Mnist.TestCount };
 
             case "mnist":
             case "mnist14":
                 {
                     string form = $"{kind}:N";
-                    string[] f = Fields(spec, colon, rest, 1, form);
-                    int n = Int(spec, "N", f[0], 1, Mnist.TrainMax, form);
-                    return new DataSpec { Kind = kind == "mnist" ? DataKind.Mnist : DataKind.Mnist14, Text = spec, N = n };
+                    string[] f = Fields(option, spec, colon, rest, 1, form);
+                    int n = Int(option, spec, "N", f[0], 1, Mnist.TrainMax, form);
+                    return new DataSpec { Option = option, Kind = kind == "mnist" ? DataKind.Mnist : DataKind.Mnist14, Text = spec, N = n };
                 }
 
             case "fashion":
             case "fashion14":
                 {
                     string form = $"{kind}:N";
-                    string[] f = Fields(spec, colon, rest, 1, form);
-                    int n = Int(spec, "N", f[0], 1, Mnist.TrainMax, form);
-                    return new DataSpec { Kind = kind == "fashion" ? DataKind.Fashion : DataKind.Fashion14, Text = spec, N = n };
+                    string[] f = Fields(option, spec, colon, rest, 1, form);
+                    int n = Int(option, spec, "N", f[0], 1, Mnist.TrainMax, form);
+                    return new DataSpec { Option = option, Kind = kind == "fashion" ? DataKind.Fashion : DataKind.Fashion14, Text = spec, N = n };
                 }
 
             case "gmm":
                 {
                     const string form = "gmm:N:D:C:SEED";
-                    string[] f = Fields(spec, colon, rest, 4, form);
-                    int n = Int(spec, "N", f[0], 1, int.MaxValue, form);
-                    int d = Int(spec, "D", f[1], 1, MaxFeatures, form);
-                    int c = Int(spec, "C", f[2], 2, MaxClasses, form);
-                    ulong seed = Seed64(spec, f[3], form);
-                    CheckSize(spec, n, d);
+                    string[] f = Fields(option, spec, colon, rest, 4, form);
+                    int n = Int(option, spec, "N", f[0], 1, int.MaxValue, form);
+                    int d = Int(option, spec, "D", f[1], 1, MaxFeatures, form);
+                    int c = Int(option, spec, "C", f[2], 2, MaxClasses, form);
+                    ulong seed = Seed64(option, spec, f[3], form);
+                    CheckSize(option, spec, n, d);
                     if ((long)c * d > Synthetic.MaxElements)
-                        throw Error(spec, $"asks for C·D = {(long)c * d} class-mean values; expected C·D ≤ {Synthetic.MaxElements}");
-                    return new DataSpec { Kind = DataKind.Gmm, Text = spec, N = n, D = d, C = c, Seed = seed };
+                        throw Error(option, spec, $"asks for C·D = {(long)c * d} class-mean values; expected C·D ≤ {Synthetic.MaxElements}");
+                    return new DataSpec { Option = option, Kind = DataKind.Gmm, Text = spec, N = n, D = d, C = c, Seed = seed };
                 }
 
             case "teacher":
                 {
                     const string form = "teacher:N:D:SEED";
-                    string[] f = Fields(spec, colon, rest, 3, form);
-                    int n = Int(spec, "N", f[0], 1, int.MaxValue, form);
-                    int d = Int(spec, "D", f[1], 1, MaxFeatures, form);
-                    ulong seed = Seed64(spec, f[2], form);
-                    CheckSize(spec, n, d);
-                    return new DataSpec { Kind = DataKind.Teacher, Text = spec, N = n, D = d, Seed = seed };
+                    string[] f = Fields(option, spec, colon, rest, 3, form);
+                    int n = Int(option, spec, "N", f[0], 1, int.MaxValue, form);
+                    int d = Int(option, spec, "D", f[1], 1, MaxFeatures, form);
+                    ulong seed = Seed64(option, spec, f[2], form);
+                    CheckSize(option, spec, n, d);
+                    return new DataSpec { Option = option, Kind = DataKind.Teacher, Text = spec, N = n, D = d, Seed = seed };
                 }
 
             case "npy":
                 {
                     const string form = "npy:X.npy,y.npy[,CLASSES]";
                     if (colon < 0 || rest.Length == 0)
-                        throw Error(spec, $"names no files; expected {form}");
+                        throw Error(option, spec, $"names no files; expected {form}");
                     string[] parts = rest.Split(',');
                     if (parts.Length is < 2 or > 3)
-                        throw Error(spec, $"has {parts.Length} comma-separated field(s) after 'npy:'; expected {form}");
+                        throw Error(option, spec, $"has {parts.Length} comma-separated field(s) after 'npy:'; expected {form}");
                     if (parts[0].Length == 0 || parts[1].Length == 0)
-                        throw Error(spec, $"has an empty file name; expected {form}");
-                    int classes = parts.Length == 3 ? Int(spec, "CLASSES", parts[2], 1, MaxClasses, form) : 0;
-                    return new DataSpec { Kind = DataKind.Npy, Text = spec, XPath = parts[0], YPath = parts[1], C = classes };
+                        throw Error(option, spec, $"has an empty file name; expected {form}");
+                    int classes = parts.Length == 3 ? Int(option, spec, "CLASSES", parts[2], 1, MaxClasses, form) : 0;
+                    return new DataSpec { Option = option, Kind = DataKind.Npy, Text = spec, XPath = parts[0], YPath = parts[1], C = classes };
                 }
 
             default:
-                throw Error(spec, $"has unknown kind '{kind}'; expected one of {Forms}");
+                throw Error(option, spec, $"has unknown kind '{kind}'; expected one of {Forms}");
         }
     }
 
@@ -182,35 +192,35 @@ public sealed record DataSpec
         string xPath = XPath!, yPath = YPath!;
         foreach (var (path, role) in new[] { (xPath, "X.npy with float64 [n, d] inputs"), (yPath, "y.npy with int64 [n] labels or float64 [n, c] targets") })
             if (!File.Exists(path))
-                throw new FileNotFoundException($"Data spec '{Text}': file '{path}' does not exist; expected {role}.", path);
+                throw new FileNotFoundException($"{Where}: file '{path}' does not exist; expected {role}.", path);
 
         NpyArray xa = Npy.Read(xPath);
         if (xa.Dtype != NpyDtype.Float64 || xa.Shape.Length != 2)
-            throw new InvalidDataException($"{xPath}: X is '{xa.Descr}' {xa.ShapeText}; expected float64 '<f8' inputs of shape (n, d).");
+            throw new InvalidDataException($"{Where}: {xPath}: X is '{xa.Descr}' {xa.ShapeText}; expected float64 '<f8' inputs of shape (n, d).");
         int n = xa.Shape[0], d = xa.Shape[1];
         if (n == 0 || d == 0)
-            throw new InvalidDataException($"{xPath}: X has shape {xa.ShapeText}; expected at least one example and one feature.");
+            throw new InvalidDataException($"{Where}: {xPath}: X has shape {xa.ShapeText}; expected at least one example and one feature.");
         var x = new Matrix(n, d, xa.Float64!);
-        RequireFinite(x.Data, d, xPath, "inputs");
+        RequireFinite(x.Data, d, $"{Where}: {xPath}", "inputs");
 
         NpyArray ya = Npy.Read(yPath);
         if (ya.Shape[0] != n)
-            throw new ArgumentException($"Data spec '{Text}': {xPath} has shape {xa.ShapeText} but {yPath} has shape {ya.ShapeText}; expected the same number of rows.", "spec");
+            throw new ArgumentException($"{Where}: {xPath} has shape {xa.ShapeText} but {yPath} has shape {ya.ShapeText}; expected the same number of rows.", Option);
 
         if (ya.Dtype == NpyDtype.Int64)
         {
             if (ya.Shape.Length != 1)
-                throw new InvalidDataException($"{yPath}: labels are '<i8' {ya.ShapeText}; expected int64 labels of shape (n,) or float64 targets.");
+                throw new InvalidDataException($"{Where}: {yPath}: labels are '<i8' {ya.ShapeText}; expected int64 labels of shape (n,) or float64 targets.");
             long[] raw = ya.Int64!;
             long max = 0;
             for (int i = 0; i < raw.Length; i++)
             {
                 if (raw[i] < 0)
-                    throw new InvalidDataException($"{yPath}: label {raw[i]} at index {i} is negative; expected class labels ≥ 0.");
+                    throw new InvalidDataException($"{Where}: {yPath}: label {raw[i]} at index {i} is negative; expected class labels ≥ 0.");
                 if (C > 0 && raw[i] >= C)
-                    throw new InvalidDataException($"{yPath}: label {raw[i]} at index {i} is out of range; expected a class in [0, {C}) as given by CLASSES.");
+                    throw new InvalidDataException($"{Where}: {yPath}: label {raw[i]} at index {i} is out of range; expected a class in [0, {C}) as given by CLASSES.");
                 if (raw[i] >= MaxClasses)
-                    throw new InvalidDataException($"{yPath}: label {raw[i]} at index {i} is too large; expected labels below {MaxClasses}.");
+                    throw new InvalidDataException($"{Where}: {yPath}: label {raw[i]} at index {i} is too large; expected labels below {MaxClasses}.");
                 max = Math.Max(max, raw[i]);
             }
             int classes = C > 0 ? C : (int)max + 1;
@@ -220,12 +230,12 @@ public sealed record DataSpec
         }
 
         if (C > 0)
-            throw new ArgumentException($"Data spec '{Text}': CLASSES = {C} was given but {yPath} holds float64 targets; expected CLASSES only with int64 labels.", "spec");
+            throw new ArgumentException($"{Where}: CLASSES = {C} was given but {yPath} holds float64 targets; expected CLASSES only with int64 labels.", Option);
         int width = ya.Shape.Length == 2 ? ya.Shape[1] : 1;
         if (width == 0)
-            throw new InvalidDataException($"{yPath}: targets have shape {ya.ShapeText}; expected at least one output column.");
+            throw new InvalidDataException($"{Where}: {yPath}: targets have shape {ya.ShapeText}; expected at least one output column.");
         var targets = new Matrix(n, width, ya.Float64!);
-        RequireFinite(targets.Data, width, yPath, "targets");
+        RequireFinite(targets.Data, width, $"{Where}: {yPath}", "targets");
         return new Dataset(x, null, targets, width, Text);
     }
 
@@ -237,39 +247,39 @@ public sealed record DataSpec
                     $"{path}: element [{k / cols}, {k % cols}] is {values[k]}; expected finite {what}."));
     }
 
-    static ArgumentException Error(string spec, string what) => new($"Data spec '{spec}' {what}.", "spec");
+    static ArgumentException Error(string option, string spec, string what) => new($"Option '--{option}' was '{spec}'; it {what}.", option);
 
-    static string[] Fields(string spec, int colon, string rest, int count, string form)
+    static string[] Fields(string option, string spec, int colon, string rest, int count, string form)
     {
         if (colon < 0)
-            throw Error(spec, $"lacks its fields; expected {form}");
+            throw Error(option, spec, $"lacks its fields; expected {form}");
         string[] f = rest.Split(':');
         if (f.Length != count)
-            throw Error(spec, $"has {f.Length} field(s) after the kind; expected {count}, as in {form}");
+            throw Error(option, spec, $"has {f.Length} field(s) after the kind; expected {count}, as in {form}");
         return f;
     }
 
-    static int Int(string spec, string field, string text, int lo, int hi, string form)
+    static int Int(string option, string spec, string field, string text, int lo, int hi, string form)
     {
         if (text.Length == 0 || !text.All(char.IsAsciiDigit))
-            throw Error(spec, $"has {field} = '{text}', which is not a whole number; expected {lo} ≤ {field} ≤ {hi} in {form}");
+            throw Error(option, spec, $"has {field} = '{text}', which is not a whole number; expected {lo} ≤ {field} ≤ {hi} in {form}");
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < lo || v > hi)
-            throw Error(spec, $"has {field} = {text}, out of range; expected {lo} ≤ {field} ≤ {hi} in {form}");
+            throw Error(option, spec, $"has {field} = {text}, out of range; expected {lo} ≤ {field} ≤ {hi} in {form}");
         return v;
     }
 
-    static ulong Seed64(string spec, string text, string form)
+    static ulong Seed64(string option, string spec, string text, string form)
     {
         if (text.Length == 0 || !text.All(char.IsAsciiDigit))
-            throw Error(spec, $"has SEED = '{text}', which is not a whole number; expected {form} with 0 ≤ SEED ≤ {ulong.MaxValue}");
+            throw Error(option, spec, $"has SEED = '{text}', which is not a whole number; expected {form} with 0 ≤ SEED ≤ {ulong.MaxValue}");
         if (!ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v))
-            throw Error(spec, $"has SEED = {text}, out of range; expected 0 ≤ SEED ≤ {ulong.MaxValue} in {form}");
+            throw Error(option, spec, $"has SEED = {text}, out of range; expected 0 ≤ SEED ≤ {ulong.MaxValue} in {form}");
         return v;
     }
 
-    static void CheckSize(string spec, int n, int d)
+    static void CheckSize(string option, string spec, int n, int d)
     {
         if ((long)n * d > Synthetic.MaxElements)
-            throw Error(spec, $"asks for N·D = {(long)n * d} input values; expected N·D ≤ {Synthetic.MaxElements}");
+            throw Error(option, spec, $"asks for N·D = {(long)n * d} input values; expected N·D ≤ {Synthetic.MaxElements}");
     }
 }

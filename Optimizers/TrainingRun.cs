@@ -79,7 +79,7 @@ public sealed record TrainingProblem(IObjective Train, IObjective? Test, double[
         var loss = spec.LossKind();
         var options = spec.ObjectiveOptions();
         var train = new Objective(model, loss, DataSpec.Parse(spec.Data), options);
-        var test = spec.TestData is null ? null : new Objective(model, loss, DataSpec.Parse(spec.TestData), options);
+        var test = spec.TestData is null ? null : new Objective(model, loss, DataSpec.Parse(spec.TestData, "test-data"), options);
         spec.Validate(train.ParameterCount, train.ExampleCount);
         var theta0 = init is null ? model.Initialize(spec.Seed) : ReadInit(init, model);
         return new TrainingProblem(train, test, theta0);

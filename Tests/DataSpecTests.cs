@@ -80,14 +80,17 @@ public class DataSpecTests
     }
 
     [TestCaseSource(nameof(SyntaxErrors))]
-    public void Malformed_or_out_of_range_specs_raise_one_line_ArgumentException_quoting_the_spec(string spec, string fragment)
+    public void Malformed_or_out_of_range_specs_raise_one_line_ArgumentException_naming_the_option_and_quoting_the_spec(string spec, string fragment)
     {
-        var act = () => DataSpec.Parse(spec);
-        var e = act.Should().Throw<ArgumentException>().Which;
-        e.ParamName.Should().Be("spec");
-        e.Message.Should().StartWith($"Data spec '{spec}'");
-        e.Message.Should().Contain(fragment);
-        e.Message.Should().NotContain("\n");
+        foreach (var option in new[] { "data", "test-data" })
+        {
+            var act = () => DataSpec.Parse(spec, option);
+            var e = act.Should().Throw<ArgumentException>().Which;
+            e.ParamName.Should().Be(option);
+            e.Message.Should().StartWith($"Option '--{option}' was '{spec}'; it ");
+            e.Message.Should().Contain(fragment);
+            e.Message.Should().NotContain("\n");
+        }
     }
 
     [Test]
@@ -113,7 +116,7 @@ public class DataSpecTests
         Npy.Write(y, [0L, 1L]);
         DataSpec.Parse($"npy:{x},{y},10").Classes.Should().Be(10);
         FluentActions.Invoking(() => DataSpec.Parse($"npy:{x},{y},1"))
-            .Should().Throw<InvalidDataException>().WithMessage($"{y}: label 1 at index 1 is out of range; expected a class in [0, 1)*");
+            .Should().Throw<InvalidDataException>().WithMessage($"Option '--data' was 'npy:*': {y}: label 1 at index 1 is out of range; expected a class in [0, 1)*");
     }
 
     [Test]
@@ -151,8 +154,8 @@ public class DataSpecTests
         Npy.Write(x, [1.0], 1, 1);
         FluentActions.Invoking(() => DataSpec.Parse($"npy:{x},{y}"))
             .Should().Throw<FileNotFoundException>().WithMessage($"*file '{y}' does not exist*");
-        FluentActions.Invoking(() => DataSpec.Parse($"npy:{PathOf("nox.npy")},{x}"))
-            .Should().Throw<FileNotFoundException>().WithMessage("*nox.npy' does not exist; expected X.npy*");
+        FluentActions.Invoking(() => DataSpec.Parse($"npy:{PathOf("nox.npy")},{x}", "test-data"))
+            .Should().Throw<FileNotFoundException>().WithMessage("Option '--test-data' was 'npy:*nox.npy' does not exist; expected X.npy*");
     }
 
     [Test]
@@ -165,10 +168,10 @@ public class DataSpecTests
         Npy.Write(yneg, [0L, -1L]);
         Npy.Write(y2, [0L, 1L], 2, 1);
         Npy.Write(y, [0L, 1L]);
-        FluentActions.Invoking(() => DataSpec.Parse($"npy:{xi},{y}")).Should().Throw<InvalidDataException>().WithMessage($"{xi}: X is '<i8' (2, 1); expected float64*");
-        FluentActions.Invoking(() => DataSpec.Parse($"npy:{xnan},{y}")).Should().Throw<InvalidDataException>().WithMessage($"{xnan}: element [1, 0] is NaN; expected finite inputs.");
-        FluentActions.Invoking(() => DataSpec.Parse($"npy:{x},{yneg}")).Should().Throw<InvalidDataException>().WithMessage($"{yneg}: label -1 at index 1 is negative*");
-        FluentActions.Invoking(() => DataSpec.Parse($"npy:{x},{y2}")).Should().Throw<InvalidDataException>().WithMessage($"{y2}: labels are '<i8' (2, 1); expected int64 labels of shape (n,)*");
+        FluentActions.Invoking(() => DataSpec.Parse($"npy:{xi},{y}")).Should().Throw<InvalidDataException>().WithMessage($"Option '--data' was 'npy:*': {xi}: X is '<i8' (2, 1); expected float64*");
+        FluentActions.Invoking(() => DataSpec.Parse($"npy:{xnan},{y}")).Should().Throw<InvalidDataException>().WithMessage($"Option '--data' was 'npy:*': {xnan}: element [1, 0] is NaN; expected finite inputs.");
+        FluentActions.Invoking(() => DataSpec.Parse($"npy:{x},{yneg}")).Should().Throw<InvalidDataException>().WithMessage($"Option '--data' was 'npy:*': {yneg}: label -1 at index 1 is negative*");
+        FluentActions.Invoking(() => DataSpec.Parse($"npy:{x},{y2}")).Should().Throw<InvalidDataException>().WithMessage($"Option '--data' was 'npy:*': {y2}: labels are '<i8' (2, 1); expected int64 labels of shape (n,)*");
     }
 
     [Test]
