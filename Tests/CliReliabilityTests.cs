@@ -209,6 +209,30 @@ public class CliReliabilityTests
     }
 
     [Test]
+    public void A_compare_whose_runs_diverge_writes_json_with_numbers_or_null_never_NaN_or_Infinity_strings()
+    {
+        string outDir = Path.Combine(_dir, "cmp");
+        var (code, _, err) = Cli(["compare", "--arch", "4-8-3", "--act", "tanh", "--loss", "mse", "--data", "gmm:90:4:3:1", "--test-data", "gmm:60:4:3:2",
+            "--lr", "30", "--batch", "10", "--steps", "20", "--eval-every", "5", "--k", "2", "--refresh", "5", "--hessian-batch", "0",
+            "--optimizers", "sgd,bulk", "--points", "0", "--out", outDir]);
+        code.Should().Be(0, err);
+        var json = Directory.GetFiles(outDir, "*.json", SearchOption.AllDirectories);
+        json.Should().Contain(f => f.EndsWith(Path.Combine("sgd", "summary.json"), StringComparison.Ordinal));
+        foreach (var f in json)
+        {
+            string text = File.ReadAllText(f);
+            text.Should().NotContain("NaN", f).And.NotContain("Infinity", f);
+            JsonDocument.Parse(text).Dispose();
+        }
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+        summary.RootElement.ToString().Should().Contain("\"status\": \"diverged\"");
+
+        // The writer's convention on the record itself: every NaN of a run without results is null, snake_case.
+        string missing = RunJson.Serialize(Curvature.Experiments.RunSummary.Missing("x", new Curvature.Experiments.OptimizerSpec("sgd", 1, 1), 0.1));
+        missing.Should().NotContain("NaN").And.Contain("\"final_train_loss\": null").And.Contain("\"max_lambda1\": null").And.Contain("\"seconds\": null");
+    }
+
+    [Test]
     public void A_reused_output_directory_keeps_no_theta_of_an_earlier_run()
     {
         string run = Path.Combine(_dir, "r");
