@@ -44,8 +44,7 @@ internal sealed class BlockLanczosProcess
         _n = op.Size;
         _mMax = maxBasis;
         _bMax = maxBlock;
-        _v = new double[(maxBasis + maxBlock) * _n];
-        _av = new double[maxBasis * _n];
+        (_v, _av) = BasisCache.Take((maxBasis + maxBlock) * _n, maxBasis * _n);
         _g = new double[(maxBasis + maxBlock) * maxBasis];
         _w = new double[maxBlock * _n];
         _wr = new double[maxBlock * _n];
@@ -58,6 +57,33 @@ internal sealed class BlockLanczosProcess
         _rng = rng;
         _ws = new BlockWorkspace(_n, Math.Max(maxBasis + maxBlock, 2 * maxBlock));
         _callerThreads = Math.Max(1, callerThreads);
+    }
+
+    /// <summary>Hands the basis arrays back to this thread's cache for the next solve; the process is unusable after.</summary>
+    public void Release() => BasisCache.Give(_v, _av);
+
+    /// <summary>
+    /// The basis and product arrays of the last finished solve on this thread, held weakly.
+    /// The subspace tracker solves every T steps with the same sizes; allocating the
+    /// (2·MaxBasisSize + b)·n doubles afresh each time (309 MB on the benchmark network) cost
+    /// a quarter of a Bulk-SGD loop in page faults and kernel page clearing (docs/benchmarks.md,
+    /// "Solver's own time"). Every row is written before it is read, so stale contents are harmless.
+    /// </summary>
+    internal static class BasisCache
+    {
+        [ThreadStatic] static WeakReference<double[][]>? _held;
+
+        public static (double[] V, double[] Av) Take(int vLength, int avLength)
+        {
+            if (_held is not null && _held.TryGetTarget(out var pair) && pair[0].Length >= vLength && pair[1].Length >= avLength)
+            {
+                _held = null;
+                return (pair[0], pair[1]);
+            }
+            return (new double[vLength], new double[avLength]);
+        }
+
+        public static void Give(double[] v, double[] av) => _held = new WeakReference<double[][]>([v, av]);
     }
 
     /// <summary>Basis rows whose products are known.</summary>
