@@ -265,6 +265,9 @@ public class NetworkTopKBenchmarks
     /// <summary>Residual tolerance.</summary>
     public double Tolerance { get; set; } = 1e-6;
 
+    /// <summary>Whether single-vector Lanczos probes the complement (its default: yes).</summary>
+    public bool ProbeComplement { get; set; } = true;
+
     Objective _objective = null!;
     double[] _theta = [];
     double[] _stepped = [];
@@ -291,6 +294,7 @@ public class NetworkTopKBenchmarks
         var r = Eigensolver.TopK(op, 10, Eigensolver.Parse(Solver), new EigenOptions
         {
             Tolerance = Tolerance, Seed = 0, StartBlock = start, BlockSize = BlockSize, MaxBasisSize = MaxBasisSize,
+            ProbeComplement = ProbeComplement,
         });
         double cpu = (Process.GetCurrentProcess().TotalProcessorTime - c0).TotalSeconds;
         double wall = Stopwatch.GetElapsedTime(t0).TotalSeconds;

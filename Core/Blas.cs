@@ -34,6 +34,14 @@ public static class Blas
     /// </summary>
     public const long ManagedGemmRouteMin = 128L * 128 * 128;
 
+    /// <summary>
+    /// Routed GEMMs must also be at least this wide in every dimension. A skinny product (the
+    /// eigensolvers' block Gram–Schmidt, p ≤ 16 rows against a 199 210-column basis) is bound
+    /// by memory, not by the micro-kernel, and the managed kernel's packing and 12-row tiles
+    /// made it 1.2–1.6× slower than OpenBLAS there (docs/benchmarks.md, "Solver's own time").
+    /// </summary>
+    public const int ManagedGemmRouteMinDimension = 32;
+
     static readonly Lazy<bool> RouteLargeGemms = new(() =>
         Native is not null && ManagedBlas.Avx512Kernel is not null
         && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(NativeBlas.EnvironmentVariable)));
@@ -47,7 +55,8 @@ public static class Blas
 
     /// <summary>The backend that computes a GEMM of this shape through the facade.</summary>
     public static BlasBackend GemmBackend(int m, int n, int k) =>
-        RouteLargeGemms.Value && (long)m * n * k >= ManagedGemmRouteMin ? Managed : Backend;
+        RouteLargeGemms.Value && (long)m * n * k >= ManagedGemmRouteMin
+        && Math.Min(m, Math.Min(n, k)) >= ManagedGemmRouteMinDimension ? Managed : Backend;
 
     /// <summary>C ← α·op(A)·op(B) + β·C on spans with leading dimensions (row-major), through <see cref="GemmBackend"/>.</summary>
     public static void Gemm(Transpose transA, Transpose transB, int m, int n, int k, double alpha,

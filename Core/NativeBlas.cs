@@ -109,7 +109,7 @@ public sealed unsafe class NativeBlas : BlasBackend
     public override string? LibraryPath => _path;
     /// <inheritdoc/>
     public override string Config => _config
-        + (Blas.RoutesLargeGemmsToManaged ? $"; GEMMs of at least {Blas.ManagedGemmRouteMin} multiply-adds on the managed AVX-512 kernel" : "");
+        + (Blas.RoutesLargeGemmsToManaged ? $"; GEMMs of at least {Blas.ManagedGemmRouteMin} multiply-adds and {Blas.ManagedGemmRouteMinDimension} in every dimension on the managed AVX-512 kernel" : "");
     /// <summary>Threads the native library itself runs on: 1, pinned at load (the facade threads over panels).</summary>
     public int NativeThreads => _getThreads != null ? _getThreads() : 1;
 

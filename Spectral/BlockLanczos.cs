@@ -76,47 +76,54 @@ public static class BlockLanczos
         // The facade's results do not depend on the thread count (docs/core.md), so the
         // solver's own GEMMs run at the caller's thread count, like the operator.
         var proc = new BlockLanczosProcess(op, mMax, width0, b, new Rng(options.Seed), Blas.Threads);
-        proc.Start(options.StartBlock ?? [], startRows, width0);
-
-        var t = new double[mMax * mMax];
-        var theta = new double[mMax];
-        var order = new int[mMax];
-        var coef = new double[k * mMax];
-        var y = new double[k * n];
-        var ay = new double[k * n];
-        var values = new double[k];
-        var residuals = new double[k];
-        var converged = new bool[k];
-        int iterations = 0;
-        bool decomposed = false;
-
-        while (proc.P > 0 && proc.Matvecs + proc.NextWidth <= options.MaxMatvecs)
+        try
         {
-            if (proc.M + proc.NextWidth > mMax)
-            {
-                // The decomposition of the full basis was made right after the step that filled it.
-                proc.Restart(keep, t.AsSpan(0, proc.M * proc.M), theta, order);
-            }
-            proc.Step();
-            iterations++;
-            decomposed = false;
-            if (proc.M < k) continue;
-            Decompose(proc, which, t, theta, order);
-            decomposed = true;
-            if (!BoundsPass(proc, k, tol, t, theta, order)) continue;
-            // The bound says yes; only the residuals formed from the stored products decide.
-            Finish(proc, k, tol, t, theta, order, coef, y, ay, values, residuals, converged);
-            if (!Array.TrueForAll(converged, c => c)) continue;
-            return Certify(which, y, values, residuals, converged, n, proc, iterations, b, tol, theta);
-        }
+            proc.Start(options.StartBlock ?? [], startRows, width0);
 
-        if (proc.M < k)
-            throw new InvalidOperationException($"Block Lanczos built only {proc.M} basis vectors for k = {k}; the operator's space is too small.");
-        if (!decomposed) Decompose(proc, which, t, theta, order);
-        Finish(proc, k, tol, t, theta, order, coef, y, ay, values, residuals, converged);
-        if (proc.P == 0) return Certify(which, y, values, residuals, converged, n, proc, iterations, b, tol, theta);
-        return BlockOps.Package(which, values, y, residuals, converged, n, proc.Matvecs, iterations, false,
-            "block-lanczos: the operator-application budget ran out before every pair converged.");
+            var t = new double[mMax * mMax];
+            var theta = new double[mMax];
+            var order = new int[mMax];
+            var coef = new double[k * mMax];
+            var y = new double[k * n];
+            var ay = new double[k * n];
+            var values = new double[k];
+            var residuals = new double[k];
+            var converged = new bool[k];
+            int iterations = 0;
+            bool decomposed = false;
+
+            while (proc.P > 0 && proc.Matvecs + proc.NextWidth <= options.MaxMatvecs)
+            {
+                if (proc.M + proc.NextWidth > mMax)
+                {
+                    // The decomposition of the full basis was made right after the step that filled it.
+                    proc.Restart(keep, t.AsSpan(0, proc.M * proc.M), theta, order);
+                }
+                proc.Step();
+                iterations++;
+                decomposed = false;
+                if (proc.M < k) continue;
+                Decompose(proc, which, t, theta, order);
+                decomposed = true;
+                if (!BoundsPass(proc, k, tol, t, theta, order)) continue;
+                // The bound says yes; only the residuals formed from the stored products decide.
+                Finish(proc, k, tol, t, theta, order, coef, y, ay, values, residuals, converged);
+                if (!Array.TrueForAll(converged, c => c)) continue;
+                return Certify(which, y, values, residuals, converged, n, proc, iterations, b, tol, theta);
+            }
+
+            if (proc.M < k)
+                throw new InvalidOperationException($"Block Lanczos built only {proc.M} basis vectors for k = {k}; the operator's space is too small.");
+            if (!decomposed) Decompose(proc, which, t, theta, order);
+            Finish(proc, k, tol, t, theta, order, coef, y, ay, values, residuals, converged);
+            if (proc.P == 0) return Certify(which, y, values, residuals, converged, n, proc, iterations, b, tol, theta);
+            return BlockOps.Package(which, values, y, residuals, converged, n, proc.Matvecs, iterations, false,
+                "block-lanczos: the operator-application budget ran out before every pair converged.");
+        }
+        finally
+        {
+            proc.Release();
+        }
     }
 
     static EigenResult Certify(Which which, double[] y, double[] values, double[] residuals, bool[] converged, int n,

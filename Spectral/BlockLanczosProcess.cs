@@ -28,6 +28,7 @@ internal sealed class BlockLanczosProcess
     readonly double[] _cAcc; // bMax×(mMax + bMax)
     readonly double[] _r;    // bMax×bMax
     readonly double[] _norms;
+    readonly double[] _localNorms;
     readonly double[] _arrow; // bMax×mMax
     readonly Rng _rng;
     readonly BlockWorkspace _ws;
@@ -43,8 +44,7 @@ internal sealed class BlockLanczosProcess
         _n = op.Size;
         _mMax = maxBasis;
         _bMax = maxBlock;
-        _v = new double[(maxBasis + maxBlock) * _n];
-        _av = new double[maxBasis * _n];
+        (_v, _av) = BasisCache.Take((maxBasis + maxBlock) * _n, maxBasis * _n);
         _g = new double[(maxBasis + maxBlock) * maxBasis];
         _w = new double[maxBlock * _n];
         _wr = new double[maxBlock * _n];
@@ -52,10 +52,38 @@ internal sealed class BlockLanczosProcess
         _cAcc = new double[maxBlock * (maxBasis + maxBlock)];
         _r = new double[maxBlock * maxBlock];
         _norms = new double[maxBlock];
+        _localNorms = new double[maxBlock];
         _arrow = new double[maxBlock * maxBasis];
         _rng = rng;
         _ws = new BlockWorkspace(_n, Math.Max(maxBasis + maxBlock, 2 * maxBlock));
         _callerThreads = Math.Max(1, callerThreads);
+    }
+
+    /// <summary>Hands the basis arrays back to this thread's cache for the next solve; the process is unusable after.</summary>
+    public void Release() => BasisCache.Give(_v, _av);
+
+    /// <summary>
+    /// The basis and product arrays of the last finished solve on this thread, held weakly.
+    /// The subspace tracker solves every T steps with the same sizes; allocating the
+    /// (2·MaxBasisSize + b)·n doubles afresh each time (309 MB on the benchmark network) cost
+    /// a quarter of a Bulk-SGD loop in page faults and kernel page clearing (docs/benchmarks.md,
+    /// "Solver's own time"). Every row is written before it is read, so stale contents are harmless.
+    /// </summary>
+    internal static class BasisCache
+    {
+        [ThreadStatic] static WeakReference<double[][]>? _held;
+
+        public static (double[] V, double[] Av) Take(int vLength, int avLength)
+        {
+            if (_held is not null && _held.TryGetTarget(out var pair) && pair[0].Length >= vLength && pair[1].Length >= avLength)
+            {
+                _held = null;
+                return (pair[0], pair[1]);
+            }
+            return (new double[vLength], new double[avLength]);
+        }
+
+        public static void Give(double[] v, double[] av) => _held = new WeakReference<double[][]>([v, av]);
     }
 
     /// <summary>Basis rows whose products are known.</summary>
@@ -82,6 +110,9 @@ internal sealed class BlockLanczosProcess
     public int Breakdowns { get; private set; }
 
     public double NormEstimate => _normEstimate;
+
+    /// <summary>The known rows V[0..M+P) (row-major, n columns): for tests of the recurrence.</summary>
+    internal ReadOnlySpan<double> Basis => _v.AsSpan(0, (M + P) * _n);
 
     /// <summary>Starts from the orthonormalized rows of <paramref name="start"/> (rows × n), topped up with random rows to <paramref name="width"/>.</summary>
     public void Start(ReadOnlySpan<double> start, int rows, int width)
@@ -142,26 +173,33 @@ internal sealed class BlockLanczosProcess
             _normEstimate = Math.Max(_normEstimate, norms[i]);
         }
 
-        // Block classical Gram–Schmidt against every known row, two GEMMs per pass. The second
-        // pass ("twice is enough") is skipped when no row lost more than 1 − 1/√2 of its norm
-        // in the first (the DGKS criterion): then the first pass left components of order
-        // ε·‖w‖ only, which a second pass could not reduce further.
+        // Block classical Gram–Schmidt in up to three passes, two GEMMs each. A·V_j lies mostly in
+        // span(V_{j−1}, V_j) (the block three-term recurrence), so a local pass against the
+        // previous block, the block just applied and the pending rows removes the large
+        // components while reading only those rows; a full pass against every known row then
+        // removes what is left, and a second full pass runs only if that one cancelled more
+        // than 1 − 1/√2 of some row's norm (the DGKS criterion, "twice is enough"). The full
+        // passes stream the whole basis from memory, which is what the solver's own time is.
         var basis = _v.AsSpan(0, known * n);
         var acc = _cAcc.AsSpan(0, p * known);
         acc.Clear();
-        var c = _c.AsSpan(0, p * known);
-        for (int pass = 0; pass < 2; pass++)
+        int lo = Math.Max(0, m - _b);
+        Pass(w, p, basis, lo, known, acc);
+        var local = _localNorms.AsSpan(0, p);
+        for (int i = 0; i < p; i++) local[i] = Blas.Nrm2(w.Slice(i * n, n));
+        if (lo > 0)
         {
-            Blas.Gemm(Transpose.No, Transpose.Yes, p, known, n, 1.0, w, n, basis, n, 0.0, c, known);
-            Blas.Gemm(Transpose.No, Transpose.No, p, n, known, -1.0, c, known, basis, n, 1.0, w, n);
-            for (int i = 0; i < c.Length; i++) acc[i] += c[i];
-            if (pass == 0)
-            {
-                bool cancelled = false;
-                for (int i = 0; i < p && !cancelled; i++)
-                    cancelled = Blas.Nrm2(w.Slice(i * n, n)) < DgksRatio * norms[i];
-                if (!cancelled) { SecondPassesSkipped++; break; }
-            }
+            Pass(w, p, basis, 0, known, acc);
+            bool cancelled = false;
+            for (int i = 0; i < p && !cancelled; i++)
+                cancelled = Blas.Nrm2(w.Slice(i * n, n)) < DgksRatio * local[i];
+            if (cancelled) Pass(w, p, basis, 0, known, acc);
+            else SecondPassesSkipped++;
+        }
+        else
+        {
+            // The local pass covered every known row; the second is the "twice" of CGS2.
+            Pass(w, p, basis, 0, known, acc);
         }
         for (int i = 0; i < p; i++)
             for (int l = 0; l < known; l++)
@@ -223,6 +261,23 @@ internal sealed class BlockLanczosProcess
         for (int q = 0; q < got; q++)
             for (int i = 0; i < p; i++)
                 _g[(known + q) * _mMax + m + i] = r2[q * p + i];
+    }
+
+    /// <summary>
+    /// One classical Gram–Schmidt pass of the p rows of w against basis rows [from, to):
+    /// c = w·B_{from..to}ᵀ, w ← w − c·B_{from..to}, acc[:, from..to) += c (acc is p × to).
+    /// </summary>
+    void Pass(Span<double> w, int p, ReadOnlySpan<double> basis, int from, int to, Span<double> acc)
+    {
+        int n = _n, rows = to - from;
+        if (rows <= 0) return;
+        var rowsSpan = basis.Slice(from * n, rows * n);
+        var c = _c.AsSpan(0, p * rows);
+        Blas.Gemm(Transpose.No, Transpose.Yes, p, rows, n, 1.0, w, n, rowsSpan, n, 0.0, c, rows);
+        Blas.Gemm(Transpose.No, Transpose.No, p, n, rows, -1.0, c, rows, rowsSpan, n, 1.0, w, n);
+        for (int i = 0; i < p; i++)
+            for (int l = 0; l < rows; l++)
+                acc[i * to + from + l] += c[i * rows + l];
     }
 
     /// <summary>t ← eigenvectors (column i, M×M row-major) of sym(G_M); theta ← eigenvalues ascending.</summary>

@@ -113,7 +113,7 @@ internal sealed class LanczosProcess
         LastStepWasInvariant = false;
         var h = _h.AsSpan(0, j + 1);
         h.Clear();
-        double beta = Orthogonalize(w, j + 1, h);
+        double beta = OrthogonalizeStep(w, j + 1, h);
         for (int i = 0; i <= j; i++) _g[i * _mMax + j] = h[i];
 
         M = j + 1;
@@ -163,8 +163,33 @@ internal sealed class LanczosProcess
         return false;
     }
 
-    /// <summary>w ← (I − VVᵀ)w over rows 0..rows of V, accumulating VᵀW into acc; returns ‖w‖.</summary>
-    double Orthogonalize(Span<double> w, int rows, Span<double> acc)
+    /// <summary>
+    /// w ← (I − VVᵀ)w for the product of the newest row: first a local pass against the
+    /// last two rows (A·v_j lies in span(v_{j−1}, v_j, v_{j+1}) in exact arithmetic, so this
+    /// removes the large components reading two rows only), then full passes until one
+    /// cancels less than 1 − 1/√2 of the norm (DGKS). After a thick restart v_j couples to
+    /// every kept Ritz vector and a second full pass runs; elsewhere one full pass is enough.
+    /// See docs/spectral.md, "Why full reorthogonalization".
+    /// </summary>
+    double OrthogonalizeStep(Span<double> w, int rows, Span<double> acc)
+    {
+        const int Local = 2;
+        if (rows <= Local) return Orthogonalize(w, rows, acc);
+        int n = _n, lo = rows - Local;
+        var c = _c.AsSpan(0, Local);
+        var near = _v.AsSpan(lo * n, Local * n);
+        Blas.Gemv(Transpose.No, Local, n, 1.0, near, n, w, 0.0, c);
+        Blas.Gemv(Transpose.Yes, Local, n, -1.0, near, n, c, 1.0, w);
+        for (int i = 0; i < Local; i++) acc[lo + i] += c[i];
+        return Orthogonalize(w, rows, acc, minPasses: 1);
+    }
+
+    /// <summary>
+    /// w ← (I − VVᵀ)w over rows 0..rows of V, accumulating VᵀW into acc: at least
+    /// <paramref name="minPasses"/> classical Gram–Schmidt passes, then more (three in all at
+    /// most) while a pass cancels more than 1 − 1/√2 of the norm; returns ‖w‖.
+    /// </summary>
+    double Orthogonalize(Span<double> w, int rows, Span<double> acc, int minPasses = 2)
     {
         int n = _n;
         var basis = _v.AsSpan(0, rows * n);
@@ -177,7 +202,7 @@ internal sealed class LanczosProcess
             Blas.Gemv(Transpose.Yes, rows, n, -1.0, basis, n, c, 1.0, w);
             for (int i = 0; i < rows; i++) acc[i] += c[i];
             norm = Blas.Nrm2(w);
-            if (pass >= 1 && norm > 0.7071 * prev) break;
+            if (pass >= minPasses - 1 && norm > 0.7071 * prev) break;
             prev = norm;
         }
         return norm;

@@ -120,6 +120,7 @@ public class BlasThreadingTests
         Blas.RoutesLargeGemmsToManaged.Should().Be(Blas.Native is not null && ManagedBlas.Avx512Kernel is not null && probed);
         Blas.GemmBackend(64, 64, 64).Should().BeSameAs(Blas.Backend, "small products stay on the active backend");
         Blas.GemmBackend(500, 200, 784).Should().BeSameAs(Blas.RoutesLargeGemmsToManaged ? Blas.Managed : Blas.Backend);
+        Blas.GemmBackend(6, 94, 199210).Should().BeSameAs(Blas.Backend, "skinny products are memory-bound and stay on the active backend");
         // The facade's result is the chosen backend's, bit for bit, on any thread count.
         var rng = new Rng(97UL);
         var (a, b, c0) = Operands(rng, Transpose.No, Transpose.Yes, 500, 200, 784, 0, nanC: false);
