@@ -40,7 +40,7 @@ public class AnalysisSettings : SingleRunSettings
 /// <summary>Flags of `compare`.</summary>
 public sealed class CompareSettings : AnalysisSettings
 {
-    [CommandOption("--optimizers <LIST>"), Description("Comma list of sgd, dom, bulk, interp:A_DOM:A_BULK (default sgd,dom,bulk,interp:0.2:2).")]
+    [CommandOption("--optimizers <LIST>"), Description("Comma list of sgd, dom, bulk, interp:A_DOM:A_BULK, and adam, dom-adam, bulk-adam (Adam, projected; these ignore --momentum) (default sgd,dom,bulk,interp:0.2:2).")]
     public string? Optimizers { get; init; }
 
     [CommandOption("--target-loss <LOSS>"), Description("Loss for the steps-to-target column (default: the lowest training loss of the sgd run).")]

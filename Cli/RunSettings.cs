@@ -42,6 +42,18 @@ public class RunSettings : CommandSettings
     [CommandOption("--momentum <MU>"), Description("Heavy-ball momentum μ, 0 ≤ μ < 1 (default 0).")]
     public string? Momentum { get; init; }
 
+    [CommandOption("--update <RULE>"), Description($"Base rule whose update --optimizer projects: sgd (with --momentum) or adam (default {RunSpec.DefaultUpdate}).")]
+    public string? Update { get; init; }
+
+    [CommandOption("--beta1 <B1>"), Description("Adam's first-moment decay β1, 0 ≤ β1 < 1 (default 0.9).")]
+    public string? Beta1 { get; init; }
+
+    [CommandOption("--beta2 <B2>"), Description("Adam's second-moment decay β2, 0 ≤ β2 < 1 (default 0.999).")]
+    public string? Beta2 { get; init; }
+
+    [CommandOption("--adam-eps <EPS>"), Description("Adam's ε, added to the root of the second moment (default 1e-8).")]
+    public string? AdamEps { get; init; }
+
     [CommandOption("--weight-decay <L>"), Description("L2 weight decay added to the gradient (default 0).")]
     public string? WeightDecay { get; init; }
 
@@ -88,6 +100,10 @@ public class RunSettings : CommandSettings
         Warmup = Integer(Warmup, "warmup") ?? run.Warmup,
         Momentum = Number(Momentum, "momentum") ?? run.Momentum,
         WeightDecay = Number(WeightDecay, "weight-decay") ?? run.WeightDecay,
+        Update = Lower(Update) ?? run.Update,
+        Beta1 = Number(Beta1, "beta1") ?? run.Beta1,
+        Beta2 = Number(Beta2, "beta2") ?? run.Beta2,
+        AdamEps = Number(AdamEps, "adam-eps") ?? run.AdamEps,
         SwitchChi = Number(SwitchChi, "switch-chi") ?? run.SwitchChi,
         ChiEma = Number(ChiEma, "chi-ema") ?? run.ChiEma,
         Solver = Lower(Solver) ?? run.Solver,

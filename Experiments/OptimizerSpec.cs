@@ -4,12 +4,17 @@ namespace Curvature.Experiments;
 
 /// <summary>
 /// One entry of `--optimizers`: sgd, dom, bulk, or interp:A_DOM:A_BULK (the step
-/// −η(α_dom·P_dom g + α_bulk·P_bulk g)).
+/// −η(α_dom·P_dom u + α_bulk·P_bulk u) of the run's base rule), or adam, dom-adam, bulk-adam
+/// (the same projections of Adam's update). <paramref name="Update"/> is the base rule the entry
+/// sets (adam), or null to keep the run's own (<c>--update</c>, <c>--momentum</c>).
 /// </summary>
-public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? AlphaBulk)
+public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? AlphaBulk, string? Update = null)
 {
     /// <summary>The accepted forms, for messages.</summary>
-    public const string Forms = "sgd, dom, bulk, interp:A_DOM:A_BULK";
+    public const string Forms = "sgd, dom, bulk, interp:A_DOM:A_BULK, adam, dom-adam, bulk-adam";
+
+    /// <summary>Whether the entry runs Adam whatever the run's <c>--update</c>.</summary>
+    public bool IsAdam => Update == "adam";
 
     /// <summary>(α_dom, α_bulk) of the rule.</summary>
     public (double Dom, double Bulk) Alphas => Optimizer switch
@@ -21,23 +26,35 @@ public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? A
     };
 
     /// <summary>Name in tables and legends, e.g. "interp(0.2,2)".</summary>
-    public string Label => Optimizer == "interp" ? $"interp({Show(AlphaDom!.Value)},{Show(AlphaBulk!.Value)})" : Optimizer;
+    public string Label => Optimizer == "interp" ? $"interp({Show(AlphaDom!.Value)},{Show(AlphaBulk!.Value)})" : AdamName ?? Optimizer;
 
     /// <summary>Name of the run's directory, e.g. "interp_0.2_2".</summary>
-    public string DirectoryName => Optimizer == "interp" ? $"interp_{Show(AlphaDom!.Value)}_{Show(AlphaBulk!.Value)}" : Optimizer;
+    public string DirectoryName => Optimizer == "interp" ? $"interp_{Show(AlphaDom!.Value)}_{Show(AlphaBulk!.Value)}" : AdamName ?? Optimizer;
 
     /// <summary>The entry as written on the command line, e.g. interp:0.2:2.</summary>
-    public string Text => Optimizer == "interp" ? $"interp:{Show(AlphaDom!.Value)}:{Show(AlphaBulk!.Value)}" : Optimizer;
+    public string Text => Optimizer == "interp" ? $"interp:{Show(AlphaDom!.Value)}:{Show(AlphaBulk!.Value)}" : AdamName ?? Optimizer;
+
+    /// <summary>adam, dom-adam or bulk-adam for an Adam entry; null otherwise.</summary>
+    string? AdamName => !IsAdam ? null : Optimizer == "sgd" ? "adam" : $"{Optimizer}-adam";
 
     static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
-    /// <summary>The run with this entry's rule (optimizer and, for interp, the α's).</summary>
-    public Optimizers.RunSpec Apply(Optimizers.RunSpec run) => run with
+    /// <summary>
+    /// The run with this entry's rule (optimizer and, for interp, the α's). An Adam entry also
+    /// sets <c>--update adam</c> and momentum 0 (Adam's first moment decays with <c>--beta1</c>), so
+    /// one list can hold momentum entries (via the run's <c>--momentum</c>) and Adam entries.
+    /// </summary>
+    public Optimizers.RunSpec Apply(Optimizers.RunSpec run)
     {
-        Optimizer = Optimizer,
-        AlphaDom = Optimizer == "interp" ? AlphaDom : null,
-        AlphaBulk = Optimizer == "interp" ? AlphaBulk : null,
-    };
+        ArgumentNullException.ThrowIfNull(run);
+        var applied = run with
+        {
+            Optimizer = Optimizer,
+            AlphaDom = Optimizer == "interp" ? AlphaDom : null,
+            AlphaBulk = Optimizer == "interp" ? AlphaBulk : null,
+        };
+        return IsAdam ? applied with { Update = "adam", Momentum = 0 } : applied;
+    }
 
     /// <summary>Parses one entry; throws naming <paramref name="option"/>.</summary>
     public static OptimizerSpec Parse(string text, string option = "optimizers")
@@ -47,6 +64,10 @@ public sealed record OptimizerSpec(string Optimizer, double? AlphaDom, double? A
         {
             case "sgd" or "dom" or "bulk":
                 return new OptimizerSpec(s, null, null);
+            case "adam":
+                return new OptimizerSpec("sgd", null, null, "adam");
+            case "dom-adam" or "bulk-adam":
+                return new OptimizerSpec(s[..^"-adam".Length], null, null, "adam");
         }
         var parts = s.Split(':');
         if (parts[0] != "interp")

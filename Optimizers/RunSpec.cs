@@ -70,6 +70,21 @@ public sealed record RunSpec
     /// <summary>Heavy-ball momentum μ ∈ [0, 1) (<c>--momentum</c>).</summary>
     public double Momentum { get; init; }
 
+    /// <summary>Base rule (<c>--update</c>): sgd (with <see cref="Momentum"/>) or adam; its update is what <see cref="Optimizer"/> projects.</summary>
+    public string Update { get; init; } = DefaultUpdate;
+
+    /// <summary>Default <see cref="Update"/>.</summary>
+    public const string DefaultUpdate = "sgd";
+
+    /// <summary>Adam's β1 (<c>--beta1</c>), the decay of the first moment.</summary>
+    public double Beta1 { get; init; } = 0.9;
+
+    /// <summary>Adam's β2 (<c>--beta2</c>), the decay of the second moment.</summary>
+    public double Beta2 { get; init; } = 0.999;
+
+    /// <summary>Adam's ε (<c>--adam-eps</c>), added to √ŝ.</summary>
+    public double AdamEps { get; init; } = 1e-8;
+
     /// <summary>L2 weight decay added to the gradient (<c>--weight-decay</c>).</summary>
     public double WeightDecay { get; init; }
 
@@ -131,6 +146,15 @@ public sealed record RunSpec
         _ => throw new ArgumentException($"Option '--optimizer' was '{Optimizer}'; expected sgd, dom, bulk or interp.", "optimizer"),
     };
 
+    /// <summary>The base rule as an enum (throws naming <c>--update</c> for an unknown name).</summary>
+    [JsonIgnore]
+    public UpdateRule UpdateRule => Update?.Trim().ToLowerInvariant() switch
+    {
+        "sgd" => UpdateRule.Sgd,
+        "adam" => UpdateRule.Adam,
+        _ => throw new ArgumentException($"Option '--update' was '{Update}'; expected sgd or adam.", "update"),
+    };
+
     /// <summary>The tracker's solver as an enum (throws naming <c>--solver</c>).</summary>
     [JsonIgnore]
     public EigenSolver SolverKind => Eigensolver.Parse(Solver, "--solver");
@@ -150,6 +174,7 @@ public sealed record RunSpec
         Require(LossNames.TryParse(Loss, out _), "loss", Loss, LossNames.Expected);
         Require(!string.IsNullOrWhiteSpace(Data), "data", Data, "a data spec such as mnist14:2000");
         var kind = OptimizerKind;
+        var update = UpdateRule;
         _ = SolverKind;
         _ = CurvatureKind;
         if (kind == OptimizerKind.Interp && (AlphaDom is null || AlphaBulk is null))
@@ -170,6 +195,11 @@ public sealed record RunSpec
         Require(Steps >= 0, "steps", Steps, "a non-negative integer");
         Require(Momentum >= 0 && Momentum < 1, "momentum", Show(Momentum), "a number in [0, 1)");
         Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), "weight-decay", Show(WeightDecay), "a non-negative finite number");
+        if (update == UpdateRule.Adam)
+            Require(Momentum == 0, "momentum", Show(Momentum), "0 with --update adam (Adam's first moment decays with --beta1)");
+        Require(Beta1 >= 0 && Beta1 < 1, "beta1", Show(Beta1), "a number in [0, 1)");
+        Require(Beta2 >= 0 && Beta2 < 1, "beta2", Show(Beta2), "a number in [0, 1)");
+        Require(AdamEps > 0 && double.IsFinite(AdamEps), "adam-eps", Show(AdamEps), "a positive finite number");
         if (SwitchChi is double sc) Require(sc >= 0 && sc <= 1, "switch-chi", Show(sc), "a number in [0, 1]");
         Require(ChiEma >= 0 && ChiEma < 1, "chi-ema", Show(ChiEma), "a number in [0, 1)");
         Require(K >= 0, "k", K, "a positive integer below the parameter count (0: no tracker, sgd only)");
@@ -215,6 +245,10 @@ public sealed record RunSpec
         LearningRate = LearningRate,
         WarmupSteps = Warmup,
         Momentum = Momentum,
+        Update = UpdateRule,
+        Beta1 = Beta1,
+        Beta2 = Beta2,
+        AdamEpsilon = AdamEps,
         WeightDecay = WeightDecay,
         SwitchChi = SwitchChi,
         ChiEmaDecay = ChiEma,
@@ -266,7 +300,7 @@ public sealed record RunSpec
 
     /// <summary>A one-line description for logs.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Optimizer} {Arch} {Activation} {Loss} {Data} lr={LearningRate} batch={Batch} steps={Steps} k={K} seed={Seed}");
+        $"{Optimizer}{(Update == DefaultUpdate ? "" : " update=" + Update)} {Arch} {Activation} {Loss} {Data} lr={LearningRate} batch={Batch} steps={Steps} k={K} seed={Seed}");
 }
 
 /// <summary>

@@ -19,9 +19,20 @@ public enum OptimizerKind
     Interp,
 }
 
+/// <summary>The base rule that turns the gradient g' into the update u before it is projected.</summary>
+public enum UpdateRule
+{
+    /// <summary>u = g', or heavy-ball u = v with v ← μ·v + g' when μ &gt; 0.</summary>
+    Sgd,
+
+    /// <summary>Adam (PyTorch's torch.optim.Adam): u = m̂/(√ŝ + ε).</summary>
+    Adam,
+}
+
 /// <summary>
-/// The update θ ← θ − η_t·v, v ← μ·v + d, d = α_dom·P_dom g' + α_bulk·P_bulk g', g' = g + λ_wd·θ
-/// (μ = 0 gives v = d). See docs/optimizers.md for the conventions.
+/// The update θ ← θ − η_t·d, d = α_dom·P_dom u + α_bulk·P_bulk u, where u is the base rule's
+/// update from g' = g + λ_wd·θ (SGD: u = g'; heavy-ball: v ← μ·v + g', u = v; Adam:
+/// u = m̂/(√ŝ + ε)). See docs/optimizers.md for the conventions.
 /// </summary>
 public sealed record StepOptions
 {
@@ -43,7 +54,19 @@ public sealed record StepOptions
     /// <summary>Heavy-ball momentum μ ∈ [0, 1).</summary>
     public double Momentum { get; init; }
 
-    /// <summary>L2 weight decay λ_wd, added to the gradient before it is projected.</summary>
+    /// <summary>The base rule: SGD (with <see cref="Momentum"/>) or Adam.</summary>
+    public UpdateRule Update { get; init; } = UpdateRule.Sgd;
+
+    /// <summary>Adam's β1, the decay of the first moment m.</summary>
+    public double Beta1 { get; init; } = RunSpec.Defaults.Beta1;
+
+    /// <summary>Adam's β2, the decay of the second moment s.</summary>
+    public double Beta2 { get; init; } = RunSpec.Defaults.Beta2;
+
+    /// <summary>Adam's ε, added to √ŝ.</summary>
+    public double AdamEpsilon { get; init; } = RunSpec.Defaults.AdamEps;
+
+    /// <summary>L2 weight decay λ_wd, added to the gradient before the base rule sees it.</summary>
     public double WeightDecay { get; init; }
 
     /// <summary>
@@ -84,6 +107,16 @@ public sealed record StepOptions
         if (SwitchChi is double s) Guard.InRange(s, 0.0, 1.0, "switch-chi");
         if (!(ChiEmaDecay >= 0 && ChiEmaDecay < 1))
             throw new ArgumentOutOfRangeException("chi-ema", $"Option 'chi-ema' was {Show(ChiEmaDecay)}; expected a number in [0, 1).");
+        if (!Enum.IsDefined(Update))
+            throw new ArgumentOutOfRangeException("update", $"Option 'update' was {Update}; expected sgd or adam.");
+        if (Update == UpdateRule.Adam && Momentum != 0)
+            throw new ArgumentOutOfRangeException("momentum", $"Option 'momentum' was {Show(Momentum)} with update adam; expected 0 (Adam's first moment decays with beta1).");
+        if (!(Beta1 >= 0 && Beta1 < 1))
+            throw new ArgumentOutOfRangeException("beta1", $"Option 'beta1' was {Show(Beta1)}; expected a number in [0, 1).");
+        if (!(Beta2 >= 0 && Beta2 < 1))
+            throw new ArgumentOutOfRangeException("beta2", $"Option 'beta2' was {Show(Beta2)}; expected a number in [0, 1).");
+        if (!(AdamEpsilon > 0 && double.IsFinite(AdamEpsilon)))
+            throw new ArgumentOutOfRangeException("adam-eps", $"Option 'adam-eps' was {Show(AdamEpsilon)}; expected a positive finite number.");
         if (!Enum.IsDefined(Kind))
             throw new ArgumentOutOfRangeException("optimizer", $"Option 'optimizer' was {Kind}; expected sgd, dom, bulk or interp.");
     }

@@ -151,7 +151,7 @@ public sealed class Trainer
             throw new ArgumentException($"Argument 'checkpoint' has a permutation of {checkpoint.Permutation.Length} examples; expected {t._permutation.Length}.", nameof(checkpoint));
         checkpoint.Permutation.CopyTo(t._permutation, 0);
         t._rng = Rng.FromState(checkpoint.Rng);
-        t._optimizer.Restore(checkpoint.Velocity, checkpoint.AlignmentEma, checkpoint.Projecting);
+        t._optimizer.Restore(checkpoint.Velocity, checkpoint.SecondMoment, checkpoint.Updates, checkpoint.AlignmentEma, checkpoint.Projecting);
         if ((checkpoint.Tracker is null) != (t._tracker is null))
             throw new ArgumentException("Argument 'checkpoint' and the options disagree on whether a tracker runs; expected the same.", nameof(checkpoint));
         if (checkpoint.Tracker is not null) t._tracker!.Restore(checkpoint.Tracker);
@@ -382,6 +382,8 @@ public sealed class Trainer
         Rng = _rng.State,
         Theta = (double[])_theta.Clone(),
         Velocity = _optimizer.Velocity.ToArray(),
+        SecondMoment = _optimizer.SecondMoment.ToArray(),
+        Updates = _optimizer.Updates,
         AlignmentEma = _optimizer.AlignmentEma,
         Projecting = _optimizer.Projecting,
         Tracker = _tracker?.State,

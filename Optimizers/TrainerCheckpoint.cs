@@ -5,7 +5,7 @@ using Curvature.Core;
 namespace Curvature.Optimizers;
 
 /// <summary>
-/// The complete state of a training run at a step boundary: θ, the momentum buffer and χ
+/// The complete state of a training run at a step boundary: θ, the optimizer's buffers and χ
 /// switch, the tracker (basis, eigenvalues, counters, Hessian batch), the minibatch RNG with
 /// the epoch's permutation and position in it, the initial loss divergence is judged against,
 /// elapsed time, how much of metrics.csv belongs to it (rows and bytes, plus the last row),
@@ -30,8 +30,12 @@ public sealed record TrainerCheckpoint
     public required RngState Rng { get; init; }
     /// <summary>θ at the step boundary.</summary>
     public required double[] Theta { get; init; }
-    /// <summary>The momentum buffer.</summary>
+    /// <summary>The first-moment buffer: heavy-ball's v, or Adam's m.</summary>
     public required double[] Velocity { get; init; }
+    /// <summary>Adam's second moment s (empty for the other rules).</summary>
+    public double[] SecondMoment { get; init; } = [];
+    /// <summary>Updates the optimizer has taken (Adam's t of the bias corrections).</summary>
+    public long Updates { get; init; }
     /// <summary>EMA of χ_k for the χ switch (NaN before the first step).</summary>
     public required double AlignmentEma { get; init; }
     /// <summary>Whether the χ switch has turned projection on.</summary>
@@ -116,6 +120,7 @@ public sealed record TrainerCheckpoint
         w.Write(Rng.S0); w.Write(Rng.S1); w.Write(Rng.S2); w.Write(Rng.S3); w.Write(Rng.HasSpare); w.Write(Rng.Spare);
         WriteDoubles(w, Theta);
         WriteDoubles(w, Velocity);
+        WriteDoubles(w, SecondMoment); w.Write(Updates);
         w.Write(AlignmentEma); w.Write(Projecting);
         w.Write(Tracker is not null);
         if (Tracker is { } t)
@@ -174,6 +179,10 @@ public sealed record TrainerCheckpoint
         var rng = new RngState(r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64(), r.ReadBoolean(), r.ReadDouble());
         var theta = ReadDoubles(r, path);
         var velocity = ReadDoubles(r, path);
+        // Version 2 predates Adam: no second moment, and t is only needed by Adam's bias corrections.
+        double[] secondMoment = [];
+        long updates = 0;
+        if (version != LegacyVersion) { secondMoment = ReadDoubles(r, path); updates = r.ReadInt64(); }
         double ema = r.ReadDouble(); bool projecting = r.ReadBoolean();
         TrackerState? tracker = null;
         if (r.ReadBoolean())
@@ -211,12 +220,16 @@ public sealed record TrainerCheckpoint
                 throw new InvalidDataException($"Checkpoint '{path}' records {metricsRows} metrics rows in {metricsBytes} bytes; expected non-negative counts.");
             lastRow = r.ReadBoolean() ? ReadRow(r, path) : null;
         }
+        if (secondMoment.Length != 0 && secondMoment.Length != theta.Length)
+            throw new InvalidDataException($"Checkpoint '{path}' has θ of length {theta.Length} but a second-moment buffer of length {secondMoment.Length}; expected 0 or equal lengths.");
+        if (updates < 0)
+            throw new InvalidDataException($"Checkpoint '{path}' records {updates} optimizer updates; expected a non-negative count.");
         if (theta.Length != velocity.Length)
             throw new InvalidDataException($"Checkpoint '{path}' has θ of length {theta.Length} but a momentum buffer of length {velocity.Length}; expected equal lengths.");
         return new TrainerCheckpoint
         {
             Fingerprint = fingerprint, Step = step, Epoch = epoch, Position = position, Permutation = permutation, Rng = rng,
-            Theta = theta, Velocity = velocity, AlignmentEma = ema, Projecting = projecting, Tracker = tracker,
+            Theta = theta, Velocity = velocity, SecondMoment = secondMoment, Updates = updates, AlignmentEma = ema, Projecting = projecting, Tracker = tracker,
             ReferenceLoss = reference, Seconds = seconds, Status = status, StoppedAt = stoppedAt,
             MetricsRows = metricsRows, MetricsBytes = metricsBytes, LastMetrics = lastRow, LegacyMetrics = legacy,
         };

@@ -62,6 +62,7 @@ public sealed record TrainerOptions
             new("lr", D(s.LearningRate)),
             new("warmup", s.WarmupSteps.ToString(c)),
             new("momentum", D(s.Momentum)),
+            new("update", s.Update.ToString()),
             new("weight-decay", D(s.WeightDecay)),
             new("switch-chi", s.SwitchChi is double x ? D(x) : ""),
             new("chi-ema", D(s.ChiEmaDecay)),
@@ -70,6 +71,12 @@ public sealed record TrainerOptions
             new("seed", Seed.ToString(c)),
             new("divergence-factor", D(DivergenceFactor)),
         };
+        if (s.Update == UpdateRule.Adam)
+        {
+            list.Add(new("beta1", D(s.Beta1)));
+            list.Add(new("beta2", D(s.Beta2)));
+            list.Add(new("adam-eps", D(s.AdamEpsilon)));
+        }
         if (Tracker is { } t)
         {
             list.Add(new("curvature", t.Kind.ToString()));

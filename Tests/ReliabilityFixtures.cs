@@ -42,7 +42,7 @@ public sealed class ReliabilityFixtures : IDisposable
         using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
         {
             w.Write("CURVATURE-CHECKPOINT");
-            w.Write(2);
+            w.Write(3);
             w.Write(int.MaxValue);
         }
         return ms.ToArray();

@@ -5,7 +5,18 @@
 #
 #   scripts/findings.sh                      # the findings.md setting, 3 seeds (see docs/experiments.md)
 #   STEPS=200 SEEDS=2 scripts/findings.sh    # shorter: fewer steps, fewer seeds
-#   SETTING=mnist5k scripts/findings.sh      # the studies' MLP: 784-200-200-10 on mnist:5000 (28×28)
+#   SETTING=mnist5k scripts/findings.sh      # the studies' MLP: 784-200-200-10, tanh, on mnist:5000 (28×28)
+#   SETTING=fashion-cnn scripts/findings.sh  # the CNN 1x28x28-c16k5-m2-c32k5-m2-10, tanh, on fashion:5000
+#   LOSS=ce scripts/findings.sh              # the loss (default mse, as in most of the studies' runs)
+#
+# Each setting has its own learning rates: the MLPs train at η = 0.5, the CNN diverges there
+# (tanh, MSE: loss 0.51 → 1.5e3 in 2 steps at η = 0.5; 0.51 → 0.23 in 60 steps at η = 0.1), so
+# its grids are the MLPs' scaled by 1/5. Adam uses η ∈ {1e-3, 3e-3} everywhere (ADAM_LRS).
+# The CNN costs about 0.2 s per SGD step on 2 cores, but a projected run's tracker (k = 10,
+# Hessian batch 500, refresh 10) took 300–500 s for 20 steps with two jobs at a time, so the full
+# CNN set at STEPS=1000 is days of CPU: shorten STEPS or run jobs.txt on a cluster (slurm.sh).
+#
+#   EMIT_ONLY=1 scripts/findings.sh         # write $OUT/jobs.txt and stop (to check or run elsewhere)
 #
 # Rerunning resumes: finished runs are skipped, killed ones resume from their checkpoint.
 # Needs GNU parallel (scripts/setup-parallel.sh) and a Release build (built here if missing).
@@ -17,11 +28,22 @@ JOBS=${JOBS:-2}
 OUT=${OUT:-runs/findings}
 FIGURES=${FIGURES:-$OUT/figures}
 SETTING=${SETTING:-findings}
+LOSS=${LOSS:-mse}
+# ETA: the fixed η of the η-free sweeps and of compare; BULK_ETA: Bulk-SGD's; the *_LRS: grids.
+MLP_LRS() {
+  ETA=0.5; BULK_ETA=1; BULK_LRS=0.25,0.5,1,2; SGD_LRS=0.05,0.1,0.25,0.5,1; TUNED_BULK_LRS=0.05,0.1,0.25,0.5,1,2
+  CONTROL_LRS=0.05,0.5; MOMENTUM_LRS=0.05,0.1
+}
 case "$SETTING" in
-  findings) NET="--arch 196-32-32-10 --act tanh --data mnist14:2000 --test-data mnist14-test"; FULL=2000 ;;
-  mnist5k)  NET="--arch 784-200-200-10 --act tanh --data mnist:5000 --test-data mnist-test"; FULL=5000 ;;
-  *) echo "findings.sh: SETTING was '$SETTING'; expected findings or mnist5k" >&2; exit 2 ;;
+  findings) NET="--arch 196-32-32-10 --act tanh --data mnist14:2000 --test-data mnist14-test"; FULL=2000; MLP_LRS ;;
+  mnist5k)  NET="--arch 784-200-200-10 --act tanh --data mnist:5000 --test-data mnist-test"; FULL=5000; MLP_LRS ;;
+  fashion-cnn)
+    NET="--arch 1x28x28-c16k5-m2-c32k5-m2-10 --act tanh --data fashion:5000 --test-data fashion-test"; FULL=5000
+    ETA=0.1; BULK_ETA=0.2; BULK_LRS=0.05,0.1,0.2,0.4; SGD_LRS=0.01,0.02,0.05,0.1,0.2; TUNED_BULK_LRS=0.01,0.02,0.05,0.1,0.2,0.4
+    CONTROL_LRS=0.01,0.1; MOMENTUM_LRS=0.01,0.02 ;;
+  *) echo "findings.sh: SETTING was '$SETTING'; expected findings, mnist5k or fashion-cnn" >&2; exit 2 ;;
 esac
+ADAM_LRS=${ADAM_LRS:-0.001,0.003}
 DLL=Cli/bin/Release/net10.0/curvature.dll
 [ -f "$DLL" ] || dotnet build Cli -c Release >/dev/null
 CURVATURE=${CURVATURE:-"dotnet $(pwd)/$DLL"}
@@ -30,33 +52,40 @@ command -v parallel >/dev/null || { echo "findings.sh: GNU parallel is missing; 
 start=$(date +%s)
 mkdir -p "$OUT" "$FIGURES"
 OUT=$(cd "$OUT" && pwd)
-COMMON="$NET --steps $STEPS --seeds $SEEDS"
+COMMON="$NET --loss $LOSS --steps $STEPS --seeds $SEEDS"
 
 emit() { name=$1; shift; $CURVATURE sweep $COMMON "$@" --emit "$OUT/$name" >/dev/null; echo "$name"; }
 {
   # Statement 3: Bulk-SGD's stability against η, k, refresh period T and Hessian batch m.
-  emit bulk-lr              --optimizer bulk --lr 0.25,0.5,1,2
-  emit bulk-k               --optimizer bulk --lr 1 --k 1,2,5,10,20
-  emit bulk-refresh         --optimizer bulk --lr 1 --refresh 1,5,10,50,200
-  emit bulk-hessian-batch   --optimizer bulk --lr 1 --hessian-batch 10,50,200,500,2000
+  emit bulk-lr              --optimizer bulk --lr $BULK_LRS
+  emit bulk-k               --optimizer bulk --lr $BULK_ETA --k 1,2,5,10,20
+  emit bulk-refresh         --optimizer bulk --lr $BULK_ETA --refresh 1,5,10,50,200
+  emit bulk-hessian-batch   --optimizer bulk --lr $BULK_ETA --hessian-batch 10,50,200,500,2000
   # Statement 4: the interpolated family, and its dependence on T and m.
-  emit interp               --optimizer interp --lr 0.5 --alpha-dom 0,0.2,0.5,1 --alpha-bulk 1,2,4
-  emit interp-refresh       --optimizer interp --lr 0.5 --alpha-dom 0,0.2,0.5 --alpha-bulk 2 --refresh 10,50,200
-  emit interp-hessian-batch --optimizer interp --lr 0.5 --alpha-dom 0,0.2,0.5 --alpha-bulk 2 --hessian-batch 200,2000
+  emit interp               --optimizer interp --lr $ETA --alpha-dom 0,0.2,0.5,1 --alpha-bulk 1,2,4
+  emit interp-refresh       --optimizer interp --lr $ETA --alpha-dom 0,0.2,0.5 --alpha-bulk 2 --refresh 10,50,200
+  emit interp-hessian-batch --optimizer interp --lr $ETA --alpha-dom 0,0.2,0.5 --alpha-bulk 2 --hessian-batch 200,2000
   # Tuned baselines: the best η of SGD and of Bulk-SGD from one grid each.
-  emit tuned-sgd            --optimizer sgd  --lr 0.05,0.1,0.25,0.5,1
-  emit tuned-bulk           --optimizer bulk --lr 0.05,0.1,0.25,0.5,1,2
+  emit tuned-sgd            --optimizer sgd  --lr $SGD_LRS
+  emit tuned-bulk           --optimizer bulk --lr $TUNED_BULK_LRS
   # Controls: full-batch GD (batch = every example) and a small learning rate.
-  emit full-batch           --optimizer sgd  --lr 0.05,0.5 --batch $FULL
+  emit full-batch           --optimizer sgd  --lr $CONTROL_LRS --batch $FULL
   # Dom-SGD started only after the EMA of χ_k reaches 0.9 (the χ switch).
-  emit dom-chi-switch       --optimizer dom  --lr 0.5 --switch-chi 0.9
-  # Heavy-ball momentum with the projected rule (docs/optimizers.md says where the projection acts).
-  emit momentum             --optimizer bulk --lr 0.05,0.1 --momentum 0.9
+  emit dom-chi-switch       --optimizer dom  --lr $ETA --switch-chi 0.9
+  # Heavy-ball momentum μ = 0.9 and Adam, each plain, Dom- and Bulk-: the projection acts on the
+  # optimizer's final update (v, or Adam's m̂/(√ŝ + ε); docs/optimizers.md, §2).
+  emit momentum-sgd         --optimizer sgd  --lr $MOMENTUM_LRS --momentum 0.9
+  emit momentum-dom         --optimizer dom  --lr $MOMENTUM_LRS --momentum 0.9
+  emit momentum-bulk        --optimizer bulk --lr $MOMENTUM_LRS --momentum 0.9
+  emit adam                 --optimizer sgd  --lr $ADAM_LRS --update adam
+  emit adam-dom             --optimizer dom  --lr $ADAM_LRS --update adam
+  emit adam-bulk            --optimizer bulk --lr $ADAM_LRS --update adam
 } > "$OUT/sweeps.txt"
 cat $(sed "s|^|$OUT/|; s|\$|/jobs.txt|" "$OUT/sweeps.txt") > "$OUT/jobs.txt"
 # Statements 1, 2, 5 (and 4's interp point): every optimizer from one θ₀ per seed, with the H/G/F analysis.
-echo "$CURVATURE compare $COMMON --out $OUT/compare > $OUT/compare.log 2>&1" >> "$OUT/jobs.txt"
-echo "findings.sh: $(wc -l < "$OUT/jobs.txt") jobs, $JOBS at a time (STEPS=$STEPS SEEDS=$SEEDS SETTING=$SETTING)"
+echo "$CURVATURE compare $COMMON --lr $ETA --out $OUT/compare > $OUT/compare.log 2>&1" >> "$OUT/jobs.txt"
+echo "findings.sh: $(wc -l < "$OUT/jobs.txt") jobs, $JOBS at a time (STEPS=$STEPS SEEDS=$SEEDS SETTING=$SETTING LOSS=$LOSS)"
+[ -n "${EMIT_ONLY:-}" ] && { echo "findings.sh: EMIT_ONLY set; jobs in $OUT/jobs.txt, not run"; exit 0; }
 parallel --will-cite -j "$JOBS" < "$OUT/jobs.txt"
 while read -r name; do $CURVATURE sweep --collect "$OUT/$name" | tail -1; done < "$OUT/sweeps.txt"
 for f in loss lambda1 energy split; do
