@@ -99,4 +99,29 @@ public sealed class SweepJobsTests
         Ok(["sweep", "--collect", Dir("jobs")]);
         WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).Should().Equal(uninterrupted);
     }
+
+    [Test]
+    public void A_job_stopped_by_sigterm_leaves_an_interrupted_summary_and_still_resumes_on_rerun()
+    {
+        Ok([.. Grid, "--emit", Dir("jobs")]);
+        RunJobs(Dir("jobs"));
+        Ok(["sweep", "--collect", Dir("jobs")]);
+        var uninterrupted = WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).ToList();
+
+        // What SIGTERM at step 10 leaves: the step-10 checkpoint, its metrics.csv and a summary
+        // whose status is "interrupted" (a finished run's guard must not mistake it for done).
+        string cell = Directory.GetDirectories(Dir("jobs")).Order().ElementAt(2);
+        Ok(["train", "--config", Path.Combine(cell, "config.json"), "--steps", "10", "--quiet", "--out", Dir("half")]);
+        File.Delete(Path.Combine(cell, "theta.npy"));
+        File.Copy(Path.Combine(Dir("half"), "checkpoint.bin"), Path.Combine(cell, "checkpoint.bin"), overwrite: true);
+        File.Copy(Path.Combine(Dir("half"), "metrics.csv"), Path.Combine(cell, "metrics.csv"), overwrite: true);
+        string summary = File.ReadAllText(Path.Combine(Dir("half"), "summary.json"));
+        summary.Should().Contain("\"status\": \"completed\"");
+        File.WriteAllText(Path.Combine(cell, "summary.json"), summary.Replace("\"status\": \"completed\"", "\"status\": \"interrupted\""));
+
+        RunJobs(Dir("jobs"));
+        File.ReadAllText(Path.Combine(cell, "summary.json")).Should().Contain("\"status\": \"completed\"", "the rerun resumed the interrupted cell");
+        Ok(["sweep", "--collect", Dir("jobs")]);
+        WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).Should().Equal(uninterrupted);
+    }
 }

@@ -65,15 +65,17 @@ ADAM_LRS=${ADAM_LRS:-0.001,0.003}
 case "$GRID" in
   full)
     K_LIST=1,2,5,10,20; REFRESH_LIST=1,5,10,50,200; HB_LIST=10,50,200,500,2000
-    INTERP_DOM=0,0.2,0.5,1; INTERP_BULK=1,2,4; INTERP_T=10,50,200; INTERP_HB=200,2000 ;;
+    INTERP_DOM=0,0.2,0.5,1; INTERP_BULK=1,2,4; INTERP_T=10,50,200; INTERP_HB=200,2000; INTERP_TM_DOM=0,0.2,0.5 ;;
   studies|core)
     # Three points per factor; the η grids keep their ends and middle. core also leaves out the
     # sweeps of k and of the interpolation's T and m (the MLP settings carry those).
     BULK_LRS=$(echo "$BULK_LRS" | cut -d, -f1,2,3); SGD_LRS=$(echo "$SGD_LRS" | cut -d, -f2,3,4)
     TUNED_BULK_LRS=$(echo "$TUNED_BULK_LRS" | cut -d, -f2,3,4,5); CONTROL_LRS=$ETA
     MOMENTUM_LRS=$(echo "$MOMENTUM_LRS" | cut -d, -f1); ADAM_LRS=$(echo "$ADAM_LRS" | cut -d, -f1)
-    K_LIST=1,5,20; REFRESH_LIST=1,10,100; HB_LIST=50,500,2000
-    INTERP_DOM=0,0.2,0.5; INTERP_BULK=2; INTERP_T=10,100; INTERP_HB=50,2000 ;;
+    # T = 1 and m = 2000 cost 5–20 times a T = 10, m = 500 run at this scale; the findings
+    # setting (GRID=full) carries them. The interpolation's T and m at its (0.2, 2) point only.
+    K_LIST=1,5,20; REFRESH_LIST=5,10,100; HB_LIST=50,500,1000
+    INTERP_DOM=0,0.2,0.5; INTERP_BULK=2; INTERP_T=10,100; INTERP_HB=50,1000; INTERP_TM_DOM=0.2 ;;
   *) echo "findings.sh: GRID was '$GRID'; expected full, studies or core" >&2; exit 2 ;;
 esac
 DLL=Cli/bin/Release/net10.0/curvature.dll
@@ -95,8 +97,8 @@ emit() { name=$1; shift; $CURVATURE sweep $COMMON "$@" --emit "$OUT/$name" >/dev
   emit bulk-hessian-batch   --optimizer bulk --lr $BULK_ETA --hessian-batch $HB_LIST
   # Statement 4: the interpolated family, and its dependence on T and m.
   emit interp               --optimizer interp --lr $ETA --alpha-dom $INTERP_DOM --alpha-bulk $INTERP_BULK
-  [ "$GRID" = core ] || emit interp-refresh --optimizer interp --lr $ETA --alpha-dom $INTERP_DOM --alpha-bulk 2 --refresh $INTERP_T
-  [ "$GRID" = core ] || emit interp-hessian-batch --optimizer interp --lr $ETA --alpha-dom $INTERP_DOM --alpha-bulk 2 --hessian-batch $INTERP_HB
+  [ "$GRID" = core ] || emit interp-refresh --optimizer interp --lr $ETA --alpha-dom $INTERP_TM_DOM --alpha-bulk 2 --refresh $INTERP_T
+  [ "$GRID" = core ] || emit interp-hessian-batch --optimizer interp --lr $ETA --alpha-dom $INTERP_TM_DOM --alpha-bulk 2 --hessian-batch $INTERP_HB
   # Tuned baselines: the best η of SGD and of Bulk-SGD from one grid each.
   emit tuned-sgd            --optimizer sgd  --lr $SGD_LRS
   emit tuned-bulk           --optimizer bulk --lr $TUNED_BULK_LRS
@@ -113,9 +115,10 @@ emit() { name=$1; shift; $CURVATURE sweep $COMMON "$@" --emit "$OUT/$name" >/dev
   emit adam-dom             --optimizer dom  --lr $ADAM_LRS --update adam
   emit adam-bulk            --optimizer bulk --lr $ADAM_LRS --update adam
 } > "$OUT/sweeps.txt"
-cat $(sed "s|^|$OUT/|; s|\$|/jobs.txt|" "$OUT/sweeps.txt") > "$OUT/jobs.txt"
-# Statements 1, 2, 5 (and 4's interp point): every optimizer from one θ₀ per seed, with the H/G/F analysis.
-echo "$CURVATURE compare $COMMON --lr $ETA --out $OUT/compare > $OUT/compare.log 2>&1" >> "$OUT/jobs.txt"
+# Statements 1, 2, 5 (and 4's interp point): every optimizer from one θ₀ per seed, with the H/G/F
+# analysis. First in the list: it is the longest job, and the sweeps fill the other slots meanwhile.
+echo "test -f $OUT/compare/report.md || $CURVATURE compare $COMMON --lr $ETA --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt"
+cat $(sed "s|^|$OUT/|; s|\$|/jobs.txt|" "$OUT/sweeps.txt") >> "$OUT/jobs.txt"
 echo "findings.sh: $(wc -l < "$OUT/jobs.txt") jobs, $JOBS at a time (STEPS=$STEPS SEEDS=$SEEDS SETTING=$SETTING LOSS=$LOSS GRID=$GRID EXTRA=$EXTRA)"
 [ -n "${EMIT_ONLY:-}" ] && { echo "findings.sh: EMIT_ONLY set; jobs in $OUT/jobs.txt, not run"; exit 0; }
 parallel --will-cite -j "$JOBS" < "$OUT/jobs.txt"
