@@ -17,6 +17,7 @@
 # k = 10, Hessian batch 500): its full set is days of CPU, for a cluster (slurm.sh).
 #
 #   EMIT_ONLY=1 scripts/findings.sh         # write $OUT/jobs.txt and stop (to check or run elsewhere)
+#   ONLY="bulk-refresh interp"                # only these sweeps, no compare
 #   GRID=full|studies|core                   # the sweeps' breadth (default: full for findings, studies for mnist5k, core for fashion-cnn)
 #
 # GRID=studies keeps every statement, control and variant but fewer points per sweep (3 per
@@ -88,7 +89,13 @@ mkdir -p "$OUT" "$FIGURES"
 OUT=$(cd "$OUT" && pwd)
 COMMON="$NET --loss $LOSS --steps $STEPS --seeds $SEEDS $EXTRA"
 
-emit() { name=$1; shift; $CURVATURE sweep $COMMON "$@" --emit "$OUT/$name" >/dev/null; echo "$name"; }
+# ONLY="bulk-refresh bulk-hessian-batch" emits just those sweeps (and no compare).
+ONLY=${ONLY:-}
+emit() {
+  name=$1; shift
+  case " ${ONLY:-$name} " in *" $name "*) ;; *) return 0 ;; esac
+  $CURVATURE sweep $COMMON "$@" --emit "$OUT/$name" >/dev/null; echo "$name"
+}
 {
   # Statement 3: Bulk-SGD's stability against η, k, refresh period T and Hessian batch m.
   emit bulk-lr              --optimizer bulk --lr $BULK_LRS
@@ -117,7 +124,8 @@ emit() { name=$1; shift; $CURVATURE sweep $COMMON "$@" --emit "$OUT/$name" >/dev
 } > "$OUT/sweeps.txt"
 # Statements 1, 2, 5 (and 4's interp point): every optimizer from one θ₀ per seed, with the H/G/F
 # analysis. First in the list: it is the longest job, and the sweeps fill the other slots meanwhile.
-echo "test -f $OUT/compare/report.md || $CURVATURE compare $COMMON --lr $ETA --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt"
+: > "$OUT/jobs.txt"
+[ -n "$ONLY" ] || echo "test -f $OUT/compare/report.md || $CURVATURE compare $COMMON --lr $ETA --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt"
 cat $(sed "s|^|$OUT/|; s|\$|/jobs.txt|" "$OUT/sweeps.txt") >> "$OUT/jobs.txt"
 echo "findings.sh: $(wc -l < "$OUT/jobs.txt") jobs, $JOBS at a time (STEPS=$STEPS SEEDS=$SEEDS SETTING=$SETTING LOSS=$LOSS GRID=$GRID EXTRA=$EXTRA)"
 [ -n "${EMIT_ONLY:-}" ] && { echo "findings.sh: EMIT_ONLY set; jobs in $OUT/jobs.txt, not run"; exit 0; }
