@@ -103,19 +103,19 @@ public static class BlockLanczos
                 iterations++;
                 decomposed = false;
                 if (proc.M < k) continue;
-                Decompose(proc, which, t, theta, order);
+                RitzPairs.Decompose(proc, which, t, theta, order);
                 decomposed = true;
                 if (!BoundsPass(proc, k, tol, t, theta, order)) continue;
                 // The bound says yes; only the residuals formed from the stored products decide.
-                Finish(proc, k, tol, t, theta, order, coef, y, ay, values, residuals, converged);
+                RitzPairs.Finish(proc, k, tol, RitzPairs.NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
                 if (!Array.TrueForAll(converged, c => c)) continue;
                 return Certify(which, y, values, residuals, converged, n, proc, iterations, b, tol, theta);
             }
 
             if (proc.M < k)
                 throw new InvalidOperationException($"Block Lanczos built only {proc.M} basis vectors for k = {k}; the operator's space is too small.");
-            if (!decomposed) Decompose(proc, which, t, theta, order);
-            Finish(proc, k, tol, t, theta, order, coef, y, ay, values, residuals, converged);
+            if (!decomposed) RitzPairs.Decompose(proc, which, t, theta, order);
+            RitzPairs.Finish(proc, k, tol, RitzPairs.NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
             if (proc.P == 0) return Certify(which, y, values, residuals, converged, n, proc, iterations, b, tol, theta);
             return BlockOps.Package(which, values, y, residuals, converged, n, proc.Matvecs, iterations, false,
                 "block-lanczos: the operator-application budget ran out before every pair converged.");
@@ -133,28 +133,14 @@ public static class BlockLanczos
         if (proc.P == 0)
             return BlockOps.Package(which, r.Values, r.Vectors, r.Residuals, r.Converged, n, proc.Matvecs, iterations, true,
                 "block-lanczos: the basis spans the whole space.");
-        var (certified, reason) = BlockOps.ClusterRule(r.Values, r.Residuals, b, tol, NormEstimate(proc, theta), "block-lanczos");
+        var (certified, reason) = BlockOps.ClusterRule(r.Values, r.Residuals, b, tol, RitzPairs.NormEstimate(proc, theta), "block-lanczos");
         return BlockOps.Package(which, r.Values, r.Vectors, r.Residuals, r.Converged, n, proc.Matvecs, iterations, certified, reason);
-    }
-
-    static void Decompose(BlockLanczosProcess proc, Which which, double[] t, double[] theta, int[] order)
-    {
-        int m = proc.M;
-        proc.Decompose(t, theta);
-        BlockOps.SortByWhich(theta.AsSpan(0, m), which, order.AsSpan(0, m));
-    }
-
-    /// <summary>A lower bound on ‖A‖: the extreme Ritz values and the largest ‖A v_j‖ seen.</summary>
-    static double NormEstimate(BlockLanczosProcess proc, double[] theta)
-    {
-        int m = proc.M;
-        return Math.Max(proc.NormEstimate, Math.Max(Math.Abs(theta[0]), Math.Abs(theta[m - 1])));
     }
 
     static bool BoundsPass(BlockLanczosProcess proc, int k, double tol, double[] t, double[] theta, int[] order)
     {
         int m = proc.M;
-        double floor = BlockOps.ScaleFloor(NormEstimate(proc, theta));
+        double floor = BlockOps.ScaleFloor(RitzPairs.NormEstimate(proc, theta));
         var tm = t.AsSpan(0, m * m);
         for (int i = 0; i < k; i++)
         {
@@ -162,32 +148,5 @@ public static class BlockLanczos
             if (proc.ResidualBound(tm, col) > tol * Math.Max(Math.Abs(theta[col]), floor)) return false;
         }
         return true;
-    }
-
-    /// <summary>Forms the k wanted Ritz pairs and their true residuals ‖(AV)s − θ·Vs‖.</summary>
-    static void Finish(BlockLanczosProcess proc, int k, double tol, double[] t, double[] theta, int[] order, double[] coef,
-        double[] y, double[] ay, double[] values, double[] residuals, bool[] converged)
-    {
-        int m = proc.M, n = y.Length / k;
-        for (int i = 0; i < k; i++)
-        {
-            int col = order[i];
-            for (int j = 0; j < m; j++) coef[i * m + j] = t[j * m + col];
-        }
-        proc.Combine(coef.AsSpan(0, k * m), k, y, ay);
-        double normEst = NormEstimate(proc, theta);
-        for (int i = 0; i < k; i++)
-        {
-            var yi = y.AsSpan(i * n, n);
-            var ayi = ay.AsSpan(i * n, n);
-            double rq = Blas.Dot(yi, ayi) / Blas.Dot(yi, yi);
-            values[i] = rq;
-            Blas.Axpy(-rq, yi, ayi);
-            residuals[i] = Blas.Nrm2(ayi);
-            normEst = Math.Max(normEst, Math.Abs(rq));
-        }
-        double floor = BlockOps.ScaleFloor(normEst);
-        for (int i = 0; i < k; i++)
-            converged[i] = residuals[i] <= tol * Math.Max(Math.Abs(values[i]), floor);
     }
 }

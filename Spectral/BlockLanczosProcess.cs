@@ -11,7 +11,7 @@ namespace Curvature.Spectral;
 /// G ((mMax + bMax) × mMax, stride mMax) satisfies A·V_M = V_{M+P}·G[0..M+P, 0..M] up to
 /// rounding, so the Ritz pairs of sym(G_M) have residual bound ‖G[M..M+P, 0..M]·s‖.
 /// </summary>
-internal sealed class BlockLanczosProcess
+internal sealed class BlockLanczosProcess : IRitzBasis
 {
     static readonly double Eps = Math.Pow(2, -52);
 

@@ -76,11 +76,11 @@ public static class Lanczos
             proc.Step();
             decomposed = false;
             if (proc.M < k) continue;
-            Decompose(proc, which, t, theta, order);
+            RitzPairs.Decompose(proc, which, t, theta, order);
             decomposed = true;
             if (probing)
             {
-                double margin = tol * Math.Max(Math.Abs(boundary), BlockOps.ScaleFloor(NormEstimate(proc, theta)));
+                double margin = tol * Math.Max(Math.Abs(boundary), BlockOps.ScaleFloor(RitzPairs.NormEstimate(proc, theta)));
                 if (Beats(theta[order[k - 1]], boundary, margin, which))
                 {
                     // The probe found a better pair: converge again with it, then probe again.
@@ -90,10 +90,10 @@ public static class Lanczos
                 else
                 {
                     bool settled = proc.LastStepWasInvariant || !proc.HasNext
-                        || (proc.M > k && BoundPasses(proc, tol, t, theta, order[k], NormEstimate(proc, theta)));
+                        || (proc.M > k && BoundPasses(proc, tol, t, theta, order[k], RitzPairs.NormEstimate(proc, theta)));
                     if (!settled) continue;
                     probing = false;
-                    Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
+                    RitzPairs.Finish(proc, k, tol, RitzPairs.NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
                     if (Array.TrueForAll(converged, c => c))
                         return Result(which, y, values, residuals, converged, n, proc.Matvecs, cycles, true,
                             "lanczos: a Krylov sequence from a random vector in the complement of the converged set found nothing beyond its k-th value.");
@@ -102,7 +102,7 @@ public static class Lanczos
             }
             if (!BoundsPass(proc, k, tol, t, theta, order)) continue;
             // The bound says yes; only the residuals formed from the stored products decide.
-            Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
+            RitzPairs.Finish(proc, k, tol, RitzPairs.NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
             if (!Array.TrueForAll(converged, c => c)) continue;
             bool wantProbe = probeRequested || proc.Breakdowns > breakdownsChecked;
             if (wantProbe && proc.HasNext && proc.Matvecs < options.MaxMatvecs)
@@ -123,8 +123,8 @@ public static class Lanczos
                 : "lanczos: ProbeComplement is off; one Krylov sequence holds one vector per eigenspace, so a missed copy of a repeated eigenvalue cannot be ruled out.");
         }
 
-        if (!decomposed) Decompose(proc, which, t, theta, order);
-        Finish(proc, k, tol, NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
+        if (!decomposed) RitzPairs.Decompose(proc, which, t, theta, order);
+        RitzPairs.Finish(proc, k, tol, RitzPairs.NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
         return Uncertain(which, y, values, residuals, converged, n, proc, cycles,
             "lanczos: the operator-application budget ran out before the set was checked.");
     }
@@ -138,23 +138,9 @@ public static class Lanczos
             whole ? "lanczos: the basis spans the whole space." : reason);
     }
 
-    static void Decompose(LanczosProcess proc, Which which, double[] t, double[] theta, int[] order)
-    {
-        int m = proc.M;
-        proc.Decompose(t, theta);
-        BlockOps.SortByWhich(theta.AsSpan(0, m), which, order.AsSpan(0, m));
-    }
-
-    /// <summary>A lower bound on ‖A‖: the extreme Ritz values and the largest ‖A v_j‖ seen.</summary>
-    static double NormEstimate(LanczosProcess proc, double[] theta)
-    {
-        int m = proc.M;
-        return Math.Max(proc.NormEstimate, Math.Max(Math.Abs(theta[0]), Math.Abs(theta[m - 1])));
-    }
-
     static bool BoundsPass(LanczosProcess proc, int k, double tol, double[] t, double[] theta, int[] order)
     {
-        double normEstimate = NormEstimate(proc, theta);
+        double normEstimate = RitzPairs.NormEstimate(proc, theta);
         for (int i = 0; i < k; i++)
             if (!BoundPasses(proc, tol, t, theta, order[i], normEstimate)) return false;
         return true;
@@ -174,33 +160,6 @@ public static class Lanczos
         Which.SmallestAlgebraic => x < boundary - margin,
         _ => Math.Abs(x) > Math.Abs(boundary) + margin,
     };
-
-    /// <summary>Forms the k wanted Ritz pairs and their true residuals ‖(AV)s − θ·Vs‖.</summary>
-    static void Finish(LanczosProcess proc, int k, double tol, double normEstimate, double[] t, int[] order, double[] coef,
-        double[] y, double[] ay, double[] values, double[] residuals, bool[] converged)
-    {
-        int m = proc.M, n = y.Length / k;
-        for (int i = 0; i < k; i++)
-        {
-            int col = order[i];
-            for (int j = 0; j < m; j++) coef[i * m + j] = t[j * m + col];
-        }
-        proc.Combine(coef.AsSpan(0, k * m), k, y, ay);
-        double normEst = normEstimate;
-        for (int i = 0; i < k; i++)
-        {
-            var yi = y.AsSpan(i * n, n);
-            var ayi = ay.AsSpan(i * n, n);
-            double rq = Blas.Dot(yi, ayi) / Blas.Dot(yi, yi);
-            values[i] = rq;
-            Blas.Axpy(-rq, yi, ayi);
-            residuals[i] = Blas.Nrm2(ayi);
-            normEst = Math.Max(normEst, Math.Abs(rq));
-        }
-        double floor = BlockOps.ScaleFloor(normEst);
-        for (int i = 0; i < k; i++)
-            converged[i] = residuals[i] <= tol * Math.Max(Math.Abs(values[i]), floor);
-    }
 
     static EigenResult Result(Which which, double[] y, double[] values, double[] residuals, bool[] converged, int n, int matvecs, int cycles,
         bool certified, string certificate)

@@ -12,7 +12,7 @@ namespace Curvature.Spectral;
 /// such that A·V_M = V_M·G_M + v_M·g_Mᵀ, where g_M (row M of G) is β e_Mᵀ in a plain
 /// Lanczos run and the arrow row after a thick restart.
 /// </summary>
-internal sealed class LanczosProcess
+internal sealed class LanczosProcess : IRitzBasis
 {
     static readonly double Eps = Math.Pow(2, -52);
 
