@@ -6,18 +6,21 @@ namespace Curvature.Autodiff;
 public enum CurvatureKind
 {
     /// <summary>The Hessian H: every op keeps its curvature term.</summary>
+    [CliName("h", "hessian")]
     Hessian,
 
     /// <summary>
     /// The Gauss–Newton matrix G = Jᵀ(∇²ℓ)J: only ops recorded after the network output
     /// (the loss) keep their curvature term. Needs <see cref="Tape.MarkNetworkOutput"/>.
     /// </summary>
+    [CliName("g", "gn", "ggn", "gauss-newton")]
     GaussNewton,
 
     /// <summary>
     /// The functional Hessian F = H − G = Σ_c (∂ℓ/∂z_c)∇²z_c: only ops up to the network
     /// output keep their curvature term. Needs <see cref="Tape.MarkNetworkOutput"/>.
     /// </summary>
+    [CliName("f", "functional", "functional-hessian")]
     FunctionalHessian,
 }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
+using Curvature.Experiments;
 using Curvature.Optimizers;
 using Spectre.Console.Cli;
 
@@ -18,8 +19,8 @@ public class NetworkSettings : CommandSettings
 
     [CommandOption("--act <NAME>")]
     [Description("Activation between layers: tanh, relu, gelu or softplus.")]
-    [DefaultValue(RunSpec.DefaultActivation)]
-    public string Act { get; set; } = RunSpec.DefaultActivation;
+    [DefaultValue("tanh")]
+    public string Act { get; set; } = "tanh";
 
     [CommandOption("--seed <N>")]
     [Description("Seed of every random draw.")]
@@ -78,8 +79,8 @@ public sealed class ProductCommand : Command<ProductCommand.Settings>
     {
         [CommandOption("--loss <NAME>")]
         [Description("ce, mse or torch-mse (PyTorch's nn.MSELoss).")]
-        [DefaultValue(RunSpec.DefaultLoss)]
-        public string Loss { get; set; } = RunSpec.DefaultLoss;
+        [DefaultValue("mse")]
+        public string Loss { get; set; } = "mse";
 
         [CommandOption("--data <SPEC>")]
         [Description("Data spec: mnist:N, mnist14:N, mnist-test, fashion:N, fashion14:N, fashion-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]

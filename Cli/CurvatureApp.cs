@@ -40,7 +40,7 @@ public static class CurvatureApp
         app.Configure(config =>
         {
             config.SetApplicationName("curvature");
-            config.SetApplicationVersion(Curvature.Optimizers.RunJson.Version);
+            config.SetApplicationVersion(Curvature.Core.RunJson.Version);
             config.PropagateExceptions();
             // An unknown option is an error, not an argument silently left over.
             config.UseStrictParsing();
@@ -119,7 +119,7 @@ public static class CurvatureApp
         };
         // ArgumentException appends " (Parameter 'x')", also inside wrapped messages; ours already name the option.
         message = System.Text.RegularExpressions.Regex.Replace(message, @" \(Parameter '[^']*'\)", "");
-        return message.ReplaceLineEndings(" ").Trim();
+        return FieldFlags.Rewrite(message).ReplaceLineEndings(" ").Trim();
     }
 }
 

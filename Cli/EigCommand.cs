@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using Curvature.Core;
+using Curvature.Experiments;
 using Curvature.Optimizers;
 using Curvature.Spectral;
 using Spectre.Console.Cli;

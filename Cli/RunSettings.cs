@@ -1,6 +1,11 @@
 using System.ComponentModel;
 using System.Globalization;
+using Curvature.Autodiff;
+using Curvature.Core;
+using Curvature.Experiments;
+using Curvature.Models;
 using Curvature.Optimizers;
+using Curvature.Spectral;
 using Spectre.Console.Cli;
 
 namespace Curvature.Cli;
@@ -42,7 +47,7 @@ public class RunSettings : CommandSettings
     [CommandOption("--momentum <MU>"), Description("Heavy-ball momentum μ, 0 ≤ μ < 1 (default 0).")]
     public string? Momentum { get; init; }
 
-    [CommandOption("--update <RULE>"), Description($"Base rule whose update --optimizer projects: sgd (with --momentum) or adam (default {RunSpec.DefaultUpdate}).")]
+    [CommandOption("--update <RULE>"), Description("Base rule whose update --optimizer projects: sgd (with --momentum) or adam (default sgd).")]
     public string? Update { get; init; }
 
     [CommandOption("--beta1 <B1>"), Description("Adam's first-moment decay β1, 0 ≤ β1 < 1 (default 0.9).")]
@@ -91,8 +96,8 @@ public class RunSettings : CommandSettings
     public RunSpec ApplyTo(RunSpec run) => run with
     {
         Arch = Arch ?? run.Arch,
-        Activation = Lower(Act) ?? run.Activation,
-        Loss = Lower(Loss) ?? run.Loss,
+        Activation = Enum<Activation>(Act, "activation") ?? run.Activation,
+        Loss = Enum<LossKind>(Loss, "loss") ?? run.Loss,
         Data = Data ?? run.Data,
         TestData = TestData is null ? run.TestData : string.Equals(TestData, "none", StringComparison.OrdinalIgnoreCase) || TestData.Length == 0 ? null : TestData,
         Batch = Integer(Batch, "batch") ?? run.Batch,
@@ -100,14 +105,14 @@ public class RunSettings : CommandSettings
         Warmup = Integer(Warmup, "warmup") ?? run.Warmup,
         Momentum = Number(Momentum, "momentum") ?? run.Momentum,
         WeightDecay = Number(WeightDecay, "weight-decay") ?? run.WeightDecay,
-        Update = Lower(Update) ?? run.Update,
+        Update = Enum<UpdateRule>(Update, "update") ?? run.Update,
         Beta1 = Number(Beta1, "beta1") ?? run.Beta1,
         Beta2 = Number(Beta2, "beta2") ?? run.Beta2,
         AdamEps = Number(AdamEps, "adam-eps") ?? run.AdamEps,
         SwitchChi = Number(SwitchChi, "switch-chi") ?? run.SwitchChi,
         ChiEma = Number(ChiEma, "chi-ema") ?? run.ChiEma,
-        Solver = Lower(Solver) ?? run.Solver,
-        Curvature = Lower(Curvature) ?? run.Curvature,
+        Solver = Enum<EigenSolver>(Solver, "solver") ?? run.Solver,
+        Curvature = Enum<CurvatureKind>(Curvature, "curvature") ?? run.Curvature,
         Tolerance = Number(Tolerance, "tolerance") ?? run.Tolerance,
         WarmStart = !ColdStart && run.WarmStart,
         EvalEvery = Integer(EvalEvery, "eval-every") ?? run.EvalEvery,
@@ -118,6 +123,9 @@ public class RunSettings : CommandSettings
 
     /// <summary>An enum-like value as stored: trimmed, lower case (values are accepted in any case).</summary>
     public static string? Lower(string? value) => value?.Trim().ToLowerInvariant();
+
+    /// <summary>Parses an enum flag by its command-line names and aliases (<see cref="CliNames"/>); errors name <paramref name="field"/>.</summary>
+    public static T? Enum<T>(string? text, string field) where T : struct, System.Enum => text is null ? null : CliNames.Parse<T>(text, field);
 
     /// <summary>The command's spec from <see cref="Config"/>, or null without one.</summary>
     protected T? LoadConfig<T>() where T : class

@@ -40,7 +40,7 @@ public sealed class SpectrumSettings : AnalysisSettings
             Run = ApplySingle(run),
             Checkpoint = Checkpoint ?? (Theta is null ? d.Checkpoint : null),
             Theta = Theta ?? (Checkpoint is null ? d.Theta : null),
-            Operator = Lower(Operator ?? Curvature) ?? d.Operator,
+            Operator = Enum<Curvature.Autodiff.CurvatureKind>(Operator ?? Curvature, "curvature") ?? d.Operator,
             Analysis = ApplyAnalysis(d.Analysis),
             Out = Out ?? d.Out,
             Source = source,

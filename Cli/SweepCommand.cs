@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using Curvature.Experiments;
+using Curvature.Optimizers;
 using Spectre.Console.Cli;
 
 namespace Curvature.Cli;
@@ -49,7 +50,7 @@ public sealed class SweepSettings : RunSettings
     {
         var d = LoadConfig<SweepSpec>() ?? new SweepSpec();
         var run = ApplyTo(d.Run);
-        if (Optimizer is not null) run = run with { Optimizer = Optimizer.Trim().ToLowerInvariant() };
+        if (Optimizer is not null) run = run with { Optimizer = Enum<OptimizerKind>(Optimizer, "optimizer")!.Value };
         return d with
         {
             Run = run,

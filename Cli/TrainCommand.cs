@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using Curvature.Experiments;
 using Curvature.Optimizers;
 using Spectre.Console.Cli;
 
@@ -47,7 +48,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
             var d = LoadConfig<TrainSpec>() ?? new TrainSpec();
             var run = ApplySingle(d.Run);
             if (Optimizer is not null)
-                run = run with { Optimizer = Lower(Optimizer)!, AlphaDom = null, AlphaBulk = null };
+                run = run with { Optimizer = Enum<OptimizerKind>(Optimizer, "optimizer")!.Value, AlphaDom = null, AlphaBulk = null };
             run = run with
             {
                 AlphaDom = Number(AlphaDom, "alpha-dom") ?? run.AlphaDom,
@@ -68,11 +69,14 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var config = settings.ToSpec();
+        var problem = Problem.Load(config.Run);
+        if (!settings.Quiet) foreach (var note in problem.Notes) Console.WriteLine(note);
         var progress = settings.Quiet ? null : new RowPrinter();
-        var summary = TrainingRun.Execute(config, progress, cancellationToken);
+        var summary = TrainingRun.Execute(config, problem, progress, cancellationToken);
         var c = CultureInfo.InvariantCulture;
+        string advice = summary.Status == TrainingStatus.Diverged ? "; " + TrainingStatusText.DivergenceAdvice(summary.Lambda1, problem.Spec.LearningRate) : "";
         Console.WriteLine(string.Create(c,
-            $"{TrainingStatusText.Format(summary.Status, summary.StoppedAt)}: {summary.Steps} steps, train loss {Show(summary.TrainLoss)}, train acc {Show(summary.TrainAccuracy)}, test loss {Show(summary.TestLoss)}, test acc {Show(summary.TestAccuracy)}, matvecs {summary.Matvecs}, {summary.Seconds:F1} s -> {config.Out}"));
+            $"{TrainingStatusText.Format(summary.Status, summary.StoppedAt)}: {summary.Steps} steps, train loss {Show(summary.TrainLoss)}, train acc {Show(summary.TrainAccuracy)}, test loss {Show(summary.TestLoss)}, test acc {Show(summary.TestAccuracy)}, matvecs {summary.Matvecs}, {summary.Seconds:F1} s -> {config.Out}{advice}"));
         return 0;
     }
 

@@ -150,7 +150,6 @@ public sealed record CompareSpec
     public void Validate()
     {
         ArgumentNullException.ThrowIfNull(Run);
-        Run.Validate();
         if (Run.K < 1) throw new ArgumentOutOfRangeException("k", $"Option '--k' was {Run.K}; expected a positive integer below the parameter count.");
         ArgumentNullException.ThrowIfNull(Analysis);
         Analysis.Validate();
@@ -203,15 +202,14 @@ public static class CompareExperiment
         spec.Validate();
         progress ??= NullProgress.Instance;
         var optimizers = spec.OptimizerList();
-        var options = spec.Run;
         var analysis = spec.Analysis;
         var clock = Stopwatch.StartNew();
-        var problem = Problem.Load(options);
-        options.Validate(problem.ParameterCount, problem.Train.Count);
+        var problem = Problem.Load(spec.Run);
+        var options = problem.Spec;
         var method = analysis.Method(problem.ParameterCount);
 
         var theta0 = problem.Model.Initialize(options.Seed);
-        int referenceIndex = Math.Max(0, optimizers.ToList().FindIndex(o => o.Optimizer == "sgd"));
+        int referenceIndex = Math.Max(0, optimizers.ToList().FindIndex(o => o.Optimizer == OptimizerKind.Sgd));
         var analysisSteps = analysis.Steps(options.Steps);
         var runs = new List<CompletedRun>();
         long offset = 0;
@@ -323,14 +321,7 @@ public static class CompareExperiment
     static DensityCurve Density(Problem problem, ReadOnlySpan<double> theta, int[]? examples, AnalysisOptions analysis, ulong seed)
     {
         var op = problem.TrainObjective.CurvatureOperator(CurvatureKind.Hessian, theta, examples);
-        try
-        {
-            return CurvatureAnalysis.Density(op, analysis.DensitySteps, analysis.DensityProbes, seed);
-        }
-        finally
-        {
-            (op as IDisposable)?.Dispose();
-        }
+        return CurvatureAnalysis.Density(op, analysis.DensitySteps, analysis.DensityProbes, seed);
     }
 
     /// <summary>An analysis point (top-k plus three energy measurements) costs roughly this many training steps.</summary>

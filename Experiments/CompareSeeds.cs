@@ -1,3 +1,5 @@
+using Curvature.Core;
+using Curvature.Models;
 using System.Globalization;
 using Curvature.Optimizers;
 
@@ -85,7 +87,7 @@ public static class CompareSeeds
             lambda.Where(s => s.X.Count > 0).ToList(), references: [new ReferenceLine("2/η", 2.0 / result.Spec.Run.LearningRate)]);
 
         var spec = result.Spec;
-        var report = new ReportWriter($"Curvature compare over {result.PerSeed.Count} seeds: {first.Problem.Model.Spec} {spec.Run.Activation}, {spec.Run.Loss}, {spec.Run.Data}");
+        var report = new ReportWriter($"Curvature compare over {result.PerSeed.Count} seeds: {first.Problem.Model.Spec} {spec.Run.Activation.Name()}, {spec.Run.Loss.Name()}, {spec.Run.Data}");
         report.Paragraph($"The comparison was run once per seed ({string.Join(", ", result.PerSeed.Select(p => p.Seed))}); each seed fixes θ₀, the minibatch order, "
             + "the Hessian batch and the solvers' starts, and all optimizers of one seed share them. Each seed's full report is in `seed=S/report.md`. "
             + "Numbers are mean ± sample standard deviation (n − 1) over the seeds whose run did not diverge (λ₁: over all seeds); "

@@ -22,9 +22,6 @@ public sealed record DensityCurve(double[] Grid, double[] Density, double Sigma,
 /// </summary>
 public static class CurvatureAnalysis
 {
-    /// <summary>h, g or f (aliases: <see cref="CurvatureNames"/>) as a curvature kind; throws naming <c>--curvature</c>.</summary>
-    public static CurvatureKind ParseOperator(string name) => CurvatureNames.Parse(name, "curvature");
-
     /// <summary>H, G or F.</summary>
     public static string Letter(CurvatureKind kind) => kind switch
     {
@@ -33,18 +30,12 @@ public static class CurvatureAnalysis
         _ => "F",
     };
 
-    /// <summary>The k algebraically largest eigenpairs of the curvature at θ.</summary>
-    public static EigenResult TopK(IObjective objective, CurvatureKind kind, ReadOnlySpan<double> theta, int[]? examples, int k, ulong seed, double tolerance = 1e-6)
+    /// <summary>The k algebraically largest eigenpairs of the curvature at θ, by <paramref name="solver"/>.</summary>
+    public static EigenResult TopK(IObjective objective, CurvatureKind kind, ReadOnlySpan<double> theta, int[]? examples, int k, ulong seed,
+        double tolerance = 1e-6, EigenSolver solver = Eigensolver.Default)
     {
-        var op = objective.CurvatureOperator(kind, theta, examples);
-        try
-        {
-            return Optimizers.TopK.Solve(op, k, new TopKRequest { Solver = Eigensolver.Default, Tolerance = tolerance, Seed = seed });
-        }
-        finally
-        {
-            (op as IDisposable)?.Dispose();
-        }
+        ArgumentNullException.ThrowIfNull(objective);
+        return Eigensolver.TopK(objective.CurvatureOperator(kind, theta, examples), k, solver, new EigenOptions { Tolerance = tolerance, Seed = seed });
     }
 
     /// <summary>
@@ -63,15 +54,8 @@ public static class CurvatureAnalysis
         for (int i = 0; i < 3; i++)
         {
             var op = objective.CurvatureOperator(kinds[i], theta, examples);
-            try
-            {
-                // The same probes for H, G and F, so their totals are compared on equal terms.
-                shares[i] = CurvatureEnergy.Measure(op, u, k, method, probes, seed ^ 0xE4E26F1UL);
-            }
-            finally
-            {
-                (op as IDisposable)?.Dispose();
-            }
+            // The same probes for H, G and F, so their totals are compared on equal terms.
+            shares[i] = CurvatureEnergy.Measure(op, u, k, method, probes, seed ^ 0xE4E26F1UL);
             matvecs += k + (method == NormMethod.Dense ? objective.ParameterCount : probes);
         }
         return new DecompositionPoint(step, top.Values.AsSpan(0, k).ToArray(), shares[0], shares[1], shares[2], matvecs) { Vectors = u.ToArray() };

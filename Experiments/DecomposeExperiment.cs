@@ -54,7 +54,6 @@ public sealed record DecomposeSpec
             throw new ArgumentException($"Options '--checkpoint' ('{string.Join(",", Checkpoints)}') and '--theta' ('{string.Join(",", Thetas)}') were both given; expected at most one.", "theta");
         if (Checkpoints is { Count: 0 }) throw new ArgumentException("Option '--checkpoint' was empty; expected comma-separated files.", "checkpoint");
         if (Thetas is { Count: 0 }) throw new ArgumentException("Option '--theta' was empty; expected comma-separated files.", "theta");
-        Run.Validate();
         if (Run.K < 1) throw new ArgumentOutOfRangeException("k", $"Option '--k' was {Run.K}; expected a positive integer below the parameter count.");
         Analysis.Validate();
         if (Checkpoints is null && Thetas is null && Analysis.Points < 2)
@@ -118,21 +117,20 @@ public static class DecomposeExperiment
         }
         else
         {
-            run = run with { Optimizer = "sgd", AlphaDom = null, AlphaBulk = null };
-            problem = Problem.Load(run);
-            run.Validate(problem.ParameterCount, problem.Train.Count);
+            problem = Problem.Load(run with { Optimizer = OptimizerKind.Sgd, AlphaDom = null, AlphaBulk = null });
+            run = problem.Spec;
             var steps = spec.Analysis.Steps(run.Steps);
             var theta0 = problem.Model.Initialize(run.Seed);
-            sgd = TrainingRunner.Run(problem, run, new OptimizerSpec("sgd", null, null), theta0, progress, 0, steps, cancel);
+            sgd = TrainingRunner.Run(problem, run, new OptimizerSpec(OptimizerKind.Sgd, null, null), theta0, progress, 0, steps, cancel);
             inputs = sgd.Snapshots.Select(s => new ThetaInput(Path.Combine("sgd", $"step {s.Step}"), s.Step, s.Theta)).ToList();
-            source = $"{inputs.Count} evenly spaced steps of an SGD run (η = {ReportWriter.Num(run.LearningRate)}, batch {run.Batch}, written to sgd/)";
+            source = $"{inputs.Count} evenly spaced steps of an SGD run (η = {ReportWriter.Num(run.LearningRate)}, batch {run.BatchFor(problem.Train.Count)}, written to sgd/)";
             offset = run.Steps;
         }
         int k = run.K;
         problem.CheckK(k);
         var method = spec.Analysis.Method(problem.ParameterCount);
         foreach (var t in inputs) ThetaSource.Check(t, problem.ParameterCount, problem.Model.Spec, t.Step is null ? "theta" : "checkpoint");
-        var examples = problem.CurvatureExamples();
+        var examples = problem.CurvatureExamples(allByDefault: true);
         long perPoint = sgd is null ? 1 : UnitsPerPoint;
         var rows = new List<DecompositionRow>();
         for (int i = 0; i < inputs.Count; i++)

@@ -43,25 +43,15 @@ public static class LayerView
             throw new ArgumentException($"Argument 'u' has length {u.Length}; expected k×n = {k}×{n}.", nameof(u));
         var rows = new List<LayerRow>();
         var op = objective.CurvatureOperator(CurvatureKind.Hessian, theta, examples);
-        try
+        foreach (var (name, idx) in Layers(blocks))
         {
-            foreach (var (name, idx) in Layers(blocks))
-            {
-                double share = 0;
-                for (int i = 0; i < k; i++)
-                    foreach (int j in idx) share += u[i * n + j] * u[i * n + j];
-                double lambda = double.NaN;
-                if (idx.Length >= 2)
-                {
-                    var r = TopK.Solve(new Restricted(op, idx), 1, new TopKRequest { Solver = Eigensolver.Default, Tolerance = tolerance, Seed = seed });
-                    lambda = r.Values[0];
-                }
-                rows.Add(new LayerRow(step, name, idx.Length, share / k, lambda));
-            }
-        }
-        finally
-        {
-            (op as IDisposable)?.Dispose();
+            double share = 0;
+            for (int i = 0; i < k; i++)
+                foreach (int j in idx) share += u[i * n + j] * u[i * n + j];
+            double lambda = double.NaN;
+            if (idx.Length >= 2)
+                lambda = Eigensolver.TopK(new Restricted(op, idx), 1, Eigensolver.Default, new EigenOptions { Tolerance = tolerance, Seed = seed }).Values[0];
+            rows.Add(new LayerRow(step, name, idx.Length, share / k, lambda));
         }
         return rows;
     }

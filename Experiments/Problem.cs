@@ -1,3 +1,4 @@
+using System.Globalization;
 using Curvature.Models;
 using Curvature.Optimizers;
 
@@ -5,7 +6,8 @@ namespace Curvature.Experiments;
 
 /// <summary>
 /// The network, loss and data a <see cref="RunSpec"/> names, loaded: the datasets and their
-/// objectives. Errors name the CLI option.
+/// objectives. The one builder of a run's problem (train, compare, sweep, spectrum, decompose);
+/// it validates the spec, once. Errors name the field.
 /// </summary>
 public sealed class Problem
 {
@@ -33,27 +35,49 @@ public sealed class Problem
     /// <summary>Length of θ.</summary>
     public int ParameterCount => Model.ParameterCount;
 
-    /// <summary>Loads the spec's network and data (the test data only when <paramref name="withTest"/>).</summary>
+    /// <summary>
+    /// One line per default that was clamped to the data (a minibatch or Hessian batch larger than
+    /// the training set), for the CLI to print; a value the user gave is refused instead.
+    /// </summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>
+    /// Validates the spec (once) and loads its network and data: the test data only when
+    /// <paramref name="withTest"/>; <see cref="RunSpec.FamilyTestData"/> is resolved to the
+    /// training data's own test set, and <see cref="Spec"/> holds the resolved spec.
+    /// </summary>
     public static Problem Load(RunSpec spec, bool withTest = true)
     {
         ArgumentNullException.ThrowIfNull(spec);
         spec.Validate();
         var model = spec.Network();
-        var loss = spec.LossKind();
         var train = DataSpec.Parse(spec.Data);
+        spec = spec.TestData == RunSpec.FamilyTestData ? spec with { TestData = DataSpec.FromString(spec.Data).DefaultTestSet } : spec;
         var test = !withTest || string.IsNullOrWhiteSpace(spec.TestData) ? null : DataSpec.Parse(spec.TestData, "test-data");
         var options = spec.ObjectiveOptions();
+        var c = CultureInfo.InvariantCulture;
+        var notes = new List<string>();
+        int defaultBatch = new TrainerOptions().BatchSize, defaultHessianBatch = new TrackerOptions().HessianBatch;
+        if (spec.Batch is null && defaultBatch > train.Count)
+            notes.Add(string.Create(c, $"note: the default minibatch of {defaultBatch} is more than the {train.Count} examples of '{spec.Data}'; using {train.Count} (full batch)."));
+        if (spec.HessianBatch is null && spec.K > 0 && defaultHessianBatch > train.Count)
+            notes.Add(string.Create(c, $"note: the default Hessian batch of {defaultHessianBatch} is more than the {train.Count} examples of '{spec.Data}'; measuring on all of them."));
         return new Problem
         {
             Spec = spec,
             Model = model,
-            Loss = loss,
+            Loss = spec.Loss,
             Train = train,
             Test = test,
-            TrainObjective = new Objective(model, loss, train, options),
-            TestObjective = test is null ? null : new Objective(model, loss, test, options),
+            TrainObjective = new Objective(model, spec.Loss, train, options),
+            TestObjective = test is null ? null : new Objective(model, spec.Loss, test, options),
+            Notes = notes,
         };
     }
+
+    /// <summary>θ₀: the seeded initialization, or the θ in <paramref name="thetaFile"/> (a flat float64 .npy or a named .npz; errors name --theta).</summary>
+    public double[] InitialTheta(string? thetaFile = null) =>
+        thetaFile is null ? Model.Initialize(Spec.Seed) : ThetaFiles.Read(thetaFile, Model, "theta");
 
     /// <summary>Checks k against the parameter count: a dominant subspace needs 1 ≤ k &lt; n.</summary>
     public void CheckK(int k, string option = "k")
@@ -62,6 +86,16 @@ public sealed class Problem
             throw new ArgumentOutOfRangeException(option, $"Option '--{option}' was {k}; expected an integer in [1, {ParameterCount - 1}] (below the {Model.Spec} network's {ParameterCount} parameters).");
     }
 
-    /// <summary>The fixed examples the curvature is measured on for the spec's seed and Hessian batch (null: all).</summary>
-    public int[]? CurvatureExamples() => HessianBatchDraw.Draw(Train.Count, Spec.HessianBatch, Spec.TrackerSeed);
+    /// <summary>
+    /// The fixed examples the curvature is measured on for the spec's seed and Hessian batch (null:
+    /// all). Without a Hessian batch in the spec, the tracker's default clamped to the data, or,
+    /// with <paramref name="allByDefault"/> (spectrum, decompose), every example.
+    /// </summary>
+    public int[]? CurvatureExamples(bool allByDefault = false)
+    {
+        int size = Spec.HessianBatch ?? (allByDefault ? 0 : Spec.HessianBatchFor(Train.Count));
+        if (size < 0 || size > Train.Count)
+            throw new ArgumentOutOfRangeException("hessian-batch", $"Field 'hessian-batch' was {size}; expected an integer in [0, {Train.Count}] (0: every training example of '{Spec.Data}').");
+        return CurvatureBatch.Draw(Spec.TrackerSeed, Train.Count, size == 0 ? null : size);
+    }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Curvature.Core;
 using Curvature.Optimizers;
 
 namespace Curvature.Experiments;

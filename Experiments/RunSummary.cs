@@ -8,7 +8,7 @@ public sealed record RunSummary
     /// <summary>The run's directory name.</summary>
     public required string Name { get; init; }
     /// <summary>sgd, dom, bulk or interp.</summary>
-    public required string Optimizer { get; init; }
+    public required OptimizerKind Optimizer { get; init; }
     /// <summary>α_dom of the rule.</summary>
     public required double AlphaDom { get; init; }
     /// <summary>α_bulk of the rule.</summary>

@@ -1,3 +1,4 @@
+using Curvature.Autodiff;
 using System.Diagnostics;
 using Curvature.Core;
 using Curvature.Models;
@@ -25,6 +26,8 @@ public sealed record SpectrumSummary
     public required double[] Residuals { get; init; }
     /// <summary>Whether each pair met the tolerance.</summary>
     public required bool[] Converged { get; init; }
+    /// <summary>The top-k eigensolver (<c>--solver</c>): block-lanczos, lanczos, lobpcg or power.</summary>
+    public required EigenSolver Solver { get; init; }
     /// <summary>Operator applications of the top-k solve.</summary>
     public required int LanczosMatvecs { get; init; }
     /// <summary>Gaussian width σ of the smoothed density.</summary>
@@ -64,7 +67,7 @@ public sealed record SpectrumSpec
     public string? Theta { get; init; }
 
     /// <summary>h, g or f (<c>--curvature</c>; <c>--operator</c> is a hidden old spelling).</summary>
-    public string Operator { get; init; } = "h";
+    public CurvatureKind Operator { get; init; } = CurvatureKind.Hessian;
 
     /// <summary>Solver tolerance and density quadrature.</summary>
     public AnalysisOptions Analysis { get; init; } = new() { DensityProbes = 8, DensitySteps = 80 };
@@ -83,8 +86,6 @@ public sealed record SpectrumSpec
             throw new ArgumentException(Checkpoint is null
                 ? "Options '--checkpoint' and '--theta' are both missing; expected exactly one source of θ."
                 : $"Options '--checkpoint' ('{Checkpoint}') and '--theta' ('{Theta}') were both given; expected exactly one.", "theta");
-        _ = CurvatureAnalysis.ParseOperator(Operator);
-        Run.Validate();
         if (Run.K < 1) throw new ArgumentOutOfRangeException("k", $"Option '--k' was {Run.K}; expected a positive integer below the parameter count.");
         Analysis.Validate();
         if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("Option '--out' was empty; expected an output directory.", "out");
@@ -120,35 +121,28 @@ public static class SpectrumExperiment
         spec.Validate();
         progress ??= NullProgress.Instance;
         var clock = Stopwatch.StartNew();
-        var kind = CurvatureAnalysis.ParseOperator(spec.Operator);
+        var kind = spec.Operator;
         string option = spec.Checkpoint is null ? "theta" : "checkpoint";
         var theta = ThetaSource.Load(spec.Checkpoint ?? spec.Theta!, option, spec.Run.Network());
         var problem = Problem.Load(spec.Run, withTest: false);
         ThetaSource.Check(theta, problem.ParameterCount, problem.Model.Spec, option);
         int k = spec.Run.K;
         problem.CheckK(k);
-        var examples = problem.CurvatureExamples();
+        var examples = problem.CurvatureExamples(allByDefault: true);
         ulong seed = spec.Run.Seed;
         progress.Report("top-k", 0, 0, 2, double.NaN, double.NaN);
         var eigenClock = Stopwatch.StartNew();
-        var top = CurvatureAnalysis.TopK(problem.TrainObjective, kind, theta.Theta, examples, k, seed, spec.Analysis.Tolerance);
+        var top = CurvatureAnalysis.TopK(problem.TrainObjective, kind, theta.Theta, examples, k, seed, spec.Analysis.Tolerance, spec.Run.Solver);
         double eigenSeconds = eigenClock.Elapsed.TotalSeconds;
         progress.Report("density", 1, 1, 2, double.NaN, top.Values[0]);
         var densityClock = Stopwatch.StartNew();
         var op = problem.TrainObjective.CurvatureOperator(kind, theta.Theta, examples);
-        DensityCurve curve;
-        try
-        {
-            curve = CurvatureAnalysis.Density(op, spec.Analysis.DensitySteps, spec.Analysis.DensityProbes, seed + 1);
-        }
-        finally
-        {
-            (op as IDisposable)?.Dispose();
-        }
+        var curve = CurvatureAnalysis.Density(op, spec.Analysis.DensitySteps, spec.Analysis.DensityProbes, seed + 1);
         progress.Report("density", 2, 2, 2, double.NaN, top.Values[0]);
         var summary = new SpectrumSummary
         {
             Operator = CurvatureAnalysis.Letter(kind),
+            Solver = spec.Run.Solver,
             Theta = theta.Path,
             Step = theta.Step,
             Parameters = problem.ParameterCount,

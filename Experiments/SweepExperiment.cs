@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Curvature.Core;
 using Curvature.Optimizers;
 
 namespace Curvature.Experiments;
@@ -7,7 +8,7 @@ namespace Curvature.Experiments;
 public sealed record SweepSpec
 {
     /// <summary>The shared run; its optimizer (default bulk) is the swept rule, and each grid axis left null takes the run's single value.</summary>
-    public RunSpec Run { get; init; } = new() { Optimizer = "bulk" };
+    public RunSpec Run { get; init; } = new() { Optimizer = OptimizerKind.Bulk };
 
     /// <summary>Learning rates (<c>--lr</c>).</summary>
     public IReadOnlyList<double>? Lr { get; init; }
@@ -53,7 +54,7 @@ public sealed record SweepSpec
     public IReadOnlyList<GridPoint> Grid()
     {
         static string L<T>(IReadOnlyList<T>? v, T single) => string.Join(",", (v ?? [single]).Select(x => SweepGrid.Show(Convert.ToDouble(x, System.Globalization.CultureInfo.InvariantCulture))));
-        return SweepExperiment.Grid(L(Lr, Run.LearningRate), L(K, Run.K), L(Refresh, Run.Refresh), L(HessianBatch, Run.HessianBatch),
+        return SweepExperiment.Grid(L(Lr, Run.LearningRate), L(K, Run.K), L(Refresh, Run.Refresh), L(HessianBatch, Run.HessianBatch ?? new TrackerOptions().HessianBatch),
             AlphaDom is null ? null : L(AlphaDom, 0.0), AlphaBulk is null ? null : L(AlphaBulk, 1.0));
     }
 
@@ -61,12 +62,8 @@ public sealed record SweepSpec
     public void Validate()
     {
         ArgumentNullException.ThrowIfNull(Run);
-        if (Run.Optimizer is not ("sgd" or "dom" or "bulk" or "interp"))
-            throw new ArgumentException($"Option '--optimizer' was '{Run.Optimizer}'; expected sgd, dom, bulk or interp.", "optimizer");
-        var grid = Grid();
-        foreach (var p in grid) SweepExperiment.At(this, p).Validate();
-        if ((AlphaDom is not null || AlphaBulk is not null) && Run.Optimizer != "interp")
-            throw new ArgumentException($"Options '--alpha-dom'/'--alpha-bulk' were given with --optimizer {Run.Optimizer}; expected them only with --optimizer interp.", "optimizer");
+        if ((AlphaDom is not null || AlphaBulk is not null) && Run.Optimizer != OptimizerKind.Interp)
+            throw new ArgumentException($"Fields 'alpha-dom'/'alpha-bulk' were given with optimizer {Core.CliNames.Name(Run.Optimizer)}; expected them only with optimizer interp.", "optimizer");
         if (TargetLoss is double t && !(t > 0))
             throw new ArgumentOutOfRangeException("target-loss", $"Option '--target-loss' was {SweepGrid.Show(t)}; expected a positive loss.");
         if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("Option '--out' was empty; expected an output directory.", "out");
@@ -122,7 +119,7 @@ public sealed record SweepRow(GridPoint Point, ulong Seed, string Name, Optimize
 public sealed record SweepSummary
 {
     /// <summary>The swept rule.</summary>
-    public required string Optimizer { get; init; }
+    public required OptimizerKind Optimizer { get; init; }
     /// <summary>The loss the steps-to-target column counts to.</summary>
     public required double TargetLoss { get; init; }
     /// <summary>One summary per grid point.</summary>
@@ -178,9 +175,10 @@ public static class SweepExperiment
             LearningRate = p["lr"],
             K = (int)p["k"],
             Refresh = (int)p["refresh"],
-            HessianBatch = (int)p["hessian-batch"],
+            // A default Hessian batch stays a default (clamped to the data); only a typed one is a value.
+            HessianBatch = spec.HessianBatch is null && spec.Run.HessianBatch is null ? null : (int)p["hessian-batch"],
         };
-        return spec.Run.Optimizer == "interp"
+        return spec.Run.Optimizer == OptimizerKind.Interp
             ? o with { AlphaDom = Has(p, "alpha-dom") ? p["alpha-dom"] : 0.0, AlphaBulk = Has(p, "alpha-bulk") ? p["alpha-bulk"] : 1.0 }
             : o with { AlphaDom = null, AlphaBulk = null };
     }
@@ -193,11 +191,14 @@ public static class SweepExperiment
         progress ??= NullProgress.Instance;
         var grid = spec.Grid();
         var baseOptions = spec.Run;
-        string optimizer = baseOptions.Optimizer;
+        var optimizer = baseOptions.Optimizer;
         var clock = Stopwatch.StartNew();
-        var problem = Problem.Load(baseOptions);
-        var pointOptions = grid.Select(p => At(spec, p)).ToList();
-        foreach (var o in pointOptions) o.Validate(problem.ParameterCount, problem.Train.Count);
+        // The first point's run: the sweep's own run may lack the α's an interp run needs to validate.
+        var problem = Problem.Load(At(spec, grid[0]));
+        var pointOptions = grid.Select(p => At(spec, p) with { TestData = problem.Spec.TestData }).ToList();
+        // Every point checked before the first trains, once each (the trainer checks its own again as it is built).
+        foreach (var o in pointOptions.Skip(1)) o.Validate();
+        foreach (var o in pointOptions) o.TrainerOptions(problem.Train.Count).Validate(problem.ParameterCount, problem.Train.Count);
 
         double initialLoss = problem.TrainObjective.Evaluate(problem.Model.Initialize(baseOptions.Seed)).Loss;
         double target = spec.TargetLoss ?? 0.25 * initialLoss;
@@ -249,7 +250,7 @@ public static class SweepExperiment
         foreach (var r in rows)
         {
             var s = r.Summary;
-            table.AddRow(r.Point.Index, r.Seed, r.Missing ? 1 : 0, r.Options.LearningRate, r.Options.K, r.Options.Refresh, r.Options.HessianBatch,
+            table.AddRow(r.Point.Index, r.Seed, r.Missing ? 1 : 0, r.Options.LearningRate, r.Options.K, r.Options.Refresh, r.Options.HessianBatch ?? r.Point["hessian-batch"],
                 r.Spec.Alphas.Dom, r.Spec.Alphas.Bulk, s.FinalTrainLoss, s.MinTrainLoss, s.StepsToTarget is long st ? st : double.NaN,
                 s.Diverged ? 1 : 0, r.DivergedStep is long d ? d : double.NaN, s.FinalTestAccuracy, s.FinalLambda1, s.MaxLambda1, s.Matvecs, s.Seconds);
         }
@@ -283,7 +284,7 @@ public static class SweepExperiment
             var (sm, ss) = Stats.MeanStd(hits);
             var (am, as_) = Stats.MeanStd(ok.Select(r => r.Summary.FinalTestAccuracy));
             var (lm, ls) = Stats.MeanStd(ok.Select(r => r.Summary.MaxLambda1));
-            table.AddRow(first.Point.Index, first.Options.LearningRate, first.Options.K, first.Options.Refresh, first.Options.HessianBatch,
+            table.AddRow(first.Point.Index, first.Options.LearningRate, first.Options.K, first.Options.Refresh, first.Options.HessianBatch ?? first.Point["hessian-batch"],
                 first.Spec.Alphas.Dom, first.Spec.Alphas.Bulk, all.Count, all.Count(r => r.DivergedStep is not null), all.Count(r => r.Missing),
                 fm, fs, mm, ms, sm, ss, hits.Count, am, as_, lm, ls);
         }

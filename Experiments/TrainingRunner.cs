@@ -29,7 +29,7 @@ public static class TrainingRunner
         ArgumentNullException.ThrowIfNull(spec);
         var runSpec = spec.Apply(run);
         var config = new TrainSpec { Run = runSpec, Out = spec.DirectoryName, SaveTheta = true };
-        var trainer = new Trainer(problem.TrainObjective, problem.TestObjective, runSpec.TrainerOptions(), theta0);
+        var trainer = new Trainer(problem.TrainObjective, problem.TestObjective, runSpec.TrainerOptions(problem.Train.Count), theta0);
         var snapshots = new List<(long, double[])>();
         var reporter = new Reporter(progress, spec.Label, unitOffset);
         TrainingResult result = default!;
@@ -46,7 +46,7 @@ public static class TrainingRunner
         return new CompletedRun(spec.DirectoryName, spec, config, trainer, result, snapshots, summary);
     }
 
-    /// <summary>Writes the run's directory under <paramref name="parent"/> (the one run-directory writer, <see cref="TrainingRun.Write"/>).</summary>
+    /// <summary>Writes the run's directory under <paramref name="parent"/> (the one run-directory writer, <see cref="TrainingRun.Write(string, TrainSpec, Trainer, int, TrainerCheckpoint?)"/>).</summary>
     public static void Write(string parent, CompletedRun run, int examples)
     {
         ArgumentNullException.ThrowIfNull(run);

@@ -79,6 +79,20 @@ public sealed record DataSpec
     /// <summary>Path of the labels or targets .npy for npy (null otherwise).</summary>
     public string? YPath { get; init; }
 
+    /// <summary>
+    /// The test set of the training data's own family, used when none is named: mnist14 →
+    /// mnist14-test, mnist → mnist-test, fashion14 → fashion14-test, fashion → fashion-test;
+    /// null for gmm, teacher, npy and the test sets themselves.
+    /// </summary>
+    public string? DefaultTestSet => Kind switch
+    {
+        DataKind.Mnist => "mnist-test",
+        DataKind.Mnist14 => "mnist14-test",
+        DataKind.Fashion => "fashion-test",
+        DataKind.Fashion14 => "fashion14-test",
+        _ => null,
+    };
+
     /// <summary>Parses and loads in one step; errors name the option the spec came from (<paramref name="option"/> without dashes: data, test-data).</summary>
     public static Dataset Parse(string spec, string option = "data") => FromString(spec, option).Load();
 

@@ -7,9 +7,11 @@ namespace Curvature.Models;
 public enum LossKind
 {
     /// <summary>`ce`: −log softmax(zᵢ)[yᵢ].</summary>
+    [CliName("ce")]
     CrossEntropy,
 
     /// <summary>`mse`: ½‖zᵢ − tᵢ‖², with tᵢ the one-hot label or a real target.</summary>
+    [CliName("mse")]
     MeanSquaredError,
 
     /// <summary>
@@ -17,6 +19,7 @@ public enum LossKind
     /// the mean over examples AND the C outputs of (z − t)², with no ½. It is mse scaled by 2/C,
     /// so its loss, gradient, H, G and F are (2/C)× those of mse (eigenvalues differ by C/2).
     /// </summary>
+    [CliName("torch-mse")]
     TorchMeanSquaredError,
 }
 
@@ -26,39 +29,14 @@ public static class LossNames
     /// <summary>The accepted spellings, for messages.</summary>
     public const string Expected = "ce, mse or torch-mse";
 
-    /// <summary>Parses ce | mse | torch-mse (case-insensitive).</summary>
-    public static LossKind Parse(string name)
-    {
-        Guard.NotNull(name);
-        return name.Trim().ToLowerInvariant() switch
-        {
-            "ce" => LossKind.CrossEntropy,
-            "mse" => LossKind.MeanSquaredError,
-            "torch-mse" => LossKind.TorchMeanSquaredError,
-            _ => throw new ArgumentException($"Option '--loss' was '{name}'; expected {Expected}.", "loss"),
-        };
-    }
+    /// <summary>Parses ce | mse | torch-mse (case-insensitive); an unknown name throws naming the field 'loss'.</summary>
+    public static LossKind Parse(string name) => CliNames.Parse<LossKind>(name, "loss");
 
     /// <summary>Parses like <see cref="Parse"/>, returning false instead of throwing.</summary>
-    public static bool TryParse(string? name, out LossKind loss)
-    {
-        switch (name?.Trim().ToLowerInvariant())
-        {
-            case "ce": loss = LossKind.CrossEntropy; return true;
-            case "mse": loss = LossKind.MeanSquaredError; return true;
-            case "torch-mse": loss = LossKind.TorchMeanSquaredError; return true;
-            default: loss = default; return false;
-        }
-    }
+    public static bool TryParse(string? name, out LossKind loss) => CliNames.TryParse(name, out loss);
 
     /// <summary>The spelling used on the command line and in files: ce | mse | torch-mse.</summary>
-    public static string Name(this LossKind loss) => loss switch
-    {
-        LossKind.CrossEntropy => "ce",
-        LossKind.MeanSquaredError => "mse",
-        LossKind.TorchMeanSquaredError => "torch-mse",
-        _ => throw new ArgumentOutOfRangeException(nameof(loss), $"Argument 'loss' was {loss}; expected {Expected}."),
-    };
+    public static string Name(this LossKind loss) => CliNames.Name(loss);
 
     /// <summary>
     /// Records scale·Σᵣ ℓ(zᵣ) for rows of outputs z: cross-entropy against labels, or mse

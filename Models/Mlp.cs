@@ -7,44 +7,30 @@ namespace Curvature.Models;
 public enum Activation
 {
     /// <summary>tanh(x).</summary>
+    [CliName("tanh")]
     Tanh,
 
     /// <summary>max(x, 0).</summary>
+    [CliName("relu")]
     Relu,
 
     /// <summary>x·Φ(x), the exact (erf) GELU.</summary>
+    [CliName("gelu")]
     Gelu,
 
     /// <summary>log(1 + eˣ).</summary>
+    [CliName("softplus")]
     Softplus,
 }
 
 /// <summary>The command-line spellings of <see cref="Activation"/>.</summary>
 public static class ActivationNames
 {
-    /// <summary>Parses tanh | relu | gelu | softplus (case-insensitive).</summary>
-    public static Activation Parse(string name)
-    {
-        Guard.NotNull(name);
-        return name.Trim().ToLowerInvariant() switch
-        {
-            "tanh" => Activation.Tanh,
-            "relu" => Activation.Relu,
-            "gelu" => Activation.Gelu,
-            "softplus" => Activation.Softplus,
-            _ => throw new ArgumentException($"Argument 'activation' was '{name}'; expected tanh, relu, gelu or softplus.", nameof(name)),
-        };
-    }
+    /// <summary>Parses tanh | relu | gelu | softplus (case-insensitive); an unknown name throws naming the field 'activation'.</summary>
+    public static Activation Parse(string name) => CliNames.Parse<Activation>(name, "activation");
 
     /// <summary>The spelling used on the command line and in files.</summary>
-    public static string Name(this Activation activation) => activation switch
-    {
-        Activation.Tanh => "tanh",
-        Activation.Relu => "relu",
-        Activation.Gelu => "gelu",
-        Activation.Softplus => "softplus",
-        _ => throw new ArgumentOutOfRangeException(nameof(activation), $"Argument 'activation' was {activation}; expected tanh, relu, gelu or softplus."),
-    };
+    public static string Name(this Activation activation) => CliNames.Name(activation);
 }
 
 /// <summary>

@@ -174,7 +174,7 @@ public sealed class MetricsLog : IDisposable
             AtomicFile.WriteAllText(path, MetricsCsv.Format(rows, k));
             return new MetricsLog(path, k, rows.Count);
         }
-        string source = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(checkpointPath))!, TrainingRun.MetricsFile);
+        string source = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(checkpointPath))!, System.IO.Path.GetFileName(path));
         long bytes = checkpoint.MetricsBytes;
         if (bytes < 0)
             throw new InvalidDataException($"Option '--resume': checkpoint '{checkpointPath}' records no metrics.csv length; expected a checkpoint written by `curvature train`.");

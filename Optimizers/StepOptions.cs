@@ -7,15 +7,19 @@ namespace Curvature.Optimizers;
 public enum OptimizerKind
 {
     /// <summary>(1, 1): plain SGD, no projection.</summary>
+    [CliName("sgd")]
     Sgd,
 
     /// <summary>(1, 0): Dom-SGD, the step restricted to the dominant subspace.</summary>
+    [CliName("dom")]
     Dom,
 
     /// <summary>(0, 1): Bulk-SGD, the step restricted to the complement of the dominant subspace.</summary>
+    [CliName("bulk")]
     Bulk,
 
     /// <summary>(α_dom, α_bulk) as given.</summary>
+    [CliName("interp")]
     Interp,
 }
 
@@ -23,9 +27,11 @@ public enum OptimizerKind
 public enum UpdateRule
 {
     /// <summary>u = g', or heavy-ball u = v with v ← μ·v + g' when μ &gt; 0.</summary>
+    [CliName("sgd")]
     Sgd,
 
     /// <summary>Adam (PyTorch's torch.optim.Adam): u = m̂/(√ŝ + ε).</summary>
+    [CliName("adam")]
     Adam,
 }
 
@@ -46,7 +52,7 @@ public sealed record StepOptions
     public double AlphaBulk { get; init; } = 1.0;
 
     /// <summary>The base learning rate η.</summary>
-    public double LearningRate { get; init; } = RunSpec.Defaults.LearningRate;
+    public double LearningRate { get; init; } = 0.5;
 
     /// <summary>Steps of linear warm-up: η_t = η·(t+1)/W for t &lt; W, then η. 0 means constant η.</summary>
     public int WarmupSteps { get; init; }
@@ -58,13 +64,13 @@ public sealed record StepOptions
     public UpdateRule Update { get; init; } = UpdateRule.Sgd;
 
     /// <summary>Adam's β1, the decay of the first moment m.</summary>
-    public double Beta1 { get; init; } = RunSpec.Defaults.Beta1;
+    public double Beta1 { get; init; } = 0.9;
 
     /// <summary>Adam's β2, the decay of the second moment s.</summary>
-    public double Beta2 { get; init; } = RunSpec.Defaults.Beta2;
+    public double Beta2 { get; init; } = 0.999;
 
     /// <summary>Adam's ε, added to √ŝ.</summary>
-    public double AdamEpsilon { get; init; } = RunSpec.Defaults.AdamEps;
+    public double AdamEpsilon { get; init; } = 1e-8;
 
     /// <summary>L2 weight decay λ_wd, added to the gradient before the base rule sees it.</summary>
     public double WeightDecay { get; init; }
@@ -76,7 +82,7 @@ public sealed record StepOptions
     public double? SwitchChi { get; init; }
 
     /// <summary>The EMA factor β in m ← β·m + (1 − β)·χ_k.</summary>
-    public double ChiEmaDecay { get; init; } = RunSpec.Defaults.ChiEma;
+    public double ChiEmaDecay { get; init; } = 0.9;
 
     /// <summary>(α_dom, α_bulk) of the rule.</summary>
     public (double Dom, double Bulk) Alphas => Kind switch

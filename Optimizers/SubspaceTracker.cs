@@ -13,22 +13,22 @@ public sealed record TrackerOptions
     public CurvatureKind Kind { get; init; } = CurvatureKind.Hessian;
 
     /// <summary>k, the dimension of the dominant subspace.</summary>
-    public int K { get; init; } = RunSpec.Defaults.K;
+    public int K { get; init; } = 10;
 
     /// <summary>T: the basis is recomputed at every step count divisible by T.</summary>
-    public int RefreshEvery { get; init; } = RunSpec.Defaults.Refresh;
+    public int RefreshEvery { get; init; } = 10;
 
-    /// <summary>Size of the fixed example batch the curvature is measured on (drawn once from the seed, <see cref="HessianBatchDraw.Draw"/>); 0 means all examples.</summary>
-    public int HessianBatch { get; init; } = RunSpec.Defaults.HessianBatch;
+    /// <summary>Size of the fixed example batch the curvature is measured on (drawn once from the seed by <see cref="CurvatureBatch.Draw"/>); 0 means all examples.</summary>
+    public int HessianBatch { get; init; } = 500;
 
     /// <summary>The top-k solver of each refresh.</summary>
     public EigenSolver Solver { get; init; } = Eigensolver.Default;
 
     /// <summary>Start each refresh from the previous basis (the block solvers' start block, Lanczos' start vector: the sum of the rows).</summary>
-    public bool WarmStart { get; init; } = RunSpec.Defaults.WarmStart;
+    public bool WarmStart { get; init; } = true;
 
     /// <summary>Residual tolerance passed to the solver.</summary>
-    public double Tolerance { get; init; } = RunSpec.Defaults.Tolerance;
+    public double Tolerance { get; init; } = 1e-4;
 
     /// <summary>Matvec budget of one refresh (either solver); null keeps the solver's default.</summary>
     public int? MaxMatvecs { get; init; }
@@ -85,7 +85,7 @@ public sealed class SubspaceTracker
         _objective = objective;
         _o = options;
         _n = objective.ParameterCount;
-        _batch = HessianBatchDraw.Draw(objective.ExampleCount, options.HessianBatch, options.Seed);
+        _batch = CurvatureBatch.Draw(options.Seed, objective.ExampleCount, options.HessianBatch == 0 ? null : options.HessianBatch);
         _eigenvalues = new double[options.K];
         _residuals = new double[options.K];
         _eigenvalues.AsSpan().Fill(double.NaN);
@@ -134,23 +134,15 @@ public sealed class SubspaceTracker
         // A different seed per refresh keeps cold starts from repeating one random vector.
         ulong seed = unchecked(_o.Seed + 0x9E3779B97F4A7C15UL * (ulong)(Refreshes + 1));
         bool warm = _o.WarmStart && HasBasis;
-        EigenResult r;
-        try
+        // The block solvers start from the previous basis; Lanczos from the sum of its rows, whose Krylov space holds every previous direction.
+        var r = Eigensolver.TopK(op, _o.K, _o.Solver, new EigenOptions
         {
-            r = TopK.Solve(op, _o.K, new TopKRequest
-            {
-                Solver = _o.Solver,
-                Tolerance = _o.Tolerance,
-                Seed = seed,
-                MaxMatvecs = _o.MaxMatvecs,
-                MaxIterations = _o.MaxIterations,
-                WarmStart = warm ? Projector.Basis.ToArray() : (ReadOnlyMemory<double>?)null,
-            });
-        }
-        finally
-        {
-            (op as IDisposable)?.Dispose();
-        }
+            Tolerance = _o.Tolerance,
+            Seed = seed,
+            StartBlock = warm ? Projector.Basis.ToArray() : null,
+            MaxMatvecs = _o.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
+            MaxIterations = _o.MaxIterations,
+        });
         if (r.Count != _o.K || r.Size != _n)
             throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
                 $"The {_o.Solver} solver returned {r.Count} eigenpairs of size {r.Size}; expected {_o.K} of size {_n}."));

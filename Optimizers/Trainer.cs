@@ -53,6 +53,15 @@ public static class TrainingStatusText
         TrainingStatus.Interrupted => string.Create(CultureInfo.InvariantCulture, $"interrupted at step {step}"),
         _ => status.ToString().ToLowerInvariant(),
     };
+
+    /// <summary>
+    /// What to try after a divergence: the measured top eigenvalue λ₁ of the tracked curvature and
+    /// the largest stable learning rate it implies, 2/λ₁ (gradient descent on a quadratic with
+    /// curvature λ₁ diverges for η &gt; 2/λ₁; docs/optimizers.md).
+    /// </summary>
+    public static string DivergenceAdvice(double? lambda1, double learningRate) => lambda1 is double l && l > 0 && double.IsFinite(l)
+        ? string.Create(CultureInfo.InvariantCulture, $"measured λ₁ = {l:G4}, so the largest stable learning rate is 2/λ₁ = {2 / l:G4} (η was {learningRate:G4}); try --lr {0.5 * (2 / l):G2} or lower.")
+        : string.Create(CultureInfo.InvariantCulture, $"λ₁ was not measured (no tracker: k 0); η was {learningRate:G4}: try a smaller --lr, or k ≥ 1 to see λ₁ and its stable bound 2/λ₁.");
 }
 
 /// <summary>

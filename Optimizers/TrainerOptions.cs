@@ -13,19 +13,22 @@ public sealed record TrainerOptions
     public TrackerOptions? Tracker { get; init; }
 
     /// <summary>Examples per minibatch; equal to the number of examples gives full-batch gradient descent.</summary>
-    public int BatchSize { get; init; } = RunSpec.Defaults.Batch;
+    public int BatchSize { get; init; } = 100;
 
     /// <summary>Total number of updates.</summary>
-    public int Steps { get; init; } = RunSpec.Defaults.Steps;
+    public int Steps { get; init; } = 1000;
 
-    /// <summary>M: metrics are measured at every step count divisible by M, and at the end.</summary>
-    public int EvalEvery { get; init; } = RunSpec.Defaults.EvalEveryOrDefault;
+    /// <summary>M: metrics are measured at every step count divisible by M, and at the end (default: <see cref="DefaultEvalEvery"/> of the default <see cref="Steps"/>).</summary>
+    public int EvalEvery { get; init; } = DefaultEvalEvery(1000);
+
+    /// <summary>The cadence used when none is given: about 50 points per run, max(1, steps/50).</summary>
+    public static int DefaultEvalEvery(int steps) => Math.Max(1, steps / 50);
 
     /// <summary>Seed of the minibatch order.</summary>
     public ulong Seed { get; init; }
 
     /// <summary>A loss above this multiple of the initial training loss (or a non-finite one) ends the run as diverged.</summary>
-    public double DivergenceFactor { get; init; } = RunSpec.Defaults.DivergenceFactor;
+    public double DivergenceFactor { get; init; } = 100;
 
     /// <summary>Throws an ArgumentException naming the first option that does not fit this problem.</summary>
     public void Validate(int parameterCount, int exampleCount)

@@ -7,15 +7,19 @@ namespace Curvature.Spectral;
 public enum EigenSolver
 {
     /// <summary>Block Lanczos with thick restart (<see cref="Spectral.BlockLanczos"/>): the default; finds multiplicities up to the block size.</summary>
+    [CliName("block-lanczos", "blocklanczos")]
     BlockLanczos,
 
     /// <summary>Single-vector thick-restart Lanczos (<see cref="Spectral.Lanczos"/>), probing the complement of the converged set by default.</summary>
+    [CliName("lanczos")]
     Lanczos,
 
     /// <summary>LOBPCG without preconditioner (<see cref="Spectral.Lobpcg"/>).</summary>
+    [CliName("lobpcg")]
     Lobpcg,
 
     /// <summary>Power iteration with deflation (<see cref="PowerIteration"/>): the slow baseline.</summary>
+    [CliName("power")]
     Power,
 }
 
@@ -139,22 +143,8 @@ public static class Eigensolver
 
     /// <summary>Parses a solver's command-line name: block-lanczos, lanczos, lobpcg or power (case-insensitive).</summary>
     /// <exception cref="ArgumentException">Unknown name; the message names <paramref name="argument"/> and the value.</exception>
-    public static EigenSolver Parse(string name, string argument = "solver") => name.Trim().ToLowerInvariant() switch
-    {
-        "block-lanczos" or "blocklanczos" => EigenSolver.BlockLanczos,
-        "lanczos" => EigenSolver.Lanczos,
-        "lobpcg" => EigenSolver.Lobpcg,
-        "power" => EigenSolver.Power,
-        _ => throw new ArgumentException($"Option '{argument}' was '{name}'; expected block-lanczos, lanczos, lobpcg or power.", argument),
-    };
+    public static EigenSolver Parse(string name, string argument = "solver") => CliNames.Parse<EigenSolver>(name, argument.TrimStart('-'));
 
     /// <summary>The command-line name of a solver (inverse of <see cref="Parse"/>).</summary>
-    public static string Name(EigenSolver solver) => solver switch
-    {
-        EigenSolver.BlockLanczos => "block-lanczos",
-        EigenSolver.Lanczos => "lanczos",
-        EigenSolver.Lobpcg => "lobpcg",
-        EigenSolver.Power => "power",
-        _ => throw new ArgumentOutOfRangeException(nameof(solver), $"Argument 'solver' was {(int)solver}; expected a defined EigenSolver."),
-    };
+    public static string Name(EigenSolver solver) => CliNames.Name(solver);
 }

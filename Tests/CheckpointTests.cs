@@ -1,3 +1,6 @@
+using Curvature.Core;
+using Curvature.Experiments;
+using Curvature.Models;
 using Curvature.Optimizers;
 using FluentAssertions;
 using NUnit.Framework;
@@ -153,7 +156,7 @@ public class CheckpointTests
     {
         Run = new RunSpec
         {
-            Arch = "4-16-3", Data = "gmm:200:4:3:1", TestData = null, Loss = "mse", Batch = 20, K = 2, Refresh = 10,
+            Arch = "4-16-3", Data = "gmm:200:4:3:1", TestData = null, Loss = LossKind.MeanSquaredError, Batch = 20, K = 2, Refresh = 10,
             HessianBatch = 0, EvalEvery = 1, Steps = steps, Seed = 3, LearningRate = 0.1,
         },
         Out = dir,

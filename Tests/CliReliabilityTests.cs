@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Curvature.Experiments;
 using Curvature.Core;
 using Curvature.Optimizers;
 using FluentAssertions;
@@ -228,7 +229,7 @@ public class CliReliabilityTests
         summary.RootElement.ToString().Should().Contain("\"status\": \"diverged\"");
 
         // The writer's convention on the record itself: every NaN of a run without results is null, snake_case.
-        string missing = RunJson.Serialize(Curvature.Experiments.RunSummary.Missing("x", new Curvature.Experiments.OptimizerSpec("sgd", 1, 1), 0.1));
+        string missing = RunJson.Serialize(Curvature.Experiments.RunSummary.Missing("x", new Curvature.Experiments.OptimizerSpec(OptimizerKind.Sgd, 1, 1), 0.1));
         missing.Should().NotContain("NaN").And.Contain("\"final_train_loss\": null").And.Contain("\"max_lambda1\": null").And.Contain("\"seconds\": null");
     }
 

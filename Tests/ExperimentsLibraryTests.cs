@@ -79,13 +79,13 @@ public class ExperimentsLibraryTests
     public void A_Bulk_SGD_run_through_Trainer_gives_the_same_bits_with_the_callers_BLAS_on_one_or_two_threads()
     {
         // The case: 196-64-64-10 on mnist14:1000, Bulk-SGD, 30 steps, Trainer called directly.
-        var spec = new RunSpec { Arch = "196-64-64-10", Data = "mnist14:1000", TestData = null, Optimizer = "bulk", Steps = 30, EvalEvery = 10 };
+        var spec = new RunSpec { Arch = "196-64-64-10", Data = "mnist14:1000", TestData = null, Optimizer = OptimizerKind.Bulk, Steps = 30, EvalEvery = 10 };
         double[] Train(int threads)
         {
             using (Blas.UseThreads(threads))
             {
-                var problem = TrainingProblem.Build(spec);
-                var trainer = new Trainer(problem.Train, problem.Test, spec.TrainerOptions(), problem.InitialTheta);
+                var problem = Problem.Load(spec);
+                var trainer = new Trainer(problem.TrainObjective, problem.TestObjective, spec.TrainerOptions(problem.Train.Count), problem.InitialTheta());
                 trainer.Run().Status.Should().Be(TrainingStatus.Completed);
                 return trainer.Theta.ToArray();
             }
@@ -102,9 +102,11 @@ public class ExperimentsLibraryTests
         var o = new TrainerOptions();
         var t = new TrackerOptions();
         var d = RunSpec.Defaults;
-        (o.BatchSize, o.Steps, o.EvalEvery, o.Step.LearningRate).Should().Be((d.Batch, d.Steps, d.EvalEveryOrDefault, d.LearningRate));
-        (t.K, t.RefreshEvery, t.HessianBatch, t.Tolerance, t.WarmStart).Should().Be((d.K, d.Refresh, d.HessianBatch, d.Tolerance, d.WarmStart));
+        (o.BatchSize, o.Steps, o.EvalEvery, o.Step.LearningRate).Should().Be((d.BatchFor(int.MaxValue), d.Steps, d.EvalEveryOrDefault, d.LearningRate));
+        (t.K, t.RefreshEvery, t.HessianBatch, t.Tolerance, t.WarmStart).Should().Be((d.K, d.Refresh, d.HessianBatchFor(int.MaxValue), d.Tolerance, d.WarmStart));
         d.Refresh.Should().BeGreaterThan(1, "refreshing every step cost a README library run 227 s where the CLI took 9.4 s");
-        d.HessianBatch.Should().BeGreaterThan(0);
+        d.HessianBatchFor(int.MaxValue).Should().BeGreaterThan(0);
+        d.HessianBatchFor(300).Should().Be(0, "a default Hessian batch larger than the data is clamped to all of it");
+        d.BatchFor(50).Should().Be(50, "a default minibatch larger than the data is clamped to it");
     }
 }

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Curvature.Core;
+using Curvature.Experiments;
 using Curvature.Optimizers;
 using FluentAssertions;
 using NUnit.Framework;

@@ -259,14 +259,14 @@ public class ProjectedUpdateTests
     [Test]
     public void Adam_options_out_of_range_are_rejected_naming_the_option_and_value()
     {
-        var run = new RunSpec { Update = "adam", K = 0 };
-        run.Validate();
-        FluentActions.Invoking(() => (run with { Update = "rmsprop" }).Validate()).Should().Throw<ArgumentException>().WithMessage("Option '--update' was 'rmsprop'; expected sgd or adam.*");
-        FluentActions.Invoking(() => (run with { Beta1 = 1 }).Validate()).Should().Throw<ArgumentException>().WithMessage("Option '--beta1' was 1; expected a number in [0, 1).*");
-        FluentActions.Invoking(() => (run with { Beta2 = -0.5 }).Validate()).Should().Throw<ArgumentException>().WithMessage("Option '--beta2' was -0.5; expected a number in [0, 1).*");
-        FluentActions.Invoking(() => (run with { AdamEps = 0 }).Validate()).Should().Throw<ArgumentException>().WithMessage("Option '--adam-eps' was 0; expected a positive finite number.*");
-        FluentActions.Invoking(() => (run with { Momentum = 0.9 }).Validate()).Should().Throw<ArgumentException>().WithMessage("Option '--momentum' was 0.9; expected 0 with --update adam*");
-        (run with { Update = "sgd", Momentum = 0.9 }).Validate();
+        var run = new RunSpec { Update = UpdateRule.Adam, K = 0 };
+        run.StepOptions().Validate();
+        FluentActions.Invoking(() => CliNames.Parse<UpdateRule>("rmsprop", "update")).Should().Throw<ArgumentException>().WithMessage("Field 'update' was 'rmsprop'; expected sgd or adam.*");
+        FluentActions.Invoking(() => (run with { Beta1 = 1 }).StepOptions().Validate()).Should().Throw<ArgumentException>().WithMessage("Option 'beta1' was 1; expected a number in [0, 1).*");
+        FluentActions.Invoking(() => (run with { Beta2 = -0.5 }).StepOptions().Validate()).Should().Throw<ArgumentException>().WithMessage("Option 'beta2' was -0.5; expected a number in [0, 1).*");
+        FluentActions.Invoking(() => (run with { AdamEps = 0 }).StepOptions().Validate()).Should().Throw<ArgumentException>().WithMessage("Option 'adam-eps' was 0; expected a positive finite number.*");
+        FluentActions.Invoking(() => (run with { Momentum = 0.9 }).StepOptions().Validate()).Should().Throw<ArgumentException>().WithMessage("Option 'momentum' was 0.9 with update adam; expected 0*");
+        (run with { Update = UpdateRule.Sgd, Momentum = 0.9 }).StepOptions().Validate();
         FluentActions.Invoking(() => new StepOptions { Update = UpdateRule.Adam, Momentum = 0.5 }.Validate()).Should().Throw<ArgumentException>().WithMessage("*'momentum'*0.5*adam*");
         FluentActions.Invoking(() => new StepOptions { AdamEpsilon = double.NaN }.Validate()).Should().Throw<ArgumentException>().WithMessage("*'adam-eps'*NaN*");
     }
@@ -279,7 +279,8 @@ public class ProjectedUpdateTests
         var run = new RunSpec { Momentum = 0.9 };
         var applied = list.Select(o => o.Apply(run)).ToList();
         applied.Select(r => (r.Optimizer, r.Update, r.Momentum)).Should().Equal(
-            ("sgd", "sgd", 0.9), ("sgd", "adam", 0.0), ("dom", "adam", 0.0), ("bulk", "adam", 0.0), ("bulk", "sgd", 0.9));
+            (OptimizerKind.Sgd, UpdateRule.Sgd, 0.9), (OptimizerKind.Sgd, UpdateRule.Adam, 0.0), (OptimizerKind.Dom, UpdateRule.Adam, 0.0),
+            (OptimizerKind.Bulk, UpdateRule.Adam, 0.0), (OptimizerKind.Bulk, UpdateRule.Sgd, 0.9));
         list.Select(o => o.Alphas).Should().Equal((1.0, 1.0), (1.0, 1.0), (1.0, 0.0), (0.0, 1.0), (0.0, 1.0));
         foreach (var o in list) OptimizerSpec.Parse(o.Text).Should().Be(o);
         FluentActions.Invoking(() => OptimizerSpec.ParseList("adam,adam")).Should().Throw<ArgumentException>().WithMessage("*'adam' twice*");
@@ -317,7 +318,7 @@ public class ProjectedUpdateTests
         }
         var bad = CliProcess.Run([.. tiny, "--momentum", "0.9", "--out", Path.Combine(_dir, "bad")]);
         bad.Code.Should().NotBe(0);
-        bad.Stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("'--momentum'").And.Contain("0.9").And.Contain("--update adam");
+        bad.Stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("'--momentum'").And.Contain("0.9").And.Contain("update adam");
     }
 
     [Test]
@@ -332,7 +333,7 @@ public class ProjectedUpdateTests
             m.Success.Should().BeTrue($"help shows a default for {option}");
             return m.Groups[1].Value;
         }
-        Default("--update").Should().Be(RunSpec.Defaults.Update);
+        Default("--update").Should().Be(CliNames.Name(RunSpec.Defaults.Update));
         double.Parse(Default("--beta1"), CultureInfo.InvariantCulture).Should().Be(RunSpec.Defaults.Beta1);
         double.Parse(Default("--beta2"), CultureInfo.InvariantCulture).Should().Be(RunSpec.Defaults.Beta2);
         double.Parse(Default("--adam-eps"), CultureInfo.InvariantCulture).Should().Be(RunSpec.Defaults.AdamEps);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Curvature.Experiments;
 using Curvature.Core;
 using Curvature.Models;
 using Curvature.Optimizers;

@@ -1,3 +1,4 @@
+using Curvature.Experiments;
 using Curvature.Core;
 using FluentAssertions;
 using NUnit.Framework;

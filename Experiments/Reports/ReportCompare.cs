@@ -1,3 +1,4 @@
+using Curvature.Models;
 using System.Globalization;
 using Curvature.Optimizers;
 
@@ -14,7 +15,7 @@ public static class CompareReport
         var tables = runs.Select(r => (r.Spec.Label, Table: CsvTable.Load(Path.Combine(outDir, r.Name, "metrics.csv")), r.Result.Diverged)).ToList();
         double lr = options.LearningRate;
         var twoOverEta = new ReferenceLine($"2/η = {ReportWriter.Num(2 / lr)}", 2 / lr);
-        var report = new ReportWriter($"Curvature compare: {problem.Model.Spec} {options.Activation}, {options.Loss}, {options.Data}");
+        var report = new ReportWriter($"Curvature compare: {problem.Model.Spec} {options.Activation.Name()}, {options.Loss.Name()}, {options.Data}");
 
         report.Paragraph($"Every optimizer starts from the same θ₀ (seed {options.Seed}) and sees the same minibatches. "
             + "The step is θ ← θ − η(α_dom·P_dom g + α_bulk·P_bulk g), with P_dom the projector onto the top-k eigenvectors of the "
@@ -24,8 +25,8 @@ public static class CompareReport
         report.Heading("Setup");
         report.Table(["setting", "value"],
         [
-            ["network", $"{problem.Model.Spec} {options.Activation} ({problem.ParameterCount} parameters)"],
-            ["loss", options.Loss],
+            ["network", $"{problem.Model.Spec} {options.Activation.Name()} ({problem.ParameterCount} parameters)"],
+            ["loss", options.Loss.Name()],
             ["training data", $"{options.Data} ({problem.Train.Count} examples)"],
             ["test data", options.TestData is null ? "none" : $"{options.TestData} ({problem.Test?.Count} examples)"],
             ["learning rate η", $"{ReportWriter.Num(lr)} (2/η = {ReportWriter.Num(2 / lr)})"],

@@ -1,3 +1,4 @@
+using Curvature.Models;
 using System.Globalization;
 
 namespace Curvature.Experiments;
@@ -54,7 +55,7 @@ public static class DecomposeReport
     /// <summary>Writes decompose's figures and report.md into <paramref name="outDir"/>.</summary>
     public static void Write(string outDir, DecomposeSpec spec, Problem problem, DecomposeSummary s, AnalysisOptions analysis, NormMethod method)
     {
-        var report = new ReportWriter($"Curvature decompose: H = G + F of {problem.Model.Spec} {spec.Run.Activation}, {spec.Run.Loss}, {spec.Run.Data}");
+        var report = new ReportWriter($"Curvature decompose: H = G + F of {problem.Model.Spec} {spec.Run.Activation.Name()}, {spec.Run.Loss.Name()}, {spec.Run.Data}");
         report.Paragraph($"How much of the Hessian H, the Gauss–Newton matrix G and the functional Hessian F = H − G lies in the dominant subspace U "
             + $"(top-{s.K} eigenvectors of H), at {s.Rows.Count} parameter vectors: {s.Source}. The network, loss and data come from the {spec.Source}; "
             + $"the curvature is measured on {s.Examples} examples.");

@@ -1,3 +1,5 @@
+using Curvature.Models;
+using Curvature.Spectral;
 using System.Globalization;
 using Curvature.Optimizers;
 
@@ -10,14 +12,14 @@ public static class SpectrumReport
     public static void Write(string outDir, SpectrumSpec spec, Problem problem, SpectrumSummary s, DensityCurve curve)
     {
         string a = s.Operator;
-        var report = new ReportWriter($"Curvature spectrum: {a} of {problem.Model.Spec} {spec.Run.Activation}, {spec.Run.Loss}, {spec.Run.Data}");
+        var report = new ReportWriter($"Curvature spectrum: {a} of {problem.Model.Spec} {spec.Run.Activation.Name()}, {spec.Run.Loss.Name()}, {spec.Run.Data}");
         report.Paragraph($"θ from `{s.Theta}`{(s.Step is long st ? $" (step {st})" : "")}; the network, loss and data from the {spec.Source}. "
             + $"{a} is the {(a == "H" ? "Hessian" : a == "G" ? "Gauss–Newton matrix" : "functional Hessian F = H − G")} of the mean training loss over {s.Examples} examples.");
         report.Code("curvature spectrum --config config.json");
         var references = s.LearningRate is double lr ? new List<ReferenceLine> { new($"2/η = {ReportWriter.Num(2 / lr)} (η of the run)", 2 / lr) } : [];
 
         report.Heading($"Top-{s.Eigenvalues.Length} eigenvalues");
-        report.Paragraph($"Thick-restart Lanczos, {s.LanczosMatvecs} products with {a}; {s.Converged.Count(c => c)} of {s.Converged.Length} pairs converged to the tolerance.");
+        report.Paragraph($"Top-{s.Eigenvalues.Length} by {SolverText(s.Solver)}, {s.LanczosMatvecs} products with {a}; {s.Converged.Count(c => c)} of {s.Converged.Length} pairs converged to the tolerance.");
         report.Table(["i", "λᵢ", "residual ‖Av − λv‖", "converged"], s.Eigenvalues.Select((v, i) => (IReadOnlyList<string>)
             [(i + 1).ToString(CultureInfo.InvariantCulture), ReportWriter.Num(v), ReportWriter.Num(s.Residuals[i]), s.Converged[i] ? "yes" : "no"]));
         var idx = Enumerable.Range(1, s.Eigenvalues.Length).Select(i => (double)i).ToArray();
@@ -37,4 +39,12 @@ public static class SpectrumReport
             "`density.csv`: grid and density", "`summary.json`, `config.json`"]);
         report.Save(Path.Combine(outDir, "report.md"));
     }
+
+    static string SolverText(EigenSolver solver) => solver switch
+    {
+        EigenSolver.BlockLanczos => "thick-restart block Lanczos",
+        EigenSolver.Lanczos => "thick-restart Lanczos",
+        EigenSolver.Lobpcg => "LOBPCG",
+        _ => "power iteration with deflation",
+    };
 }

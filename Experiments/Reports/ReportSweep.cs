@@ -1,3 +1,4 @@
+using Curvature.Models;
 using System.Globalization;
 using Curvature.Optimizers;
 
@@ -7,10 +8,10 @@ namespace Curvature.Experiments;
 public static class SweepReport
 {
     /// <summary>Writes sweep's figures and report.md into <paramref name="outDir"/> (the run directories must already be written).</summary>
-    public static void Write(string outDir, RunSpec options, Problem problem, string optimizer, IReadOnlyList<SweepRow> rows,
+    public static void Write(string outDir, RunSpec options, Problem problem, OptimizerKind optimizer, IReadOnlyList<SweepRow> rows,
         SweepSummary summary, double initialLoss)
     {
-        var report = new ReportWriter($"Curvature sweep: {optimizer} on {problem.Model.Spec} {options.Activation}, {options.Loss}, {options.Data}");
+        var report = new ReportWriter($"Curvature sweep: {Core.CliNames.Name(optimizer)} on {problem.Model.Spec} {options.Activation.Name()}, {options.Loss.Name()}, {options.Data}");
         var seeds = rows.Select(r => r.Seed).Distinct().ToList();
         bool multi = rows.Select(r => r.Name).Any(n => n.Contains("_seed=", StringComparison.Ordinal));
         report.Paragraph((multi

@@ -1,8 +1,9 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using Curvature.Core;
-using Curvature.Models;
+using Curvature.Optimizers;
 
-namespace Curvature.Optimizers;
+namespace Curvature.Experiments;
 
 /// <summary>What summary.json records about a finished (or diverged, or interrupted) run.</summary>
 public sealed record TrainingSummary
@@ -17,7 +18,7 @@ public sealed record TrainingSummary
     public long CheckpointStep { get; init; }
 
     /// <summary>The update rule (sgd, dom, bulk, interp).</summary>
-    public required string Optimizer { get; init; }
+    public required OptimizerKind Optimizer { get; init; }
 
     /// <summary>Updates done.</summary>
     public required long Steps { get; init; }
@@ -56,37 +57,17 @@ public sealed record TrainingSummary
     /// <summary>Wall-clock seconds of training.</summary>
     public required double Seconds { get; init; }
 
+    /// <summary>Examples per minibatch, as run (a default larger than the data is clamped to it).</summary>
+    public int Batch { get; init; }
+
+    /// <summary>Examples the curvature was measured on, as run (0: all); null without a tracker.</summary>
+    public int? HessianBatch { get; init; }
+
+    /// <summary>Metrics cadence, as run.</summary>
+    public int EvalEvery { get; init; }
+
     /// <summary>Path of the checkpoint written.</summary>
     public required string Checkpoint { get; init; }
-}
-
-/// <summary>The objectives and starting point a run trains on.</summary>
-/// <param name="Train">The training objective.</param>
-/// <param name="Test">The test objective, or null.</param>
-/// <param name="InitialTheta">θ₀.</param>
-public sealed record TrainingProblem(IObjective Train, IObjective? Test, double[] InitialTheta)
-{
-    /// <summary>
-    /// Loads the data the spec names, builds the network objectives (mean loss over the training
-    /// and test examples) and θ₀: the seeded PyTorch-style initialization, or the vector in
-    /// <paramref name="init"/> (a float64 .npy file).
-    /// </summary>
-    public static TrainingProblem Build(RunSpec spec, string? init = null)
-    {
-        Guard.NotNull(spec);
-        spec.Validate();
-        var model = spec.Network();
-        var loss = spec.LossKind();
-        var options = spec.ObjectiveOptions();
-        var train = new Objective(model, loss, DataSpec.Parse(spec.Data), options);
-        var test = spec.TestData is null ? null : new Objective(model, loss, DataSpec.Parse(spec.TestData, "test-data"), options);
-        spec.Validate(train.ParameterCount, train.ExampleCount);
-        var theta0 = init is null ? model.Initialize(spec.Seed) : ReadInit(init, model);
-        return new TrainingProblem(train, test, theta0);
-    }
-
-    // A flat .npy or a named .npz (state_dict names); messages name --theta, train's spelling.
-    static double[] ReadInit(string path, INetwork model) => ThetaFiles.Read(path, model, "theta");
 }
 
 /// <summary>
@@ -114,12 +95,11 @@ public static class TrainingRun
     /// <summary>The same θ as named state_dict arrays (theta.npz), written beside <see cref="ThetaFile"/>.</summary>
     public const string ThetaNpzFile = "theta.npz";
 
-    /// <summary>Validates <paramref name="spec"/>, builds its problem, trains and writes the run directory.</summary>
+    /// <summary>Validates <paramref name="spec"/> (once, by <see cref="Problem.Load"/>), builds its problem, trains and writes the run directory.</summary>
     public static TrainingSummary Execute(TrainSpec spec, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Guard.NotNull(spec);
-        spec.Validate();
-        var problem = TrainingProblem.Build(spec.Run, spec.Init);
+        var problem = Problem.Load(spec.Run);
         return Execute(spec, problem, progress, cancellationToken);
     }
 
@@ -130,24 +110,34 @@ public static class TrainingRun
     public const string DivergedThetaFile = "theta-diverged.npy";
 
     /// <summary>
-    /// Trains <paramref name="problem"/> as <paramref name="spec"/> says (its network and data fields are only recorded).
+    /// Trains <paramref name="problem"/> (loaded from <paramref name="spec"/>'s run, which this does not validate again) as <paramref name="spec"/> says;
+    /// θ₀ is the seeded initialization or <see cref="TrainSpec.Init"/>.
     /// A run that diverges leaves checkpoint.bin and theta.npy at the last good state (the last
     /// checkpoint boundary, or the start) and the diverged state apart in diverged.bin and
     /// theta-diverged.npy; a cancelled run (SIGINT/SIGTERM) ends its step and writes everything
     /// with status interrupted.
     /// </summary>
-    public static TrainingSummary Execute(TrainSpec spec, TrainingProblem problem, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    public static TrainingSummary Execute(TrainSpec spec, Problem problem, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Guard.NotNull(spec);
         Guard.NotNull(problem);
         spec.Validate();
-        var options = spec.Run.TrainerOptions();
-        var train = problem.Train;
-        options.Validate(train.ParameterCount, train.ExampleCount);
+        // The spec as run: the test set resolved (config.json records it), the resume not recorded.
+        spec = spec with { Run = problem.Spec };
+        var train = problem.TrainObjective;
         var resume = spec.Resume is null ? null : LoadResume(spec.Resume);
+        var options = spec.Run.TrainerOptions(train.ExampleCount);
+        // A cadence derived from --steps is not part of the run: a resume to more steps keeps the checkpoint's.
+        if (resume is not null && spec.Run.EvalEvery is null
+            && resume.Fingerprint.FirstOrDefault(p => p.Key == "eval-every").Value is { } saved
+            && int.TryParse(saved, NumberStyles.Integer, CultureInfo.InvariantCulture, out int every))
+        {
+            options = options with { EvalEvery = every };
+            spec = spec with { Run = spec.Run with { EvalEvery = every } };
+        }
         var trainer = resume is null
-            ? new Trainer(train, problem.Test, options, problem.InitialTheta)
-            : Trainer.Resume(train, problem.Test, options, resume);
+            ? new Trainer(train, problem.TestObjective, options, problem.InitialTheta(spec.Init))
+            : Trainer.Resume(train, problem.TestObjective, options, resume);
         Directory.CreateDirectory(spec.Out);
         string checkpointPath = Path.Combine(spec.Out, CheckpointFile);
         // A checkpoint of an earlier run here would count bytes of a metrics.csv this run is about to replace.
@@ -277,6 +267,9 @@ public static class TrainingRun
             Matvecs = trainer.Tracker?.Matvecs ?? 0,
             Refreshes = trainer.Tracker?.Refreshes ?? 0,
             Seconds = trainer.Seconds,
+            Batch = trainer.Options.BatchSize,
+            HessianBatch = trainer.Options.Tracker?.HessianBatch,
+            EvalEvery = trainer.Options.EvalEvery,
             Checkpoint = checkpoint,
         };
         RunJson.Save(Path.Combine(directory, SummaryFile), summary);
