@@ -6,21 +6,21 @@ namespace Curvature.Autodiff;
 public enum CurvatureKind
 {
     /// <summary>The Hessian H: every op keeps its curvature term.</summary>
-    [CliName("h", "hessian")]
+    [CliName("h", "hessian", Meaning = "Hessian")]
     Hessian,
 
     /// <summary>
     /// The Gauss–Newton matrix G = Jᵀ(∇²ℓ)J: only ops recorded after the network output
     /// (the loss) keep their curvature term. Needs <see cref="Tape.MarkNetworkOutput"/>.
     /// </summary>
-    [CliName("g", "gn", "ggn", "gauss-newton")]
+    [CliName("g", "gn", "ggn", "gauss-newton", Meaning = "Gauss–Newton")]
     GaussNewton,
 
     /// <summary>
     /// The functional Hessian F = H − G = Σ_c (∂ℓ/∂z_c)∇²z_c: only ops up to the network
     /// output keep their curvature term. Needs <see cref="Tape.MarkNetworkOutput"/>.
     /// </summary>
-    [CliName("f", "functional", "functional-hessian")]
+    [CliName("f", "functional", "functional-hessian", Meaning = "functional Hessian")]
     FunctionalHessian,
 }
 

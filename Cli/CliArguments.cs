@@ -16,9 +16,10 @@ public static class CliArguments
     {
         var entry = commands.FirstOrDefault(c => c.Path.Length <= args.Count && c.Path.Select((w, i) => args[i] == w).All(x => x));
         if (entry is null) return;                       // unknown command or help: the parser answers
-        var options = entry.Options;
+        var options = entry.AllOptions;
         var byName = new Dictionary<string, OptionInfo>(StringComparer.Ordinal);
         foreach (var o in options) foreach (var n in o.Names) byName[n] = o;
+        string command = "curvature " + string.Join(" ", entry.Path);
         bool IsOptionName(string a) => a is "-h" or "--help" or "-?" || byName.ContainsKey(a.Split('=')[0]);
         for (int i = entry.Path.Length; i < args.Count; i++)
         {
@@ -27,7 +28,10 @@ public static class CliArguments
             if (!a.StartsWith('-')) continue;
             int eq = a.IndexOf('=');
             string name = eq < 0 ? a : a[..eq];
-            if (!byName.TryGetValue(name, out var option) || !option.TakesValue) continue;
+            if (!byName.TryGetValue(name, out var option)) continue;
+            if (option.Names.Any(entry.Unread.Contains))
+                throw new ArgumentException($"Option '{name}' is not read by `{command}`; expected only the options `{command} --help` lists.", name.TrimStart('-'));
+            if (!option.TakesValue) continue;
             string value;
             if (eq >= 0) value = a[(eq + 1)..];
             else if (i + 1 < args.Count && !IsOptionName(args[i + 1])) value = args[++i];

@@ -7,22 +7,22 @@ namespace Curvature.Cli;
 /// <summary>Flags of the analysis that follows training or measures a given θ.</summary>
 public class AnalysisSettings : SingleRunSettings
 {
-    [CommandOption("--points <N>"), Description("Steps at which H, G, F are decomposed (default 5; 0: no analysis).")]
+    [CommandOption("--points <N>"), Description("Steps at which H, G, F are decomposed."), SpecPath("analysis.points")]
     public string? Points { get; init; }
 
-    [CommandOption("--norms <METHOD>"), Description("How ‖A‖²_F and tr A are found: auto (dense up to 1500 parameters), dense or hutchinson (default auto).")]
+    [CommandOption("--norms <METHOD>"), Description("How ‖A‖²_F and tr A are found: auto (dense up to 1500 parameters), dense or hutchinson."), SpecPath("analysis.norms")]
     public string? Norms { get; init; }
 
-    [CommandOption("--probes <N>"), Description("Hutchinson probes for the totals (default 30).")]
+    [CommandOption("--probes <N>"), Description("Hutchinson probes for the totals."), SpecPath("analysis.probes")]
     public string? Probes { get; init; }
 
-    [CommandOption("--analysis-tolerance <TOL>"), Description("Tolerance of the analysis' top-k solves (default 1e-6).")]
+    [CommandOption("--analysis-tolerance <TOL>"), Description("Tolerance of the analysis' top-k solves."), SpecPath("analysis.tolerance")]
     public string? AnalysisTolerance { get; init; }
 
-    [CommandOption("--density-probes <N>"), Description("SLQ probes of the spectral density (default 4).")]
+    [CommandOption("--density-probes <N>"), Description("SLQ probes of the spectral density."), SpecPath("analysis.density_probes")]
     public string? DensityProbes { get; init; }
 
-    [CommandOption("--density-steps <N>"), Description("Lanczos steps per SLQ probe (default 60).")]
+    [CommandOption("--density-steps <N>"), Description("Lanczos steps per SLQ probe."), SpecPath("analysis.density_steps")]
     public string? DensitySteps { get; init; }
 
     /// <summary>The analysis options with the given flags applied.</summary>
@@ -40,17 +40,20 @@ public class AnalysisSettings : SingleRunSettings
 /// <summary>Flags of `compare`.</summary>
 public sealed class CompareSettings : AnalysisSettings
 {
-    [CommandOption("--optimizers <LIST>"), Description("Comma list of sgd, dom, bulk, interp:A_DOM:A_BULK, and adam, dom-adam, bulk-adam (Adam, projected; these ignore --momentum) (default sgd,dom,bulk,interp:0.2:2).")]
+    [CommandOption("--optimizers <LIST>"), Description("Comma list of sgd, dom, bulk, interp:A_DOM:A_BULK, and adam, dom-adam, bulk-adam (Adam, projected; these ignore --momentum)."), SpecPath("optimizers")]
     public string? Optimizers { get; init; }
 
     [CommandOption("--target-loss <LOSS>"), Description("Loss for the steps-to-target column (default: the lowest training loss of the sgd run).")]
     public string? TargetLoss { get; init; }
 
-    [CommandOption("--out <DIR>"), Description("Output directory (default runs/compare).")]
+    [CommandOption("--out <DIR>"), Description("Output directory."), SpecPath("out")]
     public string? Out { get; init; }
 
     [CommandOption("--seeds <LIST>"), Description("Seeds, comma-separated (0,1,2), or a count (3 means 0,1,2): the comparison runs once per seed into seed=S/ and the report gives mean ± std (default: the --seed alone).")]
     public string? Seeds { get; init; }
+
+    /// <inheritdoc />
+    public override object? DefaultSpec() => new CompareSpec();
 
     /// <summary>The spec: --config (or the defaults) with the given flags applied.</summary>
     public CompareSpec ToSpec()

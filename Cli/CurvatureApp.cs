@@ -14,6 +14,16 @@ public static class CurvatureApp
     /// <summary>Exit code of a run stopped by SIGINT/SIGTERM after writing its checkpoint and summary (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
 
+    /// <summary>The training options spectrum does not read: it measures one θ (its --tolerance, like --analysis-tolerance, is the top-k solve's).</summary>
+    static readonly HashSet<string> SpectrumUnread =
+    [
+        "--test-data", "--batch", "--steps", "--warmup", "--momentum", "--update", "--beta1", "--beta2", "--adam-eps", "--weight-decay",
+        "--switch-chi", "--chi-ema", "--cold-start", "--eval-every", "--divergence-factor", "--refresh", "--points", "--norms", "--probes",
+    ];
+
+    /// <summary>What decompose does not read: its own SGD run never projects (--switch-chi, --chi-ema) and it draws no density.</summary>
+    static readonly HashSet<string> DecomposeUnread = ["--switch-chi", "--chi-ema", "--density-probes", "--density-steps"];
+
     /// <summary>Every command: its path (a branch and a name for `bench autodiff`), its class and one line of description.</summary>
     public static readonly IReadOnlyList<CommandEntry> Commands =
     [
@@ -22,17 +32,18 @@ public static class CurvatureApp
         new(["train"], typeof(TrainCommand), "One training run (sgd, dom, bulk, interp) with metrics and a checkpoint."),
         new(["compare"], typeof(CompareCommand), "Several optimizers from one initialization; report with plots."),
         new(["sweep"], typeof(SweepCommand), "Ablation grid over lr, k, refresh, Hessian batch, alpha; table and report."),
-        new(["spectrum"], typeof(SpectrumCommand), "Top-k eigenvalues and spectral density of H, G or F at one θ."),
-        new(["decompose"], typeof(DecomposeCommand), "Curvature energy of H, G, F inside the dominant subspace of H."),
+        new(["spectrum"], typeof(SpectrumCommand), "Top-k eigenvalues and spectral density of H, G or F at one θ.") { Unread = SpectrumUnread },
+        new(["decompose"], typeof(DecomposeCommand), "Curvature energy of H, G, F inside the dominant subspace of H.") { Unread = DecomposeUnread },
         new(["bench", "autodiff"], typeof(BenchAutodiffCommand), "Gradient, HVP and block-HVP timings as JSON."),
         new(["export-data"], typeof(ExportDataCommand), "Write any --data spec as X.npy (float64) and y.npy (int64 labels or float64 targets)."),
         new(["init"], typeof(InitCommand), "Write θ at the seeded default initialization as theta.npy and theta.npz."),
-        new(["grad"], typeof(ProductCommand), "Write the gradient of the mean loss as grad.npy."),
+        new(["grad"], typeof(ProductCommand), "Write the gradient of the mean loss as grad.npy.") { Unread = new HashSet<string> { "--vector", "-v" } },
         new(["hvp"], typeof(ProductCommand), "Write the Hessian-vector product H·v as hv.npy."),
         new(["ggnvp"], typeof(ProductCommand), "Write the Gauss-Newton product G·v as gv.npy."),
         new(["fvp"], typeof(ProductCommand), "Write the functional-Hessian product F·v as fv.npy."),
     ];
 
+    /// <summary>Runs the tool; returns the exit code.</summary>
     public static int Run(string[] args, TextWriter? stderr = null)
     {
         stderr ??= Console.Error;
@@ -140,8 +151,14 @@ public sealed record CommandEntry(string[] Path, Type Command, string Descriptio
         }
     }
 
-    /// <summary>Every option of the command, from the [CommandOption] attributes of its settings class.</summary>
-    public IReadOnlyList<OptionInfo> Options => OptionInfo.Of(Settings);
+    /// <summary>Every option its settings class declares, from the [CommandOption] attributes (including those the command does not read).</summary>
+    public IReadOnlyList<OptionInfo> AllOptions => OptionInfo.Of(Settings);
+
+    /// <summary>The options the command reads: <see cref="AllOptions"/> less those it names in <see cref="Unread"/>. Help lists these; the others are refused.</summary>
+    public IReadOnlyList<OptionInfo> Options => AllOptions.Where(o => !o.Names.Any(Unread.Contains)).ToList();
+
+    /// <summary>Options inherited from a shared settings class that this command does not read.</summary>
+    public IReadOnlySet<string> Unread { get; init; } = new HashSet<string>();
 }
 
 /// <summary>An option as declared: its names, value name (null for a flag), property and description.</summary>

@@ -14,10 +14,13 @@ public sealed class DecomposeSettings : AnalysisSettings
     [CommandOption("--theta <FILES>"), Description("Comma-separated θ files to decompose at: flat float64 .npy vectors or named .npz (state_dict names).")]
     public string? Theta { get; init; }
 
-    [CommandOption("--out <DIR>"), Description("Output directory (default runs/decompose).")]
+    [CommandOption("--out <DIR>"), Description("Output directory."), SpecPath("out")]
     public string? Out { get; init; }
 
     static string[]? Split(string? files) => files?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    /// <inheritdoc />
+    public override object? DefaultSpec() => new DecomposeSpec();
 
     /// <summary>
     /// The spec: --config, else the run recorded beside the first θ file, else the defaults;

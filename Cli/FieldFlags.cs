@@ -4,8 +4,8 @@ namespace Curvature.Cli;
 
 /// <summary>
 /// The one table from the library's field names (an ArgumentException's ParamName, and the
-/// "Field 'x'" its message starts with) to the CLI's flags. The library never spells a flag;
-/// the CLI rewrites its messages here before printing them.
+/// "Field 'x'" its message starts with) to the CLI's flags. The library never needs to spell a
+/// flag; the CLI rewrites its messages here before printing them.
 /// </summary>
 internal static partial class FieldFlags
 {
@@ -14,21 +14,29 @@ internal static partial class FieldFlags
     {
         ["activation"] = "--act",
         ["init"] = "--theta",
-        ["learning_rate"] = "--lr",
-        ["learning-rate"] = "--lr",
         ["operator"] = "--curvature",
     };
 
-    /// <summary>The flag of <paramref name="field"/>: --act for activation, -k for k, else --field.</summary>
+    /// <summary>Every flag some command declares.</summary>
+    static readonly HashSet<string> Known = CurvatureApp.Commands.SelectMany(c => c.AllOptions).SelectMany(o => o.Names).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>The flag of <paramref name="field"/>: --act for activation, --theta for init, else --field.</summary>
     public static string Flag(string field) =>
-        Renamed.TryGetValue(field, out var flag) ? flag : field.StartsWith('-') ? field : "--" + field.Replace('_', '-');
+        Renamed.TryGetValue(field, out var flag) ? flag : "--" + field.Replace('_', '-');
 
-    /// <summary>The message with every "Field 'x'" / "Option 'x'" / "Fields 'x'" naming the flag instead.</summary>
-    public static string Rewrite(string message) =>
-        FieldPattern().Replace(message, m => $"{Word(m.Groups[1].Value)} '{Flag(m.Groups[2].Value)}'");
+    /// <summary>
+    /// The message with every "Field 'x'" naming the flag instead, and every "Option 'x'" or
+    /// "Argument 'x'" whose x is a flag the CLI declares (the typed layer's own wording).
+    /// </summary>
+    public static string Rewrite(string message) => FieldPattern().Replace(message, m =>
+    {
+        string word = m.Groups[1].Value, field = m.Groups[2].Value, flag = Flag(field);
+        bool isField = word is "Field" or "Fields" or "field";
+        if (!isField && !Known.Contains(flag)) return m.Value;
+        string shown = word switch { "Fields" => "Options", "field" => "option", _ => "Option" };
+        return $"{shown} '{flag}'";
+    });
 
-    static string Word(string w) => w switch { "Fields" or "Options" => "Options", "field" or "option" => "option", _ => "Option" };
-
-    [GeneratedRegex(@"\b(Field|Fields|Option|Options|field|option) '([a-z][a-z0-9_-]*)'")]
+    [GeneratedRegex(@"\b(Field|Fields|field|Option|Argument) '([a-z][a-z0-9_-]*)'")]
     private static partial Regex FieldPattern();
 }

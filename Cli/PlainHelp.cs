@@ -56,11 +56,17 @@ public sealed class PlainHelp(IReadOnlyList<CommandEntry> commands) : IHelpProvi
         return sb.ToString();
     }
 
-    /// <summary>The description with its default: stated, from the initial value, or "no default".</summary>
+    /// <summary>
+    /// The description with its default: stated in it; else read from the command's default spec
+    /// at the option's <see cref="SpecPathAttribute"/> (the value a run records in config.json);
+    /// else the settings' initial value; or "no default".
+    /// </summary>
     public static string Describe(OptionInfo o, object? fresh)
     {
         string d = (o.Description ?? "").Trim();
         if (!o.TakesValue || d.Contains("default", StringComparison.OrdinalIgnoreCase)) return d;
+        if (fresh is RunSettings settings && settings.DefaultAt(o) is { } fromSpec)
+            return (d.Length == 0 ? "" : d.TrimEnd('.') + " ") + $"(default {fromSpec}).";
         object? value = fresh is null ? null : o.Property.GetValue(fresh);
         string? shown = value switch
         {

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using System.Reflection;
 using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Experiments;
@@ -17,79 +18,79 @@ namespace Curvature.Cli;
 /// </summary>
 public class RunSettings : CommandSettings
 {
-    [CommandOption("--config <FILE>"), Description("Start from this config.json (written by an earlier run); flags given as well override it (default: none, RunSpec.Defaults).")]
+    [CommandOption("--config <FILE>"), Description("Start from this config.json (written by an earlier run); flags given as well override it (default: none).")]
     public string? Config { get; init; }
 
-    [CommandOption("--arch <ARCH>"), Description("Architecture: widths, e.g. 196-32-32-10 (the default), or a CNN, e.g. 1x14x14-c8k3-m2-c16k3-m2-10 (CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md).")]
+    [CommandOption("--arch <ARCH>"), Description("Architecture: widths, e.g. 196-32-32-10, or a CNN, e.g. 1x14x14-c8k3-m2-c16k3-m2-10 (CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md)."), SpecPath("run.arch")]
     public string? Arch { get; init; }
 
-    [CommandOption("--act <ACT>"), Description("Hidden activation, e.g. tanh or relu (default tanh).")]
+    [CommandOption("--act <ACT>"), Description("Hidden activation, e.g. tanh or relu."), SpecPath("run.activation")]
     public string? Act { get; init; }
 
-    [CommandOption("--loss <LOSS>"), Description("ce, mse (mean over examples of ½‖z − t‖²) or torch-mse (PyTorch's nn.MSELoss: mean over examples and outputs of (z − t)²) (default mse).")]
+    [CommandOption("--loss <LOSS>"), Description("ce, mse (mean over examples of ½‖z − t‖²) or torch-mse (PyTorch's nn.MSELoss: mean over examples and outputs of (z − t)²)."), SpecPath("run.loss")]
     public string? Loss { get; init; }
 
-    [CommandOption("--data <SPEC>"), Description("Training data (mnist14:N, gmm:N:D:C:SEED, npy:X.npy,y.npy, ...; default mnist14:2000).")]
+    [CommandOption("--data <SPEC>"), Description("Training data (mnist14:N, gmm:N:D:C:SEED, npy:X.npy,y.npy, ...)."), SpecPath("run.data")]
     public string? Data { get; init; }
 
-    [CommandOption("--test-data <SPEC>"), Description("Test data; 'none' for no test set (default mnist14-test).")]
+    [CommandOption("--test-data <SPEC>"), Description("Test data; 'none' for no test set (default: the training data's own test set, mnist14 → mnist14-test, mnist → mnist-test, fashion14 → fashion14-test, fashion → fashion-test; none for gmm, teacher and npy).")]
     public string? TestData { get; init; }
 
-    [CommandOption("--batch <B>"), Description("Minibatch size (default 100).")]
+    [CommandOption("--batch <B>"), Description("Minibatch size (default 100, or every example when the data has fewer).")]
     public string? Batch { get; init; }
 
-    [CommandOption("--steps <N>"), Description("Updates per run (default 1000).")]
+    [CommandOption("--steps <N>"), Description("Updates per run."), SpecPath("run.steps")]
     public string? Steps { get; init; }
 
-    [CommandOption("--warmup <W>"), Description("Linear learning-rate warm-up steps (default 0).")]
+    [CommandOption("--warmup <W>"), Description("Linear learning-rate warm-up steps."), SpecPath("run.warmup")]
     public string? Warmup { get; init; }
 
-    [CommandOption("--momentum <MU>"), Description("Heavy-ball momentum μ, 0 ≤ μ < 1 (default 0).")]
+    [CommandOption("--momentum <MU>"), Description("Heavy-ball momentum μ, 0 ≤ μ < 1."), SpecPath("run.momentum")]
     public string? Momentum { get; init; }
 
-    [CommandOption("--update <RULE>"), Description("Base rule whose update --optimizer projects: sgd (with --momentum) or adam (default sgd).")]
+    [CommandOption("--update <RULE>"), Description("Base rule whose update --optimizer projects: sgd (with --momentum) or adam."), SpecPath("run.update")]
     public string? Update { get; init; }
 
-    [CommandOption("--beta1 <B1>"), Description("Adam's first-moment decay β1, 0 ≤ β1 < 1 (default 0.9).")]
+    [CommandOption("--beta1 <B1>"), Description("Adam's first-moment decay β1, 0 ≤ β1 < 1."), SpecPath("run.beta1")]
     public string? Beta1 { get; init; }
 
-    [CommandOption("--beta2 <B2>"), Description("Adam's second-moment decay β2, 0 ≤ β2 < 1 (default 0.999).")]
+    [CommandOption("--beta2 <B2>"), Description("Adam's second-moment decay β2, 0 ≤ β2 < 1."), SpecPath("run.beta2")]
     public string? Beta2 { get; init; }
 
-    [CommandOption("--adam-eps <EPS>"), Description("Adam's ε, added to the root of the second moment (default 1e-8).")]
+    [CommandOption("--adam-eps <EPS>"), Description("Adam's ε, added to the root of the second moment."), SpecPath("run.adam_eps")]
     public string? AdamEps { get; init; }
 
-    [CommandOption("--weight-decay <L>"), Description("L2 weight decay added to the gradient (default 0).")]
+    [CommandOption("--weight-decay <L>"), Description("L2 weight decay added to the gradient."), SpecPath("run.weight_decay")]
     public string? WeightDecay { get; init; }
 
-    [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU (default: none, project from the start).")]
+    [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU (default: none, project from the start)."), SpecPath("run.switch_chi")]
     public string? SwitchChi { get; init; }
 
-    [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi (default 0.9).")]
+    [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi."), SpecPath("run.chi_ema")]
     public string? ChiEma { get; init; }
 
-    [CommandOption("--solver <NAME>"), Description("Tracker's eigensolver: block-lanczos, lanczos or lobpcg (default block-lanczos).")]
+    [CommandOption("--solver <NAME>"), Description("Top-k eigensolver (of train's tracker, of spectrum's measurement): block-lanczos, lanczos, lobpcg or power."), SpecPath("run.solver")]
     public string? Solver { get; init; }
 
-    [CommandOption("--curvature <KIND>"), Description("h (Hessian), g (Gauss–Newton) or f (functional Hessian): the matrix train tracks and spectrum measures (default h; hessian, gn, ggn also accepted).")]
+    [CommandOption("--curvature <KIND>"), Description("h (Hessian), g (Gauss–Newton) or f (functional Hessian): the matrix train tracks and spectrum measures."), SpecPath("run.curvature")]
     public string? Curvature { get; init; }
 
-    [CommandOption("--tolerance <TOL>"), Description("Tracker's eigensolver tolerance (default 1e-4).")]
+    [CommandOption("--tolerance <TOL>"), Description("Residual tolerance of that top-k eigensolver."), SpecPath("run.tolerance")]
     public string? Tolerance { get; init; }
 
     [CommandOption("--cold-start"), Description("Do not warm-start refreshes from the previous basis.")]
     public bool ColdStart { get; init; }
 
-    [CommandOption("--eval-every <M>"), Description("Measure metrics every M steps (default steps/50).")]
+    [CommandOption("--eval-every <M>"), Description("Measure metrics every M steps (default steps/50, at least 1; a resumed run keeps its checkpoint's).")]
     public string? EvalEvery { get; init; }
 
-    [CommandOption("--divergence-factor <F>"), Description("Loss above F times the initial loss counts as divergence (default 100).")]
+    [CommandOption("--divergence-factor <F>"), Description("Loss above F times the initial loss counts as divergence."), SpecPath("run.divergence_factor")]
     public string? DivergenceFactor { get; init; }
 
-    [CommandOption("--seed <SEED>"), Description("Seed of θ₀, minibatches, Hessian batch and solvers (default 0).")]
+    [CommandOption("--seed <SEED>"), Description("Seed of θ₀, minibatches, Hessian batch and solvers."), SpecPath("run.seed")]
     public string? Seed { get; init; }
 
-    [CommandOption("--threads <N>"), Description("Objective threads (0: all cores); results do not depend on it (default 0).")]
+    [CommandOption("--threads <N>"), Description("Objective threads (0: all cores); results do not depend on it."), SpecPath("run.threads")]
     public string? Threads { get; init; }
 
     /// <summary>The base run (from <see cref="Config"/> via <paramref name="fromConfig"/>, else <paramref name="fallback"/>) with the given flags applied.</summary>
@@ -120,6 +121,34 @@ public class RunSettings : CommandSettings
         Seed = SeedValue(Seed, "seed") ?? run.Seed,
         Threads = Integer(Threads, "threads") ?? run.Threads,
     };
+
+    /// <summary>The command's spec with every default (its config.json before any flag); null for a command without one.</summary>
+    public virtual object? DefaultSpec() => null;
+
+    /// <summary>The dotted config.json path of <paramref name="option"/>'s value in this command's spec (<see cref="SpecPathAttribute"/>), or null.</summary>
+    internal virtual string? PathOf(OptionInfo option) => option.Property.GetCustomAttribute<SpecPathAttribute>()?.Path;
+
+    /// <summary>The default of <paramref name="option"/> as config.json records it (a list comma-joined, null as "none"), or null when it has no path.</summary>
+    internal string? DefaultAt(OptionInfo option)
+    {
+        if (PathOf(option) is not { } path || DefaultSpec() is not { } spec) return null;
+        return SpecValue(System.Text.Json.Nodes.JsonNode.Parse(RunJson.Serialize(spec)), path);
+    }
+
+    /// <summary>The scalar at the dotted <paramref name="path"/> of a config.json node, as text (null: "none"; a list comma-joined).</summary>
+    internal static string SpecValue(System.Text.Json.Nodes.JsonNode? root, string path)
+    {
+        var node = root;
+        foreach (var part in path.Split('.')) node = node?[part];
+        return node switch
+        {
+            null => "none",
+            System.Text.Json.Nodes.JsonArray a => string.Join(",", a.Select(x => x?.ToString())),
+            _ => node.GetValueKind() == System.Text.Json.JsonValueKind.Number
+                ? node.GetValue<double>().ToString("R", CultureInfo.InvariantCulture).ToLowerInvariant()
+                : node.ToString(),
+        };
+    }
 
     /// <summary>An enum-like value as stored: trimmed, lower case (values are accepted in any case).</summary>
     public static string? Lower(string? value) => value?.Trim().ToLowerInvariant();
@@ -164,19 +193,19 @@ public class RunSettings : CommandSettings
 /// <summary>The single-valued rule and tracker flags (train, compare, spectrum, decompose; sweep takes lists instead).</summary>
 public class SingleRunSettings : RunSettings
 {
-    [CommandOption("--lr <ETA>"), Description("Learning rate (default 0.5).")]
+    [CommandOption("--lr <ETA>"), Description("Learning rate."), SpecPath("run.learning_rate")]
     public string? LearningRate { get; init; }
 
-    [CommandOption("-k <K>"), Description("Dominant subspace dimension, spelled --k or -k (default 10).")]
+    [CommandOption("-k <K>"), Description("Dominant subspace dimension, spelled --k or -k."), SpecPath("run.k")]
     public string? K { get; init; }
 
     [CommandOption("--top-k <K>", IsHidden = true), Description("Old spelling of --k.")]
     public string? TopK { get; init; }
 
-    [CommandOption("--refresh <T>"), Description("Recompute the subspace every T steps (default 10).")]
+    [CommandOption("--refresh <T>"), Description("Recompute the subspace every T steps."), SpecPath("run.refresh")]
     public string? Refresh { get; init; }
 
-    [CommandOption("--hessian-batch <M>"), Description("Examples the curvature is measured on, drawn once from the seed (default 500; 0: all).")]
+    [CommandOption("--hessian-batch <M>"), Description("Examples the curvature is measured on, drawn once from the seed; 0: all (default 500, or all when the data has fewer; spectrum and decompose: all).")]
     public string? HessianBatch { get; init; }
 
     /// <summary>The run with every given flag applied.</summary>

@@ -17,8 +17,19 @@ public sealed class SpectrumSettings : AnalysisSettings
     [CommandOption("--operator <A>", IsHidden = true), Description("Old spelling of --curvature.")]
     public string? Operator { get; init; }
 
-    [CommandOption("--out <DIR>"), Description("Output directory (default runs/spectrum).")]
+    [CommandOption("--out <DIR>"), Description("Output directory."), SpecPath("out")]
     public string? Out { get; init; }
+
+    /// <inheritdoc />
+    public override object? DefaultSpec() => new SpectrumSpec();
+
+    /// <summary>spectrum's --tolerance and --curvature are its own measurement's (analysis.tolerance, operator).</summary>
+    internal override string? PathOf(OptionInfo option) => option.Names[0] switch
+    {
+        "--tolerance" => "analysis.tolerance",
+        "--curvature" => "operator",
+        _ => base.PathOf(option),
+    };
 
     /// <summary>
     /// The spec: --config, else the run recorded beside the θ file (its run directory's
@@ -41,7 +52,8 @@ public sealed class SpectrumSettings : AnalysisSettings
             Checkpoint = Checkpoint ?? (Theta is null ? d.Checkpoint : null),
             Theta = Theta ?? (Checkpoint is null ? d.Theta : null),
             Operator = Enum<Curvature.Autodiff.CurvatureKind>(Operator ?? Curvature, "curvature") ?? d.Operator,
-            Analysis = ApplyAnalysis(d.Analysis),
+            // spectrum's --tolerance is its top-k solve's, the same setting as --analysis-tolerance.
+            Analysis = ApplyAnalysis(d.Analysis) is var a && Number(Tolerance, "tolerance") is double tol ? a with { Tolerance = tol } : ApplyAnalysis(d.Analysis),
             Out = Out ?? d.Out,
             Source = source,
         };

@@ -9,19 +9,19 @@ namespace Curvature.Cli;
 /// <summary>Flags of `sweep`: the run's, with comma-separated lists for the swept settings.</summary>
 public sealed class SweepSettings : RunSettings
 {
-    [CommandOption("--optimizer <NAME>"), Description("sgd, dom, bulk or interp (then --alpha-dom/--alpha-bulk lists; default bulk).")]
+    [CommandOption("--optimizer <NAME>"), Description("sgd, dom, bulk or interp (then --alpha-dom/--alpha-bulk lists)."), SpecPath("run.optimizer")]
     public string? Optimizer { get; init; }
 
-    [CommandOption("--lr <LIST>"), Description("Learning rates, comma-separated (default 0.5).")]
+    [CommandOption("--lr <LIST>"), Description("Learning rates, comma-separated."), SpecPath("run.learning_rate")]
     public string? Lr { get; init; }
 
-    [CommandOption("-k <LIST>"), Description("Subspace dimensions, comma-separated (default 10; --k works too).")]
+    [CommandOption("-k <LIST>"), Description("Subspace dimensions, comma-separated."), SpecPath("run.k")]
     public string? K { get; init; }
 
-    [CommandOption("--refresh <LIST>"), Description("Refresh periods, comma-separated (default 10).")]
+    [CommandOption("--refresh <LIST>"), Description("Refresh periods, comma-separated."), SpecPath("run.refresh")]
     public string? Refresh { get; init; }
 
-    [CommandOption("--hessian-batch <LIST>"), Description("Curvature batch sizes, comma-separated (default 500; 0: all).")]
+    [CommandOption("--hessian-batch <LIST>"), Description("Curvature batch sizes, comma-separated; 0: all (default 500, or all when the data has fewer).")]
     public string? HessianBatch { get; init; }
 
     [CommandOption("--alpha-dom <LIST>"), Description("interp: α_dom values (default 0).")]
@@ -33,7 +33,7 @@ public sealed class SweepSettings : RunSettings
     [CommandOption("--target-loss <LOSS>"), Description("Loss for the steps-to-target column (default: a quarter of the initial loss).")]
     public string? TargetLoss { get; init; }
 
-    [CommandOption("--out <DIR>"), Description("Output directory (default runs/sweep).")]
+    [CommandOption("--out <DIR>"), Description("Output directory."), SpecPath("out")]
     public string? Out { get; init; }
 
     [CommandOption("--seeds <LIST>"), Description("Seeds, comma-separated (0,1,2), or a count (3 means 0,1,2): every grid point runs once per seed (default: the --seed alone).")]
@@ -44,6 +44,9 @@ public sealed class SweepSettings : RunSettings
 
     [CommandOption("--collect <DIR>"), Description("Build sweep.csv and the report from the run directories of an emitted sweep (missing runs reported).")]
     public string? Collect { get; init; }
+
+    /// <inheritdoc />
+    public override object? DefaultSpec() => new SweepSpec();
 
     /// <summary>The spec: --config (or the defaults) with the given flags applied.</summary>
     public SweepSpec ToSpec()

@@ -12,7 +12,7 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
     /// <summary>The flags of `train`: the run's, plus the rule, where to start and what to write.</summary>
     public sealed class Settings : SingleRunSettings
     {
-        [CommandOption("--optimizer <NAME>"), Description("sgd, dom, bulk or interp (default sgd).")]
+        [CommandOption("--optimizer <NAME>"), Description("sgd, dom, bulk or interp."), SpecPath("run.optimizer")]
         public string? Optimizer { get; init; }
 
         [CommandOption("--alpha-dom <A>"), Description("interp: scale of the dominant part (required with interp, refused otherwise).")]
@@ -21,10 +21,10 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--alpha-bulk <B>"), Description("interp: scale of the bulk part (required with interp, refused otherwise).")]
         public string? AlphaBulk { get; init; }
 
-        [CommandOption("--checkpoint-every <S>"), Description("Also write the checkpoint every S steps (default 0: only at the end).")]
+        [CommandOption("--checkpoint-every <S>"), Description("Also write the checkpoint every S steps; 0 writes it only at the end."), SpecPath("checkpoint_every")]
         public string? CheckpointEvery { get; init; }
 
-        [CommandOption("--out <DIR>"), Description("Output directory (default runs/train).")]
+        [CommandOption("--out <DIR>"), Description("Output directory."), SpecPath("out")]
         public string? Out { get; init; }
 
         [CommandOption("--theta <FILE>"), Description("Initial θ: a flat float64 .npy vector or a named .npz (state_dict names); default: the seeded initialization.")]
@@ -41,6 +41,9 @@ public sealed class TrainCommand : Command<TrainCommand.Settings>
 
         [CommandOption("--quiet"), Description("Print only the final line.")]
         public bool Quiet { get; init; }
+
+        /// <inheritdoc />
+        public override object? DefaultSpec() => new TrainSpec();
 
         /// <summary>The spec: --config (or the defaults) with the given flags applied.</summary>
         public TrainSpec ToSpec()

@@ -18,6 +18,9 @@ public sealed class CliNameAttribute(string name, params string[] aliases) : Att
 
     /// <summary>Other accepted spellings.</summary>
     public IReadOnlyList<string> Aliases { get; } = aliases;
+
+    /// <summary>What the name means, shown after it in messages ("h (Hessian)"); null shows the name alone.</summary>
+    public string? Meaning { get; init; }
 }
 
 /// <summary>Parsing and naming of enums by their <see cref="CliNameAttribute"/> (or, without one, the member name in kebab case).</summary>
@@ -73,7 +76,8 @@ public static class CliNames
     {
         public static readonly Dictionary<T, string> Names = Enum.GetValues<T>().ToDictionary(v => v, v => Name((Enum)(object)v));
         public static readonly IReadOnlyList<string> Ordered = Enum.GetValues<T>().Select(v => Names[v]).ToList();
-        public static readonly string Expected = Ordered.Count == 1 ? Ordered[0] : string.Join(", ", Ordered.Take(Ordered.Count - 1)) + " or " + Ordered[^1];
+        static readonly List<string> Shown = Enum.GetValues<T>().Select(v => typeof(T).GetField(v.ToString())!.GetCustomAttribute<CliNameAttribute>()?.Meaning is { } m ? $"{Names[v]} ({m})" : Names[v]).ToList();
+        public static readonly string Expected = Shown.Count == 1 ? Shown[0] : string.Join(", ", Shown.Take(Shown.Count - 1)) + " or " + Shown[^1];
         public static readonly Dictionary<string, T> Parse = Build();
 
         static Dictionary<string, T> Build()

@@ -57,7 +57,7 @@ public sealed class Problem
         var options = spec.ObjectiveOptions();
         var c = CultureInfo.InvariantCulture;
         var notes = new List<string>();
-        int defaultBatch = new TrainerOptions().BatchSize, defaultHessianBatch = new TrackerOptions().HessianBatch;
+        int defaultBatch = TrainerOptions.DefaultBatchSize, defaultHessianBatch = TrackerOptions.DefaultHessianBatch;
         if (spec.Batch is null && defaultBatch > train.Count)
             notes.Add(string.Create(c, $"note: the default minibatch of {defaultBatch} is more than the {train.Count} examples of '{spec.Data}'; using {train.Count} (full batch)."));
         if (spec.HessianBatch is null && spec.K > 0 && defaultHessianBatch > train.Count)

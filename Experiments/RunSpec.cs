@@ -141,10 +141,10 @@ public sealed record RunSpec
     public int EvalEveryOrDefault => EvalEvery ?? Optimizers.TrainerOptions.DefaultEvalEvery(Steps);
 
     /// <summary>The minibatch actually used on <paramref name="examples"/> examples: <see cref="Batch"/>, or the default clamped to them.</summary>
-    public int BatchFor(int examples) => Batch ?? Math.Min(Trainer0.BatchSize, examples);
+    public int BatchFor(int examples) => Batch ?? Math.Min(Optimizers.TrainerOptions.DefaultBatchSize, examples);
 
     /// <summary>The Hessian batch actually used on <paramref name="examples"/> examples: <see cref="HessianBatch"/>, or the default clamped to them (0 when that is all of them).</summary>
-    public int HessianBatchFor(int examples) => HessianBatch ?? (Tracker0.HessianBatch >= examples ? 0 : Tracker0.HessianBatch);
+    public int HessianBatchFor(int examples) => HessianBatch ?? (Optimizers.TrackerOptions.DefaultHessianBatch >= examples ? 0 : Optimizers.TrackerOptions.DefaultHessianBatch);
 
     /// <summary>The tracker's seed, derived from <see cref="Seed"/>; the Hessian batch is drawn from it.</summary>
     [JsonIgnore]

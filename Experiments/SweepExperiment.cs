@@ -54,7 +54,7 @@ public sealed record SweepSpec
     public IReadOnlyList<GridPoint> Grid()
     {
         static string L<T>(IReadOnlyList<T>? v, T single) => string.Join(",", (v ?? [single]).Select(x => SweepGrid.Show(Convert.ToDouble(x, System.Globalization.CultureInfo.InvariantCulture))));
-        return SweepExperiment.Grid(L(Lr, Run.LearningRate), L(K, Run.K), L(Refresh, Run.Refresh), L(HessianBatch, Run.HessianBatch ?? new TrackerOptions().HessianBatch),
+        return SweepExperiment.Grid(L(Lr, Run.LearningRate), L(K, Run.K), L(Refresh, Run.Refresh), L(HessianBatch, Run.HessianBatch ?? TrackerOptions.DefaultHessianBatch),
             AlphaDom is null ? null : L(AlphaDom, 0.0), AlphaBulk is null ? null : L(AlphaBulk, 1.0));
     }
 
@@ -63,7 +63,7 @@ public sealed record SweepSpec
     {
         ArgumentNullException.ThrowIfNull(Run);
         if ((AlphaDom is not null || AlphaBulk is not null) && Run.Optimizer != OptimizerKind.Interp)
-            throw new ArgumentException($"Fields 'alpha-dom'/'alpha-bulk' were given with optimizer {Core.CliNames.Name(Run.Optimizer)}; expected them only with optimizer interp.", "optimizer");
+            throw new ArgumentException($"Fields 'alpha-dom'/'alpha-bulk' were given with field 'optimizer' {Core.CliNames.Name(Run.Optimizer)}; expected them only with interp.", "optimizer");
         if (TargetLoss is double t && !(t > 0))
             throw new ArgumentOutOfRangeException("target-loss", $"Option '--target-loss' was {SweepGrid.Show(t)}; expected a positive loss.");
         if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("Option '--out' was empty; expected an output directory.", "out");

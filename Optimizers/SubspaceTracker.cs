@@ -19,7 +19,10 @@ public sealed record TrackerOptions
     public int RefreshEvery { get; init; } = 10;
 
     /// <summary>Size of the fixed example batch the curvature is measured on (drawn once from the seed by <see cref="CurvatureBatch.Draw"/>); 0 means all examples.</summary>
-    public int HessianBatch { get; init; } = 500;
+    public int HessianBatch { get; init; } = DefaultHessianBatch;
+
+    /// <summary>The default <see cref="HessianBatch"/> (a run on fewer examples measures them all).</summary>
+    public const int DefaultHessianBatch = 500;
 
     /// <summary>The top-k solver of each refresh.</summary>
     public EigenSolver Solver { get; init; } = Eigensolver.Default;
@@ -43,10 +46,10 @@ public sealed record TrackerOptions
     public void Validate(int parameterCount, int exampleCount)
     {
         if (K < 1 || K >= parameterCount)
-            throw new ArgumentOutOfRangeException("k", $"Option 'k' was {K}; expected an integer in [1, {parameterCount - 1}] (below the parameter count {parameterCount}).");
+            throw new ArgumentOutOfRangeException("k", $"Option 'k' was {K}; expected an integer in [1, {parameterCount - 1}] (below the network's {parameterCount} parameters).");
         Guard.Positive(RefreshEvery, "refresh");
         if (HessianBatch < 0 || HessianBatch > exampleCount)
-            throw new ArgumentOutOfRangeException("hessian-batch", $"Option '--hessian-batch' was {HessianBatch}; expected an integer in [0, {exampleCount}] (0: every training example).");
+            throw new ArgumentOutOfRangeException("hessian-batch", $"Option 'hessian-batch' was {HessianBatch}; expected an integer in [0, {exampleCount}] (at most the {exampleCount} training examples; 0: all).");
         Guard.Positive(Tolerance, "tolerance");
         if (MaxMatvecs is int mv) Guard.Positive(mv, "max-matvecs");
         if (MaxIterations is int it) Guard.Positive(it, "max-iterations");

@@ -13,7 +13,10 @@ public sealed record TrainerOptions
     public TrackerOptions? Tracker { get; init; }
 
     /// <summary>Examples per minibatch; equal to the number of examples gives full-batch gradient descent.</summary>
-    public int BatchSize { get; init; } = 100;
+    public int BatchSize { get; init; } = DefaultBatchSize;
+
+    /// <summary>The default <see cref="BatchSize"/> (a run on fewer examples uses them all).</summary>
+    public const int DefaultBatchSize = 100;
 
     /// <summary>Total number of updates.</summary>
     public int Steps { get; init; } = 1000;
@@ -36,7 +39,7 @@ public sealed record TrainerOptions
         Guard.NotNull(Step);
         Step.Validate();
         if (BatchSize < 1 || BatchSize > exampleCount)
-            throw new ArgumentOutOfRangeException("batch", $"Option 'batch' was {BatchSize}; expected an integer in [1, {exampleCount}] (the number of training examples).");
+            throw new ArgumentOutOfRangeException("batch", $"Option 'batch' was {BatchSize}; expected an integer in [1, {exampleCount}] (at most the {exampleCount} training examples).");
         Guard.NonNegative(Steps, "steps");
         Guard.Positive(EvalEvery, "eval-every");
         if (!(DivergenceFactor > 1) || !double.IsFinite(DivergenceFactor))

@@ -93,7 +93,7 @@ public class CliErrorTests
 
     [Test]
     public void Sweep_alphas_without_interp_are_rejected() =>
-        ExpectOneLineError(["sweep", .. Tiny, "--optimizer", "bulk", "--alpha-bulk", "1,2", "--out", Out], "*alpha*--optimizer bulk*interp*");
+        ExpectOneLineError(["sweep", .. Tiny, "--optimizer", "bulk", "--alpha-bulk", "1,2", "--out", Out], "*alpha*'--optimizer' bulk*interp*");
 
     [Test]
     public void Bad_data_spec_is_one_line() =>

@@ -59,7 +59,7 @@ public class OptionVocabularyTests
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(a, "config.json")));
         var run = config.RootElement.GetProperty("run");
         run.GetProperty("optimizer").GetString().Should().Be("bulk");
-        run.GetProperty("curvature").GetString().Should().Be("gn");
+        run.GetProperty("curvature").GetString().Should().Be("g", "an alias is stored by its canonical name");
         run.GetProperty("loss").GetString().Should().Be("torch-mse");
         run.GetProperty("k").GetInt32().Should().Be(2);
         using var other = JsonDocument.Parse(File.ReadAllText(Path.Combine(b, "config.json")));

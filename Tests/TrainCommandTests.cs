@@ -156,7 +156,7 @@ public class TrainCommandTests
     [TestCase("--init", "missing.npy", "'--theta'*missing.npy*")]
     [TestCase("--solver", "arnoldi", "'--solver'*arnoldi*block-lanczos, lanczos, lobpcg or power")]
     [TestCase("--momentum", "1.5", "'--momentum'*1.5*")]
-    [TestCase("--act", "sigmoid", "'activation'*sigmoid*")]
+    [TestCase("--act", "sigmoid", "'--act'*sigmoid*")]
     [TestCase("--data", "mnist:0", "mnist:0*")]
     [TestCase("--lr", "abc", "'--lr'*abc*number")]
     [TestCase("--hessian-batch", "61", "'--hessian-batch'*61*60 training examples")]
