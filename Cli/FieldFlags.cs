@@ -15,6 +15,9 @@ internal static partial class FieldFlags
         ["activation"] = "--act",
         ["init"] = "--theta",
         ["operator"] = "--curvature",
+        ["learning_rate"] = "--lr",
+        ["warm_start"] = "--cold-start",
+        ["save_theta"] = "--save-theta",
     };
 
     /// <summary>Every flag some command declares.</summary>

@@ -162,7 +162,7 @@ public class RunSettings : CommandSettings
         if (Config is null) return null;
         if (!File.Exists(Config))
             throw new FileNotFoundException($"Option '--config' names '{Config}', which does not exist; expected a config.json written by an earlier run.", Config);
-        return RunJson.Load<T>(Config);
+        return RunJson.LoadStrict<T>(Config, "run");
     }
 
     /// <summary>Parses a number flag.</summary>

@@ -118,6 +118,61 @@ public static class RunJson
         }
     }
 
+    /// <summary>
+    /// Reads a config file strictly: every key must be a field of <typeparamref name="T"/> (an
+    /// unknown or misspelled key is refused, naming it and the file); a <c>format</c> above
+    /// <see cref="ConfigFormat"/> is refused; an object field with required sub-objects
+    /// (<paramref name="requiredKeys"/>, e.g. run) must have them; a value of the wrong type names
+    /// its field and what was expected. Every refusal is an ArgumentException whose message names the field.
+    /// </summary>
+    public static T LoadStrict<T>(string path, params string[] requiredKeys)
+    {
+        Guard.NotNull(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"File '{path}' does not exist; expected a JSON file.", path);
+        string text = File.ReadAllText(path);
+        System.Text.Json.Nodes.JsonNode? root;
+        try { root = System.Text.Json.Nodes.JsonNode.Parse(text); }
+        catch (JsonException e) { throw new ArgumentException($"File '{path}' is not valid JSON: {e.Message}", "config", e); }
+        if (root is not System.Text.Json.Nodes.JsonObject obj)
+            throw new ArgumentException($"File '{path}' holds {(root is null ? "null" : root.GetValueKind().ToString().ToLowerInvariant())}; expected a JSON object.", "config");
+        if (obj.TryGetPropertyValue("format", out var f) && f is not null
+            && (f.GetValueKind() != JsonValueKind.Number || !f.AsValue().TryGetValue(out int format) || format < 1 || format > ConfigFormat))
+            throw new ArgumentException($"File '{path}' has format {f.ToJsonString()}; expected 1 to {ConfigFormat} (a later format is written by a newer curvature).", "config");
+        foreach (var key in requiredKeys)
+            if (!obj.ContainsKey(key))
+                throw new ArgumentException($"File '{path}' has no '{key}'; expected the '{key}' object a config.json of this command holds.", "config");
+        try
+        {
+            return JsonSerializer.Deserialize<T>(text, Strict)
+                ?? throw new ArgumentException($"File '{path}' holds JSON null; expected an object.", "config");
+        }
+        catch (JsonException e)
+        {
+            string where = e.Path ?? "$";
+            string field = where.Split('.')[^1].Split('[')[0];
+            var unknown = System.Text.RegularExpressions.Regex.Match(e.Message, "The JSON property '([^']*)' could not be mapped");
+            if (unknown.Success)
+                throw new ArgumentException($"File '{path}' has the unknown key '{unknown.Groups[1].Value}' at {where}; expected only the fields a config.json of this command holds (docs/cli.md).", "config", e);
+            var type = System.Text.RegularExpressions.Regex.Match(e.Message, @"converted to ([\w.`\[\]]+)");
+            string expected = type.Success ? Expected(type.Groups[1].Value.TrimEnd('.')) : "a value of the field's type";
+            throw new ArgumentException($"File '{path}': field '{field}' ({where}) has a value of the wrong type or range; expected {expected}.", field, e);
+        }
+    }
+
+    static readonly JsonSerializerOptions Strict = new(Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
+
+    static string Expected(string dotnetType) => dotnetType.Replace("System.Nullable`1[", "").TrimEnd(']') switch
+    {
+        "System.UInt64" => "a non-negative integer",
+        "System.Int32" or "System.Int64" => "an integer",
+        "System.Double" => "a number",
+        "System.Boolean" => "true or false",
+        "System.String" => "a string",
+        var t when t.Contains("IReadOnlyList", StringComparison.Ordinal) => "a list",
+        var t => "a value of type " + t[(t.LastIndexOf('.') + 1)..],
+    };
+
     /// <summary>double as a JSON number, or null when it is NaN or ±∞ (read back as NaN).</summary>
     sealed class FiniteOrNullConverter : JsonConverter<double>
     {

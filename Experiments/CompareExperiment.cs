@@ -128,6 +128,9 @@ public sealed record DecompositionRow
 /// <summary>What `curvature compare` runs: several optimizers from one θ₀, then the curvature analysis of the reference run.</summary>
 public sealed record CompareSpec
 {
+    /// <summary>The format of this config.json (<see cref="RunJson.ConfigFormat"/>); absent in files of format 1.</summary>
+    public int Format { get; init; } = RunJson.ConfigFormat;
+
     /// <summary>The shared run (network, data, schedule, tracker, seed); its optimizer fields are set per entry of <see cref="Optimizers"/>.</summary>
     public RunSpec Run { get; init; } = new();
 

@@ -28,6 +28,9 @@ public sealed record DecomposeSummary
 /// <summary>What `curvature decompose` measures: the energy of H, G, F in H's dominant subspace at given θ's, or along an SGD run it trains.</summary>
 public sealed record DecomposeSpec
 {
+    /// <summary>The format of this config.json (<see cref="RunJson.ConfigFormat"/>); absent in files of format 1.</summary>
+    public int Format { get; init; } = RunJson.ConfigFormat;
+
     /// <summary>Network, loss, data, k, Hessian batch, seed; with no θ given, also the SGD run it trains.</summary>
     public RunSpec Run { get; init; } = new();
 

@@ -287,6 +287,11 @@ public sealed record TrainSpec
     /// <summary>Also write the checkpoint every this many steps (<c>--checkpoint-every</c>); 0 writes it only at the end.</summary>
     public int CheckpointEvery { get; init; }
 
+    /// <summary>The <c>resume</c> key of config.json files of format 1, accepted and ignored on reading (a resume is not part of the run); never written.</summary>
+    [JsonPropertyName("resume"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+    public string? LegacyResume { get => null; init { } }
+
     /// <summary>Validates the train-only fields (the run's own are checked once, by <see cref="Problem.Load"/>); messages name the field.</summary>
     public void Validate()
     {

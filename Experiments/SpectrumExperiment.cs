@@ -57,6 +57,9 @@ public sealed record SpectrumSummary
 /// <summary>What `curvature spectrum` measures: the top-k and spectral density of H, G or F at one θ.</summary>
 public sealed record SpectrumSpec
 {
+    /// <summary>The format of this config.json (<see cref="RunJson.ConfigFormat"/>); absent in files of format 1.</summary>
+    public int Format { get; init; } = RunJson.ConfigFormat;
+
     /// <summary>Network, loss, data, k, Hessian batch, seed and threads (the other fields are not used).</summary>
     public RunSpec Run { get; init; } = new();
 

@@ -7,6 +7,9 @@ namespace Curvature.Experiments;
 /// <summary>What `curvature sweep` runs: one run per point of a grid over η, k, refresh, Hessian batch and (interp) the α's.</summary>
 public sealed record SweepSpec
 {
+    /// <summary>The format of this config.json (<see cref="RunJson.ConfigFormat"/>); absent in files of format 1.</summary>
+    public int Format { get; init; } = RunJson.ConfigFormat;
+
     /// <summary>The shared run; its optimizer (default bulk) is the swept rule, and each grid axis left null takes the run's single value.</summary>
     public RunSpec Run { get; init; } = new() { Optimizer = OptimizerKind.Bulk };
 
