@@ -63,7 +63,7 @@ public class RunSettings : CommandSettings
     [CommandOption("--weight-decay <L>"), Description("L2 weight decay added to the gradient."), SpecPath("run.weight_decay")]
     public string? WeightDecay { get; init; }
 
-    [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU (default: none, project from the start)."), SpecPath("run.switch_chi")]
+    [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU; none projects from the start."), SpecPath("run.switch_chi")]
     public string? SwitchChi { get; init; }
 
     [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi."), SpecPath("run.chi_ema")]
