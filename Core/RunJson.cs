@@ -155,7 +155,9 @@ public static class RunJson
             if (unknown.Success)
                 throw new ArgumentException($"File '{path}' has the unknown key '{unknown.Groups[1].Value}' at {where}; expected only the fields a config.json of this command holds (docs/cli.md).", "config", e);
             var type = System.Text.RegularExpressions.Regex.Match(e.Message, @"converted to ([\w.`\[\]]+)");
-            string expected = type.Success ? Expected(type.Groups[1].Value.TrimEnd('.')) : "a value of the field's type";
+            // The enum converter says what it expects ("Expected one of sgd, dom, bulk or interp; found 'x'.").
+            var ours = System.Text.RegularExpressions.Regex.Match(e.Message, "^Expected ([^;]*)");
+            string expected = ours.Success ? ours.Groups[1].Value.TrimEnd('.') : type.Success ? Expected(type.Groups[1].Value.TrimEnd('.')) : "a value of the field's type";
             throw new ArgumentException($"File '{path}': field '{field}' ({where}) has a value of the wrong type or range; expected {expected}.", field, e);
         }
     }
