@@ -10,7 +10,7 @@ using Spectre.Console.Cli;
 namespace Curvature.Cli;
 
 /// <summary>Options every command that builds a network shares, with one spelling.</summary>
-public class NetworkSettings : CommandSettings
+internal class NetworkSettings : CommandSettings
 {
     [CommandOption("--arch <SPEC>")]
     [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10: CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md).")]
@@ -42,7 +42,7 @@ public class NetworkSettings : CommandSettings
 /// everywhere) gets theta.npy (flat float64) and theta.npz (state_dict names); a path ending
 /// in .npy or .npz writes just that file.
 /// </summary>
-public sealed class InitCommand : Command<InitCommand.Settings>
+internal sealed class InitCommand : Command<InitCommand.Settings>
 {
     public sealed class Settings : NetworkSettings
     {
@@ -73,7 +73,7 @@ public sealed class InitCommand : Command<InitCommand.Settings>
 /// `curvature grad|hvp|ggnvp|fvp`: one product of the objective at a given θ, written as
 /// .npy, so that a researcher can compare it with PyTorch or JAX on the same files.
 /// </summary>
-public sealed class ProductCommand : Command<ProductCommand.Settings>
+internal sealed class ProductCommand : Command<ProductCommand.Settings>
 {
     public sealed class Settings : NetworkSettings
     {

@@ -9,7 +9,7 @@ namespace Curvature.Cli;
 /// empty path. The parser itself would take `__default_command` as the missing value and
 /// report conversion failures without the option's name.
 /// </summary>
-public static class CliArguments
+internal static class CliArguments
 {
     /// <summary>Throws an ArgumentException naming the first option whose value is missing, empty or of the wrong type.</summary>
     public static void Check(IReadOnlyList<string> args, IReadOnlyList<CommandEntry> commands)

@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 namespace Curvature.Cli;
 
 /// <summary>Flags of the analysis that follows training or measures a given θ.</summary>
-public class AnalysisSettings : SingleRunSettings
+internal class AnalysisSettings : SingleRunSettings
 {
     [CommandOption("--points <N>"), Description("Steps at which H, G, F are decomposed."), SpecPath("analysis.points")]
     public string? Points { get; init; }
@@ -38,7 +38,7 @@ public class AnalysisSettings : SingleRunSettings
 }
 
 /// <summary>Flags of `compare`.</summary>
-public sealed class CompareSettings : AnalysisSettings
+internal sealed class CompareSettings : AnalysisSettings
 {
     [CommandOption("--optimizers <LIST>"), Description("Comma list of sgd, dom, bulk, interp:A_DOM:A_BULK, and adam, dom-adam, bulk-adam (Adam, projected; these ignore --momentum)."), SpecPath("optimizers")]
     public string? Optimizers { get; init; }
@@ -72,7 +72,7 @@ public sealed class CompareSettings : AnalysisSettings
 }
 
 /// <summary>`curvature compare`: several optimizers from one θ₀, one report.</summary>
-public sealed class CompareCommand : Command<CompareSettings>
+internal sealed class CompareCommand : Command<CompareSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, CompareSettings settings, CancellationToken cancellationToken)

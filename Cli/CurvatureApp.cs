@@ -9,7 +9,7 @@ namespace Curvature.Cli;
 /// The `curvature` tool. Every command is registered here; every failure, from the
 /// parser or from the engine, ends as one line on stderr and a non-zero exit code.
 /// </summary>
-public static class CurvatureApp
+internal static class CurvatureApp
 {
     /// <summary>Exit code of a run stopped by SIGINT/SIGTERM after writing its checkpoint and summary (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
@@ -138,7 +138,7 @@ public static class CurvatureApp
 /// <param name="Path">Its words on the command line (`train`, or `bench autodiff`).</param>
 /// <param name="Command">The command class.</param>
 /// <param name="Description">One line for the help page.</param>
-public sealed record CommandEntry(string[] Path, Type Command, string Description)
+internal sealed record CommandEntry(string[] Path, Type Command, string Description)
 {
     /// <summary>The settings class: the T of the command's Command&lt;T&gt; base.</summary>
     public Type Settings
@@ -162,7 +162,7 @@ public sealed record CommandEntry(string[] Path, Type Command, string Descriptio
 }
 
 /// <summary>An option as declared: its names, value name (null for a flag), property and description.</summary>
-public sealed record OptionInfo(string[] Names, string? ValueName, bool ValueIsOptional, PropertyInfo Property, string? Description, bool IsHidden = false)
+internal sealed record OptionInfo(string[] Names, string? ValueName, bool ValueIsOptional, PropertyInfo Property, string? Description, bool IsHidden = false)
 {
     /// <summary>The options of a settings class, in declaration order (base class first).</summary>
     public static IReadOnlyList<OptionInfo> Of(Type settings)

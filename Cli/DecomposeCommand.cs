@@ -6,7 +6,7 @@ using Spectre.Console.Cli;
 namespace Curvature.Cli;
 
 /// <summary>Flags of `decompose`.</summary>
-public sealed class DecomposeSettings : AnalysisSettings
+internal sealed class DecomposeSettings : AnalysisSettings
 {
     [CommandOption("--checkpoint <FILES>"), Description("Comma-separated checkpoints to decompose at (default: none, train SGD as the run says).")]
     public string? Checkpoint { get; init; }
@@ -53,7 +53,7 @@ public sealed class DecomposeSettings : AnalysisSettings
 }
 
 /// <summary>`curvature decompose`: curvature energy of H, G, F in the dominant subspace of H.</summary>
-public sealed class DecomposeCommand : Command<DecomposeSettings>
+internal sealed class DecomposeCommand : Command<DecomposeSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, DecomposeSettings settings, CancellationToken cancellationToken)

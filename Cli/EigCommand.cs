@@ -14,7 +14,7 @@ namespace Curvature.Cli;
 /// the eigenvector of eigenvalue j, as spectrum writes them), residuals.npy [k] and result.json
 /// (snake_case, <see cref="RunJson"/>).
 /// </summary>
-public sealed class EigCommand : Command<EigCommand.Settings>
+internal sealed class EigCommand : Command<EigCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {

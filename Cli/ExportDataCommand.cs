@@ -13,7 +13,7 @@ namespace Curvature.Cli;
 /// y.npy (int64 [n] class labels, or float64 [n, outputs] real targets). `--data npy:X.npy,y.npy`
 /// reads them back.
 /// </summary>
-public sealed class ExportDataCommand : Command<ExportDataCommand.Settings>
+internal sealed class ExportDataCommand : Command<ExportDataCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {

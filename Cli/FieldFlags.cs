@@ -35,7 +35,7 @@ internal static partial class FieldFlags
     {
         string word = m.Groups[1].Value, field = m.Groups[2].Value, flag = Flag(field);
         bool isField = word is "Field" or "Fields" or "field";
-        if (!isField && !Known.Contains(flag)) return m.Value;
+        if (!isField && !Known.Contains(flag) && !Known.Contains("-" + field)) return m.Value;
         string shown = word switch { "Fields" => "Options", "field" => "option", _ => "Option" };
         return $"{shown} '{flag}'";
     });

@@ -4,7 +4,7 @@ using Spectre.Console.Cli;
 
 namespace Curvature.Cli;
 
-public sealed class InfoCommand : Command<InfoCommand.Settings>
+internal sealed class InfoCommand : Command<InfoCommand.Settings>
 {
     public sealed class Settings : CommandSettings { }
 

@@ -12,7 +12,7 @@ namespace Curvature.Cli;
 /// hold `[0, 1)`), and every option line shows its default — from the description when it
 /// states one, else from the settings class's initial value — or says it has none.
 /// </summary>
-public sealed class PlainHelp(IReadOnlyList<CommandEntry> commands) : IHelpProvider
+internal sealed class PlainHelp(IReadOnlyList<CommandEntry> commands) : IHelpProvider
 {
     /// <summary>The help page of <paramref name="command"/>, or the command list without one.</summary>
     /// <remarks>Written straight to stdout, one line per option: a renderable would be wrapped at the console width.</remarks>

@@ -14,7 +14,7 @@ namespace Curvature.Cli;
 /// leaves out start-up (JIT, data loading, the first eigensolve) and appears only after a few
 /// percent of the work.
 /// </summary>
-public static class ProgressDisplay
+internal static class ProgressDisplay
 {
     /// <summary>True when live rendering makes sense: stdout is a terminal Spectre can redraw.</summary>
     public static bool Interactive =>

@@ -16,7 +16,7 @@ namespace Curvature.Cli;
 /// is optional: the spec starts from <c>--config FILE</c> (or <see cref="RunSpec.Defaults"/>) and
 /// the flags given override it. Numbers are parsed here so errors name the option.
 /// </summary>
-public class RunSettings : CommandSettings
+internal class RunSettings : CommandSettings
 {
     [CommandOption("--config <FILE>"), Description("Start from this config.json (written by an earlier run); flags given as well override it (default: none).")]
     public string? Config { get; init; }
@@ -191,7 +191,7 @@ public class RunSettings : CommandSettings
 }
 
 /// <summary>The single-valued rule and tracker flags (train, compare, spectrum, decompose; sweep takes lists instead).</summary>
-public class SingleRunSettings : RunSettings
+internal class SingleRunSettings : RunSettings
 {
     [CommandOption("--lr <ETA>"), Description("Learning rate."), SpecPath("run.learning_rate")]
     public string? LearningRate { get; init; }

@@ -6,7 +6,7 @@ using Spectre.Console.Cli;
 namespace Curvature.Cli;
 
 /// <summary>Flags of `spectrum`.</summary>
-public sealed class SpectrumSettings : AnalysisSettings
+internal sealed class SpectrumSettings : AnalysisSettings
 {
     [CommandOption("--checkpoint <FILE>"), Description("θ from a checkpoint written by train, compare or sweep.")]
     public string? Checkpoint { get; init; }
@@ -61,7 +61,7 @@ public sealed class SpectrumSettings : AnalysisSettings
 }
 
 /// <summary>`curvature spectrum`: top-k and density of H, G or F at one θ.</summary>
-public sealed class SpectrumCommand : Command<SpectrumSettings>
+internal sealed class SpectrumCommand : Command<SpectrumSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SpectrumSettings settings, CancellationToken cancellationToken)

@@ -7,7 +7,7 @@ using Spectre.Console.Cli;
 namespace Curvature.Cli;
 
 /// <summary>Flags of `sweep`: the run's, with comma-separated lists for the swept settings.</summary>
-public sealed class SweepSettings : RunSettings
+internal sealed class SweepSettings : RunSettings
 {
     [CommandOption("--optimizer <NAME>"), Description("sgd, dom, bulk or interp (then --alpha-dom/--alpha-bulk lists)."), SpecPath("run.optimizer")]
     public string? Optimizer { get; init; }
@@ -73,7 +73,7 @@ public sealed class SweepSettings : RunSettings
 }
 
 /// <summary>`curvature sweep`: an ablation grid, one table.</summary>
-public sealed class SweepCommand : Command<SweepSettings>
+internal sealed class SweepCommand : Command<SweepSettings>
 {
     /// <inheritdoc />
     public override int Execute(CommandContext context, SweepSettings settings, CancellationToken cancellationToken)

@@ -7,7 +7,7 @@ using Spectre.Console.Cli;
 namespace Curvature.Cli;
 
 /// <summary>`curvature train`: one run of sgd, dom, bulk or interp, with metrics and a checkpoint.</summary>
-public sealed class TrainCommand : Command<TrainCommand.Settings>
+internal sealed class TrainCommand : Command<TrainCommand.Settings>
 {
     /// <summary>The flags of `train`: the run's, plus the rule, where to start and what to write.</summary>
     public sealed class Settings : SingleRunSettings

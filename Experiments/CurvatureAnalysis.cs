@@ -56,7 +56,7 @@ public static class CurvatureAnalysis
             var op = objective.CurvatureOperator(kinds[i], theta, examples);
             // The same probes for H, G and F, so their totals are compared on equal terms.
             shares[i] = CurvatureEnergy.Measure(op, u, k, method, probes, seed ^ 0xE4E26F1UL);
-            matvecs += k + (method == NormMethod.Dense ? objective.ParameterCount : probes);
+            matvecs += k + (method == NormMethod.Dense ? objective.ParameterCount : 3 * probes);  // trace: one product per probe; ‖·‖²_F: two
         }
         return new DecompositionPoint(step, top.Values.AsSpan(0, k).ToArray(), shares[0], shares[1], shares[2], matvecs) { Vectors = u.ToArray() };
     }

@@ -115,44 +115,14 @@ public static class CurvatureEnergy
         return (frob, trace);
     }
 
-    /// <summary>Mean over probes of ‖A P⊥z‖² and (P⊥z)ᵀA(P⊥z), with the standard errors of both means.</summary>
+    /// <summary>
+    /// ‖A P⊥‖²_F = tr(P⊥A²P⊥) and tr(P⊥AP⊥) by Hutchinson on the deflated operators, the same
+    /// probes for both (one seed), with their standard errors.
+    /// </summary>
     static (double Frobenius2, double Trace, double Frobenius2Error, double TraceError) DeflatedHutchinson(ILinearOperator a, ReadOnlySpan<double> basis, int k, int probes, ulong seed)
     {
-        int n = a.Size;
-        var rng = new Rng(seed);
-        int block = Math.Min(probes, 16);
-        var z = new double[block * n];
-        var az = new double[block * n];
-        var coef = new double[block * k];
-        var frobSamples = new double[probes];
-        var traceSamples = new double[probes];
-        for (int done = 0; done < probes; done += block)
-        {
-            int count = Math.Min(block, probes - done);
-            var zs = z.AsSpan(0, count * n);
-            rng.FillRademacher(zs);
-            // P⊥z = z − Uᵀ(U z) for all probes at once: C = Z Uᵀ (count×k), Z ← Z − C U.
-            Blas.Gemm(Transpose.No, Transpose.Yes, count, k, n, 1.0, zs, n, basis, n, 0.0, coef, k);
-            Blas.Gemm(Transpose.No, Transpose.No, count, n, k, -1.0, coef, k, basis, n, 1.0, zs, n);
-            a.ApplyBlock(zs, az.AsSpan(0, count * n), count);
-            for (int j = 0; j < count; j++)
-            {
-                var y = az.AsSpan(j * n, n);
-                frobSamples[done + j] = Blas.Dot(y, y);
-                traceSamples[done + j] = Blas.Dot(z.AsSpan(j * n, n), y);
-            }
-        }
-        var (fm, fe) = MeanAndError(frobSamples);
-        var (tm, te) = MeanAndError(traceSamples);
-        return (fm, tm, fe, te);
-    }
-
-    static (double Mean, double Error) MeanAndError(double[] x)
-    {
-        double mean = x.Average();
-        if (x.Length < 2) return (mean, double.NaN);
-        double ss = 0;
-        foreach (var v in x) ss += (v - mean) * (v - mean);
-        return (mean, Math.Sqrt(ss / (x.Length - 1) / x.Length));
+        var trace = Hutchinson.Estimate(LinearOperator.Project(a, basis, k), probes, seed);
+        var frobenius = Hutchinson.Estimate(LinearOperator.Project(LinearOperator.Product(a, a), basis, k), probes, seed);
+        return (frobenius.Mean, trace.Mean, frobenius.StandardError, trace.StandardError);
     }
 }

@@ -83,7 +83,11 @@ public static class Hutchinson
         }
     }
 
-    static (double Mean, double StandardError) MeanAndError(double[] x)
+    /// <summary>
+    /// The mean of the samples and its standard error √(s²/N), s² the sample variance
+    /// Σ(x − x̄)²/(N − 1): the one mean ± error of every stochastic estimate (NaN error for one sample).
+    /// </summary>
+    public static (double Mean, double StandardError) MeanAndError(ReadOnlySpan<double> x)
     {
         double mean = 0;
         foreach (double v in x) mean += v;

@@ -173,10 +173,8 @@ public class LinearCombinationOperator : ILinearOperator
     /// <exception cref="ArgumentException">The sizes differ; the message names both.</exception>
     public LinearCombinationOperator(double alpha, ILinearOperator a, double beta, ILinearOperator b)
     {
-        Guard.NotNull(a); Guard.NotNull(b);
+        Operators.CheckSameSize(a, b);
         Guard.Finite(alpha); Guard.Finite(beta);
-        if (a.Size != b.Size)
-            throw new ArgumentException($"Operators 'a' (size {a.Size}) and 'b' (size {b.Size}) must have the same size.", nameof(b));
         (_a, _b, _alpha, _beta) = (a, b, alpha, beta);
     }
 
@@ -248,9 +246,95 @@ public sealed class ScaledOperator : ILinearOperator
     }
 }
 
+/// <summary>A·B: B applied first, then A (A·A's quadratic form zᵀA²z is ‖Az‖² for a symmetric A).</summary>
+public sealed class ProductOperator : ILinearOperator
+{
+    readonly ILinearOperator _a, _b;
+
+    /// <summary>A·B; A and B must have the same size.</summary>
+    /// <exception cref="ArgumentException">The sizes differ; the message names both.</exception>
+    public ProductOperator(ILinearOperator a, ILinearOperator b)
+    {
+        Operators.CheckSameSize(a, b);
+        (_a, _b) = (a, b);
+    }
+
+    /// <inheritdoc/>
+    public int Size => _a.Size;
+
+    /// <inheritdoc/>
+    public void Apply(ReadOnlySpan<double> x, Span<double> y) => ApplyBlock(x, y, 1);
+
+    /// <inheritdoc/>
+    public void ApplyBlock(ReadOnlySpan<double> x, Span<double> y, int count)
+    {
+        Operators.CheckVectors(Size, x, y, count);
+        var bx = ArrayPool<double>.Shared.Rent(count * Size);
+        _b.ApplyBlock(x, bx.AsSpan(0, count * Size), count);
+        _a.ApplyBlock(bx.AsSpan(0, count * Size), y[..(count * Size)], count);
+        // Not returned on an exception: the pool only loses a buffer.
+        ArrayPool<double>.Shared.Return(bx);
+    }
+}
+
+/// <summary>
+/// P⊥ A P⊥ with P⊥ = I − UᵀU for k orthonormal rows U: A deflated of span U. Its trace is
+/// tr A − tr(UAUᵀ) and its quadratic form at z is (P⊥z)ᵀA(P⊥z), so a Hutchinson estimate of it
+/// is the deflated estimate of the part of A outside the subspace (docs/experiments.md).
+/// </summary>
+public sealed class ProjectedOperator : ILinearOperator
+{
+    readonly ILinearOperator _a;
+    readonly double[] _u;
+    readonly int _k;
+
+    /// <summary>P⊥ A P⊥ for the <paramref name="k"/> orthonormal rows of <paramref name="u"/> (row-major k×n, copied).</summary>
+    public ProjectedOperator(ILinearOperator a, ReadOnlySpan<double> u, int k)
+    {
+        Guard.NotNull(a);
+        Guard.InRange(k, 0, a.Size);
+        Guard.Length(u, k * a.Size, nameof(u));
+        (_a, _u, _k) = (a, u.ToArray(), k);
+    }
+
+    /// <inheritdoc/>
+    public int Size => _a.Size;
+
+    /// <inheritdoc/>
+    public void Apply(ReadOnlySpan<double> x, Span<double> y) => ApplyBlock(x, y, 1);
+
+    /// <inheritdoc/>
+    public void ApplyBlock(ReadOnlySpan<double> x, Span<double> y, int count)
+    {
+        Operators.CheckVectors(Size, x, y, count);
+        int n = Size, len = count * n;
+        var tmp = ArrayPool<double>.Shared.Rent(len);
+        var coef = ArrayPool<double>.Shared.Rent(Math.Max(1, count * _k));
+        try
+        {
+            var t = tmp.AsSpan(0, len);
+            x[..len].CopyTo(t);
+            BlockOps.ProjectOut(t, count, _u, _k, n, coef);
+            _a.ApplyBlock(t, y[..len], count);
+            BlockOps.ProjectOut(y[..len], count, _u, _k, n, coef);
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(coef);
+            ArrayPool<double>.Shared.Return(tmp);
+        }
+    }
+}
+
 /// <summary>Combinators over <see cref="ILinearOperator"/>.</summary>
 public static class LinearOperator
 {
+    /// <summary>A·B (B applied first).</summary>
+    public static ILinearOperator Product(ILinearOperator a, ILinearOperator b) => new ProductOperator(a, b);
+
+    /// <summary>P⊥ A P⊥, P⊥ = I − UᵀU for the <paramref name="k"/> orthonormal rows of <paramref name="u"/>: A deflated of span U.</summary>
+    public static ILinearOperator Project(ILinearOperator a, ReadOnlySpan<double> u, int k) => new ProjectedOperator(a, u, k);
+
     /// <summary>A + B.</summary>
     public static ILinearOperator Sum(ILinearOperator a, ILinearOperator b) => new SumOperator(a, b);
 
@@ -279,6 +363,13 @@ public static class LinearOperator
 /// <summary>Argument checks shared by the operator implementations.</summary>
 static class Operators
 {
+    internal static void CheckSameSize(ILinearOperator a, ILinearOperator b)
+    {
+        Guard.NotNull(a); Guard.NotNull(b);
+        if (a.Size != b.Size)
+            throw new ArgumentException($"Operators 'a' (size {a.Size}) and 'b' (size {b.Size}) must have the same size.", nameof(b));
+    }
+
     internal static void CheckVectors(int n, ReadOnlySpan<double> x, Span<double> y, int count)
     {
         if (count < 0)

@@ -98,6 +98,28 @@ public class LinearOperatorTests
     }
 
     [Test]
+    public void Product_and_projection_equal_AB_and_P_perp_A_P_perp_of_the_dense_matrices()
+    {
+        const int n = 20, k = 3;
+        var a = Wishart(n, 30, 7);
+        var b = Similarity(Linspace(-1, 1, n), 8);
+        // U: k orthonormal rows from a QR of a random block (an independent route to P⊥ = I − UᵀU).
+        var q = Matrix<double>.Build.DenseOfColumnMajor(n, k, Random(n * k, 10)).QR().Q.SubMatrix(0, n, 0, k);
+        var u = new double[k * n];
+        for (int i = 0; i < k; i++) for (int j = 0; j < n; j++) u[i * n + j] = q[j, i];
+        var perp = Matrix<double>.Build.DenseIdentity(n) - q * q.Transpose();
+        var x = Random(2 * n, 11);
+        var y = new double[2 * n];
+        LinearOperator.Product(Operator(a), Operator(b)).ApplyBlock(x, y, 2);
+        for (int j = 0; j < 2; j++) ShouldEqual(y[(j * n)..((j + 1) * n)], a * b * Vector<double>.Build.DenseOfArray(x[(j * n)..((j + 1) * n)]), 1e-10);
+        LinearOperator.Project(Operator(a), u, k).ApplyBlock(x, y, 2);
+        for (int j = 0; j < 2; j++) ShouldEqual(y[(j * n)..((j + 1) * n)], perp * a * perp * Vector<double>.Build.DenseOfArray(x[(j * n)..((j + 1) * n)]), 1e-10);
+        // The deflated trace: tr(P⊥AP⊥) = tr A − tr(UAUᵀ).
+        var dense = LinearOperator.ToDense(LinearOperator.Project(Operator(a), u, k));
+        Enumerable.Range(0, n).Sum(i => dense[i, i]).Should().BeApproximately(a.Trace() - (q.Transpose() * a * q).Trace(), 1e-9);
+    }
+
+    [Test]
     public void To_dense_recovers_the_matrix_of_an_operator()
     {
         var a = Wishart(15, 20, 10);
