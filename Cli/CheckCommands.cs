@@ -2,8 +2,8 @@ using System.ComponentModel;
 using System.Globalization;
 using Curvature.Autodiff;
 using Curvature.Core;
-using Curvature.Models;
 using Curvature.Experiments;
+using Curvature.Models;
 using Curvature.Optimizers;
 using Spectre.Console.Cli;
 

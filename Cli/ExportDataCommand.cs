@@ -1,7 +1,7 @@
 using System.ComponentModel;
 using Curvature.Core;
-using Curvature.Models;
 using Curvature.Experiments;
+using Curvature.Models;
 using Curvature.Optimizers;
 using Spectre.Console.Cli;
 

@@ -1,6 +1,6 @@
+using System.Globalization;
 using Curvature.Core;
 using Curvature.Models;
-using System.Globalization;
 using Curvature.Optimizers;
 
 namespace Curvature.Experiments;

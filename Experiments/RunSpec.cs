@@ -242,7 +242,7 @@ public sealed record RunSpec
         {
             return Sequential.Parse(Arch, Activation);
         }
-        catch (ArgumentException e) when (!e.Message.Contains("'arch'", StringComparison.Ordinal) && !e.Message.Contains("'--arch'", StringComparison.Ordinal))
+        catch (ArgumentException e) when (!e.Message.StartsWith("Field 'arch'", StringComparison.Ordinal) && !e.Message.Contains("'--arch'", StringComparison.Ordinal))
         {
             throw new ArgumentException($"Field 'arch' was '{Arch}': {e.Message}", "arch", e);
         }

@@ -1,5 +1,5 @@
-using Curvature.Autodiff;
 using System.Diagnostics;
+using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
 using Curvature.Optimizers;

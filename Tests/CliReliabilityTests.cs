@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Curvature.Experiments;
 using Curvature.Core;
+using Curvature.Experiments;
 using Curvature.Optimizers;
 using FluentAssertions;
 using NUnit.Framework;

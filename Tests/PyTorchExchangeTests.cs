@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Curvature.Experiments;
 using Curvature.Core;
+using Curvature.Experiments;
 using Curvature.Models;
 using Curvature.Optimizers;
 using FluentAssertions;

@@ -1,5 +1,5 @@
-using Curvature.Experiments;
 using Curvature.Core;
+using Curvature.Experiments;
 using FluentAssertions;
 using NUnit.Framework;
 

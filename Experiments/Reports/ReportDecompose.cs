@@ -1,5 +1,5 @@
-using Curvature.Models;
 using System.Globalization;
+using Curvature.Models;
 
 namespace Curvature.Experiments;
 

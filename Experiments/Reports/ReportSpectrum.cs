@@ -1,7 +1,7 @@
-using Curvature.Models;
-using Curvature.Spectral;
 using System.Globalization;
+using Curvature.Models;
 using Curvature.Optimizers;
+using Curvature.Spectral;
 
 namespace Curvature.Experiments;
 

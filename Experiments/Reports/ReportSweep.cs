@@ -1,5 +1,5 @@
-using Curvature.Models;
 using System.Globalization;
+using Curvature.Models;
 using Curvature.Optimizers;
 
 namespace Curvature.Experiments;
