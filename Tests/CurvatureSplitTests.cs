@@ -26,7 +26,7 @@ public class CurvatureSplitTests
         var g = obj.DenseMatrix(CurvatureKind.GaussNewton, theta);
         var f = obj.DenseMatrix(CurvatureKind.FunctionalHessian, theta);
         var sum = g.Data.Zip(f.Data, (a, b) => a + b).ToArray();
-        RelativeError(sum, h.Data).Should().BeLessThan(1e-10);
+        Checks.RelativeError(sum, h.Data).Should().BeLessThan(1e-10);
         FrobeniusNorm(f).Should().BeGreaterThan(1e-3 * FrobeniusNorm(h), "the network's own curvature is not negligible here");
     }
 
@@ -60,7 +60,7 @@ public class CurvatureSplitTests
         for (int j = 0; j < n; j++)
         {
             e[j] = 1;
-            var col = DirectionalDerivative(x => obj.Model.Predict(x, data.X).Data, theta, e, 1e-3);
+            var col = Checks.Directional(x => obj.Model.Predict(x, data.X).Data, theta, e, 1e-3);
             e[j] = 0;
             for (int i = 0; i < rows * c; i++) jac[i, j] = col[i];
         }
@@ -81,7 +81,7 @@ public class CurvatureSplitTests
         var L = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseOfArray(lambda);
         var expected = J.Transpose() * L * J;
         var g = obj.DenseMatrix(CurvatureKind.GaussNewton, theta);
-        RelativeError(g.Data, expected.ToRowMajorArray()).Should().BeLessThan(1e-8);
+        Checks.RelativeError(g.Data, expected.ToRowMajorArray()).Should().BeLessThan(1e-8);
     }
 
     [TestCase(LossKind.MeanSquaredError)]
