@@ -26,10 +26,16 @@ static void Show(ScottPlot.Plot plot, int width = 640, int height = 380)
     $"<img src=\"data:image/png;base64,{Convert.ToBase64String(png)}\" width=\"{width}\" height=\"{height}\"/>".DisplayAs("text/html");
 }
 
+/// <summary>Six significant digits; 1.2345e-07 rather than .NET's 1.2345E-007 far from 1.</summary>
+static string Number(double d) =>
+    d == 0 || !double.IsFinite(d) || Math.Abs(d) is >= 1e-4 and < 1e6
+        ? d.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)
+        : d.ToString("0.#####e+00", System.Globalization.CultureInfo.InvariantCulture);
+
 /// <summary>Shows rows of values as an HTML table with the given header.</summary>
 static void Table(IEnumerable<string> header, IEnumerable<IEnumerable<object>> rows)
 {
-    string Cell(object v) => System.Net.WebUtility.HtmlEncode(v is double d ? d.ToString("G6", System.Globalization.CultureInfo.InvariantCulture) : v?.ToString() ?? "");
+    string Cell(object v) => System.Net.WebUtility.HtmlEncode(v is double d ? Number(d) : v?.ToString() ?? "");
     var html = new System.Text.StringBuilder("<table><tr>");
     foreach (var h in header) html.Append("<th>").Append(System.Net.WebUtility.HtmlEncode(h)).Append("</th>");
     html.Append("</tr>");
