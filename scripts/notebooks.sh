@@ -40,7 +40,7 @@ for nb in "${files[@]}"; do
     echo "notebooks: $name passed in $(( $(date +%s) - start )) s"
   else
     echo "notebooks: $name FAILED (a cell threw):" >&2
-    python3 - "$target" 2>/dev/null <<'PY' >&2 || tail -20 "$out/$name.log" >&2
+    python3 - "$target" <<'PY' >&2 2>/dev/null || tail -20 "$out/$name.log" >&2
 import json, sys
 for cell in json.load(open(sys.argv[1]))["cells"]:
     for o in cell.get("outputs", []):
