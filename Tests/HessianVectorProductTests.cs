@@ -272,4 +272,23 @@ public class HessianVectorProductTests
         var act = () => new Tape().HessianVectorProduct(Rosenbrock, [1.0, 2.0], [1.0, 0.0], CurvatureKind.GaussNewton);
         act.Should().Throw<InvalidOperationException>().WithMessage("*MarkNetworkOutput*");
     }
+
+    [Test]
+    public void Worked_example_of_one_tanh_layer_gives_the_hand_computed_tangents_adjoints_and_Hv()
+    {
+        // docs/autodiff.md §2: z = Wx + b, y = tanh z, L = ½Σy², x = (1, −0.5, 2), v = e_W00 + 0.5e_b0 − e_b1.
+        double[] x = [1, -0.5, 2];
+        double[] theta = [0.3, -0.2, 0.1, 0.05, 0.4, -0.3, 0.1, -0.2];
+        double[] v = [1, 0, 0, 0, 0, 0, 0.5, -1];
+        Tensor Layer(Tape t, Tensor p)
+        {
+            var y = t.Tanh(t.Linear(t.Constant(x, 1, 3), t.Slice(p, 0, 2, 3), t.Slice(p, 6, 1, 2)));
+            return t.Scale(t.Sum(t.Square(y)), 0.5);
+        }
+        var r = new Tape().HessianVectorProduct(Layer, theta, v);
+        double[] hv = [-0.091194, 0.045597, -0.182388, 0.290573, -0.145287, 0.581146, -0.091194, 0.290573];
+        r.Product.Should().Equal(hv, (a, b) => Math.Abs(a - b) < 1e-6);
+        r.Gradient[6].Should().BeApproximately(0.383616, 1e-6, "b̄₀ = z̄₀ = (1 − y₀²)y₀");
+        r.Loss.Should().BeApproximately(0.456270, 1e-6);
+    }
 }
