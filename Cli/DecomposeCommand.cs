@@ -68,7 +68,10 @@ internal sealed class DecomposeCommand : Command<DecomposeSettings>
         });
         var summary = result.Summary;
         var last = summary.Rows[^1];
-        Console.WriteLine($"energy in top-{summary.K} of H at step {last.Step}: H {ReportWriter.Num(last.HEnergy)}, G {ReportWriter.Num(last.GEnergy)}, F {ReportWriter.Num(last.FEnergy)} ({summary.NormMethod})");
+        string at = summary.InputSteps.Count > 0 && summary.InputSteps[^1] is null
+            ? $"{Path.GetFileName(summary.Inputs[^1])} (step unknown)"
+            : summary.StepLabel(summary.Rows.Count - 1);
+        Console.WriteLine($"energy in top-{summary.K} of H at {at}: H {ReportWriter.Num(last.HEnergy)}, G {ReportWriter.Num(last.GEnergy)}, F {ReportWriter.Num(last.FEnergy)} ({summary.NormMethod})");
         Console.WriteLine($"report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")}");
         return 0;
     }

@@ -133,9 +133,18 @@ internal sealed class EigCommand : Command<EigCommand.Settings>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{solver} {summary.which} k={k} n={n}: {result.Matvecs} matvecs, {result.Iterations} iterations"));
         for (int j = 0; j < k; j++)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {j,3}  {result.Values[j],24:R}  residual {result.Residuals[j]:E2}  {(result.Converged[j] ? "converged" : "NOT converged")}"));
+                $"  {j,3}  {Value(result.Values[j]),24}  residual {result.Residuals[j]:0.00e+00}  {(result.Converged[j] ? "converged" : "NOT converged")}"));
         if (!result.AllConverged)
             Console.WriteLine($"warning: {result.Converged.Count(c => !c)} of {k} pairs did not reach --tolerance; they are flagged in result.json.");
         return 0;
+    }
+
+    /// <summary>λ to its full precision: plain between 10⁻⁴ and 10⁶, else as d.ddd…e±xx (never .NET's 1E-012 form).</summary>
+    static string Value(double v)
+    {
+        double a = Math.Abs(v);
+        return v == 0 || !double.IsFinite(v) || a is >= 1e-4 and < 1e6
+            ? v.ToString("R", CultureInfo.InvariantCulture)
+            : v.ToString("0.################e+00", CultureInfo.InvariantCulture);
     }
 }

@@ -28,15 +28,21 @@ internal static class ProgressDisplay
         if (interactive ?? Interactive)
         {
             T result = default!;
+            int width = AnsiConsole.Profile.Width;
+            // A description longer than its share of the line makes Spectre wrap the line or
+            // collapse the description to "…": the bar shrinks on narrow terminals and the
+            // description is fitted to what is left (FitDescription).
+            int bar = Math.Clamp(width - 90, 10, 40);
+            int descriptionWidth = width - bar - FixedColumnsWidth;
             AnsiConsole.Progress()
                 .AutoClear(false)
                 .HideCompleted(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(),
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn { Width = bar },
                     new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
-                    var task = ctx.AddTask(Markup.Escape(title), maxValue: totalUnits);
-                    var sink = new LiveSink(task, title, totalUnits);
+                    var task = ctx.AddTask(Markup.Escape(FitDescription(title, title, 0, 0, double.NaN, double.NaN, "", descriptionWidth)), maxValue: totalUnits);
+                    var sink = new LiveSink(task, title, totalUnits, descriptionWidth);
                     result = work(sink);
                     task.Value = totalUnits;
                     task.StopTask();
@@ -58,12 +64,45 @@ internal static class ProgressDisplay
         return string.Join("  ", parts);
     }
 
+    /// <summary>Columns beside the description and the bar: percentage (4), elapsed (8), spinner (1), four gaps, and one column spare.</summary>
+    const int FixedColumnsWidth = 4 + 8 + 1 + 4 + 1;
+
+    /// <summary>
+    /// The live description in at most <paramref name="width"/> characters: the full
+    /// "title: phase  step s/n  batch loss …  λ₁ …  ETA …" when it fits, else single spaces
+    /// and "loss", then without the title, λ₁, the loss, the ETA, and last with the phase
+    /// cut short, so the step count always shows.
+    /// </summary>
+    public static string FitDescription(string title, string phase, long step, long steps, double loss, double lambda1, string eta, int width)
+    {
+        string full = (phase == title ? title : $"{title}: {Describe(phase, step, steps, loss, lambda1)}") + eta;
+        if (full.Length <= width || phase == title) return Cut(full, width);
+        string Compact(bool withTitle, bool withLambda, bool withLoss, bool withEta)
+        {
+            var parts = new List<string> { withTitle ? $"{title}: {phase}" : phase, $"step {step}/{steps}" };
+            if (withLoss && (double.IsFinite(loss) || double.IsInfinity(loss))) parts.Add("loss " + ReportWriter.Num(loss));
+            if (withLambda && double.IsFinite(lambda1)) parts.Add("λ₁ " + ReportWriter.Num(lambda1));
+            if (withEta && eta.Length > 0) parts.Add(eta.Trim());
+            return string.Join(" ", parts);
+        }
+        foreach (var text in new[]
+        {
+            Compact(true, true, true, true), Compact(false, true, true, true), Compact(false, false, true, true),
+            Compact(false, false, false, true), Compact(false, false, false, false),
+        })
+            if (text.Length <= width) return text;
+        string counter = $" step {step}/{steps}";
+        return Cut(phase, Math.Max(1, width - counter.Length)) + counter;
+    }
+
+    static string Cut(string text, int width) => text.Length <= width ? text : width <= 1 ? "…" : text[..(width - 1)] + "…";
+
     public static string Duration(TimeSpan t) =>
         t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m"
         : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s"
         : $"{t.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)}s";
 
-    sealed class LiveSink(ProgressTask task, string title, long total) : IProgressSink
+    sealed class LiveSink(ProgressTask task, string title, long total, int width) : IProgressSink
     {
         readonly Stopwatch _clock = Stopwatch.StartNew();
         readonly EtaEstimator _eta = new(total);
@@ -71,7 +110,7 @@ internal static class ProgressDisplay
         public void Report(string phase, long done, long step, long steps, double loss, double lambda1)
         {
             string eta = _eta.Update(done, _clock.Elapsed.TotalSeconds) is double left ? "  ETA " + Duration(TimeSpan.FromSeconds(left)) : "";
-            task.Description = Markup.Escape($"{title}: {Describe(phase, step, steps, loss, lambda1)}{eta}");
+            task.Description = Markup.Escape(FitDescription(title, phase, step, steps, loss, lambda1, eta, width));
             task.Value = Math.Min(done, (long)task.MaxValue);
         }
 

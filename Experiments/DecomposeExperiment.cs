@@ -11,6 +11,8 @@ public sealed record DecomposeSummary
     public required string Source { get; init; }
     /// <summary>The θ files (or run steps), in order.</summary>
     public required IReadOnlyList<string> Inputs { get; init; }
+    /// <summary>The training step of each input, null when unknown (a θ file with no run's summary.json beside it); its row then carries the input's index as <see cref="DecompositionRow.Step"/>.</summary>
+    public IReadOnlyList<long?> InputSteps { get; init; } = [];
     /// <summary>Dimension of the dominant subspace.</summary>
     public required int K { get; init; }
     /// <summary>Length of θ.</summary>
@@ -23,6 +25,10 @@ public sealed record DecomposeSummary
     public required IReadOnlyList<DecompositionRow> Rows { get; init; }
     /// <summary>Wall-clock seconds.</summary>
     public required double Seconds { get; init; }
+
+    /// <summary>"step N" for input <paramref name="i"/>, or "step unknown" when no run recorded it.</summary>
+    public string StepLabel(int i) =>
+        i < InputSteps.Count && InputSteps[i] is null ? "step unknown" : $"step {Rows[i].Step.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }
 
 /// <summary>What `curvature decompose` measures: the energy of H, G, F in H's dominant subspace at given θ's, or along an SGD run it trains.</summary>
@@ -116,7 +122,7 @@ public static class DecomposeExperiment
         if (inputs is not null)
         {
             problem = Problem.Load(run, withTest: false);
-            source = $"the {inputs.Count} given {(option == "theta" ? ".npy vectors" : "checkpoints")}";
+            source = $"the {inputs.Count} given {(option == "theta" ? "θ files" : "checkpoints")}";
         }
         else
         {
@@ -149,6 +155,7 @@ public static class DecomposeExperiment
         {
             Source = source,
             Inputs = inputs.Select(t => t.Path).ToList(),
+            InputSteps = inputs.Select(t => t.Step).ToList(),
             K = k,
             Parameters = problem.ParameterCount,
             Examples = examples?.Length ?? problem.Train.Count,

@@ -18,16 +18,40 @@ public static class ThetaSource
     public static ThetaInput Load(string path, string option, Curvature.Models.INetwork? network = null)
     {
         if (option == "theta" && network is not null && ThetaFiles.IsNpz(path))
-            return new ThetaInput(path, null, ThetaFiles.Read(path, network, option));
+            return new ThetaInput(path, StepBeside(path), ThetaFiles.Read(path, network, option));
         if (!File.Exists(path))
             throw new FileNotFoundException($"Option '--{option}' names '{path}', which does not exist; expected {(option == "theta" ? "a float64 .npy vector of θ" : "a checkpoint written by train, compare or sweep")}.", path);
         if (option == "theta")
         {
             var theta = Npy.ReadVector(path);
-            return new ThetaInput(path, null, theta);
+            return new ThetaInput(path, StepBeside(path), theta);
         }
         var checkpoint = TrainerCheckpoint.Load(path);
         return new ThetaInput(path, checkpoint.Step, checkpoint.Theta);
+    }
+
+    /// <summary>
+    /// The step a θ file of a run directory was written at, from the summary.json beside it:
+    /// theta.npy and theta.npz hold the checkpoint's θ (its step), theta-diverged.npy the θ
+    /// where the run stopped. Null for any other file or when no readable summary is there.
+    /// </summary>
+    public static long? StepBeside(string path)
+    {
+        string name = System.IO.Path.GetFileName(path);
+        bool final = name is TrainingRun.ThetaFile or TrainingRun.ThetaNpzFile;
+        if (!final && name != TrainingRun.DivergedThetaFile) return null;
+        string file = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".", TrainingRun.SummaryFile);
+        if (!File.Exists(file)) return null;
+        try
+        {
+            var summary = JsonSerializer.Deserialize<TrainingSummary>(File.ReadAllText(file), RunJson.Options);
+            return summary is null ? null : final ? summary.CheckpointStep : summary.StoppedAt;
+        }
+        catch (JsonException)
+        {
+            // A summary.json of another shape (e.g. compare's top level) says nothing about this θ.
+            return null;
+        }
     }
 
     /// <summary>The run spec of the run directory that holds <paramref name="path"/> (its config.json), if there is one.</summary>

@@ -1,59 +1,13 @@
 using Curvature.Autodiff;
 using Curvature.Core;
+using Curvature.Models;
 using FluentAssertions;
 
 namespace Curvature.Tests;
 
-/// <summary>Finite differences and error measures shared by the autodiff, model and objective tests.</summary>
+/// <summary>Seeded samples and tape evaluation shared by the autodiff, model and objective tests (finite differences are the public <see cref="Checks"/>).</summary>
 internal static class AutodiffTestSupport
 {
-    /// <summary>
-    /// d/dt f(θ + t·v) at t = 0 by the fourth-order central stencil
-    /// [−f(2h) + 8f(h) − 8f(−h) + f(−2h)]/(12h), for a vector-valued f.
-    /// </summary>
-    public static double[] DirectionalDerivative(Func<double[], double[]> f, double[] theta, double[] v, double h)
-    {
-        double[] At(double t)
-        {
-            var x = new double[theta.Length];
-            for (int i = 0; i < x.Length; i++) x[i] = theta[i] + t * v[i];
-            return f(x);
-        }
-        var p2 = At(2 * h); var p1 = At(h); var m1 = At(-h); var m2 = At(-2 * h);
-        var d = new double[p1.Length];
-        for (int i = 0; i < d.Length; i++) d[i] = (-p2[i] + 8 * p1[i] - 8 * m1[i] + m2[i]) / (12 * h);
-        return d;
-    }
-
-    /// <summary>The gradient of a scalar function by the fourth-order stencil along each coordinate.</summary>
-    public static double[] Gradient(Func<double[], double> f, double[] theta, double h)
-    {
-        var g = new double[theta.Length];
-        var e = new double[theta.Length];
-        for (int i = 0; i < theta.Length; i++)
-        {
-            e[i] = 1;
-            g[i] = DirectionalDerivative(x => [f(x)], theta, e, h)[0];
-            e[i] = 0;
-        }
-        return g;
-    }
-
-    /// <summary>‖actual − expected‖ / ‖expected‖ (or ‖actual‖ when expected is zero).</summary>
-    public static double RelativeError(ReadOnlySpan<double> actual, ReadOnlySpan<double> expected)
-    {
-        if (actual.Length != expected.Length)
-            throw new ArgumentException($"Lengths differ: {actual.Length} vs {expected.Length}.");
-        double num = 0, den = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double d = actual[i] - expected[i];
-            num += d * d;
-            den += expected[i] * expected[i];
-        }
-        return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
-    }
-
     public static double[] Gaussian(Rng rng, int n)
     {
         var x = new double[n];
@@ -153,7 +107,7 @@ internal sealed class OpHarness
 /// The three finite-difference checks of an op's derivative rules (see AutodiffOpTests):
 /// backward against the gradient of L, tangent (three directions at once) against the
 /// directional derivatives of the output, backward tangent (three directions) against the
-/// directional derivatives of ∇L.
+/// directional derivatives of ∇L — each expected value by the public <see cref="Checks"/>.
 /// </summary>
 internal static class OpChecks
 {
@@ -161,9 +115,9 @@ internal static class OpChecks
     {
         var h = new OpHarness(c, 11);
         var result = new Tape().Gradient(h.Loss, h.Theta);
-        var expected = AutodiffTestSupport.Gradient(x => AutodiffTestSupport.Evaluate(h.Loss, x)[0], h.Theta, c.Step);
+        var expected = Checks.Gradient(x => AutodiffTestSupport.Evaluate(h.Loss, x)[0], h.Theta, c.Step);
         double.IsFinite(result.Loss).Should().BeTrue();
-        AutodiffTestSupport.RelativeError(result.Gradient, expected).Should().BeLessThan(tolerance);
+        Checks.RelativeError(result.Gradient, expected).Should().BeLessThan(tolerance);
     }
 
     public static void Tangent(OpCase c, double tolerance)
@@ -175,8 +129,8 @@ internal static class OpChecks
         var jvp = new Tape().Jvp(h.Output, h.Theta, v);
         for (int j = 0; j < v.Rows; j++)
         {
-            var expected = AutodiffTestSupport.DirectionalDerivative(x => AutodiffTestSupport.Evaluate(h.Output, x), h.Theta, v.Row(j).ToArray(), c.Step);
-            AutodiffTestSupport.RelativeError(jvp.Tangents.Row(j), expected).Should().BeLessThan(tolerance, $"direction {j}");
+            var expected = Checks.Directional(x => AutodiffTestSupport.Evaluate(h.Output, x), h.Theta, v.Row(j), c.Step);
+            Checks.RelativeError(jvp.Tangents.Row(j), expected).Should().BeLessThan(tolerance, $"direction {j}");
         }
     }
 
@@ -190,8 +144,8 @@ internal static class OpChecks
         var gradTape = new Tape();
         for (int j = 0; j < v.Rows; j++)
         {
-            var expected = AutodiffTestSupport.DirectionalDerivative(x => gradTape.Gradient(h.Loss, x).Gradient, h.Theta, v.Row(j).ToArray(), c.Step);
-            AutodiffTestSupport.RelativeError(block.Products.Row(j), expected).Should().BeLessThan(tolerance, $"direction {j}");
+            var expected = Checks.HessianVectorProduct(x => gradTape.Gradient(h.Loss, x).Gradient, h.Theta, v.Row(j), c.Step);
+            Checks.RelativeError(block.Products.Row(j), expected).Should().BeLessThan(tolerance, $"direction {j}");
         }
     }
 }

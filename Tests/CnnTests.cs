@@ -194,7 +194,7 @@ public class CnnTests
         var g = obj.DenseMatrix(CurvatureKind.GaussNewton, theta);
         var f = obj.DenseMatrix(CurvatureKind.FunctionalHessian, theta);
         var sum = g.Data.Zip(f.Data, (a, b) => a + b).ToArray();
-        RelativeError(sum, h.Data).Should().BeLessThan(1e-10);
+        Checks.RelativeError(sum, h.Data).Should().BeLessThan(1e-10);
         FrobeniusNorm(f).Should().BeGreaterThan(1e-3 * FrobeniusNorm(h), "the network's own curvature is not negligible here");
     }
 
@@ -237,7 +237,7 @@ public class CnnTests
             t[j] = theta[j];
             for (int i = 0; i < n; i++) fd[i * n + j] = (gp[i] - gm[i]) / (2 * h);
         }
-        RelativeError(hess.Data, fd).Should().BeLessThan(1e-6);
+        Checks.RelativeError(hess.Data, fd).Should().BeLessThan(1e-6);
         double scale = hess.Data.Max(Math.Abs);
         for (int i = 0; i < n; i += 37)
             for (int j = 0; j < n; j += 41)
@@ -303,7 +303,7 @@ public class CnnTests
         var theta = obj.Model.Initialize(5);
         var g = new double[obj.ParameterCount];
         obj.LossAndGradient(theta, g);
-        var fd = Gradient(t => obj.Loss(t), theta, 1e-6);
-        RelativeError(g, fd).Should().BeLessThan(1e-7);
+        var fd = Checks.Gradient(t => obj.Loss(t), theta, 1e-6);
+        Checks.RelativeError(g, fd).Should().BeLessThan(1e-7);
     }
 }

@@ -19,6 +19,29 @@ public class CompareCommandTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
+    [Test]
+    public void Compare_progress_on_an_80_column_terminal_stays_on_one_line_and_keeps_its_description()
+    {
+        // The live bar only draws on a terminal: util-linux `script` gives the CLI a pseudo-terminal of 80 columns.
+        if (!File.Exists("/usr/bin/script")) Assert.Ignore("needs /usr/bin/script for a pseudo-terminal");
+        string outDir = Path.Combine(_dir, "tty");
+        string command = $"stty cols 80 rows 24; dotnet '{CliProcess.Dll}' compare --arch 16-8-3 --data gmm:200:16:3:1 --steps 40 --hessian-batch 0 --seeds 2 --test-data none --out '{outDir}'";
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/script") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-qec", command, "/dev/null" }) psi.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var err = process.StandardError.ReadToEndAsync();
+        string screen = process.StandardOutput.ReadToEnd();
+        process.WaitForExit(600_000).Should().BeTrue();
+        process.ExitCode.Should().Be(0, err.Result + screen);
+        // Each redraw of the bar, with the terminal's control sequences taken out.
+        var lines = Regex.Split(Regex.Replace(screen, @"\x1b\[[0-9;?]*[A-Za-z]", ""), "[\r\n]")
+            .Select(l => l.TrimEnd()).Where(l => l.Contains(" step ")).ToList();
+        lines.Should().NotBeEmpty();
+        lines.Should().OnlyContain(l => l.Length <= 80, "a line longer than the terminal wraps");
+        lines.Should().NotContain(l => l.Contains('…'));
+        lines.Should().Contain(l => l.Contains("seed 1: interp(0.2,2) step "), "the description keeps the seed, the optimizer and the step");
+    }
+
     internal static (int Code, string Stderr) Run(params string[] args)
     {
         var r = CliProcess.Run(args);

@@ -1,5 +1,6 @@
 using Curvature.Autodiff;
 using Curvature.Core;
+using Curvature.Models;
 using FluentAssertions;
 using NUnit.Framework;
 
@@ -97,7 +98,7 @@ public class ConvolutionTests
             bias is null ? null : tape.Constant(bias, 0, 1, g.N), conv);
         y.Rows.Should().Be(g.Batch);
         y.Cols.Should().Be(conv.Output.Size);
-        AutodiffTestSupport.RelativeError(y.Value, Reference(g, x, w, bias)).Should().BeLessThan(1e-14);
+        Checks.RelativeError(y.Value, Reference(g, x, w, bias)).Should().BeLessThan(1e-14);
     }
 
     [TestCaseSource(nameof(Cases))]

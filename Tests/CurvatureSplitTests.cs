@@ -26,8 +26,47 @@ public class CurvatureSplitTests
         var g = obj.DenseMatrix(CurvatureKind.GaussNewton, theta);
         var f = obj.DenseMatrix(CurvatureKind.FunctionalHessian, theta);
         var sum = g.Data.Zip(f.Data, (a, b) => a + b).ToArray();
-        RelativeError(sum, h.Data).Should().BeLessThan(1e-10);
+        Checks.RelativeError(sum, h.Data).Should().BeLessThan(1e-10);
         FrobeniusNorm(f).Should().BeGreaterThan(1e-3 * FrobeniusNorm(h), "the network's own curvature is not negligible here");
+    }
+
+    /// <summary>Column j of the curvature matrix of f at θ by the tape's sweep in the given mode.</summary>
+    static double[,] DenseOnTape(TapeFunction f, double[] theta, CurvatureKind mode)
+    {
+        int n = theta.Length;
+        var m = new double[n, n];
+        for (int j = 0; j < n; j++)
+        {
+            var e = new double[n];
+            e[j] = 1;
+            var column = new Tape().HessianVectorProduct(f, theta, e, mode).Product;
+            for (int i = 0; i < n; i++) m[i, j] = column[i];
+        }
+        return m;
+    }
+
+    [Test]
+    public void Worked_example_z_equals_theta1_theta2_splits_H_into_the_hand_computed_G_and_F()
+    {
+        // docs/curvature.md §1: z = θ₁θ₂, ℓ = ½(z − 1)², θ = (2, 1): r = 1, J = (1, 2),
+        // G = JᵀJ = [[1, 2], [2, 4]], F = r·∇²z = [[0, 1], [1, 0]], H = [[1, 3], [3, 4]].
+        static Tensor F(Tape t, Tensor theta)
+        {
+            var z = t.Slice(theta, 0, 1, 1) * t.Slice(theta, 1, 1, 1);
+            t.MarkNetworkOutput(z);
+            return t.MeanSquaredError(z, t.Constant(1.0));
+        }
+        double[] theta = [2, 1];
+        double[,] h = DenseOnTape(F, theta, CurvatureKind.Hessian);
+        double[,] g = DenseOnTape(F, theta, CurvatureKind.GaussNewton);
+        double[,] f = DenseOnTape(F, theta, CurvatureKind.FunctionalHessian);
+        h.Should().BeEquivalentTo(new double[,] { { 1, 3 }, { 3, 4 } });
+        g.Should().BeEquivalentTo(new double[,] { { 1, 2 }, { 2, 4 } });
+        f.Should().BeEquivalentTo(new double[,] { { 0, 1 }, { 1, 0 } });
+        var eigenvalues = Checks.Eigenvalues(Matrix.FromRows(h));
+        eigenvalues[0].Should().BeApproximately((5 - Math.Sqrt(45)) / 2, 1e-14, "H is indefinite: −0.854");
+        eigenvalues[1].Should().BeApproximately((5 + Math.Sqrt(45)) / 2, 1e-14);
+        Checks.Eigenvalues(Matrix.FromRows(g)).Should().Equal([0.0, 5.0], (a, b) => Math.Abs(a - b) < 1e-14);
     }
 
     [TestCase(LossKind.CrossEntropy)]
@@ -60,7 +99,7 @@ public class CurvatureSplitTests
         for (int j = 0; j < n; j++)
         {
             e[j] = 1;
-            var col = DirectionalDerivative(x => obj.Model.Predict(x, data.X).Data, theta, e, 1e-3);
+            var col = Checks.Directional(x => obj.Model.Predict(x, data.X).Data, theta, e, 1e-3);
             e[j] = 0;
             for (int i = 0; i < rows * c; i++) jac[i, j] = col[i];
         }
@@ -81,7 +120,7 @@ public class CurvatureSplitTests
         var L = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseOfArray(lambda);
         var expected = J.Transpose() * L * J;
         var g = obj.DenseMatrix(CurvatureKind.GaussNewton, theta);
-        RelativeError(g.Data, expected.ToRowMajorArray()).Should().BeLessThan(1e-8);
+        Checks.RelativeError(g.Data, expected.ToRowMajorArray()).Should().BeLessThan(1e-8);
     }
 
     [TestCase(LossKind.MeanSquaredError)]

@@ -164,4 +164,35 @@ public class DecomposeCommandTests
         string report = File.ReadAllText(Path.Combine(outDir, "report.md"));
         report.Should().Contain("](energy.png)").And.Contain("](split.png)").And.Contain("exact, from the dense matrices");
     }
+
+    [Test]
+    public void Decompose_at_a_runs_theta_npz_reports_the_step_the_run_recorded_and_calls_it_a_theta_file()
+    {
+        string run = Path.Combine(_dir, "train");
+        var (code, _, err) = CliProcess.Run(["train", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--test-data", "none", "--lr", "0.1", "--batch", "10",
+            "--steps", "15", "--hessian-batch", "0", "--save-theta", "--out", run]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+        string outDir = Path.Combine(_dir, "d");
+        var (code2, stdout, err2) = CliProcess.Run(["decompose", "--theta", Path.Combine(run, "theta.npz"), "--hessian-batch", "0", "--k", "2", "--norms", "dense", "--out", outDir]);
+        err2.Should().BeEmpty();
+        code2.Should().Be(0);
+        stdout.Should().Contain("energy in top-2 of H at step 15:");
+        CsvTable.Load(Path.Combine(outDir, "energy.csv")).Column("step").Should().Equal(15);
+        string report = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        report.Should().Contain("the 1 given θ files").And.NotContain(".npy vectors").And.Contain("| 1 | 15 |");
+    }
+
+    [Test]
+    public void Decompose_at_a_theta_with_no_run_beside_it_says_the_step_is_unknown()
+    {
+        var (_, _, file) = SpectrumCommandTests.TinyTheta(_dir);
+        string outDir = Path.Combine(_dir, "d");
+        var (code, stdout, err) = CliProcess.Run(["decompose", "--theta", file, "--hessian-batch", "0", "--arch", "4-8-3", "--act", "tanh", "--loss", "mse",
+            "--data", "gmm:90:4:3:1", "--k", "2", "--norms", "dense", "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+        stdout.Should().Contain("energy in top-2 of H at theta.npy (step unknown):").And.NotContain("at step");
+        File.ReadAllText(Path.Combine(outDir, "report.md")).Should().Contain("| 1 | unknown |");
+    }
 }

@@ -27,6 +27,21 @@ public class EigCommandTests
         return path;
     }
 
+    [Test]
+    public void Eig_prints_small_and_large_numbers_as_d_dd_e_minus_12_not_the_dotnet_E_minus_012_form()
+    {
+        var d = Linspace(1, 2, 12);
+        d[0] = 3e7; d[1] = 2.5e-12; d[2] = -4e-9;
+        string path = WriteMatrix(Similarity(d, 3));
+        var (code, stdout, err) = CliProcess.Run(["eig", "--matrix", path, "-k", "11", "--which", "la", "--solver", "lanczos", "--out", Path.Combine(_dir, "fmt")]);
+        code.Should().Be(0, err);
+        var rows = stdout.Split('\n').Select(l => l.TrimEnd()).Where(l => l.Contains("residual")).ToList();
+        rows.Should().HaveCount(11);
+        foreach (var row in rows)
+            row.Should().MatchRegex(@"^\s+\d+\s+-?\d+(\.\d+)?(e[-+]\d\d)?\s+residual \d\.\d\de[-+]\d\d\s+(NOT )?converged$").And.NotContain("E");
+        rows[0].Should().MatchRegex(@"\s3(\.0*\d*)?e\+07\s");
+    }
+
     [TestCase("lanczos", "la")]
     [TestCase("lobpcg", "sa")]
     [TestCase("power", "lm")]

@@ -35,6 +35,17 @@ public class ExamplesTests
         point.Eigenvalues.Should().HaveCount(10).And.BeInDescendingOrder();
     }
 
+    [Test]
+    public void Checking_example_finds_Hv_equal_to_the_gradient_difference_G_psd_H_indefinite_and_H_equal_G_plus_F()
+    {
+        var (hvError, minG, minH, splitError) = CheckingCurvature.Run();
+        hvError.Should().BeLessThan(1e-8);
+        minG.Should().BeGreaterThan(-1e-12, "G = Jᵀ(∇²ℓ)J with ∇²ℓ of cross-entropy PSD");
+        minH.Should().BeLessThan(-1e-6, "F's indefinite part shows in H at this point");
+        splitError.Should().BeLessThan(1e-12);
+    }
+
+    [TestCase("CheckingCurvature.cs")]
     [TestCase("TopKOfHessian.cs")]
     [TestCase("BulkSgdRun.cs")]
     [TestCase("EnergyInDominantSubspace.cs")]

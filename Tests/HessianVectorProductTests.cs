@@ -1,5 +1,6 @@
 using Curvature.Autodiff;
 using Curvature.Core;
+using Curvature.Models;
 using FluentAssertions;
 using NUnit.Framework;
 using static Curvature.Tests.AutodiffTestSupport;
@@ -43,8 +44,8 @@ public class HessianVectorProductTests
         var v = Gaussian(rng, n);
         var r = new Tape().HessianVectorProduct(f, x, v);
         var av = Multiply(a, v);
-        RelativeError(r.Product, av).Should().BeLessThan(1e-12);
-        RelativeError(r.Gradient, Multiply(a, x)).Should().BeLessThan(1e-12);
+        Checks.RelativeError(r.Product, av).Should().BeLessThan(1e-12);
+        Checks.RelativeError(r.Gradient, Multiply(a, x)).Should().BeLessThan(1e-12);
         r.Loss.Should().BeApproximately(0.5 * x.Zip(Multiply(a, x), (p, q) => p * q).Sum(), 1e-10);
     }
 
@@ -138,7 +139,7 @@ public class HessianVectorProductTests
             for (int j = 0; j < vectors.Rows; j++)
             {
                 var single = tape.HessianVectorProduct(net.Loss, theta, vectors.Row(j), mode);
-                RelativeError(block.Products.Row(j), single.Product).Should().BeLessThan(1e-12, $"{mode}, column {j}");
+                Checks.RelativeError(block.Products.Row(j), single.Product).Should().BeLessThan(1e-12, $"{mode}, column {j}");
             }
         }
     }
@@ -152,8 +153,8 @@ public class HessianVectorProductTests
         var v = Gaussian(rng, net.Size);
         var tape = new Tape();
         var hv = tape.HessianVectorProduct(net.Loss, theta, v).Product;
-        var fd = DirectionalDerivative(x => new Tape().Gradient(net.Loss, x).Gradient, theta, v, 1e-3);
-        RelativeError(hv, fd).Should().BeLessThan(1e-8);
+        var fd = Checks.Directional(x => new Tape().Gradient(net.Loss, x).Gradient, theta, v, 1e-3);
+        Checks.RelativeError(hv, fd).Should().BeLessThan(1e-8);
     }
 
     [Test]
@@ -167,10 +168,10 @@ public class HessianVectorProductTests
         var h = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureKind.Hessian).Product;
         var g = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureKind.GaussNewton).Product;
         var f = tape.HessianVectorProduct(net.Loss, theta, v, CurvatureKind.FunctionalHessian).Product;
-        RelativeError(g.Zip(f, (a, b) => a + b).ToArray(), h).Should().BeLessThan(1e-12);
+        Checks.RelativeError(g.Zip(f, (a, b) => a + b).ToArray(), h).Should().BeLessThan(1e-12);
         // G is positive semi-definite: vᵀGv ≥ 0, and F is not the whole of H.
         v.Zip(g, (a, b) => a * b).Sum().Should().BeGreaterThan(0);
-        RelativeError(f, h).Should().BeGreaterThan(1e-3);
+        Checks.RelativeError(f, h).Should().BeGreaterThan(1e-3);
     }
 
     [Test]
@@ -184,7 +185,7 @@ public class HessianVectorProductTests
         var plain = tape.Gradient(net.Loss, theta);
         var second = tape.HessianVectorProduct(net.Loss, theta, v);
         second.Loss.Should().Be(plain.Loss);
-        RelativeError(second.Gradient, plain.Gradient).Should().BeLessThan(1e-14);
+        Checks.RelativeError(second.Gradient, plain.Gradient).Should().BeLessThan(1e-14);
     }
 
     [Test]
@@ -199,8 +200,8 @@ public class HessianVectorProductTests
         var v = new Matrix(2, 5);
         rng.FillGaussian(v.Data);
         var r = new Tape().Jvp(f, theta, v);
-        for (int j = 0; j < 2; j++) RelativeError(r.Tangents.Row(j), Multiply(m, v.Row(j))).Should().BeLessThan(1e-14);
-        RelativeError(r.Value.Data, Multiply(m, theta)).Should().BeLessThan(1e-14);
+        for (int j = 0; j < 2; j++) Checks.RelativeError(r.Tangents.Row(j), Multiply(m, v.Row(j))).Should().BeLessThan(1e-14);
+        Checks.RelativeError(r.Value.Data, Multiply(m, theta)).Should().BeLessThan(1e-14);
     }
 
     [Test]
@@ -246,8 +247,8 @@ public class HessianVectorProductTests
         var theta = Gaussian(rng, 4);
         var v = Gaussian(rng, 4);
         var r = new Tape().HessianVectorProduct(f, theta, v);
-        RelativeError(r.Gradient, AutodiffTestSupport.Gradient(x => Evaluate(f, x)[0], theta, 1e-3)).Should().BeLessThan(1e-10);
-        RelativeError(r.Product, DirectionalDerivative(x => new Tape().Gradient(f, x).Gradient, theta, v, 1e-3)).Should().BeLessThan(1e-10);
+        Checks.RelativeError(r.Gradient, Checks.Gradient(x => Evaluate(f, x)[0], theta, 1e-3)).Should().BeLessThan(1e-10);
+        Checks.RelativeError(r.Product, Checks.Directional(x => new Tape().Gradient(f, x).Gradient, theta, v, 1e-3)).Should().BeLessThan(1e-10);
     }
 
     [Test]
@@ -270,5 +271,24 @@ public class HessianVectorProductTests
     {
         var act = () => new Tape().HessianVectorProduct(Rosenbrock, [1.0, 2.0], [1.0, 0.0], CurvatureKind.GaussNewton);
         act.Should().Throw<InvalidOperationException>().WithMessage("*MarkNetworkOutput*");
+    }
+
+    [Test]
+    public void Worked_example_of_one_tanh_layer_gives_the_hand_computed_tangents_adjoints_and_Hv()
+    {
+        // docs/autodiff.md §2: z = Wx + b, y = tanh z, L = ½Σy², x = (1, −0.5, 2), v = e_W00 + 0.5e_b0 − e_b1.
+        double[] x = [1, -0.5, 2];
+        double[] theta = [0.3, -0.2, 0.1, 0.05, 0.4, -0.3, 0.1, -0.2];
+        double[] v = [1, 0, 0, 0, 0, 0, 0.5, -1];
+        Tensor Layer(Tape t, Tensor p)
+        {
+            var y = t.Tanh(t.Linear(t.Constant(x, 1, 3), t.Slice(p, 0, 2, 3), t.Slice(p, 6, 1, 2)));
+            return t.Scale(t.Sum(t.Square(y)), 0.5);
+        }
+        var r = new Tape().HessianVectorProduct(Layer, theta, v);
+        double[] hv = [-0.091194, 0.045597, -0.182388, 0.290573, -0.145287, 0.581146, -0.091194, 0.290573];
+        r.Product.Should().Equal(hv, (a, b) => Math.Abs(a - b) < 1e-6);
+        r.Gradient[6].Should().BeApproximately(0.383616, 1e-6, "b̄₀ = z̄₀ = (1 − y₀²)y₀");
+        r.Loss.Should().BeApproximately(0.456270, 1e-6);
     }
 }

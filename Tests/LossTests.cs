@@ -128,4 +128,22 @@ public class LossTests
         var act = () => LossNames.Parse("hinge");
         act.Should().Throw<ArgumentException>().WithMessage("*'hinge'*ce, mse or torch-mse*");
     }
+
+    [Test]
+    public void Worked_example_cross_entropy_at_logits_0_0_ln2_has_gradient_p_minus_e_y_and_Hessian_diag_p_minus_p_p_transpose()
+    {
+        // docs/curvature.md §2: p = softmax(0, 0, ln 2) = (1/4, 1/4, 1/2), label 0.
+        static Tensor Loss(Tape t, Tensor z) => t.SoftmaxCrossEntropy(z, [0]);
+        double[] z = [0, 0, Math.Log(2)];
+        var gradient = new Tape().Gradient(Loss, z).Gradient;
+        gradient.Should().Equal([-0.75, 0.25, 0.5], (a, b) => Math.Abs(a - b) < 1e-15);
+        var expected = new double[,] { { 3.0 / 16, -1.0 / 16, -1.0 / 8 }, { -1.0 / 16, 3.0 / 16, -1.0 / 8 }, { -1.0 / 8, -1.0 / 8, 1.0 / 4 } };
+        for (int j = 0; j < 3; j++)
+        {
+            var e = new double[3];
+            e[j] = 1;
+            var column = new Tape().HessianVectorProduct(Loss, z, e).Product;
+            for (int i = 0; i < 3; i++) column[i].Should().BeApproximately(expected[i, j], 1e-15, $"Λ[{i},{j}]");
+        }
+    }
 }

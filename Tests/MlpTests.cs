@@ -123,7 +123,7 @@ public class MlpTests
         TapeFunction f = (t, th) => t.SoftmaxCrossEntropy(mlp.Forward(t, th, t.Constant(x)), labels);
         var theta = mlp.Initialize(4);
         var g = new Tape().Gradient(f, theta).Gradient;
-        var fd = AutodiffTestSupport.Gradient(th => AutodiffTestSupport.Evaluate(f, th)[0], theta, 1e-3);
-        AutodiffTestSupport.RelativeError(g, fd).Should().BeLessThan(1e-8);
+        var fd = Checks.Gradient(th => AutodiffTestSupport.Evaluate(f, th)[0], theta, 1e-3);
+        Checks.RelativeError(g, fd).Should().BeLessThan(1e-8);
     }
 }

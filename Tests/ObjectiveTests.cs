@@ -41,8 +41,8 @@ public class ObjectiveTests
         var g = new double[obj.ParameterCount];
         double l = obj.LossAndGradient(theta, g);
         l.Should().Be(obj.Loss(theta));
-        var fd = Gradient(x => obj.Loss(x), theta, 1e-3);
-        RelativeError(g, fd).Should().BeLessThan(1e-8);
+        var fd = Checks.Gradient(x => obj.Loss(x), theta, 1e-3);
+        Checks.RelativeError(g, fd).Should().BeLessThan(1e-8);
     }
 
     [Test]
@@ -57,11 +57,11 @@ public class ObjectiveTests
         for (int j = 0; j < n; j++)
         {
             e[j] = 1;
-            var col = DirectionalDerivative(x => { var g = new double[n]; obj.LossAndGradient(x, g); return g; }, theta, e, 1e-3);
+            var col = Checks.Directional(x => { var g = new double[n]; obj.LossAndGradient(x, g); return g; }, theta, e, 1e-3);
             e[j] = 0;
             for (int i = 0; i < n; i++) fd[i * n + j] = col[i];
         }
-        RelativeError(h.Data, fd).Should().BeLessThan(1e-7);
+        Checks.RelativeError(h.Data, fd).Should().BeLessThan(1e-7);
     }
 
     [Test]
@@ -80,12 +80,12 @@ public class ObjectiveTests
             op.Size.Should().Be(n);
             var y = new double[n];
             op.Apply(block.Row(0), y);
-            RelativeError(y, (dense * MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(block.Row(0).ToArray())).ToArray())
+            Checks.RelativeError(y, (dense * MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(block.Row(0).ToArray())).ToArray())
                 .Should().BeLessThan(1e-12, kind.ToString());
             var yBlock = new double[3 * n];
             op.ApplyBlock(block.Data, yBlock, 3);
             var expected = (dense * ToMathNet(block).Transpose()).Transpose();
-            RelativeError(yBlock, Flatten(expected)).Should().BeLessThan(1e-12, kind.ToString());
+            Checks.RelativeError(yBlock, Flatten(expected)).Should().BeLessThan(1e-12, kind.ToString());
         }
     }
 
@@ -107,10 +107,10 @@ public class ObjectiveTests
         int n = whole.ParameterCount;
         double[] g1 = new double[n], g2 = new double[n], h1 = new double[n], h2 = new double[n];
         whole.LossAndGradient(theta, g1).Should().BeApproximately(chunked.LossAndGradient(theta, g2), 1e-14);
-        RelativeError(g2, g1).Should().BeLessThan(1e-12);
+        Checks.RelativeError(g2, g1).Should().BeLessThan(1e-12);
         whole.HessianVectorProduct(theta, v, h1);
         chunked.HessianVectorProduct(theta, v, h2);
-        RelativeError(h2, h1).Should().BeLessThan(1e-12);
+        Checks.RelativeError(h2, h1).Should().BeLessThan(1e-12);
     }
 
     [TestCase(1000, 500, 2)]
@@ -214,7 +214,7 @@ public class ObjectiveTests
         int n = obj.ParameterCount;
         double[] g1 = new double[n], g2 = new double[n];
         obj.LossAndGradient(theta, g1, rows).Should().BeApproximately(sub.LossAndGradient(theta, g2), 1e-15);
-        RelativeError(g1, g2).Should().BeLessThan(1e-14);
+        Checks.RelativeError(g1, g2).Should().BeLessThan(1e-14);
     }
 
     [Test]
@@ -290,12 +290,12 @@ public class ObjectiveTests
         obj.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, 5, block, gradient);
         var expectedGradient = new double[n];
         obj.LossAndGradient(theta, expectedGradient);
-        RelativeError(gradient, expectedGradient).Should().BeLessThan(1e-14);
+        Checks.RelativeError(gradient, expectedGradient).Should().BeLessThan(1e-14);
         for (int j = 0; j < 5; j++)
         {
             var single = new double[n];
             obj.HessianVectorProduct(theta, vectors.AsSpan(j * n, n), single);
-            RelativeError(block.AsSpan(j * n, n), single).Should().BeLessThan(1e-12);
+            Checks.RelativeError(block.AsSpan(j * n, n), single).Should().BeLessThan(1e-12);
         }
     }
 

@@ -1,5 +1,6 @@
 using Curvature.Autodiff;
 using Curvature.Core;
+using Curvature.Models;
 using FluentAssertions;
 using NUnit.Framework;
 
@@ -120,7 +121,7 @@ public class PoolingTests
         var avg = tape.AvgPool2d(input, pool);
         max.Cols.Should().Be(pool.Output.Size);
         max.Value.ToArray().Should().Equal(ReferenceMax(g, x).Values);
-        AutodiffTestSupport.RelativeError(avg.Value, ReferenceAverage(g, x)).Should().BeLessThan(1e-15);
+        Checks.RelativeError(avg.Value, ReferenceAverage(g, x)).Should().BeLessThan(1e-15);
     }
 
     [TestCaseSource(nameof(Cases))]

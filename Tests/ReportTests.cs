@@ -87,4 +87,43 @@ public class ReportTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Test]
+    public void Absolute_paths_of_existing_files_become_relative_to_the_report_and_formulas_stay()
+    {
+        string dir = Directory.CreateTempSubdirectory("curvature-report-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(dir, "run", "out"));
+            string theta = Path.Combine(dir, "run", "theta.npy");
+            File.WriteAllText(theta, "");
+            File.WriteAllText(Path.Combine(dir, "run", "config.json"), "{}");
+            string text = $"θ from `{theta}`; the data from the command line, then {Path.Combine(dir, "run", "config.json")}. Step −η/2 and 2/η, /nonexistent/file.";
+            ReportWriter.WithRelativePaths(text, Path.Combine(dir, "run", "out")).Should()
+                .Be("θ from `../theta.npy`; the data from the command line, then ../config.json. Step −η/2 and 2/η, /nonexistent/file.");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
+    public void No_report_md_written_by_the_cli_contains_an_absolute_path()
+    {
+        string dir = Directory.CreateTempSubdirectory("curvature-report-").FullName;
+        try
+        {
+            string run = Path.Combine(dir, "train");
+            string[] tiny = ["--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--test-data", "none", "--hessian-batch", "0"];
+            CliProcess.Run(["train", .. tiny, "--lr", "0.1", "--batch", "10", "--steps", "10", "--save-theta", "--out", run]).Code.Should().Be(0);
+            string theta = Path.Combine(run, "theta.npz");
+            CliProcess.Run(["decompose", "--theta", theta, "--k", "2", "--out", Path.Combine(dir, "decompose")]).Code.Should().Be(0);
+            CliProcess.Run(["spectrum", "--theta", theta, "--k", "2", "--out", Path.Combine(dir, "spectrum")]).Code.Should().Be(0);
+            CliProcess.Run(["compare", .. tiny, "--steps", "10", "--batch", "10", "--k", "2", "--out", Path.Combine(dir, "compare")]).Code.Should().Be(0);
+            CliProcess.Run(["sweep", .. tiny, "--steps", "5", "--batch", "10", "--k", "2", "--lr", "0.05,0.1", "--out", Path.Combine(dir, "sweep")]).Code.Should().Be(0);
+            var reports = Directory.GetFiles(dir, "report.md", SearchOption.AllDirectories);
+            reports.Select(Path.GetDirectoryName).Select(Path.GetFileName).Should().Contain(["decompose", "spectrum", "compare", "sweep"]);
+            foreach (var report in reports)
+                File.ReadAllText(report).Should().NotContain(dir, $"{report} should name files relative to its run directory");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }

@@ -168,8 +168,8 @@ public class SequentialTests
         int n = obj.ParameterCount;
         double[] Grad(double[] x) { var g = new double[n]; obj.LossAndGradient(x, g); return g; }
 
-        var fdGradient = Gradient(x => obj.Loss(x), theta, 1e-3);
-        RelativeError(Grad(theta), fdGradient).Should().BeLessThan(1e-8);
+        var fdGradient = Checks.Gradient(x => obj.Loss(x), theta, 1e-3);
+        Checks.RelativeError(Grad(theta), fdGradient).Should().BeLessThan(1e-8);
 
         var rng = new Rng(10);
         for (int trial = 0; trial < 3; trial++)
@@ -177,7 +177,7 @@ public class SequentialTests
             var v = Gaussian(rng, n);
             var hv = new double[n];
             obj.HessianVectorProduct(theta, v, hv);
-            RelativeError(hv, DirectionalDerivative(Grad, theta, v, 1e-3)).Should().BeLessThan(1e-7);
+            Checks.RelativeError(hv, Checks.Directional(Grad, theta, v, 1e-3)).Should().BeLessThan(1e-7);
         }
         // The whole Hessian, column by column (the block sweep), against the same route.
         var h = obj.DenseMatrix(CurvatureKind.Hessian, theta);
@@ -185,7 +185,7 @@ public class SequentialTests
         for (int j = 0; j < n; j++)
         {
             e[j] = 1;
-            var col = DirectionalDerivative(Grad, theta, e, 1e-3);
+            var col = Checks.Directional(Grad, theta, e, 1e-3);
             e[j] = 0;
             for (int i = 0; i < n; i++) h[i, j].Should().BeApproximately(col[i], 1e-7 * (1 + Math.Abs(col[i])));
         }

@@ -149,6 +149,18 @@ public class TrainCommandTests
         summary.RootElement.GetProperty("stopped_at").GetInt64().Should().BeGreaterThan(0);
     }
 
+    [Test]
+    public void Docs_quote_only_status_values_that_summary_json_writes()
+    {
+        string root = System.Reflection.CustomAttributeExtensions.GetCustomAttributes<System.Reflection.AssemblyMetadataAttribute>(typeof(TrainCommandTests).Assembly).Single(a => a.Key == "CurvatureRepoRoot").Value!;
+        var written = Enum.GetNames<TrainingStatus>().Select(n => JsonNamingPolicy.SnakeCaseLower.ConvertName(n)).ToHashSet();
+        var quoted = Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Append(Path.Combine(root, "README.md"))
+            .SelectMany(f => System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(f), "\"status\": \"([^\"]*)\"").Select(m => (File: Path.GetFileName(f), Value: m.Groups[1].Value)))
+            .ToList();
+        quoted.Should().Contain(q => q.File == "optimizers.md", "docs/optimizers.md §7 shows summary.json's status");
+        quoted.Where(q => !written.Contains(q.Value)).Should().BeEmpty("summary.json writes the status as one of {0}", string.Join(", ", written));
+    }
+
     [TestCase("--lr", "-0.1", "'--lr'*-0.1")]
     [TestCase("--k", "67", "'--k'*67*")]
     [TestCase("--batch", "61", "'--batch'*61*60 training examples")]

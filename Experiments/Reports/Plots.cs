@@ -207,13 +207,7 @@ public static class Plots
         plt.YLabel(yLabel);
         if (logY)
         {
-            var ticks = new ScottPlot.TickGenerators.NumericAutomatic
-            {
-                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-                IntegerTicksOnly = true,
-                LabelFormatter = LogLabel,
-            };
-            plt.Axes.Left.TickGenerator = ticks;
+            plt.Axes.Left.TickGenerator = new LogTickGenerator();
             plt.Grid.MajorLineColor = Colors.Black.WithOpacity(0.15);
             plt.Grid.MinorLineColor = Colors.Black.WithOpacity(0.05);
             plt.Grid.MinorLineWidth = 1;
@@ -232,6 +226,81 @@ public static class Plots
         return e is >= -3 and <= 4
             ? v.ToString(e >= 0 ? "0" : "0.###", CultureInfo.InvariantCulture)
             : "1e" + Math.Round(e).ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Ticks for a log-10 axis showing log10 values lo..hi, labelled in the original units.
+    /// Across a decade or more: powers of ten (every one, or every second, fifth… so at most
+    /// eight are labelled) with minor ticks at 2…9 times each. Within less than a decade
+    /// the powers of ten alone would leave the axis bare, so the labels are 1-2-5 multiples
+    /// of powers of ten when at least three fall inside, else evenly spaced round values in
+    /// the original units (about five).
+    /// </summary>
+    public static Tick[] LogTicks(double lo, double hi)
+    {
+        if (!double.IsFinite(lo) || !double.IsFinite(hi) || hi <= lo) return [];
+        int first = (int)Math.Ceiling(lo), last = (int)Math.Floor(hi);
+        var ticks = new List<Tick>();
+        if (last - first >= 1)
+        {
+            int every = new[] { 1, 2, 5, 10, 20, 50, 100 }.FirstOrDefault(k => (last - first) / k + 1 <= 8, 100);
+            for (int e = first - 1; e <= last; e++)
+            {
+                if (e >= first && e % every == 0) ticks.Add(Tick.Major(e, LogLabel(e)));
+                if (every > 1) continue;
+                for (int m = 2; m <= 9; m++)
+                {
+                    double p = e + Math.Log10(m);
+                    if (p >= lo && p <= hi) ticks.Add(Tick.Minor(p));
+                }
+            }
+            return [.. ticks];
+        }
+        double vlo = Math.Pow(10, lo), vhi = Math.Pow(10, hi);
+        var round = new List<double>();
+        for (int e = (int)Math.Floor(lo); e <= last; e++)
+            foreach (double m in new[] { 1.0, 2.0, 5.0 })
+            {
+                double v = m * Math.Pow(10, e);
+                if (v >= vlo && v <= vhi) round.Add(v);
+            }
+        double step;
+        if (round.Count >= 3)
+            step = round.Min(v => v) / 10;
+        else
+        {
+            step = NiceStep((vhi - vlo) / 5);
+            round.Clear();
+            for (double k = Math.Ceiling(vlo / step); k * step <= vhi * (1 + 1e-12); k++) round.Add(k * step);
+        }
+        foreach (double v in round) ticks.Add(Tick.Major(Math.Log10(v), PlainLabel(v, step)));
+        return [.. ticks];
+    }
+
+    /// <summary>The 1-2-5 multiple of a power of ten nearest above <paramref name="raw"/>.</summary>
+    static double NiceStep(double raw)
+    {
+        double p = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        double m = raw / p;
+        return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+    }
+
+    /// <summary>v with as many decimals as the tick spacing needs (scientific notation far from 1).</summary>
+    static string PlainLabel(double v, double step)
+    {
+        if (v != 0 && (Math.Abs(v) < 1e-3 || Math.Abs(v) >= 1e5))
+            return v.ToString("0.###e0", CultureInfo.InvariantCulture);
+        int decimals = Math.Clamp((int)Math.Ceiling(-Math.Log10(step) - 1e-9), 0, 12);
+        return Math.Round(v, decimals).ToString("0." + new string('#', Math.Max(decimals, 1)), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Regenerates <see cref="LogTicks"/> for whatever range the axis shows when it is drawn.</summary>
+    sealed class LogTickGenerator : ITickGenerator
+    {
+        public Tick[] Ticks { get; set; } = [];
+        public int MaxTickCount { get; set; } = 1000;
+        public void Regenerate(CoordinateRange range, Edge edge, PixelLength size, Paint paint, LabelStyle labelStyle) =>
+            Ticks = LogTicks(range.Min, range.Max);
     }
 
     /// <summary>Saves the PNG at <paramref name="path"/> and, beside it, the same figure as SVG (for papers).</summary>

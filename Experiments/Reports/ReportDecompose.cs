@@ -61,7 +61,7 @@ public static class DecomposeReport
             + $"the curvature is measured on {s.Examples} examples.");
         report.Code("curvature decompose --config config.json");
         report.Table(["θ", "step", "file"], s.Inputs.Select((p, i) => (IReadOnlyList<string>)
-            [(i + 1).ToString(CultureInfo.InvariantCulture), s.Rows[i].Step.ToString(CultureInfo.InvariantCulture), p]));
+            [(i + 1).ToString(CultureInfo.InvariantCulture), s.StepLabel(i)["step ".Length..], p]));
         AddDecomposition(report, outDir, s.Rows, s.K, "at each θ", method, analysis.Probes);
         report.Heading("Files");
         report.Bullets(["`energy.csv`: one row per θ (energy, cross and bulk shares, trace shares, totals, standard errors)", "`summary.json`, `config.json`"]);

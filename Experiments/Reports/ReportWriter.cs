@@ -9,7 +9,7 @@ namespace Curvature.Experiments;
 /// they are added and listed in a table of figures right under the title, each linking to
 /// its section, so a reader sees at once what the run produced.
 /// </summary>
-public sealed class ReportWriter
+public sealed partial class ReportWriter
 {
     readonly string _title;
     readonly StringBuilder _body = new();
@@ -96,8 +96,36 @@ public sealed class ReportWriter
         return sb.ToString().TrimEnd() + "\n";
     }
 
-    /// <summary>Writes the Markdown atomically.</summary>
-    public void Save(string path) => AtomicFile.WriteAllText(path, Render());
+    /// <summary>
+    /// Writes the Markdown atomically, with every absolute path of an existing file or
+    /// directory rewritten relative to the report's directory (<see cref="WithRelativePaths"/>),
+    /// so a report reads the same on another machine and its links work when the run
+    /// directory is moved.
+    /// </summary>
+    public void Save(string path) =>
+        AtomicFile.WriteAllText(path, WithRelativePaths(Render(), Path.GetDirectoryName(Path.GetFullPath(path)) ?? "."));
+
+    /// <summary>
+    /// <paramref name="text"/> with each rooted path that names an existing file or directory
+    /// (a θ file, a config.json, a run directory) replaced by its path relative to
+    /// <paramref name="directory"/>, with '/' separators. Tokens that name nothing on disk
+    /// (e.g. "/η" in a formula) are left alone.
+    /// </summary>
+    public static string WithRelativePaths(string text, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string root = Path.GetFullPath(directory);
+        return RootedPath().Replace(text, m =>
+        {
+            string token = m.Value.TrimEnd('.', ':');
+            if (!Path.IsPathFullyQualified(token) || !(File.Exists(token) || Directory.Exists(token))) return m.Value;
+            string relative = Path.GetRelativePath(root, token).Replace('\\', '/');
+            return relative + m.Value[token.Length..];
+        });
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<![\w.~/])(?:/|[A-Za-z]:[\\/])[^\s`'""|()\[\]<>,;*]+")]
+    private static partial System.Text.RegularExpressions.Regex RootedPath();
 
     static string Escape(string s) => s.Replace("|", "\\|").ReplaceLineEndings(" ");
 
