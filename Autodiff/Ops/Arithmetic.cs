@@ -28,8 +28,8 @@ public sealed partial class Tape
     {
         Check(x, nameof(x));
         Core.Guard.Finite(alpha);
-        var y = Node(ScaleOp.Instance, x.Rows, x.Cols, x);
-        y.Alpha = alpha;
+        var y = Node(ScaleOp.Instance, out var s, x.Rows, x.Cols, x);
+        s.Alpha = alpha;
         return Run(y);
     }
 
@@ -228,29 +228,35 @@ internal sealed class MulOp : Op
 /// Y = αX. Linear, so no curvature term.
 /// Forward: Y = αX. Tangent: Ẏ = αẊ. Backward: X̄ += αȲ. Backward tangent: X̄̇ += αȲ̇.
 /// </summary>
-internal sealed class ScaleOp : Op
+internal sealed class ScaleOp : Op<ScaleState>
 {
     public static readonly ScaleOp Instance = new();
     public override string Name => "scale";
 
-    public override void Forward(Tensor y) => PutScaled(y.Alpha, y.A!.Value, y.ValueMut, false);
+    public override void Forward(Tensor y, ScaleState s) => PutScaled(s.Alpha, y.A!.Value, y.ValueMut, false);
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, ScaleState s)
     {
-        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(y.Alpha, y.A!.TangentMut(j), y.TangentMut(j), false);
+        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(s.Alpha, y.A!.TangentMut(j), y.TangentMut(j), false);
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, ScaleState s)
     {
         var x = y.A!;
-        if (x.RequiresGrad) { bool acc = x.BeginAdjoint(); PutScaled(y.Alpha, y.AdjointMut, x.AdjointMut, acc); }
+        if (x.RequiresGrad) { bool acc = x.BeginAdjoint(); PutScaled(s.Alpha, y.AdjointMut, x.AdjointMut, acc); }
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, ScaleState s, bool curvature)
     {
         var x = y.A!;
         if (!y.AdjointTangentTouched || !x.RequiresGrad) return;
         bool acc = x.BeginAdjointTangent();
-        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(y.Alpha, y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
+        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(s.Alpha, y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
     }
+}
+
+/// <summary>The constant factor α of <see cref="ScaleOp"/> and <see cref="SumOp"/>.</summary>
+internal sealed class ScaleState : OpState
+{
+    public double Alpha;
 }

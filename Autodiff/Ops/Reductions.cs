@@ -8,8 +8,8 @@ public sealed partial class Tape
     public Tensor Sum(Tensor x)
     {
         Check(x, nameof(x));
-        var y = Node(SumOp.Instance, 1, 1, x);
-        y.Alpha = 1.0;
+        var y = Node(SumOp.Instance, out var s, 1, 1, x);
+        s.Alpha = 1.0;
         return Run(y);
     }
 
@@ -17,8 +17,8 @@ public sealed partial class Tape
     public Tensor Mean(Tensor x)
     {
         Check(x, nameof(x));
-        var y = Node(SumOp.Instance, 1, 1, x);
-        y.Alpha = 1.0 / x.Size;
+        var y = Node(SumOp.Instance, out var s, 1, 1, x);
+        s.Alpha = 1.0 / x.Size;
         return Run(y);
     }
 
@@ -38,30 +38,30 @@ public sealed partial class Tape
 /// s = α Σᵢ xᵢ (α = 1 for sum, 1/n for mean). Linear, so no curvature term.
 /// Forward: s = α1ᵀx. Tangent: ṡ = α1ᵀẋ. Backward: x̄ += αs̄·1. Backward tangent: x̄̇ += αṡ̄·1.
 /// </summary>
-internal sealed class SumOp : Op
+internal sealed class SumOp : Op<ScaleState>
 {
     public static readonly SumOp Instance = new();
     public override string Name => "sum";
 
-    public override void Forward(Tensor y) => y.ValueMut[0] = y.Alpha * Sum(y.A!.Value);
+    public override void Forward(Tensor y, ScaleState s) => y.ValueMut[0] = s.Alpha * Sum(y.A!.Value);
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, ScaleState s)
     {
-        for (int j = 0; j < y.Tape.TangentCount; j++) y.TangentMut(j)[0] = y.Alpha * Sum(y.A!.TangentMut(j));
+        for (int j = 0; j < y.Tape.TangentCount; j++) y.TangentMut(j)[0] = s.Alpha * Sum(y.A!.TangentMut(j));
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, ScaleState s)
     {
         var x = y.A!;
-        if (x.RequiresGrad) { bool acc = x.BeginAdjoint(); PutConstant(y.Alpha * y.AdjointMut[0], x.AdjointMut, acc); }
+        if (x.RequiresGrad) { bool acc = x.BeginAdjoint(); PutConstant(s.Alpha * y.AdjointMut[0], x.AdjointMut, acc); }
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, ScaleState s, bool curvature)
     {
         var x = y.A!;
         if (!y.AdjointTangentTouched || !x.RequiresGrad) return;
         bool acc = x.BeginAdjointTangent();
-        for (int j = 0; j < y.Tape.TangentCount; j++) PutConstant(y.Alpha * y.AdjointTangentMut(j)[0], x.AdjointTangentMut(j), acc);
+        for (int j = 0; j < y.Tape.TangentCount; j++) PutConstant(s.Alpha * y.AdjointTangentMut(j)[0], x.AdjointTangentMut(j), acc);
     }
 }
 

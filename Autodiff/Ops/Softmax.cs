@@ -6,7 +6,7 @@ public sealed partial class Tape
     public Tensor LogSoftmax(Tensor z)
     {
         Check(z, nameof(z));
-        return Run(Node(LogSoftmaxOp.Instance, z.Rows, z.Cols, z));
+        return Run(Node(LogSoftmaxOp.Instance, out _, z.Rows, z.Cols, z));
     }
 
     /// <summary>
@@ -21,13 +21,13 @@ public sealed partial class Tape
     }
 
     /// <summary>Records a 1×1 loss node over the rows of z with integer labels and a scale (default 1/rows).</summary>
-    Tensor LabelledLoss(Op op, Tensor z, int[] labels, int labelOffset, double? scale)
+    Tensor LabelledLoss(Op<LossState> op, Tensor z, int[] labels, int labelOffset, double? scale)
     {
         CheckLabels(labels, labelOffset, z.Rows, z.Cols);
-        var y = Node(op, 1, 1, z);
-        y.Labels = labels;
-        y.LabelOffset = labelOffset;
-        y.Alpha = LossScale(scale, z.Rows);
+        var y = Node(op, out var s, 1, 1, z);
+        s.Labels = labels;
+        s.LabelOffset = labelOffset;
+        s.Scale = LossScale(scale, z.Rows);
         return Run(y);
     }
 
@@ -59,17 +59,17 @@ public sealed partial class Tape
 /// Backward: z̄ᵣ += ȳᵣ − pᵣ(1ᵀȳᵣ).
 /// Backward tangent: z̄̇ᵣ += ȳ̇ᵣ − pᵣ(1ᵀȳ̇ᵣ) − [ṗᵣ(1ᵀȳᵣ)], with ṗᵣ = pᵣ∘ẏᵣ.
 /// </summary>
-internal sealed class LogSoftmaxOp : Op
+internal sealed class LogSoftmaxOp : Op<LossState>
 {
     public static readonly LogSoftmaxOp Instance = new();
     public override string Name => "log_softmax";
 
-    public override void Forward(Tensor y)
+    public override void Forward(Tensor y, LossState s)
     {
         int rows = y.Rows, cols = y.Cols;
         var z = y.A!.Value;
         var v = y.ValueMut;
-        var p = y.Aux0Buffer(y.Size).AsSpan(0, y.Size);
+        var p = Tensor.Grow(ref s.Cache, y.Size).AsSpan(0, y.Size);
         for (int r = 0; r < rows; r++)
         {
             var zr = z.Slice(r * cols, cols);
@@ -94,10 +94,10 @@ internal sealed class LogSoftmaxOp : Op
         return max + Math.Log(s);
     }
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, LossState s)
     {
         int rows = y.Rows, cols = y.Cols;
-        var p = y.Aux0.AsSpan(0, y.Size);
+        var p = s.Cache.AsSpan(0, y.Size);
         for (int j = 0; j < y.Tape.TangentCount; j++)
         {
             var zd = y.A!.TangentMut(j);
@@ -111,12 +111,12 @@ internal sealed class LogSoftmaxOp : Op
         }
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, LossState s)
     {
         var z = y.A!;
         if (!z.RequiresGrad) return;
         bool acc = z.BeginAdjoint();
-        Pullback(y.AdjointMut, y.Aux0.AsSpan(0, y.Size), y.Rows, y.Cols, z.AdjointMut, acc);
+        Pullback(y.AdjointMut, s.Cache.AsSpan(0, y.Size), y.Rows, y.Cols, z.AdjointMut, acc);
     }
 
     /// <summary>dst (+)= ḡ − p(1ᵀḡ) row by row.</summary>
@@ -135,14 +135,14 @@ internal sealed class LogSoftmaxOp : Op
         }
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, LossState s, bool curvature)
     {
         var z = y.A!;
         bool linear = y.AdjointTangentTouched;
         bool curv = curvature && y.AdjointTouched && z.HasTangent;
         if (!z.RequiresGrad || !(linear || curv)) return;
         int rows = y.Rows, cols = y.Cols;
-        var p = y.Aux0.AsSpan(0, y.Size);
+        var p = s.Cache.AsSpan(0, y.Size);
         bool acc = z.BeginAdjointTangent();
         for (int j = 0; j < y.Tape.TangentCount; j++)
         {
@@ -159,11 +159,11 @@ internal sealed class LogSoftmaxOp : Op
                 var yd = y.TangentMut(j);
                 for (int r = 0; r < rows; r++)
                 {
-                    double s = 0;
-                    for (int c = 0; c < cols; c++) s += yBar[r * cols + c];
+                    double sum = 0;
+                    for (int c = 0; c < cols; c++) sum += yBar[r * cols + c];
                     for (int c = 0; c < cols; c++)
                     {
-                        double v = -p[r * cols + c] * yd[r * cols + c] * s;
+                        double v = -p[r * cols + c] * yd[r * cols + c] * sum;
                         if (accJ) dst[r * cols + c] += v;
                         else dst[r * cols + c] = v;
                     }
@@ -180,35 +180,35 @@ internal sealed class LogSoftmaxOp : Op
 /// Backward: z̄ᵣ += L̄ s (pᵣ − eᵣ).
 /// Backward tangent: z̄̇ᵣ += L̄̇ s (pᵣ − eᵣ) + [L̄ s ṗᵣ], ṗᵣ = (diag pᵣ − pᵣpᵣᵀ)żᵣ = pᵣ∘(żᵣ − pᵣᵀżᵣ).
 /// </summary>
-internal sealed class SoftmaxCrossEntropyOp : Op
+internal sealed class SoftmaxCrossEntropyOp : Op<LossState>
 {
     public static readonly SoftmaxCrossEntropyOp Instance = new();
     public override string Name => "softmax_cross_entropy";
 
-    public override void Forward(Tensor y)
+    public override void Forward(Tensor y, LossState s)
     {
         var zt = y.A!;
         int rows = zt.Rows, cols = zt.Cols;
         var z = zt.Value;
-        var p = y.Aux0Buffer(zt.Size).AsSpan(0, zt.Size);
-        var labels = y.Labels!;
+        var p = Tensor.Grow(ref s.Cache, zt.Size).AsSpan(0, zt.Size);
+        var labels = s.Labels!;
         double total = 0;
         for (int r = 0; r < rows; r++)
         {
             var zr = z.Slice(r * cols, cols);
             double lse = LogSoftmaxOp.LogSumExp(zr);
             for (int c = 0; c < cols; c++) p[r * cols + c] = Math.Exp(zr[c] - lse);
-            total += lse - zr[labels[y.LabelOffset + r]];
+            total += lse - zr[labels[s.LabelOffset + r]];
         }
-        y.ValueMut[0] = y.Alpha * total;
+        y.ValueMut[0] = s.Scale * total;
     }
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, LossState s)
     {
         var zt = y.A!;
         int rows = zt.Rows, cols = zt.Cols;
-        var p = y.Aux0.AsSpan(0, zt.Size);
-        var labels = y.Labels!;
+        var p = s.Cache.AsSpan(0, zt.Size);
+        var labels = s.Labels!;
         for (int j = 0; j < y.Tape.TangentCount; j++)
         {
             var zd = zt.TangentMut(j);
@@ -217,47 +217,47 @@ internal sealed class SoftmaxCrossEntropyOp : Op
             {
                 double dot = 0;
                 for (int c = 0; c < cols; c++) dot += p[r * cols + c] * zd[r * cols + c];
-                total += dot - zd[r * cols + labels[y.LabelOffset + r]];
+                total += dot - zd[r * cols + labels[s.LabelOffset + r]];
             }
-            y.TangentMut(j)[0] = y.Alpha * total;
+            y.TangentMut(j)[0] = s.Scale * total;
         }
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, LossState s)
     {
         var zt = y.A!;
         if (!zt.RequiresGrad) return;
         bool acc = zt.BeginAdjoint();
-        PutResidual(y, y.Alpha * y.AdjointMut[0], zt.AdjointMut, acc);
+        PutResidual(y, s, s.Scale * y.AdjointMut[0], zt.AdjointMut, acc);
     }
 
     /// <summary>dst (+)= w·(p − e) over all rows.</summary>
-    static void PutResidual(Tensor y, double w, Span<double> dst, bool acc)
+    static void PutResidual(Tensor y, LossState s, double w, Span<double> dst, bool acc)
     {
         int rows = y.A!.Rows, cols = y.A.Cols;
-        var p = y.Aux0.AsSpan(0, rows * cols);
-        var labels = y.Labels!;
+        var p = s.Cache.AsSpan(0, rows * cols);
+        var labels = s.Labels!;
         Kernels.PutScaled(w, p, dst, acc);
-        for (int r = 0; r < rows; r++) dst[r * cols + labels[y.LabelOffset + r]] -= w;
+        for (int r = 0; r < rows; r++) dst[r * cols + labels[s.LabelOffset + r]] -= w;
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, LossState s, bool curvature)
     {
         var zt = y.A!;
         bool linear = y.AdjointTangentTouched;
         bool curv = curvature && y.AdjointTouched && zt.HasTangent;
         if (!zt.RequiresGrad || !(linear || curv)) return;
         int rows = zt.Rows, cols = zt.Cols;
-        var p = y.Aux0.AsSpan(0, zt.Size);
+        var p = s.Cache.AsSpan(0, zt.Size);
         bool acc = zt.BeginAdjointTangent();
-        double w = y.Alpha * (y.AdjointTouched ? y.AdjointMut[0] : 0.0);
+        double w = s.Scale * (y.AdjointTouched ? y.AdjointMut[0] : 0.0);
         for (int j = 0; j < y.Tape.TangentCount; j++)
         {
             var dst = zt.AdjointTangentMut(j);
             bool accJ = acc;
             if (linear)
             {
-                PutResidual(y, y.Alpha * y.AdjointTangentMut(j)[0], dst, accJ);
+                PutResidual(y, s, s.Scale * y.AdjointTangentMut(j)[0], dst, accJ);
                 accJ = true;
             }
             if (curv)
@@ -276,5 +276,24 @@ internal sealed class SoftmaxCrossEntropyOp : Op
                 }
             }
         }
+    }
+}
+
+/// <summary>
+/// State of the softmax-based ops and losses: the probabilities (or, for the squared
+/// error, the residual) kept from the forward sweep, and a loss's labels and scale.
+/// </summary>
+internal sealed class LossState : OpState
+{
+    public double[] Cache = [];
+    public int[]? Labels;
+    public int LabelOffset;
+    public double Scale;
+
+    public override void Recorded()
+    {
+        Labels = null;
+        LabelOffset = 0;
+        Scale = 0;
     }
 }
