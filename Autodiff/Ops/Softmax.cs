@@ -10,6 +10,43 @@ public sealed partial class Tape
     }
 
     /// <summary>
+    /// Softmax along <paramref name="axis"/>: along each row (axis 1, PyTorch's
+    /// <c>softmax(z, dim=-1)</c> on a 2-D tensor) or down each column (axis 0). With a
+    /// <paramref name="mask"/> (axis 1 only) an entry whose mask is 0 gets probability 0, as
+    /// if its logit were −∞ (PyTorch's key padding mask): row r reads mask row
+    /// r / <paramref name="rowsPerMaskRow"/>, of z's width, starting at <paramref name="maskOffset"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The axis is not 0 or 1, the mask is too short or combined with axis 0, or a mask row masks every entry.</exception>
+    public Tensor Softmax(Tensor z, int axis = 1, double[]? mask = null, int maskOffset = 0, int rowsPerMaskRow = 1)
+    {
+        Check(z, nameof(z));
+        if (axis is not (0 or 1))
+            throw new ArgumentException($"Softmax: argument 'axis' was {axis}; expected 0 (down each column) or 1 (along each row).", nameof(axis));
+        if (mask is not null)
+        {
+            if (axis != 1)
+                throw new ArgumentException("Softmax: argument 'mask' needs axis 1 (a mask row per group of rows); got axis 0.", nameof(mask));
+            Core.Guard.Positive(rowsPerMaskRow, nameof(rowsPerMaskRow));
+            long maskRows = (z.Rows + (long)rowsPerMaskRow - 1) / rowsPerMaskRow;
+            if (maskOffset < 0 || maskOffset + maskRows * z.Cols > mask.Length)
+                throw new ArgumentException($"Softmax: argument 'mask' has length {mask.Length}; {maskRows} mask rows of width {z.Cols} from offset {maskOffset} need {maskOffset + maskRows * z.Cols}.", nameof(mask));
+            for (long k = 0; k < maskRows; k++)
+            {
+                bool any = false;
+                for (int c = 0; c < z.Cols; c++) any |= mask[maskOffset + k * z.Cols + c] != 0;
+                if (!any)
+                    throw new ArgumentException($"Softmax: argument 'mask' row {k} masks all {z.Cols} entries; expected at least one unmasked entry (an empty sequence).", nameof(mask));
+            }
+        }
+        var y = Node(SoftmaxOp.Instance, out var s, z.Rows, z.Cols, z);
+        s.Axis = axis;
+        s.Mask = mask;
+        s.MaskOffset = maskOffset;
+        s.RowsPerMaskRow = rowsPerMaskRow;
+        return Run(y);
+    }
+
+    /// <summary>
     /// Softmax cross-entropy with integer labels, L = scale·Σᵣ [log Σ_c exp(z_rc) − z_{r,yᵣ}]
     /// (1×1), where yᵣ = labels[labelOffset + r]. The scale defaults to 1/rows, the mean
     /// over examples; a chunk of a larger set passes 1/N so chunk losses add up.
@@ -296,4 +333,122 @@ internal sealed class LossState : OpState
         LabelOffset = 0;
         Scale = 0;
     }
+}
+
+/// <summary>
+/// p = softmax(z) along each line (a row for axis 1, a column for axis 0); masked entries
+/// have p = 0 and receive no derivative. With ⟨u, w⟩ the sum over a line:
+/// Forward: p = exp(z − max)/Σ exp(z − max) over the unmasked entries.
+/// Tangent: ṗ = p∘(ż − ⟨p, ż⟩).
+/// Backward: z̄ += p∘(p̄ − ⟨p, p̄⟩).
+/// Backward tangent: z̄̇ += p∘(p̄̇ − ⟨p, p̄̇⟩) + [ṗ∘(p̄ − ⟨p, p̄⟩) − p⟨ṗ, p̄⟩].
+/// </summary>
+internal sealed class SoftmaxOp : Op<SoftmaxState>
+{
+    public static readonly SoftmaxOp Instance = new();
+    public override string Name => "softmax";
+
+    /// <summary>Number of lines, their length, the stride between a line's entries, and where line i starts.</summary>
+    static (int Lines, int Length, int Step) Shape(Tensor y, SoftmaxState s) =>
+        s.Axis == 1 ? (y.Rows, y.Cols, 1) : (y.Cols, y.Rows, y.Cols);
+
+    static int Start(Tensor y, SoftmaxState s, int line) => s.Axis == 1 ? line * y.Cols : line;
+
+    bool Masked(SoftmaxState s, int cols, int row, int c) =>
+        s.Mask is not null && s.Mask[s.MaskOffset + (row / s.RowsPerMaskRow) * cols + c] == 0;
+
+    public override void Forward(Tensor y, SoftmaxState s)
+    {
+        var (lines, length, step) = Shape(y, s);
+        var z = y.A!.Value;
+        var p = y.ValueMut;
+        for (int i = 0; i < lines; i++)
+        {
+            int o = Start(y, s, i);
+            double max = double.NegativeInfinity;
+            for (int k = 0; k < length; k++)
+                if (!Masked(s, y.Cols, i, k) && z[o + k * step] > max) max = z[o + k * step];
+            double sum = 0;
+            for (int k = 0; k < length; k++)
+            {
+                double e = Masked(s, y.Cols, i, k) ? 0.0 : Math.Exp(z[o + k * step] - max);
+                p[o + k * step] = e;
+                sum += e;
+            }
+            for (int k = 0; k < length; k++) p[o + k * step] /= sum;
+        }
+    }
+
+    /// <summary>dst (+)= p∘(u − ⟨p, u⟩) line by line (zero where p is 0, so masked entries get nothing).</summary>
+    static void Pullback(Tensor y, SoftmaxState s, ReadOnlySpan<double> p, ReadOnlySpan<double> u, Span<double> dst, bool accumulate)
+    {
+        var (lines, length, step) = Shape(y, s);
+        for (int i = 0; i < lines; i++)
+        {
+            int o = Start(y, s, i);
+            double dot = 0;
+            for (int k = 0; k < length; k++) dot += p[o + k * step] * u[o + k * step];
+            for (int k = 0; k < length; k++)
+            {
+                int e = o + k * step;
+                double v = p[e] * (u[e] - dot);
+                if (accumulate) dst[e] += v;
+                else dst[e] = v;
+            }
+        }
+    }
+
+    public override void Tangent(Tensor y, SoftmaxState s)
+    {
+        for (int j = 0; j < y.Tape.TangentCount; j++) Pullback(y, s, y.Value, y.A!.TangentMut(j), y.TangentMut(j), false);
+    }
+
+    public override void Backward(Tensor y, SoftmaxState s)
+    {
+        var z = y.A!;
+        if (!z.RequiresGrad) return;
+        bool acc = z.BeginAdjoint();
+        Pullback(y, s, y.Value, y.AdjointMut, z.AdjointMut, acc);
+    }
+
+    public override void BackwardTangent(Tensor y, SoftmaxState s, bool curvature)
+    {
+        var z = y.A!;
+        bool linear = y.AdjointTangentTouched;
+        bool curv = curvature && y.AdjointTouched && z.HasTangent;
+        if (!z.RequiresGrad || !(linear || curv)) return;
+        bool acc = z.BeginAdjointTangent();
+        var (lines, length, step) = Shape(y, s);
+        var p = y.Value;
+        var pBar = y.AdjointMut;
+        for (int j = 0; j < y.Tape.TangentCount; j++)
+        {
+            var dst = z.AdjointTangentMut(j);
+            bool accJ = acc;
+            if (linear) { Pullback(y, s, p, y.AdjointTangentMut(j), dst, accJ); accJ = true; }
+            if (!curv) continue;
+            var pd = y.TangentMut(j);
+            for (int i = 0; i < lines; i++)
+            {
+                int o = Start(y, s, i);
+                double dot = 0, dotD = 0;
+                for (int k = 0; k < length; k++) { int e = o + k * step; dot += p[e] * pBar[e]; dotD += pd[e] * pBar[e]; }
+                for (int k = 0; k < length; k++)
+                {
+                    int e = o + k * step;
+                    double v = pd[e] * (pBar[e] - dot) - p[e] * dotD;
+                    if (accJ) dst[e] += v;
+                    else dst[e] = v;
+                }
+            }
+        }
+    }
+}
+
+/// <summary>The softmax's axis and optional mask (not copied).</summary>
+internal sealed class SoftmaxState : OpState
+{
+    public int Axis = 1;
+    public double[]? Mask;
+    public int MaskOffset, RowsPerMaskRow = 1;
 }
