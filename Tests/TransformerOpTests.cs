@@ -19,13 +19,15 @@ public class TransformerOpTests
     static double Normal(Rng r, int _) => r.NextGaussian();
     static double Half(Rng r, int _) => 0.5 * r.NextGaussian();
 
-    static readonly int[] Ids = [0, 2, 2, 5, 1];
+    static readonly double[] IdValues = [0, 2, 2, 5, 1];
     // Two sequences of three tokens; the first is padded at its last position.
     static readonly double[] Mask23 = [1, 1, 0, 1, 1, 1];
     static readonly double[] Mask31 = [1, 1, 1];
+    static Tensor M23(Tape t) => t.Constant(Mask23, 0, 2, 3);
+    static Tensor M31(Tape t) => t.Constant(Mask31, 0, 3, 1);
 
     /// <summary>A pre-norm encoder layer on B×T tokens of width d: x + Attn(LN(x)), then h + FF(LN(h)) with GELU.</summary>
-    static Tensor EncoderLayer(Tape t, Tensor[] p, int heads, int seqLen, double[] mask)
+    static Tensor EncoderLayer(Tape t, Tensor[] p, int heads, int seqLen, Tensor mask)
     {
         var x = p[0];
         var a = t.SelfAttention(t.LayerNorm(x, p[1], p[2]), p[3], p[4], p[5], p[6], heads, seqLen, mask);
@@ -39,8 +41,8 @@ public class TransformerOpTests
 
     public static IEnumerable<OpCase> Cases()
     {
-        yield return new("embedding", [(6, 3)], Normal, (t, x) => t.Embedding(x[0], Ids, 0, Ids.Length));
-        yield return new("embedding_window", [(6, 3)], Normal, (t, x) => t.Embedding(x[0], Ids, 2, 3));
+        yield return new("embedding", [(6, 3)], Normal, (t, x) => t.Embedding(x[0], t.Constant(IdValues, 0, 1, 5)));
+        yield return new("embedding_batch", [(6, 3)], Normal, (t, x) => t.Embedding(x[0], t.Constant([1.0, 0, 5, 5, 2, 1], 0, 2, 3)));
         yield return new("positional", [(6, 3), (3, 3)], Normal, (t, x) => t.AddPositional(x[0], x[1]));
         yield return new("positional_length_1", [(4, 3), (1, 3)], Normal, (t, x) => t.AddPositional(x[0], x[1]));
         yield return new("layer_norm", [(4, 5), (1, 5), (1, 5)], Normal, (t, x) => t.LayerNorm(x[0], x[1], x[2]));
@@ -51,23 +53,23 @@ public class TransformerOpTests
         yield return new("softmax_columns", [(3, 4)], Normal, (t, x) => t.Softmax(x[0], axis: 0));
         yield return new("softmax_tied_inputs", [(3, 4)], (r, _) => r.NextDouble() < 0.5 ? 0.25 : -0.5, (t, x) => t.Softmax(x[0]));
         yield return new("softmax_same_input_twice", [(3, 4)], Normal, (t, x) => t.Softmax(t.Add(x[0], x[0])));
-        yield return new("softmax_masked", [(6, 3)], Normal, (t, x) => t.Softmax(x[0], 1, Mask23, 0, 3));
+        yield return new("softmax_masked", [(6, 3)], Normal, (t, x) => t.Softmax(x[0], 1, M23(t), 3));
         yield return new("attention_scores", [(6, 4), (6, 4)], Normal, (t, x) => t.AttentionScores(x[0], 0, x[1], 0, 2, 3, 2, 0.7));
         yield return new("attention_scores_same_operand", [(6, 8)], Normal, (t, x) => t.AttentionScores(x[0], 0, x[0], 4, 2, 3, 2, 0.7));
         yield return new("attention_mix", [(12, 3), (6, 4)], Normal, (t, x) => t.AttentionMix(x[0], x[1], 0, 2, 3, 2));
         yield return new("attention_mix_column_window", [(12, 3), (6, 7)], Normal, (t, x) => t.AttentionMix(x[0], x[1], 3, 2, 3, 2));
         yield return new("self_attention_masked", [(6, 4), (12, 4), (1, 12), (4, 4), (1, 4)], Half,
-            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 2, 3, Mask23));
+            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 2, 3, M23(t)));
         yield return new("self_attention_single_head", [(6, 4), (12, 4), (1, 12), (4, 4), (1, 4)], Half,
-            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 1, 3, Mask23));
+            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 1, 3, M23(t)));
         yield return new("self_attention_length_1", [(3, 4), (12, 4), (1, 12), (4, 4), (1, 4)], Half,
-            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 2, 1, Mask31));
+            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 2, 1, M31(t)));
         yield return new("gelu", [(3, 4)], (r, _) => r.Uniform(-3, 3), (t, x) => t.Gelu(x[0]));
         yield return new("residual", [(5, 3), (3, 3)], Normal, (t, x) => t.Add(x[0], t.Tanh(t.MatMul(x[0], x[1]))));
-        yield return new("masked_mean_pool", [(6, 3)], Normal, (t, x) => t.MaskedMeanPool(x[0], 3, Mask23));
-        yield return new("masked_mean_pool_length_1", [(3, 2)], Normal, (t, x) => t.MaskedMeanPool(x[0], 1, Mask31));
-        yield return new("encoder_layer_masked", LayerShapes(6, 4, 5), Half, (t, x) => EncoderLayer(t, x, 2, 3, Mask23));
-        yield return new("encoder_layer_length_1_single_head", LayerShapes(3, 4, 5), Half, (t, x) => EncoderLayer(t, x, 1, 1, Mask31));
+        yield return new("masked_mean_pool", [(6, 3)], Normal, (t, x) => t.MaskedMeanPool(x[0], M23(t)));
+        yield return new("masked_mean_pool_length_1", [(3, 2)], Normal, (t, x) => t.MaskedMeanPool(x[0], M31(t)));
+        yield return new("encoder_layer_masked", LayerShapes(6, 4, 5), Half, (t, x) => EncoderLayer(t, x, 2, 3, M23(t)));
+        yield return new("encoder_layer_length_1_single_head", LayerShapes(3, 4, 5), Half, (t, x) => EncoderLayer(t, x, 1, 1, M31(t)));
     }
 
     [TestCaseSource(nameof(Cases))]
@@ -84,10 +86,10 @@ public class TransformerOpTests
     {
         var rng = new Rng(3);
         var table = Gaussian(rng, 6 * 3);
-        var w = Gaussian(rng, Ids.Length * 3);
+        var w = Gaussian(rng, IdValues.Length * 3);
         Tensor Loss(Tape t, Tensor theta)
         {
-            var y = t.Embedding(t.Slice(theta, 0, 6, 3), Ids, 0, Ids.Length);
+            var y = t.Embedding(t.Slice(theta, 0, 6, 3), t.Constant(IdValues, 0, 1, 5));
             return t.Sum(t.Square(t.Mul(y, t.Constant(w, 0, y.Rows, y.Cols))));
         }
         var g = new Tape().Gradient(Loss, table).Gradient;
@@ -117,7 +119,7 @@ public class TransformerOpTests
             var t = new Tape();
             t.Begin();
             var y = t.SelfAttention(t.Constant(input, 0, 6, 4), t.Constant(wi, 0, 12, 4), t.Constant(bi, 0, 1, 12),
-                t.Constant(wo, 0, 4, 4), t.Constant(bo, 0, 1, 4), 2, 3, Mask23);
+                t.Constant(wo, 0, 4, 4), t.Constant(bo, 0, 1, 4), 2, 3, M23(t));
             return y.Value.ToArray();
         }
         var before = Run(x);
@@ -133,7 +135,7 @@ public class TransformerOpTests
     {
         var t = new Tape();
         t.Begin();
-        var p = t.Softmax(t.Constant([2.0, 2.0, 2.0, 7.0, 1.0, 3.0], 2, 3), 1, [1, 1, 1, 1, 0, 1], 0, 1);
+        var p = t.Softmax(t.Constant([2.0, 2.0, 2.0, 7.0, 1.0, 3.0], 2, 3), 1, t.Constant([1.0, 1, 1, 1, 0, 1], 2, 3), 1);
         p.Value[0].Should().BeApproximately(1.0 / 3, 1e-15);
         p.Value[4].Should().Be(0.0);
         (p.Value[3] + p.Value[5]).Should().BeApproximately(1.0, 1e-15);
@@ -156,9 +158,9 @@ public class TransformerOpTests
         var t = new Tape();
         t.Begin();
         var x = t.Constant(new double[6], 0, 3, 2);
-        var act = () => t.MaskedMeanPool(x, 3, [0, 0, 0]);
+        var act = () => t.MaskedMeanPool(x, t.Constant([0.0, 0, 0], 1, 3));
         act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "mask");
-        var soft = () => t.Softmax(x, 1, [1, 1, 0, 0, 1, 1], 0, 1);
+        var soft = () => t.Softmax(x, 1, t.Constant([1.0, 1, 0, 0, 1, 1], 3, 2), 1);
         soft.Should().Throw<ArgumentException>().Where(e => e.ParamName == "mask");
     }
 }

@@ -13,15 +13,14 @@ public sealed partial class Tape
     /// <paramref name="outWeight"/> (d×d) and <paramref name="outBias"/> (1×d) are
     /// <c>out_proj</c>. Each head h sees columns [h·d/H, (h + 1)·d/H) of Q, K and V and
     /// computes softmax(Q_h K_hᵀ/√(d/H)) V_h; the heads are concatenated and projected.
-    /// A key whose <paramref name="keyMask"/> entry is 0 (sequence b's mask is entries
-    /// [maskOffset + b·T, maskOffset + (b + 1)·T)) is ignored, as PyTorch's
-    /// <c>key_padding_mask</c> (True there). Recorded as its parts: the in-projection
+    /// A key whose entry in the constant B×T <paramref name="keyMask"/> is 0 is ignored, as
+    /// PyTorch's <c>key_padding_mask</c> (True there); see <see cref="TokenMask"/>. Recorded as its parts: the in-projection
     /// (<see cref="Linear"/>), <see cref="AttentionScores"/>, the masked <see cref="Softmax"/>,
     /// <see cref="AttentionMix"/> and the out-projection, so its four rules are theirs.
     /// </summary>
     /// <exception cref="ArgumentException">d is not divisible by the number of heads, a shape does not match, or a sequence is fully masked.</exception>
     public Tensor SelfAttention(Tensor x, Tensor inWeight, Tensor? inBias, Tensor outWeight, Tensor? outBias, int heads, int seqLen,
-        double[]? keyMask = null, int maskOffset = 0)
+        Tensor? keyMask = null)
     {
         Check(x, nameof(x));
         int d = x.Cols;
@@ -33,7 +32,7 @@ public sealed partial class Tape
         int w = d / heads;
         var qkv = Linear(x, inWeight, inBias);
         var scores = AttentionScores(qkv, 0, qkv, d, heads, seqLen, w, 1.0 / Math.Sqrt(w));
-        var p = Softmax(scores, 1, keyMask, maskOffset, heads * seqLen);
+        var p = Softmax(scores, 1, keyMask, heads * seqLen);
         var o = AttentionMix(p, qkv, 2 * d, heads, seqLen, w);
         return Linear(o, outWeight, outBias);
     }

@@ -23,40 +23,35 @@ public sealed partial class Tape
     }
 
     /// <summary>
-    /// Masked mean pooling over each sequence: for B sequences of <paramref name="seqLen"/>
-    /// rows stored one after another in <paramref name="x"/> ((B·T)×d), row b of the B×d
-    /// result is Σ_t m_bt x_bt / Σ_t m_bt with the weights m_bt = mask[maskOffset + b·T + t]
-    /// (1 for a token, 0 for padding; PyTorch: <c>(x * m[..., None]).sum(1) / m.sum(1, keepdim=True)</c>).
+    /// Masked mean pooling over each sequence: for the constant B×T <paramref name="mask"/>
+    /// and B sequences of T rows stored one after another in <paramref name="x"/>
+    /// ((B·T)×d), row b of the B×d result is Σ_t m_bt x_bt / Σ_t m_bt (m = 1 for a token, 0
+    /// for padding; PyTorch: <c>(x * m[..., None]).sum(1) / m.sum(1, keepdim=True)</c>).
     /// </summary>
-    /// <exception cref="ArgumentException">The rows are not whole sequences, the mask is too short or negative, or a sequence has no weight.</exception>
-    public Tensor MaskedMeanPool(Tensor x, int seqLen, double[] mask, int maskOffset = 0)
+    /// <exception cref="ArgumentException">The shapes do not match, a weight is negative or not finite, or a sequence has no weight.</exception>
+    public Tensor MaskedMeanPool(Tensor x, Tensor mask)
     {
         Check(x, nameof(x));
-        Core.Guard.Positive(seqLen, nameof(seqLen));
-        ArgumentNullException.ThrowIfNull(mask);
-        if (x.Rows % seqLen != 0)
-            throw new ArgumentException($"MaskedMeanPool: argument 'seqLen' was {seqLen}; the input {x.Shape} is not a whole number of sequences.", nameof(seqLen));
-        if (maskOffset < 0 || maskOffset + (long)x.Rows > mask.Length)
-            throw new ArgumentException($"MaskedMeanPool: argument 'mask' has length {mask.Length}; {x.Rows} entries from offset {maskOffset} need {maskOffset + (long)x.Rows}.", nameof(mask));
-        int batch = x.Rows / seqLen;
-        for (int b = 0; b < batch; b++)
+        Check(mask, nameof(mask));
+        CheckConstant(mask, "MaskedMeanPool", nameof(mask));
+        if ((long)mask.Rows * mask.Cols != x.Rows)
+            throw new ArgumentException($"MaskedMeanPool: argument 'mask' is {mask.Shape}; expected B x T with B·T = {x.Rows}, the rows of the input {x.Shape}.", nameof(mask));
+        var mv = mask.Value;
+        int seqLen = mask.Cols;
+        for (int b = 0; b < mask.Rows; b++)
         {
             double total = 0;
             for (int t = 0; t < seqLen; t++)
             {
-                double w = mask[maskOffset + b * seqLen + t];
+                double w = mv[b * seqLen + t];
                 if (!(w >= 0) || !double.IsFinite(w))
-                    throw new ArgumentException($"MaskedMeanPool: argument 'mask' has {w} at index {maskOffset + b * seqLen + t}; expected a finite weight ≥ 0.", nameof(mask));
+                    throw new ArgumentException($"MaskedMeanPool: argument 'mask' has {w} at ({b}, {t}); expected a finite weight ≥ 0.", nameof(mask));
                 total += w;
             }
             if (!(total > 0))
                 throw new ArgumentException($"MaskedMeanPool: argument 'mask' gives sequence {b} no weight; expected at least one token.", nameof(mask));
         }
-        var y = Node(MaskedMeanPoolOp.Instance, out var s, batch, x.Cols, x);
-        s.SeqLen = seqLen;
-        s.Mask = mask;
-        s.MaskOffset = maskOffset;
-        return Run(y);
+        return Run(Node(MaskedMeanPoolOp.Instance, mask.Rows, x.Cols, x, mask));
     }
 
     /// <summary>The same entries in row-major order, viewed as rows×cols (a copy on the tape).</summary>
@@ -138,67 +133,59 @@ internal sealed class ReshapeOp : Op
 /// Forward: y_b = Σ_t w_bt x_bt. Tangent: ẏ_b = Σ_t w_bt ẋ_bt.
 /// Backward: x̄_bt += w_bt ȳ_b (0 at padding). Backward tangent: x̄̇_bt += w_bt ȳ̇_b.
 /// </summary>
-internal sealed class MaskedMeanPoolOp : Op<MaskedMeanPoolState>
+internal sealed class MaskedMeanPoolOp : Op
 {
     public static readonly MaskedMeanPoolOp Instance = new();
     public override string Name => "masked_mean_pool";
 
-    static double Weight(MaskedMeanPoolState s, int b, int t)
-    {
-        double total = 0;
-        for (int u = 0; u < s.SeqLen; u++) total += s.Mask[s.MaskOffset + b * s.SeqLen + u];
-        return s.Mask[s.MaskOffset + b * s.SeqLen + t] / total;
-    }
+    /// <summary>1 / Σ_t m_bt for sequence b of the mask.</summary>
+    static double InverseTotal(ReadOnlySpan<double> mask, int b, int seqLen) => 1.0 / Sum(mask.Slice(b * seqLen, seqLen));
 
-    static void Pool(MaskedMeanPoolState s, int batch, int d, ReadOnlySpan<double> x, Span<double> y)
+    static void Pool(ReadOnlySpan<double> mask, int seqLen, int batch, int d, ReadOnlySpan<double> x, Span<double> y)
     {
         for (int b = 0; b < batch; b++)
         {
             var yb = y.Slice(b * d, d);
             yb.Clear();
-            for (int t = 0; t < s.SeqLen; t++)
+            double inv = InverseTotal(mask, b, seqLen);
+            for (int t = 0; t < seqLen; t++)
             {
-                double w = Weight(s, b, t);
-                if (w != 0) PutScaled(w, x.Slice((b * s.SeqLen + t) * d, d), yb, true);
+                double w = mask[b * seqLen + t] * inv;
+                if (w != 0) PutScaled(w, x.Slice((b * seqLen + t) * d, d), yb, true);
             }
         }
     }
 
-    static void Spread(MaskedMeanPoolState s, int batch, int d, ReadOnlySpan<double> yBar, Span<double> xBar, bool accumulate)
+    static void Spread(ReadOnlySpan<double> mask, int seqLen, int batch, int d, ReadOnlySpan<double> yBar, Span<double> xBar, bool accumulate)
     {
         for (int b = 0; b < batch; b++)
-            for (int t = 0; t < s.SeqLen; t++)
-                PutScaled(Weight(s, b, t), yBar.Slice(b * d, d), xBar.Slice((b * s.SeqLen + t) * d, d), accumulate);
+        {
+            double inv = InverseTotal(mask, b, seqLen);
+            for (int t = 0; t < seqLen; t++)
+                PutScaled(mask[b * seqLen + t] * inv, yBar.Slice(b * d, d), xBar.Slice((b * seqLen + t) * d, d), accumulate);
+        }
     }
 
-    public override void Forward(Tensor y, MaskedMeanPoolState s) => Pool(s, y.Rows, y.Cols, y.A!.Value, y.ValueMut);
+    public override void Forward(Tensor y) => Pool(y.B!.Value, y.B.Cols, y.Rows, y.Cols, y.A!.Value, y.ValueMut);
 
-    public override void Tangent(Tensor y, MaskedMeanPoolState s)
+    public override void Tangent(Tensor y)
     {
-        for (int j = 0; j < y.Tape.TangentCount; j++) Pool(s, y.Rows, y.Cols, y.A!.TangentMut(j), y.TangentMut(j));
+        for (int j = 0; j < y.Tape.TangentCount; j++) Pool(y.B!.Value, y.B.Cols, y.Rows, y.Cols, y.A!.TangentMut(j), y.TangentMut(j));
     }
 
-    public override void Backward(Tensor y, MaskedMeanPoolState s)
+    public override void Backward(Tensor y)
     {
         var x = y.A!;
         if (!x.RequiresGrad) return;
         bool acc = x.BeginAdjoint();
-        Spread(s, y.Rows, y.Cols, y.AdjointMut, x.AdjointMut, acc);
+        Spread(y.B!.Value, y.B.Cols, y.Rows, y.Cols, y.AdjointMut, x.AdjointMut, acc);
     }
 
-    public override void BackwardTangent(Tensor y, MaskedMeanPoolState s, bool curvature)
+    public override void BackwardTangent(Tensor y, bool curvature)
     {
         var x = y.A!;
         if (!y.AdjointTangentTouched || !x.RequiresGrad) return;
         bool acc = x.BeginAdjointTangent();
-        for (int j = 0; j < y.Tape.TangentCount; j++) Spread(s, y.Rows, y.Cols, y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
+        for (int j = 0; j < y.Tape.TangentCount; j++) Spread(y.B!.Value, y.B.Cols, y.Rows, y.Cols, y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
     }
-}
-
-/// <summary>The sequence length and the token mask (not copied) of a <see cref="MaskedMeanPoolOp"/> node.</summary>
-internal sealed class MaskedMeanPoolState : OpState
-{
-    public int SeqLen;
-    public double[] Mask = [];
-    public int MaskOffset;
 }

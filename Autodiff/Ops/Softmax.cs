@@ -13,11 +13,11 @@ public sealed partial class Tape
     /// Softmax along <paramref name="axis"/>: along each row (axis 1, PyTorch's
     /// <c>softmax(z, dim=-1)</c> on a 2-D tensor) or down each column (axis 0). With a
     /// <paramref name="mask"/> (axis 1 only) an entry whose mask is 0 gets probability 0, as
-    /// if its logit were −∞ (PyTorch's key padding mask): row r reads mask row
-    /// r / <paramref name="rowsPerMaskRow"/>, of z's width, starting at <paramref name="maskOffset"/>.
+    /// if its logit were −∞ (PyTorch's key padding mask): row r of z reads row
+    /// r / <paramref name="rowsPerMaskRow"/> of the constant mask, which has z's width.
     /// </summary>
-    /// <exception cref="ArgumentException">The axis is not 0 or 1, the mask is too short or combined with axis 0, or a mask row masks every entry.</exception>
-    public Tensor Softmax(Tensor z, int axis = 1, double[]? mask = null, int maskOffset = 0, int rowsPerMaskRow = 1)
+    /// <exception cref="ArgumentException">The axis is not 0 or 1, the mask's shape does not match or it is combined with axis 0, or a mask row masks every entry.</exception>
+    public Tensor Softmax(Tensor z, int axis = 1, Tensor? mask = null, int rowsPerMaskRow = 1)
     {
         Check(z, nameof(z));
         if (axis is not (0 or 1))
@@ -26,14 +26,17 @@ public sealed partial class Tape
         {
             if (axis != 1)
                 throw new ArgumentException("Softmax: argument 'mask' needs axis 1 (a mask row per group of rows); got axis 0.", nameof(mask));
+            Check(mask, nameof(mask));
+            CheckConstant(mask, "Softmax", nameof(mask));
             Core.Guard.Positive(rowsPerMaskRow, nameof(rowsPerMaskRow));
             long maskRows = (z.Rows + (long)rowsPerMaskRow - 1) / rowsPerMaskRow;
-            if (maskOffset < 0 || maskOffset + maskRows * z.Cols > mask.Length)
-                throw new ArgumentException($"Softmax: argument 'mask' has length {mask.Length}; {maskRows} mask rows of width {z.Cols} from offset {maskOffset} need {maskOffset + maskRows * z.Cols}.", nameof(mask));
-            for (long k = 0; k < maskRows; k++)
+            if (mask.Rows != maskRows || mask.Cols != z.Cols)
+                throw new ArgumentException($"Softmax: argument 'mask' is {mask.Shape}; expected {maskRows}x{z.Cols} (one row per {rowsPerMaskRow} rows of z, which is {z.Shape}).", nameof(mask));
+            var mv = mask.Value;
+            for (int k = 0; k < maskRows; k++)
             {
                 bool any = false;
-                for (int c = 0; c < z.Cols; c++) any |= mask[maskOffset + k * z.Cols + c] != 0;
+                for (int c = 0; c < z.Cols; c++) any |= mv[k * z.Cols + c] != 0;
                 if (!any)
                     throw new ArgumentException($"Softmax: argument 'mask' row {k} masks all {z.Cols} entries; expected at least one unmasked entry (an empty sequence).", nameof(mask));
             }
@@ -41,7 +44,6 @@ public sealed partial class Tape
         var y = Node(SoftmaxOp.Instance, out var s, z.Rows, z.Cols, z);
         s.Axis = axis;
         s.Mask = mask;
-        s.MaskOffset = maskOffset;
         s.RowsPerMaskRow = rowsPerMaskRow;
         return Run(y);
     }
@@ -354,8 +356,8 @@ internal sealed class SoftmaxOp : Op<SoftmaxState>
 
     static int Start(Tensor y, SoftmaxState s, int line) => s.Axis == 1 ? line * y.Cols : line;
 
-    bool Masked(SoftmaxState s, int cols, int row, int c) =>
-        s.Mask is not null && s.Mask[s.MaskOffset + (row / s.RowsPerMaskRow) * cols + c] == 0;
+    static bool Masked(SoftmaxState s, int cols, int row, int c) =>
+        s.Mask is not null && s.Mask.Value[(row / s.RowsPerMaskRow) * cols + c] == 0;
 
     public override void Forward(Tensor y, SoftmaxState s)
     {
@@ -445,10 +447,12 @@ internal sealed class SoftmaxOp : Op<SoftmaxState>
     }
 }
 
-/// <summary>The softmax's axis and optional mask (not copied).</summary>
+/// <summary>The softmax's axis and optional constant mask tensor.</summary>
 internal sealed class SoftmaxState : OpState
 {
     public int Axis = 1;
-    public double[]? Mask;
-    public int MaskOffset, RowsPerMaskRow = 1;
+    public Tensor? Mask;
+    public int RowsPerMaskRow = 1;
+
+    public override void Recorded() => Mask = null;
 }
