@@ -26,9 +26,9 @@ public class NetworkSettings : CommandSettings
     [DefaultValue(0UL)]
     public ulong Seed { get; set; }
 
-    public Sequential BuildModel()
+    public INetwork BuildModel()
     {
-        try { return Sequential.Parse(Arch, Act.Trim().ToLowerInvariant()); }
+        try { return Architecture.Parse(Arch, ActivationNames.Parse(Act)); }
         catch (ArgumentException e) when (!e.Message.Contains("--", StringComparison.Ordinal))
         {
             throw new ArgumentException($"Option '--arch' was '{Arch}' (--act '{Act}'): {e.Message}", "arch", e);

@@ -151,18 +151,7 @@ public class Sequential : INetwork
     }
 
     /// <inheritdoc/>
-    public Matrix Predict(ReadOnlySpan<double> theta, Matrix x)
-    {
-        Guard.NotNull(x);
-        Guard.Length(theta, ParameterCount, nameof(theta));
-        var tape = new Tape();
-        tape.Begin();
-        var p = tape.Parameter(theta.ToArray());
-        var z = Forward(tape, p, tape.Constant(x));
-        var outputs = new Matrix(z.Rows, z.Cols);
-        z.Value.CopyTo(outputs.Data);
-        return outputs;
-    }
+    public Matrix Predict(ReadOnlySpan<double> theta, Matrix x) => NetworkPredict.Run(this, theta, x);
 
     /// <summary>The architecture string.</summary>
     public override string ToString() => Spec;

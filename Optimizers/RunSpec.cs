@@ -277,7 +277,7 @@ public sealed record RunSpec
     };
 
     /// <summary>The network the spec names (<see cref="Arch"/>, <see cref="Activation"/>).</summary>
-    public Sequential Network() => Wrap("arch", Arch, () => Sequential.Parse(Arch, Wrap("act", Activation, () => ActivationNames.Parse(Activation))));
+    public INetwork Network() => Wrap("arch", Arch, () => Architecture.Parse(Arch, Wrap("act", Activation, () => ActivationNames.Parse(Activation))));
 
     /// <summary>The loss the spec names.</summary>
     public LossKind LossKind() => Wrap("loss", Loss, () => LossNames.Parse(Loss));

@@ -422,7 +422,7 @@ internal sealed class SoftmaxOp : Op<SoftmaxState>
         bool acc = z.BeginAdjointTangent();
         var (lines, length, step) = Shape(y, s);
         var p = y.Value;
-        var pBar = y.AdjointMut;
+        var pBar = curv ? y.AdjointMut : default;
         for (int j = 0; j < y.Tape.TangentCount; j++)
         {
             var dst = z.AdjointTangentMut(j);
