@@ -15,7 +15,7 @@ public class RunSettings : CommandSettings
     [CommandOption("--config <FILE>"), Description("Start from this config.json (written by an earlier run); flags given as well override it (default: none, RunSpec.Defaults).")]
     public string? Config { get; init; }
 
-    [CommandOption("--arch <ARCH>"), Description("Architecture: widths, e.g. 196-32-32-10 (the default), or a CNN, e.g. 1x14x14-c8k3-m2-c16k3-m2-10 (CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md).")]
+    [CommandOption("--arch <ARCH>"), Description("Architecture: widths, e.g. 196-32-32-10 (the default), or a CNN, e.g. 1x14x14-c8k3-m2-c16k3-m2-10 (CxHxW, cN[kK][sS][pP], mK, aK), or a Transformer, e.g. spam-e64-t8f256x2-2 (tokVxL or spam, eD, tH[fF][xN]; docs/models.md).")]
     public string? Arch { get; init; }
 
     [CommandOption("--act <ACT>"), Description("Hidden activation, e.g. tanh or relu (default tanh).")]
@@ -24,7 +24,7 @@ public class RunSettings : CommandSettings
     [CommandOption("--loss <LOSS>"), Description("ce, mse (mean over examples of ½‖z − t‖²) or torch-mse (PyTorch's nn.MSELoss: mean over examples and outputs of (z − t)²) (default mse).")]
     public string? Loss { get; init; }
 
-    [CommandOption("--data <SPEC>"), Description("Training data (mnist14:N, gmm:N:D:C:SEED, npy:X.npy,y.npy, ...; default mnist14:2000).")]
+    [CommandOption("--data <SPEC>"), Description("Training data (mnist14:N, spam:N, gmm:N:D:C:SEED, npy:X.npy,y.npy, ...; default mnist14:2000).")]
     public string? Data { get; init; }
 
     [CommandOption("--test-data <SPEC>"), Description("Test data; 'none' for no test set (default mnist14-test).")]
