@@ -164,23 +164,12 @@ public sealed partial class TransformerClassifier : INetwork
     }
 
     /// <inheritdoc/>
-    public double[] Initialize(ulong seed)
-    {
-        var theta = new double[ParameterCount];
-        Initialize(seed, theta);
-        return theta;
-    }
+    public double[] Initialize(ulong seed) => NetworkDefaults.Initialize(this, seed);
 
     /// <inheritdoc/>
     public Tensor Forward(Tape tape, Tensor theta, Tensor input)
     {
-        Guard.NotNull(tape);
-        Guard.NotNull(theta);
-        Guard.NotNull(input);
-        if (theta.Size != ParameterCount)
-            throw new ArgumentException($"Argument 'theta' has {theta.Size} entries; expected {ParameterCount} parameters for the {Spec} network.", nameof(theta));
-        if (input.Cols != InputWidth)
-            throw new ArgumentException($"Argument 'input' is {input.Shape}; expected batch x {InputWidth} token ids for the {Spec} network.", nameof(input));
+        NetworkDefaults.CheckForward(this, tape, theta, input);
         int d = Width, f = FeedForward, o = 0;
         Tensor Next(int rows, int cols) { var t = tape.Slice(theta, o, rows, cols); o += rows * cols; return t; }
         var mask = tape.TokenMask(input, PadId);
@@ -204,7 +193,7 @@ public sealed partial class TransformerClassifier : INetwork
     }
 
     /// <inheritdoc/>
-    public Matrix Predict(ReadOnlySpan<double> theta, Matrix x) => NetworkPredict.Run(this, theta, x);
+    public Matrix Predict(ReadOnlySpan<double> theta, Matrix x) => NetworkDefaults.Predict(this, theta, x);
 
     /// <summary>The architecture string.</summary>
     public override string ToString() => Spec;
@@ -294,10 +283,31 @@ public static class Architecture
         TransformerClassifier.IsTransformer(arch) ? TransformerClassifier.Parse(arch) : Sequential.Parse(arch, activation);
 }
 
-/// <summary>The outputs of a network for a batch, recorded on a fresh tape (allocates; for tests and tools).</summary>
-internal static class NetworkPredict
+/// <summary>What every <see cref="INetwork"/> implementation does the same way.</summary>
+internal static class NetworkDefaults
 {
-    public static Matrix Run(INetwork network, ReadOnlySpan<double> theta, Matrix x)
+    /// <summary>A new θ with the network's seeded initialization.</summary>
+    public static double[] Initialize(INetwork network, ulong seed)
+    {
+        var theta = new double[network.ParameterCount];
+        network.Initialize(seed, theta);
+        return theta;
+    }
+
+    /// <summary>Throws unless θ has the network's length and the input its width.</summary>
+    public static void CheckForward(INetwork network, Tape tape, Tensor theta, Tensor input)
+    {
+        Guard.NotNull(tape);
+        Guard.NotNull(theta);
+        Guard.NotNull(input);
+        if (theta.Size != network.ParameterCount)
+            throw new ArgumentException($"Argument 'theta' has {theta.Size} entries; expected {network.ParameterCount} parameters for the {network.Spec} network.", nameof(theta));
+        if (input.Cols != network.InputWidth)
+            throw new ArgumentException($"Argument 'input' is {input.Shape}; expected batch x {network.InputWidth} for the {network.Spec} network.", nameof(input));
+    }
+
+    /// <summary>The outputs of a network for a batch, recorded on a fresh tape (allocates; for tests and tools).</summary>
+    public static Matrix Predict(INetwork network, ReadOnlySpan<double> theta, Matrix x)
     {
         Guard.NotNull(x);
         Guard.Length(theta, network.ParameterCount, nameof(theta));

@@ -5,7 +5,7 @@
                     state_dict), X.npy (token ids as float64 [n, L], 0 = padding), y.npy
                     (int64 labels) and expected.npz (loss [1] = mean cross-entropy, grad [P] =
                     parameters_to_vector of its gradient).
-  bench IDS.npy Y.npy [--threads N]
+  bench IDS.npy Y.npy VOCAB [THREADS]
                     times gradient, H·v and a block of 10 H·v of Song et al.'s setting
                     (2 layers, d 64, 8 heads, feed-forward 256) on the batch written by
                     `curvature export-data --data spam:1000` (ids.npy, y.npy), as JSON.
@@ -66,11 +66,10 @@ def fixture(out):
     print(f"wrote {out}: {sum(p.numel() for p in model.parameters())} parameters, loss {loss.item():.17g}")
 
 
-def bench(ids_path, y_path, threads):
+def bench(ids_path, y_path, vocab, threads):
     torch.set_num_threads(threads)
     ids = torch.from_numpy(np.load(ids_path)).long()
     labels = torch.from_numpy(np.load(y_path)).long()
-    vocab = int(ids.max()) + 1 if len(sys.argv) < 6 else int(sys.argv[5])
     torch.manual_seed(0)
     model = TransformerClassifier(vocab, ids.shape[1], 64, 8, 256, 2, 2).train()
     params = list(model.parameters())
@@ -104,8 +103,7 @@ def bench(ids_path, y_path, threads):
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "fixture":
         fixture(sys.argv[2])
-    elif len(sys.argv) >= 4 and sys.argv[1] == "bench":
-        threads = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 2
-        bench(sys.argv[2], sys.argv[3], threads)
+    elif len(sys.argv) >= 5 and sys.argv[1] == "bench":
+        bench(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 2)
     else:
         sys.exit(__doc__)

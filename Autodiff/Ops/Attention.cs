@@ -192,23 +192,17 @@ internal sealed class HeadProductOp : Op<HeadProductState>
         }
     }
 
-    /// <summary>Claims an operand's adjoint; when its blocks do not tile it, a first write zeroes it so the rest reads 0.</summary>
-    static bool Claim(Tensor x, HeadLayout layout, int heads)
+    /// <summary>
+    /// Claims an operand's adjoint (or its m adjoint tangents); when its blocks do not tile
+    /// it, a first write zeroes it so the rest reads 0. Returns whether to accumulate.
+    /// </summary>
+    static bool Claim(Tensor x, HeadLayout layout, int heads, bool tangents)
     {
-        bool acc = x.BeginAdjoint();
-        if (!acc && !layout.CoversAll(heads)) { x.AdjointMut.Clear(); acc = true; }
-        return acc;
-    }
-
-    static bool ClaimTangents(Tensor x, HeadLayout layout, int heads)
-    {
-        bool acc = x.BeginAdjointTangent();
-        if (!acc && !layout.CoversAll(heads))
-        {
-            for (int j = 0; j < x.Tape.TangentCount; j++) x.AdjointTangentMut(j).Clear();
-            acc = true;
-        }
-        return acc;
+        bool acc = tangents ? x.BeginAdjointTangent() : x.BeginAdjoint();
+        if (acc || layout.CoversAll(heads)) return acc;
+        if (!tangents) x.AdjointMut.Clear();
+        else for (int j = 0; j < x.Tape.TangentCount; j++) x.AdjointTangentMut(j).Clear();
+        return true;
     }
 
     public override void Backward(Tensor y, HeadProductState s)
@@ -216,12 +210,12 @@ internal sealed class HeadProductOp : Op<HeadProductState>
         var a = y.A!; var b = y.B!;
         if (a.RequiresGrad)
         {
-            double beta = Claim(a, s.A, s.Heads) ? 1.0 : 0.0;
+            double beta = Claim(a, s.A, s.Heads, tangents: false) ? 1.0 : 0.0;
             AdjointOfA(s, y.AdjointArray, y.AdjointOffset, b.ValueArray, b.ValueOffset, beta, a.AdjointArray, a.AdjointOffset);
         }
         if (b.RequiresGrad)
         {
-            double beta = Claim(b, s.B, s.Heads) ? 1.0 : 0.0;
+            double beta = Claim(b, s.B, s.Heads, tangents: false) ? 1.0 : 0.0;
             AdjointOfB(s, a.ValueArray, a.ValueOffset, y.AdjointArray, y.AdjointOffset, beta, b.AdjointArray, b.AdjointOffset);
         }
     }
@@ -235,7 +229,7 @@ internal sealed class HeadProductOp : Op<HeadProductState>
         bool curvA = haveYBar && b.HasTangent, curvB = haveYBar && a.HasTangent;
         if (a.RequiresGrad && (linear || curvA))
         {
-            bool acc = ClaimTangents(a, s.A, s.Heads);
+            bool acc = Claim(a, s.A, s.Heads, tangents: true);
             for (int j = 0; j < m; j++)
             {
                 int aOff = a.AdjointTangentOffset + j * a.AdjointTangentStride;
@@ -251,7 +245,7 @@ internal sealed class HeadProductOp : Op<HeadProductState>
         }
         if (b.RequiresGrad && (linear || curvB))
         {
-            bool acc = ClaimTangents(b, s.B, s.Heads);
+            bool acc = Claim(b, s.B, s.Heads, tangents: true);
             for (int j = 0; j < m; j++)
             {
                 int bOff = b.AdjointTangentOffset + j * b.AdjointTangentStride;
