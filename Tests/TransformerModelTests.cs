@@ -125,6 +125,33 @@ public class TransformerModelTests
     }
 
     [Test]
+    public void Warm_gradient_and_block_Hv_steps_allocate_nothing()
+    {
+        // Typed op state (LayerNormState, SoftmaxState, HeadProductState, …) is pooled with
+        // the tape's nodes, so a repeated sweep reuses every buffer and state object.
+        var obj = new Objective(TransformerClassifier.Parse(Tiny), LossKind.CrossEntropy, TinyData(),
+            new ObjectiveOptions { ChunkSize = 100, Threads = 1 });
+        var theta = Point(obj, 3);
+        int n = obj.ParameterCount;
+        var gradient = new double[n];
+        var v = Gaussian(new Rng(4), 3 * n);
+        var products = new double[3 * n];
+        var batch = new[] { 0, 2, 3, 5 };
+        for (int warm = 0; warm < 2; warm++)
+        {
+            obj.LossAndGradient(theta, gradient, batch);
+            obj.CurvatureBlockProduct(CurvatureKind.Hessian, theta, v, 3, products, batch);
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 5; i++)
+        {
+            obj.LossAndGradient(theta, gradient, batch);
+            obj.CurvatureBlockProduct(CurvatureKind.Hessian, theta, v, 3, products, batch);
+        }
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+    }
+
+    [Test]
     public void Hessian_equals_Gauss_Newton_plus_functional_Hessian_and_G_is_PSD()
     {
         var obj = TinyObjective();
