@@ -134,42 +134,31 @@ internal sealed class HeadProductOp : Op<HeadProductState>
     public static readonly HeadProductOp Instance = new();
     public override string Name => "head_product";
 
-    /// <summary>C ← α·A·op(B) + β·C for every block, over storage arrays at the given offsets.</summary>
-    static void Product(HeadProductState s, double[] a, int aOff, double[] b, int bOff, double beta, double[] c, int cOff)
+    /// <summary>Z_i ← α·op(X_i)·op(Y_i) + β·Z_i for every block i, each operand in its layout over a storage array at an offset.</summary>
+    static void Blockwise(HeadProductState s, Transpose tx, Transpose ty, int m, int n, int k,
+        HeadLayout lx, double[] x, int xOff, HeadLayout ly, double[] y, int yOff, double beta, HeadLayout lz, double[] z, int zOff)
     {
-        var tb = s.TransposeB ? Transpose.Yes : Transpose.No;
         for (int bi = 0; bi < s.Batch; bi++)
             for (int h = 0; h < s.Heads; h++)
-                Blas.Gemm(Transpose.No, tb, s.M, s.N, s.K, s.Alpha,
-                    a.AsSpan(aOff + s.A.Offset(bi, h, s.Heads, s.SeqLen)), s.A.Ld,
-                    b.AsSpan(bOff + s.B.Offset(bi, h, s.Heads, s.SeqLen)), s.B.Ld,
-                    beta, c.AsSpan(cOff + s.C.Offset(bi, h, s.Heads, s.SeqLen)), s.C.Ld);
+                Blas.Gemm(tx, ty, m, n, k, s.Alpha,
+                    x.AsSpan(xOff + lx.Offset(bi, h, s.Heads, s.SeqLen)), lx.Ld,
+                    y.AsSpan(yOff + ly.Offset(bi, h, s.Heads, s.SeqLen)), ly.Ld,
+                    beta, z.AsSpan(zOff + lz.Offset(bi, h, s.Heads, s.SeqLen)), lz.Ld);
     }
 
+    /// <summary>C ← α·A·op(B) + β·C blockwise.</summary>
+    static void Product(HeadProductState s, double[] a, int aOff, double[] b, int bOff, double beta, double[] c, int cOff) =>
+        Blockwise(s, Transpose.No, s.TransposeB ? Transpose.Yes : Transpose.No, s.M, s.N, s.K, s.A, a, aOff, s.B, b, bOff, beta, s.C, c, cOff);
+
     /// <summary>Ā (+)= α·C̄·op(B)ᵀ blockwise.</summary>
-    static void AdjointOfA(HeadProductState s, double[] cBar, int cOff, double[] b, int bOff, double beta, double[] aBar, int aOff)
-    {
-        var tb = s.TransposeB ? Transpose.No : Transpose.Yes;
-        for (int bi = 0; bi < s.Batch; bi++)
-            for (int h = 0; h < s.Heads; h++)
-                Blas.Gemm(Transpose.No, tb, s.M, s.K, s.N, s.Alpha,
-                    cBar.AsSpan(cOff + s.C.Offset(bi, h, s.Heads, s.SeqLen)), s.C.Ld,
-                    b.AsSpan(bOff + s.B.Offset(bi, h, s.Heads, s.SeqLen)), s.B.Ld,
-                    beta, aBar.AsSpan(aOff + s.A.Offset(bi, h, s.Heads, s.SeqLen)), s.A.Ld);
-    }
+    static void AdjointOfA(HeadProductState s, double[] cBar, int cOff, double[] b, int bOff, double beta, double[] aBar, int aOff) =>
+        Blockwise(s, Transpose.No, s.TransposeB ? Transpose.No : Transpose.Yes, s.M, s.K, s.N, s.C, cBar, cOff, s.B, b, bOff, beta, s.A, aBar, aOff);
 
     /// <summary>B̄ (+)= α·Aᵀ·C̄ (or α·C̄ᵀ·A when B enters transposed) blockwise.</summary>
     static void AdjointOfB(HeadProductState s, double[] a, int aOff, double[] cBar, int cOff, double beta, double[] bBar, int bOff)
     {
-        for (int bi = 0; bi < s.Batch; bi++)
-            for (int h = 0; h < s.Heads; h++)
-            {
-                var aw = a.AsSpan(aOff + s.A.Offset(bi, h, s.Heads, s.SeqLen));
-                var cw = cBar.AsSpan(cOff + s.C.Offset(bi, h, s.Heads, s.SeqLen));
-                var bw = bBar.AsSpan(bOff + s.B.Offset(bi, h, s.Heads, s.SeqLen));
-                if (s.TransposeB) Blas.Gemm(Transpose.Yes, Transpose.No, s.N, s.K, s.M, s.Alpha, cw, s.C.Ld, aw, s.A.Ld, beta, bw, s.B.Ld);
-                else Blas.Gemm(Transpose.Yes, Transpose.No, s.K, s.N, s.M, s.Alpha, aw, s.A.Ld, cw, s.C.Ld, beta, bw, s.B.Ld);
-            }
+        if (s.TransposeB) Blockwise(s, Transpose.Yes, Transpose.No, s.N, s.K, s.M, s.C, cBar, cOff, s.A, a, aOff, beta, s.B, bBar, bOff);
+        else Blockwise(s, Transpose.Yes, Transpose.No, s.K, s.N, s.M, s.A, a, aOff, s.C, cBar, cOff, beta, s.B, bBar, bOff);
     }
 
     public override void Forward(Tensor y, HeadProductState s) =>
