@@ -34,3 +34,43 @@ internal abstract class Op
     /// <summary>Adds the tangents of the backward rule into each input's adjoint tangents.</summary>
     public abstract void BackwardTangent(Tensor y, bool curvature);
 }
+
+/// <summary>
+/// An op that keeps typed state on its output node (its parameters, such as a transpose
+/// flag or a geometry, and caches such as softmax probabilities or im2col patches). The
+/// state object is pooled with the node like its buffers: a tape that records the same
+/// graph again reuses it, so a steady-state step allocates nothing. The four rules receive
+/// it typed; <see cref="Tape.Node{TState}"/> attaches a <typeparamref name="TState"/> to
+/// every node this op produces, which is what makes the conversion below safe.
+/// </summary>
+internal abstract class Op<TState> : Op where TState : OpState, new()
+{
+    static TState Of(Tensor y) => System.Runtime.CompilerServices.Unsafe.As<TState>(y.State!);
+
+    public sealed override void Forward(Tensor y) => Forward(y, Of(y));
+    public sealed override void Tangent(Tensor y) => Tangent(y, Of(y));
+    public sealed override void Backward(Tensor y) => Backward(y, Of(y));
+    public sealed override void BackwardTangent(Tensor y, bool curvature) => BackwardTangent(y, Of(y), curvature);
+
+    /// <inheritdoc cref="Op.Forward(Tensor)"/>
+    public abstract void Forward(Tensor y, TState s);
+    /// <inheritdoc cref="Op.Tangent(Tensor)"/>
+    public abstract void Tangent(Tensor y, TState s);
+    /// <inheritdoc cref="Op.Backward(Tensor)"/>
+    public abstract void Backward(Tensor y, TState s);
+    /// <inheritdoc cref="Op.BackwardTangent(Tensor, bool)"/>
+    public abstract void BackwardTangent(Tensor y, TState s, bool curvature);
+}
+
+/// <summary>
+/// The typed state of one node (see <see cref="Op{TState}"/>). Buffers inside it grow on
+/// demand and are kept across recordings.
+/// </summary>
+internal abstract class OpState
+{
+    /// <summary>The node is being recorded again: forget caches of the previous recording.</summary>
+    public virtual void Recorded() { }
+
+    /// <summary>A backward sweep starts: forget caches that depend on the output adjoint ȳ.</summary>
+    public virtual void BackwardStarted() { }
+}

@@ -223,6 +223,14 @@ public sealed partial class Tape
         return y;
     }
 
+    /// <summary>As <see cref="Node"/> for an op with typed state; <paramref name="state"/> is the node's (pooled) state, for the caller to fill before <see cref="Run"/>.</summary>
+    internal Tensor Node<TState>(Op<TState> op, out TState state, int rows, int cols, Tensor a, Tensor? b = null, Tensor? c = null) where TState : OpState, new()
+    {
+        var y = Node(op, rows, cols, a, b, c);
+        state = y.AttachState<TState>();
+        return y;
+    }
+
     /// <summary>Runs the forward and tangent rules of a freshly recorded node.</summary>
     internal static Tensor Run(Tensor y)
     {
@@ -262,7 +270,7 @@ public sealed partial class Tape
             var t = _nodes[i];
             if (t.Kind != NodeKind.Computed) continue;
             t.AdjointTouched = t.AdjointTangentTouched = false;
-            t.Aux1Valid = false;
+            t.State?.BackwardStarted();
         }
 
         if (output.RequiresGrad)

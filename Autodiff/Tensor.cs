@@ -65,17 +65,14 @@ public sealed class Tensor
 
     // Pooled buffers, grown on demand and kept for the next recording at this position.
     double[] _ownValue = [], _ownTangent = [], _ownAdjoint = [], _ownAdjointTangent = [];
-    internal double[] Aux0 = [], Aux1 = [];
-    internal bool Aux0Valid, Aux1Valid;
-    int[] _indices = [];
+    OpState? _pooledState;
 
     // What produced this node.
     internal Op? Op;
     internal Tensor? A, B, C;
-    internal double Alpha;
-    internal int Flags;
-    internal int[]? Labels;
-    internal int LabelOffset;
+
+    /// <summary>The producing op's typed state (see <see cref="Op{TState}"/>), or null for ops without state.</summary>
+    internal OpState? State;
 
     /// <summary>The value depends on θ (so an adjoint may flow into it).</summary>
     internal bool RequiresGrad;
@@ -105,13 +102,8 @@ public sealed class Tensor
         Generation = generation;
         Op = null;
         A = B = C = null;
-        Alpha = 0;
-        Flags = 0;
-        Labels = null;
-        LabelOffset = 0;
-        Geometry = null;
+        State = null;
         RequiresGrad = HasTangent = AdjointTouched = AdjointTangentTouched = false;
-        Aux0Valid = Aux1Valid = false;
         Views.Clear();
         ViewsEnd = 0;
         ViewsDisjoint = true;
@@ -238,19 +230,29 @@ public sealed class Tensor
             throw new ArgumentOutOfRangeException(nameof(j), $"Argument 'j' was {j}; expected a direction in [0, {Tape.TangentCount}).");
     }
 
-    /// <summary>Aux buffer 0 sized to at least <paramref name="length"/>.</summary>
-    internal double[] Aux0Buffer(int length) => Grow(ref Aux0, length);
-    internal double[] Aux1Buffer(int length) => Grow(ref Aux1, length);
-
-    /// <summary>A pooled index buffer (max pooling's argmax) sized to at least <paramref name="length"/>.</summary>
-    internal int[] IndexBuffer(int length)
+    /// <summary>
+    /// Attaches a <typeparamref name="TState"/> to this node: the one pooled at this tape
+    /// position when the previous recording put the same kind of op here (no allocation in
+    /// steady state), a new one otherwise.
+    /// </summary>
+    internal TState AttachState<TState>() where TState : OpState, new()
     {
-        if (_indices.Length < length) _indices = new int[length];
-        return _indices;
+        if (_pooledState is not TState s)
+        {
+            s = new TState();
+            _pooledState = s;
+        }
+        s.Recorded();
+        State = s;
+        return s;
     }
 
-    /// <summary>Geometry of a convolution or pooling node (null for other ops).</summary>
-    internal object? Geometry;
+    /// <summary>An int buffer grown to at least <paramref name="length"/> (kept for the next recording).</summary>
+    internal static int[] Grow(ref int[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = new int[length];
+        return buffer;
+    }
 
     /// <summary>Records <see cref="Tape.Add"/>.</summary>
     public static Tensor operator +(Tensor a, Tensor b) => a.Tape.Add(a, b);

@@ -13,7 +13,7 @@ namespace Curvature.Cli;
 internal class NetworkSettings : CommandSettings
 {
     [CommandOption("--arch <SPEC>")]
-    [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10: CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md).")]
+    [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10: CxHxW, cN[kK][sS][pP], mK, aK), or a Transformer (spam-e64-t8f256x2-2: tokVxL or spam, eD, tH[fF][xN]; docs/models.md).")]
     [DefaultValue(RunSpec.DefaultArch)]
     public string Arch { get; set; } = RunSpec.DefaultArch;
 
@@ -27,9 +27,9 @@ internal class NetworkSettings : CommandSettings
     [DefaultValue(0UL)]
     public ulong Seed { get; set; }
 
-    public Sequential BuildModel()
+    public INetwork BuildModel()
     {
-        try { return Sequential.Parse(Arch, Act.Trim().ToLowerInvariant()); }
+        try { return Architecture.Parse(Arch, ActivationNames.Parse(Act)); }
         catch (ArgumentException e) when (!e.Message.Contains("--", StringComparison.Ordinal))
         {
             throw new ArgumentException($"Option '--arch' was '{Arch}' (--act '{Act}'): {e.Message}", "arch", e);
@@ -83,7 +83,7 @@ internal sealed class ProductCommand : Command<ProductCommand.Settings>
         public string Loss { get; set; } = "mse";
 
         [CommandOption("--data <SPEC>")]
-        [Description("Data spec: mnist:N, mnist14:N, mnist-test, fashion:N, fashion14:N, fashion-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
+        [Description("Data spec: mnist:N, mnist14:N, mnist-test, fashion:N, fashion14:N, fashion-test, spam:N, spam-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
         [DefaultValue(RunSpec.DefaultData)]
         public string Data { get; set; } = RunSpec.DefaultData;
 

@@ -18,12 +18,12 @@ internal sealed class ExportDataCommand : Command<ExportDataCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--data <SPEC>")]
-        [Description("Data spec: mnist:N, mnist14:N, mnist-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
+        [Description("Data spec: mnist:N, mnist14:N, mnist-test, spam:N, spam-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy.")]
         [DefaultValue(RunSpec.DefaultData)]
         public string Data { get; set; } = RunSpec.DefaultData;
 
         [CommandOption("--out <DIR>")]
-        [Description("Output folder for X.npy and y.npy.")]
+        [Description("Output folder for X.npy and y.npy (and, for token data such as spam:N, mask.npy).")]
         [DefaultValue("runs/data")]
         public string Out { get; set; } = "runs/data";
     }
@@ -39,7 +39,28 @@ internal sealed class ExportDataCommand : Command<ExportDataCommand.Settings>
             Npy.Write(y, Array.ConvertAll(labels, l => (long)l), labels.Length);
         else
             Npy.Write(y, data.Targets!);
+        if (DataSpec.FromString(settings.Data).Kind is DataKind.Spam or DataKind.SpamTest) WriteTokens(settings.Out, data);
         Console.WriteLine($"wrote {x} [{data.Count}, {data.Features}] and {y} ({(data.Labels is null ? $"float64 targets [{data.Count}, {data.Classes}]" : $"int64 labels [{data.Count}], {data.Classes} classes")}) from '{settings.Data}'; read back with --data npy:{x},{y}{(data.Labels is null ? "" : $",{data.Classes}")}");
         return 0;
+    }
+
+    /// <summary>
+    /// Token data for a PyTorch user: ids.npy (int64 [n, L]), mask.npy (int64 [n, L], 1 for a
+    /// token, 0 for padding; <c>src_key_padding_mask = mask == 0</c>) and vocab.txt (the token
+    /// of id i on line i + 1).
+    /// </summary>
+    static void WriteTokens(string folder, Dataset data)
+    {
+        var ids = new long[data.X.Data.Length];
+        var mask = new long[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = (long)data.X.Data[i];
+            mask[i] = ids[i] == SpamSubjects.PadId ? 0 : 1;
+        }
+        Npy.Write(Path.Combine(folder, "ids.npy"), ids, data.Count, data.Features);
+        Npy.Write(Path.Combine(folder, "mask.npy"), mask, data.Count, data.Features);
+        AtomicFile.WriteAllText(Path.Combine(folder, "vocab.txt"), string.Join("\n", SpamSubjects.Vocabulary) + "\n");
+        Console.WriteLine($"wrote ids.npy and mask.npy [{data.Count}, {data.Features}] and vocab.txt ({SpamSubjects.Vocabulary.Count} tokens) in {folder}");
     }
 }

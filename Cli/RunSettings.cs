@@ -21,7 +21,7 @@ internal class RunSettings : CommandSettings
     [CommandOption("--config <FILE>"), Description("Start from this config.json (written by an earlier run); flags given as well override it (default: none).")]
     public string? Config { get; init; }
 
-    [CommandOption("--arch <ARCH>"), Description("Architecture: widths, e.g. 196-32-32-10, or a CNN, e.g. 1x14x14-c8k3-m2-c16k3-m2-10 (CxHxW, cN[kK][sS][pP], mK, aK; docs/models.md)."), SpecPath("run.arch")]
+    [CommandOption("--arch <ARCH>"), Description("Architecture: widths, e.g. 196-32-32-10, or a CNN, e.g. 1x14x14-c8k3-m2-c16k3-m2-10 (CxHxW, cN[kK][sS][pP], mK, aK), or a Transformer, e.g. spam-e64-t8f256x2-2 (tokVxL or spam, eD, tH[fF][xN]; docs/models.md)."), SpecPath("run.arch")]
     public string? Arch { get; init; }
 
     [CommandOption("--act <ACT>"), Description("Hidden activation, e.g. tanh or relu."), SpecPath("run.activation")]
@@ -30,10 +30,10 @@ internal class RunSettings : CommandSettings
     [CommandOption("--loss <LOSS>"), Description("ce, mse (mean over examples of ½‖z − t‖²) or torch-mse (PyTorch's nn.MSELoss: mean over examples and outputs of (z − t)²)."), SpecPath("run.loss")]
     public string? Loss { get; init; }
 
-    [CommandOption("--data <SPEC>"), Description("Training data (mnist14:N, gmm:N:D:C:SEED, npy:X.npy,y.npy, ...)."), SpecPath("run.data")]
+    [CommandOption("--data <SPEC>"), Description("Training data (mnist14:N, spam:N, gmm:N:D:C:SEED, npy:X.npy,y.npy, ...)."), SpecPath("run.data")]
     public string? Data { get; init; }
 
-    [CommandOption("--test-data <SPEC>"), Description("Test data; 'none' for no test set (default: the training data's own test set, mnist14 → mnist14-test, mnist → mnist-test, fashion14 → fashion14-test, fashion → fashion-test; none for gmm, teacher and npy).")]
+    [CommandOption("--test-data <SPEC>"), Description("Test data; 'none' for no test set (default: the training data's own test set, mnist14 → mnist14-test, mnist → mnist-test, fashion14 → fashion14-test, fashion → fashion-test, spam → spam-test; none for gmm, teacher and npy).")]
     public string? TestData { get; init; }
 
     [CommandOption("--batch <B>"), Description("Minibatch size (default 100, or every example when the data has fewer).")]

@@ -236,11 +236,11 @@ public sealed record RunSpec
     };
 
     /// <summary>The network the spec names (<see cref="Arch"/>, <see cref="Activation"/>); errors name the field arch.</summary>
-    public Sequential Network()
+    public INetwork Network()
     {
         try
         {
-            return Sequential.Parse(Arch, Activation);
+            return Architecture.Parse(Arch, Activation);
         }
         catch (ArgumentException e) when (!e.Message.StartsWith("Field 'arch'", StringComparison.Ordinal) && !e.Message.Contains("'--arch'", StringComparison.Ordinal))
         {

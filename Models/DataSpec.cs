@@ -28,6 +28,12 @@ public enum DataKind
     FashionTest,
     /// <summary><c>fashion14-test</c>: Fashion-MNIST images 8000–9999, 14×14.</summary>
     Fashion14Test,
+
+    /// <summary><c>spam:N</c>: the first N spam-subject training lines as token ids (<see cref="SpamSubjects"/>).</summary>
+    Spam,
+
+    /// <summary><c>spam-test</c>: the 800 spam-subject test lines as token ids.</summary>
+    SpamTest,
 }
 
 /// <summary>
@@ -42,7 +48,7 @@ public enum DataKind
 public sealed record DataSpec
 {
     /// <summary>The accepted forms, as shown in error messages.</summary>
-    public const string Forms = "mnist:N, mnist14:N, mnist-test, mnist14-test, fashion:N, fashion14:N, fashion-test, fashion14-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy[,CLASSES]";
+    public const string Forms = "mnist:N, mnist14:N, mnist-test, mnist14-test, fashion:N, fashion14:N, fashion-test, fashion14-test, spam:N, spam-test, gmm:N:D:C:SEED, teacher:N:D:SEED, npy:X.npy,y.npy[,CLASSES]";
 
     /// <summary>Largest D for gmm/teacher.</summary>
     public const int MaxFeatures = 1_000_000;
@@ -81,8 +87,8 @@ public sealed record DataSpec
 
     /// <summary>
     /// The test set of the training data's own family, used when none is named: mnist14 →
-    /// mnist14-test, mnist → mnist-test, fashion14 → fashion14-test, fashion → fashion-test;
-    /// null for gmm, teacher, npy and the test sets themselves.
+    /// mnist14-test, mnist → mnist-test, fashion14 → fashion14-test, fashion → fashion-test,
+    /// spam → spam-test; null for gmm, teacher, npy and the test sets themselves.
     /// </summary>
     public string? DefaultTestSet => Kind switch
     {
@@ -90,6 +96,7 @@ public sealed record DataSpec
         DataKind.Mnist14 => "mnist14-test",
         DataKind.Fashion => "fashion-test",
         DataKind.Fashion14 => "fashion14-test",
+        DataKind.Spam => "spam-test",
         _ => null,
     };
 
@@ -122,6 +129,19 @@ public sealed record DataSpec
                 if (colon >= 0)
                     throw Error(option, spec, $"takes no fields after '{kind}'; expected exactly '{kind}' (the fixed 2000 test images)");
                 return new DataSpec { Option = option, Kind = kind == "fashion-test" ? DataKind.FashionTest : DataKind.Fashion14Test, Text = spec, N = Mnist.TestCount };
+
+            case "spam-test":
+                if (colon >= 0)
+                    throw Error(option, spec, "takes no fields after 'spam-test'; expected exactly 'spam-test' (the fixed 800 test lines)");
+                return new DataSpec { Option = option, Kind = DataKind.SpamTest, Text = spec, N = SpamSubjects.TestCount };
+
+            case "spam":
+                {
+                    const string form = "spam:N";
+                    string[] f = Fields(option, spec, colon, rest, 1, form);
+                    int n = Int(option, spec, "N", f[0], 1, SpamSubjects.TrainCount, form);
+                    return new DataSpec { Option = option, Kind = DataKind.Spam, Text = spec, N = n };
+                }
 
             case "mnist":
             case "mnist14":
@@ -196,6 +216,8 @@ public sealed record DataSpec
         DataKind.Fashion14 => Fashion.Range(0, N, Mnist.Side / 2, Text),
         DataKind.FashionTest => Fashion.Range(Mnist.TestStart, Mnist.TestCount, Mnist.Side, Text),
         DataKind.Fashion14Test => Fashion.Range(Mnist.TestStart, Mnist.TestCount, Mnist.Side / 2, Text),
+        DataKind.Spam => SpamSubjects.Train(N, Text),
+        DataKind.SpamTest => SpamSubjects.Test(Text),
         DataKind.Gmm => Synthetic.Gmm(N, D, C, Seed, name: Text),
         DataKind.Teacher => Synthetic.Teacher(N, D, Seed, name: Text),
         _ => LoadNpy(),

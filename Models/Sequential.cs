@@ -128,41 +128,19 @@ public class Sequential : INetwork
     }
 
     /// <inheritdoc/>
-    public double[] Initialize(ulong seed)
-    {
-        var theta = new double[ParameterCount];
-        Initialize(seed, theta);
-        return theta;
-    }
+    public double[] Initialize(ulong seed) => NetworkDefaults.Initialize(this, seed);
 
     /// <inheritdoc/>
     public Tensor Forward(Tape tape, Tensor theta, Tensor input)
     {
-        Guard.NotNull(tape);
-        Guard.NotNull(theta);
-        Guard.NotNull(input);
-        if (theta.Size != ParameterCount)
-            throw new ArgumentException($"Argument 'theta' has {theta.Size} entries; expected {ParameterCount} parameters for the {Spec} network.", nameof(theta));
-        if (input.Cols != InputWidth)
-            throw new ArgumentException($"Argument 'input' is {input.Shape}; expected batch x {InputWidth} for the {Spec} network.", nameof(input));
+        NetworkDefaults.CheckForward(this, tape, theta, input);
         var h = input;
         for (int i = 0; i < _layers.Length; i++) h = _layers[i].Forward(tape, theta, _offsets[i], h);
         return h;
     }
 
     /// <inheritdoc/>
-    public Matrix Predict(ReadOnlySpan<double> theta, Matrix x)
-    {
-        Guard.NotNull(x);
-        Guard.Length(theta, ParameterCount, nameof(theta));
-        var tape = new Tape();
-        tape.Begin();
-        var p = tape.Parameter(theta.ToArray());
-        var z = Forward(tape, p, tape.Constant(x));
-        var outputs = new Matrix(z.Rows, z.Cols);
-        z.Value.CopyTo(outputs.Data);
-        return outputs;
-    }
+    public Matrix Predict(ReadOnlySpan<double> theta, Matrix x) => NetworkDefaults.Predict(this, theta, x);
 
     /// <summary>The architecture string.</summary>
     public override string ToString() => Spec;

@@ -14,6 +14,20 @@ public sealed partial class Tape
         return Run(Node(BiasAddOp.Instance, x.Rows, x.Cols, x, b));
     }
 
+    /// <summary>
+    /// Learned positional embedding: Y = X + 1⊗P, the T×d block <paramref name="positions"/>
+    /// added to every block of T consecutive rows of <paramref name="x"/> ((B·T)×d, sequences
+    /// stored one after another), as PyTorch's <c>x + pos[:, :T]</c> with <c>pos</c> of shape [1, T, d].
+    /// </summary>
+    public Tensor AddPositional(Tensor x, Tensor positions)
+    {
+        Check(x, nameof(x));
+        Check(positions, nameof(positions));
+        if (positions.Cols != x.Cols || x.Rows % positions.Rows != 0)
+            throw new ArgumentException($"AddPositional shape mismatch: input is {x.Shape} and positions are {positions.Shape}; expected positions T x {x.Cols} with T dividing {x.Rows}.", nameof(positions));
+        return Run(Node(BiasAddOp.Instance, x.Rows, x.Cols, x, positions));
+    }
+
     /// <summary>A + B (same shapes).</summary>
     public Tensor Add(Tensor a, Tensor b) => Binary(AddOp.Instance, a, b);
 
@@ -28,8 +42,8 @@ public sealed partial class Tape
     {
         Check(x, nameof(x));
         Core.Guard.Finite(alpha);
-        var y = Node(ScaleOp.Instance, x.Rows, x.Cols, x);
-        y.Alpha = alpha;
+        var y = Node(ScaleOp.Instance, out var s, x.Rows, x.Cols, x);
+        s.Alpha = alpha;
         return Run(y);
     }
 
@@ -44,9 +58,11 @@ public sealed partial class Tape
 }
 
 /// <summary>
-/// Y = X + 1bᵀ. Linear, so no curvature term.
-/// Forward: Y = X + 1bᵀ. Tangent: Ẏ = Ẋ + 1ḃᵀ.
-/// Backward: X̄ += Ȳ; b̄ += 1ᵀȲ (column sums). Backward tangent: X̄̇ += Ȳ̇; b̄̇ += 1ᵀȲ̇.
+/// Y = X + 1⊗b: the R×cols block b added to every block of R consecutive rows of X (R = 1
+/// is the bias add, R = T the positional embedding). Linear, so no curvature term.
+/// Forward: Y = X + 1⊗b. Tangent: Ẏ = Ẋ + 1⊗ḃ.
+/// Backward: X̄ += Ȳ; b̄ += Σ_k Ȳ_k (sum of the row blocks; column sums when R = 1).
+/// Backward tangent: X̄̇ += Ȳ̇; b̄̇ += Σ_k Ȳ̇_k.
 /// </summary>
 internal sealed class BiasAddOp : Op
 {
@@ -56,7 +72,21 @@ internal sealed class BiasAddOp : Op
     public override void Forward(Tensor y)
     {
         y.A!.Value.CopyTo(y.ValueMut);
-        PutBroadcastRows(y.B!.Value, y.Rows, y.Cols, y.ValueMut, true);
+        Broadcast(y.B!.Value, y.Rows, y.Cols, y.ValueMut, true);
+    }
+
+    /// <summary>dst (+)= 1⊗b, b repeated down the rows.</summary>
+    static void Broadcast(ReadOnlySpan<double> b, int rows, int cols, Span<double> dst, bool accumulate)
+    {
+        if (b.Length == cols) { PutBroadcastRows(b, rows, cols, dst, accumulate); return; }
+        for (int k = 0; k < dst.Length; k += b.Length) Put(b, dst.Slice(k, b.Length), accumulate);
+    }
+
+    /// <summary>dst (+)= Σ_k src_k over the row blocks of dst's size.</summary>
+    static void BlockSums(ReadOnlySpan<double> src, int rows, int cols, Span<double> dst, bool accumulate)
+    {
+        if (dst.Length == cols) { PutColumnSums(src, rows, cols, dst, accumulate); return; }
+        for (int k = 0; k < src.Length; k += dst.Length) Put(src.Slice(k, dst.Length), dst, accumulate || k > 0);
     }
 
     public override void Tangent(Tensor y)
@@ -66,7 +96,7 @@ internal sealed class BiasAddOp : Op
         {
             var t = y.TangentMut(j);
             if (x.HasTangent) x.TangentMut(j).CopyTo(t);
-            if (b.HasTangent) PutBroadcastRows(b.TangentMut(j), y.Rows, y.Cols, t, x.HasTangent);
+            if (b.HasTangent) Broadcast(b.TangentMut(j), y.Rows, y.Cols, t, x.HasTangent);
         }
     }
 
@@ -77,7 +107,7 @@ internal sealed class BiasAddOp : Op
         if (b.RequiresGrad)
         {
             bool acc = b.BeginAdjoint();
-            PutColumnSums(y.AdjointMut, y.Rows, y.Cols, b.AdjointMut, acc);
+            BlockSums(y.AdjointMut, y.Rows, y.Cols, b.AdjointMut, acc);
         }
     }
 
@@ -94,7 +124,7 @@ internal sealed class BiasAddOp : Op
         if (b.RequiresGrad)
         {
             bool acc = b.BeginAdjointTangent();
-            for (int j = 0; j < m; j++) PutColumnSums(y.AdjointTangentMut(j), y.Rows, y.Cols, b.AdjointTangentMut(j), acc);
+            for (int j = 0; j < m; j++) BlockSums(y.AdjointTangentMut(j), y.Rows, y.Cols, b.AdjointTangentMut(j), acc);
         }
     }
 }
@@ -228,29 +258,35 @@ internal sealed class MulOp : Op
 /// Y = αX. Linear, so no curvature term.
 /// Forward: Y = αX. Tangent: Ẏ = αẊ. Backward: X̄ += αȲ. Backward tangent: X̄̇ += αȲ̇.
 /// </summary>
-internal sealed class ScaleOp : Op
+internal sealed class ScaleOp : Op<ScaleState>
 {
     public static readonly ScaleOp Instance = new();
     public override string Name => "scale";
 
-    public override void Forward(Tensor y) => PutScaled(y.Alpha, y.A!.Value, y.ValueMut, false);
+    public override void Forward(Tensor y, ScaleState s) => PutScaled(s.Alpha, y.A!.Value, y.ValueMut, false);
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, ScaleState s)
     {
-        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(y.Alpha, y.A!.TangentMut(j), y.TangentMut(j), false);
+        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(s.Alpha, y.A!.TangentMut(j), y.TangentMut(j), false);
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, ScaleState s)
     {
         var x = y.A!;
-        if (x.RequiresGrad) { bool acc = x.BeginAdjoint(); PutScaled(y.Alpha, y.AdjointMut, x.AdjointMut, acc); }
+        if (x.RequiresGrad) { bool acc = x.BeginAdjoint(); PutScaled(s.Alpha, y.AdjointMut, x.AdjointMut, acc); }
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, ScaleState s, bool curvature)
     {
         var x = y.A!;
         if (!y.AdjointTangentTouched || !x.RequiresGrad) return;
         bool acc = x.BeginAdjointTangent();
-        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(y.Alpha, y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
+        for (int j = 0; j < y.Tape.TangentCount; j++) PutScaled(s.Alpha, y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
     }
+}
+
+/// <summary>The constant factor α of <see cref="ScaleOp"/> and <see cref="SumOp"/>.</summary>
+internal sealed class ScaleState : OpState
+{
+    public double Alpha;
 }

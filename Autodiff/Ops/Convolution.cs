@@ -27,8 +27,8 @@ public sealed partial class Tape
             if (bias.Rows != 1 || bias.Cols != geometry.OutChannels)
                 throw new ArgumentException($"Conv2d: argument 'bias' is {bias.Shape}; expected 1x{geometry.OutChannels}.", nameof(bias));
         }
-        var y = Node(Conv2dOp.Instance, x.Rows, geometry.Output.Size, x, weight, bias);
-        y.Geometry = geometry;
+        var y = Node(Conv2dOp.Instance, out var s, x.Rows, geometry.Output.Size, x, weight, bias);
+        s.Geometry = geometry;
         return Run(y);
     }
 }
@@ -48,18 +48,17 @@ public sealed partial class Tape
 /// adjoints are copied between the group buffer and the per-image rows. G keeps the
 /// group's patch matrix near 2 MB (cache-sized) and is rebuilt per group rather than
 /// kept for the batch, which would cost K²× the input's memory.
-/// Aux0 holds U(x) of a group; Aux1 holds, one after another, a second patch buffer
-/// (U(ẋ) or the patch adjoint) and two N×(G·Ho·Wo) output buffers.
+/// <see cref="Conv2dState.Patches"/> holds U(x) of a group; <see cref="Conv2dState.Scratch"/>
+/// holds, one after another, a second patch buffer (U(ẋ) or the patch adjoint) and two
+/// N×(G·Ho·Wo) output buffers.
 /// </summary>
-internal sealed class Conv2dOp : Op
+internal sealed class Conv2dOp : Op<Conv2dState>
 {
     public static readonly Conv2dOp Instance = new();
     public override string Name => "conv2d";
 
     /// <summary>Entries of a group's patch matrix aimed at (2 MB of doubles).</summary>
     const int GroupEntries = 1 << 18;
-
-    static Conv2dGeometry Geo(Tensor y) => (Conv2dGeometry)y.Geometry!;
 
     /// <summary>Images per group for this geometry: at least 1, at most the batch and 64, and a group's patch and output matrices stay within <see cref="GroupEntries"/> unless one image alone exceeds it.</summary>
     static int GroupSize(Conv2dGeometry g, int rows)
@@ -69,7 +68,7 @@ internal sealed class Conv2dOp : Op
         return Math.Clamp(Math.Min(byPatches, byOutputs), 1, Math.Max(1, Math.Min(rows, 64)));
     }
 
-    /// <summary>The buffers of one sweep: patches (Aux0), second patches and two output-group buffers (Aux1).</summary>
+    /// <summary>The buffers of one sweep: patches, then (in one scratch array) second patches and two output-group buffers.</summary>
     readonly record struct Buffers(double[] Cols, double[] Aux, int PatchLength, int OutLength)
     {
         public Mat Patches(int width) => new(Cols, 0, PatchRows, width);
@@ -79,10 +78,10 @@ internal sealed class Conv2dOp : Op
         public int PatchRows { get; init; }
     }
 
-    static Buffers Allocate(Tensor y, Conv2dGeometry g, int group)
+    static Buffers Allocate(Conv2dState s, Conv2dGeometry g, int group)
     {
         int patch = g.PatchSize * g.Output.Plane * group, outs = g.OutChannels * g.Output.Plane * group;
-        return new Buffers(y.Aux0Buffer(patch), y.Aux1Buffer(patch + 2 * outs), patch, outs) { PatchRows = g.PatchSize };
+        return new Buffers(Tensor.Grow(ref s.Patches, patch), Tensor.Grow(ref s.Scratch, patch + 2 * outs), patch, outs) { PatchRows = g.PatchSize };
     }
 
     /// <summary>im2col of images [b0, b0 + count) of <paramref name="batch"/> side by side into <paramref name="dst"/> (ld = count·Ho·Wo).</summary>
@@ -128,12 +127,12 @@ internal sealed class Conv2dOp : Op
         }
     }
 
-    public override void Forward(Tensor y)
+    public override void Forward(Tensor y, Conv2dState s)
     {
         var x = y.A!; var w = y.B!; var bias = y.C;
-        var g = Geo(y);
+        var g = s.Geometry;
         int group = GroupSize(g, y.Rows);
-        var buf = Allocate(y, g, group);
+        var buf = Allocate(s, g, group);
         for (int b0 = 0; b0 < y.Rows; b0 += group)
         {
             int count = Math.Min(group, y.Rows - b0), width = count * g.Output.Plane;
@@ -145,13 +144,13 @@ internal sealed class Conv2dOp : Op
         }
     }
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, Conv2dState s)
     {
         var x = y.A!; var w = y.B!; var bias = y.C;
-        var g = Geo(y);
+        var g = s.Geometry;
         int m = y.Tape.TangentCount;
         int group = GroupSize(g, y.Rows);
-        var buf = Allocate(y, g, group);
+        var buf = Allocate(s, g, group);
         bool hasBias = bias is not null && bias.HasTangent;
         for (int b0 = 0; b0 < y.Rows; b0 += group)
         {
@@ -176,12 +175,12 @@ internal sealed class Conv2dOp : Op
         }
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, Conv2dState s)
     {
         var x = y.A!; var w = y.B!; var bias = y.C;
-        var g = Geo(y);
+        var g = s.Geometry;
         int group = GroupSize(g, y.Rows);
-        var buf = Allocate(y, g, group);
+        var buf = Allocate(s, g, group);
         bool accW = w.RequiresGrad && w.BeginAdjoint();
         bool accB = bias is not null && bias.RequiresGrad && bias.BeginAdjoint();
         bool accX = x.RequiresGrad && x.BeginAdjoint();
@@ -208,10 +207,10 @@ internal sealed class Conv2dOp : Op
         }
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, Conv2dState s, bool curvature)
     {
         var x = y.A!; var w = y.B!; var bias = y.C;
-        var g = Geo(y);
+        var g = s.Geometry;
         int m = y.Tape.TangentCount;
         bool linear = y.AdjointTangentTouched;
         bool haveYBar = curvature && y.AdjointTouched;
@@ -222,7 +221,7 @@ internal sealed class Conv2dOp : Op
         bool doB = bias is not null && bias.RequiresGrad && linear;
         if (!(doW || doX || doB)) return;
         int group = GroupSize(g, y.Rows);
-        var buf = Allocate(y, g, group);
+        var buf = Allocate(s, g, group);
         bool accW = doW && w.BeginAdjointTangent();
         bool accX = doX && x.BeginAdjointTangent();
         bool accB = doB && bias!.BeginAdjointTangent();
@@ -364,4 +363,11 @@ internal sealed class Conv2dOp : Op
             }
         }
     }
+}
+
+/// <summary>A convolution node's geometry and its pooled group buffers.</summary>
+internal sealed class Conv2dState : OpState
+{
+    public Conv2dGeometry Geometry = null!;
+    public double[] Patches = [], Scratch = [];
 }

@@ -31,7 +31,7 @@ public sealed partial class Tape
     Tensor Unary<TF>(Tensor x) where TF : struct, IScalarFunction
     {
         Check(x, nameof(x));
-        return Run(Node(UnaryOp<TF>.Instance, x.Rows, x.Cols, x));
+        return Run(Node(UnaryOp<TF>.Instance, out _, x.Rows, x.Cols, x));
     }
 }
 
@@ -52,14 +52,14 @@ internal interface IScalarFunction
 /// Forward: y = f(x). Tangent: ẏ = f′(x)∘ẋ.
 /// Backward: x̄ += f′(x)∘ȳ.
 /// Backward tangent: x̄̇ += f′(x)∘ȳ̇ + [f″(x)∘ẋ∘ȳ].
-/// f′ is computed once per recording (Aux0), f″∘ȳ once per backward sweep (Aux1).
+/// f′ is computed once per recording, f″∘ȳ once per backward sweep (both kept in <see cref="UnaryState"/>).
 /// </summary>
-internal sealed class UnaryOp<TF> : Op where TF : struct, IScalarFunction
+internal sealed class UnaryOp<TF> : Op<UnaryState> where TF : struct, IScalarFunction
 {
     public static readonly UnaryOp<TF> Instance = new();
     public override string Name => TF.Name;
 
-    public override void Forward(Tensor y)
+    public override void Forward(Tensor y, UnaryState s)
     {
         var x = y.A!.Value;
         var v = y.ValueMut;
@@ -69,60 +69,60 @@ internal sealed class UnaryOp<TF> : Op where TF : struct, IScalarFunction
         else for (int i = 0; i < v.Length; i++) v[i] = TF.Value(x[i]);
     }
 
-    static ReadOnlySpan<double> FirstDerivative(Tensor y)
+    static ReadOnlySpan<double> FirstDerivative(Tensor y, UnaryState s)
     {
         int n = y.Size;
-        var d1 = y.Aux0Buffer(n).AsSpan(0, n);
-        if (!y.Aux0Valid)
+        var d1 = Tensor.Grow(ref s.First, n).AsSpan(0, n);
+        if (!s.FirstValid)
         {
             var x = y.A!.Value;
             var v = y.Value;
             for (int i = 0; i < n; i++) d1[i] = TF.First(x[i], v[i]);
-            y.Aux0Valid = true;
+            s.FirstValid = true;
         }
         return d1;
     }
 
     /// <summary>f″(x)∘ȳ, the factor of ẋ in the curvature term.</summary>
-    static ReadOnlySpan<double> SecondTimesAdjoint(Tensor y)
+    static ReadOnlySpan<double> SecondTimesAdjoint(Tensor y, UnaryState s)
     {
         int n = y.Size;
-        var e = y.Aux1Buffer(n).AsSpan(0, n);
-        if (!y.Aux1Valid)
+        var e = Tensor.Grow(ref s.SecondTimesAdjoint, n).AsSpan(0, n);
+        if (!s.SecondValid)
         {
             var x = y.A!.Value;
             var v = y.Value;
             var yBar = y.AdjointMut;
             for (int i = 0; i < n; i++) e[i] = TF.Second(x[i], v[i]) * yBar[i];
-            y.Aux1Valid = true;
+            s.SecondValid = true;
         }
         return e;
     }
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, UnaryState s)
     {
-        var d1 = FirstDerivative(y);
+        var d1 = FirstDerivative(y, s);
         var x = y.A!;
         for (int j = 0; j < y.Tape.TangentCount; j++) PutMul(d1, x.TangentMut(j), y.TangentMut(j), false);
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, UnaryState s)
     {
         var x = y.A!;
         if (!x.RequiresGrad) return;
         bool acc = x.BeginAdjoint();
-        PutMul(FirstDerivative(y), y.AdjointMut, x.AdjointMut, acc);
+        PutMul(FirstDerivative(y, s), y.AdjointMut, x.AdjointMut, acc);
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, UnaryState s, bool curvature)
     {
         var x = y.A!;
         bool linear = y.AdjointTangentTouched;
         bool curv = curvature && y.AdjointTouched && x.HasTangent;
         if (!x.RequiresGrad || !(linear || curv)) return;
         bool acc = x.BeginAdjointTangent();
-        var d1 = linear ? FirstDerivative(y) : default;
-        var e = curv ? SecondTimesAdjoint(y) : default;
+        var d1 = linear ? FirstDerivative(y, s) : default;
+        var e = curv ? SecondTimesAdjoint(y, s) : default;
         for (int j = 0; j < y.Tape.TangentCount; j++)
         {
             var dst = x.AdjointTangentMut(j);
@@ -131,6 +131,16 @@ internal sealed class UnaryOp<TF> : Op where TF : struct, IScalarFunction
             else PutMul(e, x.TangentMut(j), dst, acc);
         }
     }
+}
+
+/// <summary>f′(x) of the recording and f″(x)∘ȳ of the backward sweep, computed once and reused by every tangent direction.</summary>
+internal sealed class UnaryState : OpState
+{
+    public double[] First = [], SecondTimesAdjoint = [];
+    public bool FirstValid, SecondValid;
+
+    public override void Recorded() => FirstValid = SecondValid = false;
+    public override void BackwardStarted() => SecondValid = false;
 }
 
 /// <summary>tanh: f′ = 1 − y², f″ = −2y(1 − y²). Values in bulk come from <see cref="FastMath.Tanh"/>.</summary>

@@ -13,8 +13,9 @@ public sealed partial class Tape
         int kb = transposeB ? b.Cols : b.Rows, n = transposeB ? b.Rows : b.Cols;
         if (k != kb)
             throw new ArgumentException($"MatMul shape mismatch: op(A) is {m}x{k} (A {a.Shape}, transposed={transposeA}) and op(B) is {kb}x{n} (B {b.Shape}, transposed={transposeB}); expected equal inner dimensions.", nameof(b));
-        var y = Node(MatMulOp.Instance, m, n, a, b);
-        y.Flags = (transposeA ? 1 : 0) | (transposeB ? 2 : 0);
+        var y = Node(MatMulOp.Instance, out var s, m, n, a, b);
+        s.TransposeA = transposeA;
+        s.TransposeB = transposeB;
         return Run(y);
     }
 
@@ -47,21 +48,21 @@ public sealed partial class Tape
 /// Backward tangent: Ā̇ += C̄̇ op(B)ᵀ + [C̄ op(Ḃ)ᵀ]; B̄̇ += op(A)ᵀ C̄̇ + [op(Ȧ)ᵀ C̄]
 /// (bracketed terms are the curvature of the bilinear map).
 /// </summary>
-internal sealed class MatMulOp : Op
+internal sealed class MatMulOp : Op<MatMulState>
 {
     public static readonly MatMulOp Instance = new();
     public override string Name => "matmul";
 
-    public override void Forward(Tensor y)
+    public override void Forward(Tensor y, MatMulState s)
     {
-        bool tA = (y.Flags & 1) != 0, tB = (y.Flags & 2) != 0;
+        bool tA = s.TransposeA, tB = s.TransposeB;
         Gemm(ValueMat(y.A!), tA, ValueMat(y.B!), tB, 0.0, ValueMat(y));
     }
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, MatMulState s)
     {
         var a = y.A!; var b = y.B!;
-        bool tA = (y.Flags & 1) != 0, tB = (y.Flags & 2) != 0;
+        bool tA = s.TransposeA, tB = s.TransposeB;
         int m = y.Tape.TangentCount;
         bool written = false;
         if (a.HasTangent)
@@ -75,10 +76,10 @@ internal sealed class MatMulOp : Op
             for (int j = 0; j < m; j++) Gemm(ValueMat(a), tA, TangentMat(b, j), tB, written ? 1.0 : 0.0, TangentMat(y, j));
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, MatMulState s)
     {
         var a = y.A!; var b = y.B!;
-        bool tA = (y.Flags & 1) != 0, tB = (y.Flags & 2) != 0;
+        bool tA = s.TransposeA, tB = s.TransposeB;
         if (a.RequiresGrad)
         {
             double beta = a.BeginAdjoint() ? 1.0 : 0.0;
@@ -91,10 +92,10 @@ internal sealed class MatMulOp : Op
         }
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, MatMulState s, bool curvature)
     {
         var a = y.A!; var b = y.B!;
-        bool tA = (y.Flags & 1) != 0, tB = (y.Flags & 2) != 0;
+        bool tA = s.TransposeA, tB = s.TransposeB;
         int m = y.Tape.TangentCount;
         bool linear = y.AdjointTangentTouched;
         if (a.RequiresGrad)
@@ -145,6 +146,13 @@ internal sealed class MatMulOp : Op
         if (!tB) Gemm(a, !tA, cBar, false, beta, bBar);
         else Gemm(cBar, true, a, tA, beta, bBar);
     }
+}
+
+/// <summary>Which operands of <see cref="MatMulOp"/> enter transposed.</summary>
+internal sealed class MatMulState : OpState
+{
+    public bool TransposeA, TransposeB;
+
 }
 
 /// <summary>

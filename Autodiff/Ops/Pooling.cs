@@ -34,13 +34,13 @@ public sealed partial class Tape
         return x;
     }
 
-    Tensor Pool(Op op, Tensor x, Pool2dGeometry geometry, string name)
+    Tensor Pool(Op<Pool2dState> op, Tensor x, Pool2dGeometry geometry, string name)
     {
         Check(x, nameof(x));
         ArgumentNullException.ThrowIfNull(geometry);
         geometry.Input.CheckBatch(x, name, nameof(x));
-        var y = Node(op, x.Rows, geometry.Output.Size, x);
-        y.Geometry = geometry;
+        var y = Node(op, out var s, x.Rows, geometry.Output.Size, x);
+        s.Geometry = geometry;
         return Run(y);
     }
 }
@@ -51,19 +51,19 @@ public sealed partial class Tape
 /// matrix, so every derivative rule uses the same a(i) and the op has no curvature term.
 /// Forward: yᵢ = max over window i = x_{a(i)}. Tangent: ẏᵢ = ẋ_{a(i)}.
 /// Backward: x̄_{a(i)} += ȳᵢ (other entries get nothing). Backward tangent: x̄̇_{a(i)} += ȳ̇ᵢ.
-/// The argmax, an index into the whole batch's value, is kept in the node's index buffer.
+/// The argmax, an index into the whole batch's value, is kept in <see cref="Pool2dState.Argmax"/>.
 /// </summary>
-internal sealed class MaxPool2dOp : Op
+internal sealed class MaxPool2dOp : Op<Pool2dState>
 {
     public static readonly MaxPool2dOp Instance = new();
     public override string Name => "max_pool2d";
 
-    public override void Forward(Tensor y)
+    public override void Forward(Tensor y, Pool2dState s)
     {
-        var g = (Pool2dGeometry)y.Geometry!;
+        var g = s.Geometry;
         var x = y.A!.Value;
         var v = y.ValueMut;
-        var arg = y.IndexBuffer(y.Size);
+        var arg = Tensor.Grow(ref s.Argmax, y.Size);
         int K = g.Kernel, H = g.Input.Height, W = g.Input.Width, Ho = g.Output.Height, Wo = g.Output.Width;
         int i = 0;
         for (int b = 0; b < y.Rows; b++)
@@ -95,10 +95,10 @@ internal sealed class MaxPool2dOp : Op
             }
     }
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, Pool2dState s)
     {
         var x = y.A!;
-        var arg = y.IndexBuffer(y.Size);
+        var arg = Tensor.Grow(ref s.Argmax, y.Size);
         for (int j = 0; j < y.Tape.TangentCount; j++)
         {
             var src = x.TangentMut(j);
@@ -114,20 +114,20 @@ internal sealed class MaxPool2dOp : Op
         for (int i = 0; i < src.Length; i++) dst[arg[i]] += src[i];
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, Pool2dState s)
     {
         var x = y.A!;
         if (!x.RequiresGrad) return;
         bool acc = x.BeginAdjoint();
-        Scatter(y.AdjointMut, y.IndexBuffer(y.Size), x.AdjointMut, acc);
+        Scatter(y.AdjointMut, Tensor.Grow(ref s.Argmax, y.Size), x.AdjointMut, acc);
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, Pool2dState s, bool curvature)
     {
         var x = y.A!;
         if (!y.AdjointTangentTouched || !x.RequiresGrad) return;
         bool acc = x.BeginAdjointTangent();
-        var arg = y.IndexBuffer(y.Size);
+        var arg = Tensor.Grow(ref s.Argmax, y.Size);
         for (int j = 0; j < y.Tape.TangentCount; j++) Scatter(y.AdjointTangentMut(j), arg, x.AdjointTangentMut(j), acc);
     }
 }
@@ -138,7 +138,7 @@ internal sealed class MaxPool2dOp : Op
 /// Backward: x̄ += Aᵀȳ (each window entry gets ȳᵢ/K²; entries outside every window nothing).
 /// Backward tangent: x̄̇ += Aᵀȳ̇.
 /// </summary>
-internal sealed class AvgPool2dOp : Op
+internal sealed class AvgPool2dOp : Op<Pool2dState>
 {
     public static readonly AvgPool2dOp Instance = new();
     public override string Name => "avg_pool2d";
@@ -187,28 +187,35 @@ internal sealed class AvgPool2dOp : Op
             }
     }
 
-    public override void Forward(Tensor y) => Average((Pool2dGeometry)y.Geometry!, y.Rows, y.A!.Value, y.ValueMut);
+    public override void Forward(Tensor y, Pool2dState s) => Average(s.Geometry, y.Rows, y.A!.Value, y.ValueMut);
 
-    public override void Tangent(Tensor y)
+    public override void Tangent(Tensor y, Pool2dState s)
     {
-        var g = (Pool2dGeometry)y.Geometry!;
+        var g = s.Geometry;
         for (int j = 0; j < y.Tape.TangentCount; j++) Average(g, y.Rows, y.A!.TangentMut(j), y.TangentMut(j));
     }
 
-    public override void Backward(Tensor y)
+    public override void Backward(Tensor y, Pool2dState s)
     {
         var x = y.A!;
         if (!x.RequiresGrad) return;
         bool acc = x.BeginAdjoint();
-        Spread((Pool2dGeometry)y.Geometry!, y.Rows, y.AdjointMut, x.AdjointMut, acc);
+        Spread(s.Geometry, y.Rows, y.AdjointMut, x.AdjointMut, acc);
     }
 
-    public override void BackwardTangent(Tensor y, bool curvature)
+    public override void BackwardTangent(Tensor y, Pool2dState s, bool curvature)
     {
         var x = y.A!;
         if (!y.AdjointTangentTouched || !x.RequiresGrad) return;
         bool acc = x.BeginAdjointTangent();
-        var g = (Pool2dGeometry)y.Geometry!;
+        var g = s.Geometry;
         for (int j = 0; j < y.Tape.TangentCount; j++) Spread(g, y.Rows, y.AdjointTangentMut(j), x.AdjointTangentMut(j), acc);
     }
+}
+
+/// <summary>A pooling node's geometry and, for max pooling, the argmax of each window.</summary>
+internal sealed class Pool2dState : OpState
+{
+    public Pool2dGeometry Geometry = null!;
+    public int[] Argmax = [];
 }

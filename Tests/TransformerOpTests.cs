@@ -1,0 +1,166 @@
+using Curvature.Autodiff;
+using Curvature.Core;
+using FluentAssertions;
+using NUnit.Framework;
+using static Curvature.Tests.AutodiffTestSupport;
+
+namespace Curvature.Tests;
+
+/// <summary>
+/// The Transformer ops' four rules against central differences (the OpChecks harness of
+/// AutodiffOpTests: gradient of L = Σ (w∘y + ½c∘y²), three tangents, three H·v), with
+/// masked positions, sequences of length 1, one head, and tied softmax inputs; plus the
+/// promises that are not derivatives (unused embedding rows, masked keys, refusals).
+/// </summary>
+public class TransformerOpTests
+{
+    const double Tolerance = 1e-6;
+
+    static double Normal(Rng r, int _) => r.NextGaussian();
+    static double Half(Rng r, int _) => 0.5 * r.NextGaussian();
+
+    static readonly double[] IdValues = [0, 2, 2, 5, 1];
+    // Two sequences of three tokens; the first is padded at its last position.
+    static readonly double[] Mask23 = [1, 1, 0, 1, 1, 1];
+    static readonly double[] Mask31 = [1, 1, 1];
+    static Tensor M23(Tape t) => t.Constant(Mask23, 0, 2, 3);
+    static Tensor M31(Tape t) => t.Constant(Mask31, 0, 3, 1);
+
+    /// <summary>A pre-norm encoder layer on B×T tokens of width d: x + Attn(LN(x)), then h + FF(LN(h)) with GELU.</summary>
+    static Tensor EncoderLayer(Tape t, Tensor[] p, int heads, int seqLen, Tensor mask)
+    {
+        var x = p[0];
+        var a = t.SelfAttention(t.LayerNorm(x, p[1], p[2]), p[3], p[4], p[5], p[6], heads, seqLen, mask);
+        var h = t.Add(x, a);
+        var f = t.Linear(t.Gelu(t.Linear(t.LayerNorm(h, p[7], p[8]), p[9], p[10])), p[11], p[12]);
+        return t.Add(h, f);
+    }
+
+    static (int, int)[] LayerShapes(int rows, int d, int ff) =>
+        [(rows, d), (1, d), (1, d), (3 * d, d), (1, 3 * d), (d, d), (1, d), (1, d), (1, d), (ff, d), (1, ff), (d, ff), (1, d)];
+
+    public static IEnumerable<OpCase> Cases()
+    {
+        yield return new("embedding", [(6, 3)], Normal, (t, x) => t.Embedding(x[0], t.Constant(IdValues, 0, 1, 5)));
+        yield return new("embedding_batch", [(6, 3)], Normal, (t, x) => t.Embedding(x[0], t.Constant([1.0, 0, 5, 5, 2, 1], 0, 2, 3)));
+        yield return new("positional", [(6, 3), (3, 3)], Normal, (t, x) => t.AddPositional(x[0], x[1]));
+        yield return new("positional_length_1", [(4, 3), (1, 3)], Normal, (t, x) => t.AddPositional(x[0], x[1]));
+        yield return new("layer_norm", [(4, 5), (1, 5), (1, 5)], Normal, (t, x) => t.LayerNorm(x[0], x[1], x[2]));
+        yield return new("layer_norm_constant_input", [(4, 5), (1, 5), (1, 5)], Normal, (t, x) => t.LayerNorm(x[0], x[1], x[2]),
+            constant: [true, false, false]);
+        yield return new("layer_norm_width_3", [(3, 3), (1, 3), (1, 3)], Normal, (t, x) => t.LayerNorm(x[0], x[1], x[2]));
+        yield return new("softmax_rows", [(3, 4)], Normal, (t, x) => t.Softmax(x[0]));
+        yield return new("softmax_columns", [(3, 4)], Normal, (t, x) => t.Softmax(x[0], axis: 0));
+        yield return new("softmax_tied_inputs", [(3, 4)], (r, _) => r.NextDouble() < 0.5 ? 0.25 : -0.5, (t, x) => t.Softmax(x[0]));
+        yield return new("softmax_same_input_twice", [(3, 4)], Normal, (t, x) => t.Softmax(t.Add(x[0], x[0])));
+        yield return new("softmax_masked", [(6, 3)], Normal, (t, x) => t.Softmax(x[0], 1, M23(t), 3));
+        yield return new("attention_scores", [(6, 4), (6, 4)], Normal, (t, x) => t.AttentionScores(x[0], 0, x[1], 0, 2, 3, 2, 0.7));
+        yield return new("attention_scores_same_operand", [(6, 8)], Normal, (t, x) => t.AttentionScores(x[0], 0, x[0], 4, 2, 3, 2, 0.7));
+        yield return new("attention_mix", [(12, 3), (6, 4)], Normal, (t, x) => t.AttentionMix(x[0], x[1], 0, 2, 3, 2));
+        yield return new("attention_mix_column_window", [(12, 3), (6, 7)], Normal, (t, x) => t.AttentionMix(x[0], x[1], 3, 2, 3, 2));
+        yield return new("self_attention_masked", [(6, 4), (12, 4), (1, 12), (4, 4), (1, 4)], Half,
+            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 2, 3, M23(t)));
+        yield return new("self_attention_single_head", [(6, 4), (12, 4), (1, 12), (4, 4), (1, 4)], Half,
+            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 1, 3, M23(t)));
+        yield return new("self_attention_length_1", [(3, 4), (12, 4), (1, 12), (4, 4), (1, 4)], Half,
+            (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 2, 1, M31(t)));
+        yield return new("gelu", [(3, 4)], (r, _) => r.Uniform(-3, 3), (t, x) => t.Gelu(x[0]));
+        yield return new("residual", [(5, 3), (3, 3)], Normal, (t, x) => t.Add(x[0], t.Tanh(t.MatMul(x[0], x[1]))));
+        yield return new("masked_mean_pool", [(6, 3)], Normal, (t, x) => t.MaskedMeanPool(x[0], M23(t)));
+        yield return new("masked_mean_pool_length_1", [(3, 2)], Normal, (t, x) => t.MaskedMeanPool(x[0], M31(t)));
+        yield return new("encoder_layer_masked", LayerShapes(6, 4, 5), Half, (t, x) => EncoderLayer(t, x, 2, 3, M23(t)));
+        yield return new("encoder_layer_length_1_single_head", LayerShapes(3, 4, 5), Half, (t, x) => EncoderLayer(t, x, 1, 1, M31(t)));
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Gradient_matches_central_finite_differences_of_the_loss(OpCase c) => OpChecks.Gradient(c, Tolerance);
+
+    [TestCaseSource(nameof(Cases))]
+    public void Tangent_matches_finite_differences_of_the_forward_value(OpCase c) => OpChecks.Tangent(c, Tolerance);
+
+    [TestCaseSource(nameof(Cases))]
+    public void Backward_tangent_matches_finite_differences_of_the_gradient(OpCase c) => OpChecks.BackwardTangent(c, Tolerance);
+
+    [Test]
+    public void Embedding_gradient_and_Hv_are_exactly_zero_on_rows_of_unused_ids()
+    {
+        var rng = new Rng(3);
+        var table = Gaussian(rng, 6 * 3);
+        var w = Gaussian(rng, IdValues.Length * 3);
+        Tensor Loss(Tape t, Tensor theta)
+        {
+            var y = t.Embedding(t.Slice(theta, 0, 6, 3), t.Constant(IdValues, 0, 1, 5));
+            return t.Sum(t.Square(t.Mul(y, t.Constant(w, 0, y.Rows, y.Cols))));
+        }
+        var g = new Tape().Gradient(Loss, table).Gradient;
+        var v = new Matrix(2, table.Length);
+        rng.FillGaussian(v.Data);
+        var hv = new Tape().HessianBlockProduct(Loss, table, v).Products;
+        foreach (int unused in new[] { 3, 4 })
+            for (int c = 0; c < 3; c++)
+            {
+                g[unused * 3 + c].Should().Be(0.0);
+                hv[0, unused * 3 + c].Should().Be(0.0);
+                hv[1, unused * 3 + c].Should().Be(0.0);
+            }
+        g.Take(3).Should().OnlyContain(x => x != 0.0, "id 0 is used");
+    }
+
+    [Test]
+    public void Masked_keys_get_zero_attention_and_do_not_change_the_output()
+    {
+        // Changing the padded token's features must not change any unpadded query's output row.
+        var rng = new Rng(8);
+        var x = Gaussian(rng, 6 * 4);
+        var wi = Gaussian(rng, 12 * 4); var bi = Gaussian(rng, 12);
+        var wo = Gaussian(rng, 16); var bo = Gaussian(rng, 4);
+        double[] Run(double[] input)
+        {
+            var t = new Tape();
+            t.Begin();
+            var y = t.SelfAttention(t.Constant(input, 0, 6, 4), t.Constant(wi, 0, 12, 4), t.Constant(bi, 0, 1, 12),
+                t.Constant(wo, 0, 4, 4), t.Constant(bo, 0, 1, 4), 2, 3, M23(t));
+            return y.Value.ToArray();
+        }
+        var before = Run(x);
+        var changed = (double[])x.Clone();
+        for (int c = 0; c < 4; c++) changed[2 * 4 + c] += 10.0;   // token 2 of sequence 0 is padding
+        var after = Run(changed);
+        for (int i = 0; i < 2 * 4; i++) after[i].Should().BeApproximately(before[i], 1e-14);
+        for (int i = 3 * 4; i < 6 * 4; i++) after[i].Should().Be(before[i], "sequence 1 does not see sequence 0");
+    }
+
+    [Test]
+    public void Softmax_of_tied_inputs_is_uniform_and_masked_entries_are_exactly_zero()
+    {
+        var t = new Tape();
+        t.Begin();
+        var p = t.Softmax(t.Constant([2.0, 2.0, 2.0, 7.0, 1.0, 3.0], 2, 3), 1, t.Constant([1.0, 1, 1, 1, 0, 1], 2, 3), 1);
+        p.Value[0].Should().BeApproximately(1.0 / 3, 1e-15);
+        p.Value[4].Should().Be(0.0);
+        (p.Value[3] + p.Value[5]).Should().BeApproximately(1.0, 1e-15);
+        p.Value[3].Should().BeApproximately(1.0 / (1.0 + Math.Exp(-4.0)), 1e-15);
+    }
+
+    [Test]
+    public void Width_not_divisible_by_the_number_of_heads_is_refused_naming_heads()
+    {
+        var t = new Tape();
+        t.Begin();
+        var x = t.Constant(new double[6 * 6], 0, 6, 6);
+        var act = () => t.SelfAttention(x, t.Constant(new double[18 * 6], 0, 18, 6), null, t.Constant(new double[36], 0, 6, 6), null, 4, 3);
+        act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "heads" && e.Message.Contains("6") && e.Message.Contains("divisible"));
+    }
+
+    [Test]
+    public void A_fully_masked_sequence_is_refused()
+    {
+        var t = new Tape();
+        t.Begin();
+        var x = t.Constant(new double[6], 0, 3, 2);
+        var act = () => t.MaskedMeanPool(x, t.Constant([0.0, 0, 0], 1, 3));
+        act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "mask");
+        var soft = () => t.Softmax(x, 1, t.Constant([1.0, 1, 0, 0, 1, 1], 3, 2), 1);
+        soft.Should().Throw<ArgumentException>().Where(e => e.ParamName == "mask");
+    }
+}
