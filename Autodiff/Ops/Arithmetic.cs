@@ -48,7 +48,7 @@ public sealed partial class Tape
 /// Forward: Y = X + 1bᵀ. Tangent: Ẏ = Ẋ + 1ḃᵀ.
 /// Backward: X̄ += Ȳ; b̄ += 1ᵀȲ (column sums). Backward tangent: X̄̇ += Ȳ̇; b̄̇ += 1ᵀȲ̇.
 /// </summary>
-internal sealed class BiasAddOp : Op
+internal sealed class BiasAddOp : Op, IPerExampleOp
 {
     public static readonly BiasAddOp Instance = new();
     public override string Name => "bias_add";
@@ -96,6 +96,14 @@ internal sealed class BiasAddOp : Op
             bool acc = b.BeginAdjointTangent();
             for (int j = 0; j < m; j++) PutColumnSums(y.AdjointTangentMut(j), y.Rows, y.Cols, b.AdjointTangentMut(j), acc);
         }
+    }
+    /// <summary>Per example r: b̄_r = ȳ_r (the column sum of the backward rule, split by row).</summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        if (t.Locate(y.A, out _) || !t.Locate(y.B, out int at))
+            throw new NotSupportedException($"Per-example gradients: bias_add (node #{y.Index}) needs θ as the bias and data as the input.");
+        int cols = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++) Put(y.AdjointMut.Slice(r * cols, cols), t.Row(r, at, cols), true);
     }
 }
 

@@ -52,7 +52,7 @@ public sealed partial class Tape
 /// holds, one after another, a second patch buffer (U(ẋ) or the patch adjoint) and two
 /// N×(G·Ho·Wo) output buffers.
 /// </summary>
-internal sealed class Conv2dOp : Op<Conv2dState>
+internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
 {
     public static readonly Conv2dOp Instance = new();
     public override string Name => "conv2d";
@@ -258,6 +258,32 @@ internal sealed class Conv2dOp : Op<Conv2dState>
                     GroupCol2Im(g, scratch, x.AdjointTangentMut(j), b0, count, accX);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Per example r: W̄_r = Ȳ_r U(x_r)ᵀ (one N×(Ho·Wo) by (Ho·Wo)×(C·K·K) GEMM) and
+    /// b̄_r[o] = Σ over channel o's plane of Ȳ_r; summed over r they are the backward rule's W̄ and b̄.
+    /// </summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        var x = y.A!; var w = y.B!; var bias = y.C;
+        var s = (Conv2dState)y.State!;
+        var g = s.Geometry;
+        if (t.Locate(x, out _))
+            throw new NotSupportedException($"Per-example gradients: conv2d (node #{y.Index}) reads θ as its input; expected images, one per row.");
+        bool hasW = t.Locate(w, out int atW), hasB = t.Locate(bias, out int atB);
+        int plane = g.Output.Plane;
+        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yBar = new Mat(y.AdjointArray, y.AdjointOffset + r * g.Output.Size, g.OutChannels, plane);
+            if (hasW)
+            {
+                Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
+                Gemm(yBar, false, cols, true, 1.0, t.Block(r, atW, g.OutChannels, g.PatchSize));
+            }
+            if (hasB) PutChannelSums(y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size), g, t.Row(r, atB, g.OutChannels), true);
         }
     }
 

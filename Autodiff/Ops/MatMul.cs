@@ -48,7 +48,7 @@ public sealed partial class Tape
 /// Backward tangent: Ā̇ += C̄̇ op(B)ᵀ + [C̄ op(Ḃ)ᵀ]; B̄̇ += op(A)ᵀ C̄̇ + [op(Ȧ)ᵀ C̄]
 /// (bracketed terms are the curvature of the bilinear map).
 /// </summary>
-internal sealed class MatMulOp : Op<MatMulState>
+internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
 {
     public static readonly MatMulOp Instance = new();
     public override string Name => "matmul";
@@ -133,6 +133,26 @@ internal sealed class MatMulOp : Op<MatMulState>
         }
     }
 
+    /// <summary>
+    /// Per example r, when B is θ's and A holds one example per row: C_r = A_r op(B), so
+    /// B̄_r = A_rᵀ C̄_r (or C̄_rᵀ A_r when B enters transposed), an outer product.
+    /// </summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        var a = y.A!; var b = y.B!;
+        var s = (MatMulState)y.State!;
+        if (t.Locate(a, out _) || s.TransposeA || !t.Locate(b, out int at))
+            throw new NotSupportedException($"Per-example gradients: matmul (node #{y.Index}) needs θ as its right operand and one example per row of an untransposed left operand.");
+        int k = a.Cols, n = y.Cols;
+        var yBar = y.AdjointMut; var av = a.Value;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var ar = av.Slice(r * k, k); var yr = yBar.Slice(r * n, n);
+            if (s.TransposeB) for (int c = 0; c < n; c++) PutScaled(yr[c], ar, t.Row(r, at + c * k, k), true);
+            else for (int i = 0; i < k; i++) PutScaled(ar[i], yr, t.Row(r, at + i * n, n), true);
+        }
+    }
+
     /// <summary>Ā ← C̄·op(B)ᵀ + β·Ā, or op(B)·C̄ᵀ + β·Ā when A enters transposed. C̄ may be m stacked blocks when A is not transposed.</summary>
     static void AdjointOfA(Mat cBar, Mat b, bool tA, bool tB, double beta, Mat aBar)
     {
@@ -162,7 +182,7 @@ internal sealed class MatMulState : OpState
 /// Backward: X̄ += Ȳ W; W̄ += Ȳᵀ X; b̄ += 1ᵀȲ.
 /// Backward tangent: X̄̇ += Ȳ̇ W + [Ȳ Ẇ]; W̄̇ += Ȳ̇ᵀ X + [Ȳᵀ Ẋ]; b̄̇ += 1ᵀȲ̇.
 /// </summary>
-internal sealed class LinearOp : Op
+internal sealed class LinearOp : Op, IPerExampleOp
 {
     public static readonly LinearOp Instance = new();
     public override string Name => "linear";
@@ -252,6 +272,27 @@ internal sealed class LinearOp : Op
                 if (curv)
                     for (int j = 0; j < m; j++) Gemm(AdjointMat(y), false, TangentMat(w, j), false, acc ? 1.0 : 0.0, AdjointTangentMat(x, j));
             }
+        }
+    }
+
+    /// <summary>Per example r: W̄_r = ȳ_r x_rᵀ (an outer product) and b̄_r = ȳ_r; together over r they are the backward rule's W̄ and b̄.</summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        var x = y.A!; var w = y.B!; var b = y.C;
+        if (t.Locate(x, out _))
+            throw new NotSupportedException($"Per-example gradients: linear (node #{y.Index}) reads θ as its input; expected data with one example per row.");
+        bool hasW = t.Locate(w, out int atW), hasB = t.Locate(b, out int atB);
+        int outs = y.Cols, ins = x.Cols;
+        var yBar = y.AdjointMut; var xv = x.Value;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yr = yBar.Slice(r * outs, outs);
+            if (hasW)
+            {
+                var xr = xv.Slice(r * ins, ins);
+                for (int o = 0; o < outs; o++) PutScaled(yr[o], xr, t.Row(r, atW + o * ins, ins), true);
+            }
+            if (hasB) Put(yr, t.Row(r, atB, outs), true);
         }
     }
 }

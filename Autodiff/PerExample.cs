@@ -1,0 +1,115 @@
+using static Curvature.Autodiff.Kernels;
+
+namespace Curvature.Autodiff;
+
+/// <summary>
+/// Where an op writes per-example contributions to θ's adjoint: row r of the batch goes to
+/// <c>Array[Offset + (r − FirstRow)·Stride …]</c>, a row of θ's length, for rows
+/// [FirstRow, FirstRow + Count). Contributions are added (the caller zeroes the rows first).
+/// </summary>
+internal readonly record struct PerExampleTarget(Tensor Parameter, double[] Array, int Offset, int Stride, int FirstRow, int Count)
+{
+    /// <summary>
+    /// Whether <paramref name="operand"/> is θ or a view of it, and if so where its entries
+    /// start inside θ.
+    /// </summary>
+    public bool Locate(Tensor? operand, out int at)
+    {
+        at = 0;
+        if (operand is null) return false;
+        if (ReferenceEquals(operand, Parameter)) return true;
+        if (operand.Kind != NodeKind.ParameterView || !ReferenceEquals(operand.A, Parameter)) return false;
+        at = operand.ValueOffset - Parameter.ValueOffset;
+        return true;
+    }
+
+    /// <summary>The block of <paramref name="rows"/>×<paramref name="cols"/> entries at θ-offset <paramref name="at"/> of batch row <paramref name="r"/>.</summary>
+    public Mat Block(int r, int at, int rows, int cols) => new(Array, Offset + (r - FirstRow) * Stride + at, rows, cols);
+
+    /// <summary>The <paramref name="length"/> entries at θ-offset <paramref name="at"/> of batch row <paramref name="r"/>.</summary>
+    public Span<double> Row(int r, int at, int length) => Array.AsSpan(Offset + (r - FirstRow) * Stride + at, length);
+}
+
+/// <summary>
+/// An op that consumes θ (a weight or bias) and can split its contribution to θ's adjoint
+/// by batch row. For a loss that sums over rows, row r's contribution is the gradient of
+/// row r's own loss, because every op before the loss acts on rows independently: the
+/// adjoint ȳ_r of a row-wise network depends on example r alone. Each op states the rule
+/// beside its other four (see docs/curvature.md §6).
+/// </summary>
+internal interface IPerExampleOp
+{
+    /// <summary>Adds the per-row contributions of node <paramref name="y"/> to θ's adjoint into <paramref name="target"/>.</summary>
+    void PerExampleBackward(Tensor y, in PerExampleTarget target);
+}
+
+public sealed partial class Tape
+{
+    /// <summary>
+    /// After <see cref="Backward"/>: the rows of the batch, i.e. the rows of every node that
+    /// consumes <paramref name="parameter"/> (one per example). Throws when an op that
+    /// consumes θ has no per-example rule or the consumers disagree on the batch size.
+    /// </summary>
+    /// <exception cref="NotSupportedException">An op consuming θ has no per-example rule.</exception>
+    /// <exception cref="InvalidOperationException">Consumers of θ have different row counts, or none was reached by the backward sweep.</exception>
+    public int PerExampleRows(Tensor parameter)
+    {
+        Check(parameter, nameof(parameter));
+        if (parameter.Kind != NodeKind.Parameter)
+            throw new ArgumentException($"Argument 'parameter' is {parameter}; expected a tensor made by Parameter(...).", nameof(parameter));
+        var probe = new PerExampleTarget(parameter, [], 0, 0, 0, 0);
+        int rows = -1;
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !ConsumesParameter(y, probe)) continue;
+            if (y.Op is not IPerExampleOp)
+                throw new NotSupportedException($"Per-example gradients: op '{y.Op!.Name}' (node #{y.Index}, {y.Shape}) consumes θ but has no per-example rule; expected linear, matmul, bias_add or conv2d.");
+            if (rows < 0) rows = y.Rows;
+            else if (rows != y.Rows)
+                throw new InvalidOperationException($"Per-example gradients: the ops consuming θ see batches of {rows} and {y.Rows} rows (node #{y.Index}); expected one row per example throughout.");
+        }
+        if (rows < 0)
+            throw new InvalidOperationException("Per-example gradients: no op of this recording consumes θ.");
+        return rows;
+    }
+
+    static bool ConsumesParameter(Tensor y, in PerExampleTarget probe) =>
+        probe.Locate(y.A, out _) || probe.Locate(y.B, out _) || probe.Locate(y.C, out _);
+
+    /// <summary>
+    /// After <see cref="Backward"/>: writes, for batch rows [<paramref name="firstRow"/>,
+    /// firstRow + <paramref name="count"/>), each row's contribution to θ's adjoint as one
+    /// row of θ's length into <paramref name="destination"/> (count rows, <paramref name="offset"/>
+    /// first, rows θ's length apart), overwriting. The rows sum to θ's adjoint. Costs one
+    /// outer product (or, for a convolution, one GEMM) per row and consumer; no sweep is repeated.
+    /// </summary>
+    public void PerExampleAdjoints(Tensor parameter, int firstRow, int count, double[] destination, int offset)
+    {
+        int rows = PerExampleRows(parameter);
+        Core.Guard.NotNull(destination);
+        if (firstRow < 0 || count < 1 || firstRow + count > rows)
+            throw new ArgumentOutOfRangeException(nameof(count), $"Rows [{firstRow}, {firstRow + count}) lie outside the batch of {rows} rows.");
+        int p = parameter.Size;
+        if (offset < 0 || offset + (long)count * p > destination.Length)
+            throw new ArgumentException($"Argument 'destination' has length {destination.Length}; {count} rows of {p} at offset {offset} need {offset + (long)count * p}.", nameof(destination));
+        destination.AsSpan(offset, count * p).Clear();
+        var target = new PerExampleTarget(parameter, destination, offset, p, firstRow, count);
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !y.AdjointTouched || !ConsumesParameter(y, target)) continue;
+            ((IPerExampleOp)y.Op!).PerExampleBackward(y, target);
+        }
+    }
+
+    /// <summary>
+    /// Records Σ_r w_rᵀ z_r for constant weights W (rows×cols like <paramref name="z"/>, copied):
+    /// its gradient in z is W, so a backward sweep from it gives Σ_r J_rᵀ w_r.
+    /// </summary>
+    public Tensor WeightedSum(Tensor z, ReadOnlySpan<double> weights)
+    {
+        Check(z, nameof(z));
+        return Sum(Mul(z, Constant(weights, z.Rows, z.Cols)));
+    }
+}

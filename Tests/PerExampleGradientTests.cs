@@ -1,0 +1,117 @@
+using Curvature.Autodiff;
+using Curvature.Core;
+using Curvature.Models;
+using FluentAssertions;
+using NUnit.Framework;
+using static Curvature.Tests.AutodiffTestSupport;
+
+namespace Curvature.Tests;
+
+/// <summary>Per-example gradients from one sweep (docs/curvature.md §6).</summary>
+public class PerExampleGradientTests
+{
+    /// <summary>Small problems for dense references: an MLP and two CNNs (stride, padding, both poolings), P ≤ 2,000.</summary>
+    internal static Objective Problem(string kind, LossKind loss, int n = 11, int chunk = 4)
+    {
+        var options = new ObjectiveOptions { ChunkSize = chunk, MaxBlock = 8 };
+        return kind switch
+        {
+            "mlp" => new Objective(Mlp.Parse("4-6-5-3", Activation.Tanh), loss, ObjectiveTests.Classification(n, 4, 3, 7), options),
+            "cnn" => new Objective(Sequential.Parse("2x7x7-c3k3s2p1-a2-c2k2p1-m2-3", Activation.Tanh), loss, Images(n, 2, 7, 7, 3, 5), options),
+            "cnn-max" => new Objective(Sequential.Parse("1x6x6-c2-m2-4-3", Activation.Softplus), loss, Images(n, 1, 6, 6, 3, 9), options),
+            _ => throw new ArgumentException(kind),
+        };
+    }
+
+    internal static Dataset Images(int n, int c, int h, int w, int classes, ulong seed)
+    {
+        var rng = new Rng(seed);
+        var x = new Matrix(n, c * h * w);
+        rng.FillGaussian(x.Data);
+        var labels = Enumerable.Range(0, n).Select(_ => rng.NextInt(classes)).ToArray();
+        return new Dataset(x, labels, null, classes, $"random-images:{n}");
+    }
+
+    /// <summary>Row i of the stacked per-example gradients, computed independently as the gradient of example i's one-example loss.</summary>
+    internal static Matrix OneExampleGradients(Objective obj, double[] theta, int[]? examples = null)
+    {
+        var rows = examples ?? Enumerable.Range(0, obj.ExampleCount).ToArray();
+        var g = new Matrix(rows.Length, obj.ParameterCount);
+        for (int i = 0; i < rows.Length; i++) obj.LossAndGradient(theta, g.Row(i), [rows[i]]);
+        return g;
+    }
+
+    [TestCase("mlp", LossKind.CrossEntropy)]
+    [TestCase("mlp", LossKind.MeanSquaredError)]
+    [TestCase("cnn", LossKind.CrossEntropy)]
+    [TestCase("cnn-max", LossKind.TorchMeanSquaredError)]
+    public void Per_example_gradients_average_to_the_mean_gradient(string kind, LossKind loss)
+    {
+        var obj = Problem(kind, loss);
+        var theta = obj.Model.Initialize(3);
+        var g = obj.PerExampleGradients(theta);
+        var mean = new double[obj.ParameterCount];
+        obj.LossAndGradient(theta, mean);
+        var average = new double[obj.ParameterCount];
+        for (int i = 0; i < g.Rows; i++)
+            for (int a = 0; a < average.Length; a++) average[a] += g[i, a] / g.Rows;
+        RelativeError(average, mean).Should().BeLessThan(1e-12);
+    }
+
+    [TestCase("mlp", LossKind.CrossEntropy)]
+    [TestCase("cnn", LossKind.MeanSquaredError)]
+    [TestCase("cnn-max", LossKind.CrossEntropy)]
+    public void Each_per_example_gradient_is_the_gradient_of_its_one_example_loss(string kind, LossKind loss)
+    {
+        var obj = Problem(kind, loss);
+        var theta = obj.Model.Initialize(4);
+        var g = obj.PerExampleGradients(theta);
+        var reference = OneExampleGradients(obj, theta);
+        for (int i = 0; i < g.Rows; i++)
+            RelativeError(g.Row(i), reference.Row(i)).Should().BeLessThan(1e-12, $"example {i}");
+    }
+
+    [Test]
+    public void Per_example_gradients_of_a_subset_are_the_rows_of_those_examples()
+    {
+        var obj = Problem("cnn", LossKind.CrossEntropy);
+        var theta = obj.Model.Initialize(5);
+        int[] subset = [9, 2, 5, 6, 0];
+        var g = obj.PerExampleGradients(theta, subset);
+        var reference = OneExampleGradients(obj, theta, subset);
+        RelativeError(g.Data, reference.Data).Should().BeLessThan(1e-12);
+    }
+
+    [TestCase("mlp")]
+    [TestCase("cnn")]
+    public void Per_example_norms_equal_the_norms_of_the_one_example_gradients(string kind)
+    {
+        var obj = Problem(kind, LossKind.CrossEntropy);
+        var theta = obj.Model.Initialize(6);
+        var norms = obj.PerExampleGradientNorms(theta);
+        var reference = OneExampleGradients(obj, theta);
+        var expected = Enumerable.Range(0, reference.Rows).Select(i => Math.Sqrt(reference.Row(i).ToArray().Sum(v => v * v))).ToArray();
+        RelativeError(norms, expected).Should().BeLessThan(1e-12);
+    }
+
+    [Test]
+    public void An_op_without_a_per_example_rule_that_reads_theta_is_refused_by_name()
+    {
+        var tape = new Tape();
+        tape.Begin();
+        var theta = tape.Parameter([0.1, 0.2, 0.3, 0.4]);
+        var loss = tape.Sum(tape.Tanh(tape.Slice(theta, 0, 2, 2)));
+        tape.Backward(loss);
+        var act = () => tape.PerExampleRows(theta);
+        act.Should().Throw<NotSupportedException>().WithMessage("*'tanh'*");
+    }
+
+    [Test]
+    public void Materializing_more_than_the_stated_bound_is_refused()
+    {
+        var data = ObjectiveTests.Classification(70_000, 4, 3, 1);
+        var obj = new Objective(Mlp.Parse("4-1000-3", Activation.Tanh), LossKind.CrossEntropy, data);
+        var act = () => obj.PerExampleGradients(obj.Model.Initialize(1));
+        act.Should().Throw<InvalidOperationException>().WithMessage("*at most 67108864*PerExampleGradientNorms*");
+    }
+}
