@@ -211,14 +211,14 @@ public sealed partial class Objective : IObjective, IChunkJob
             throw new ArgumentOutOfRangeException(nameof(kind), $"Argument 'kind' was {kind}; expected Hessian, GaussNewton or FunctionalHessian.");
     }
 
-    void CheckTheta(ReadOnlySpan<double> theta)
+    internal void CheckTheta(ReadOnlySpan<double> theta)
     {
         if (theta.Length != ParameterCount)
             throw new ArgumentException($"Argument 'theta' has length {theta.Length}; expected {ParameterCount} parameters for the {Model.Spec} network.", nameof(theta));
         Guard.AllFinite(theta, nameof(theta));
     }
 
-    void CheckExamples(int[] examples)
+    internal void CheckExamples(int[] examples)
     {
         if (examples.Length == 0)
             throw new ArgumentException("Argument 'examples' is empty; expected at least one example index.", nameof(examples));
