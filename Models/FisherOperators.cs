@@ -114,6 +114,8 @@ public sealed class GradientOuterProductOperator : ILinearOperator, IExampleJob
         int p = Size;
         Guard.Length(x, count * p, nameof(x));
         Guard.Length<double>(y, count * p, nameof(y));
+        // Reductions here and in Reduce run on one BLAS thread: their bits must not follow the caller's thread count.
+        using var serial = Blas.UseThreads(1);
         int n = _examples?.Length ?? _objective.ExampleCount;
         _scale = 1.0 / ((double)n * Math.Max(1, Samples));
         for (int start = 0; start < count; start += _objective.Options.MaxBlock)
