@@ -104,6 +104,25 @@ public sealed partial class Tape
     }
 
     /// <summary>
+    /// The dense layer (<see cref="Linear"/>) of this recording whose weight is the view of
+    /// <paramref name="parameter"/> starting at <paramref name="weightOffset"/>: its input X
+    /// (batch×in) and its output Y (batch×out, whose <see cref="Tensor.Adjoint"/> after a
+    /// backward sweep holds each row's output gradient); null when no dense layer has that weight.
+    /// </summary>
+    public (Tensor Input, Tensor Output)? DenseLayer(Tensor parameter, int weightOffset)
+    {
+        Check(parameter, nameof(parameter));
+        var probe = new PerExampleTarget(parameter, [], 0, 0, 0, 0);
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind == NodeKind.Computed && y.Op is LinearOp && probe.Locate(y.B, out int at) && at == weightOffset)
+                return (y.A!, y);
+        }
+        return null;
+    }
+
+    /// <summary>
     /// Records Σ_r w_rᵀ z_r for constant weights W (rows×cols like <paramref name="z"/>, copied):
     /// its gradient in z is W, so a backward sweep from it gives Σ_r J_rᵀ w_r.
     /// </summary>
