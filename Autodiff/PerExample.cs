@@ -41,6 +41,13 @@ internal interface IPerExampleOp
 {
     /// <summary>Adds the per-row contributions of node <paramref name="y"/> to θ's adjoint into <paramref name="target"/>.</summary>
     void PerExampleBackward(Tensor y, in PerExampleTarget target);
+
+    /// <summary>
+    /// Adds ‖row r's contribution‖² (over the θ entries this node writes) to
+    /// <c>sums[r − target.FirstRow]</c> for the target's rows, without forming the
+    /// contributions where a closed form exists (‖ȳ xᵀ‖² = ‖ȳ‖²‖x‖² for an outer product).
+    /// </summary>
+    void PerExampleSquaredNorms(Tensor y, in PerExampleTarget target, Span<double> sums);
 }
 
 public sealed partial class Tape
@@ -101,6 +108,39 @@ public sealed partial class Tape
             if (y.Kind != NodeKind.Computed || !y.AdjointTouched || !ConsumesParameter(y, target)) continue;
             ((IPerExampleOp)y.Op!).PerExampleBackward(y, target);
         }
+    }
+
+    /// <summary>
+    /// After <see cref="Backward"/>: ‖each row's contribution to θ's adjoint‖² for all rows
+    /// of the batch into <paramref name="destination"/>, without forming the contributions
+    /// (docs/curvature.md §6). Valid when the ops consuming θ read disjoint parts of it (the
+    /// squares of separate parts add up); returns false, writing nothing, when two of them
+    /// share entries (then form the rows with <see cref="PerExampleAdjoints"/>).
+    /// </summary>
+    public bool TryPerExampleSquaredNorms(Tensor parameter, Span<double> destination)
+    {
+        int rows = PerExampleRows(parameter);
+        Core.Guard.Length<double>(destination, rows, nameof(destination));
+        var target = new PerExampleTarget(parameter, [], 0, 0, 0, rows);
+        var ranges = new List<(int Start, int End)>();
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !ConsumesParameter(y, target)) continue;
+            foreach (var operand in (ReadOnlySpan<Tensor?>)[y.A, y.B, y.C])
+                if (target.Locate(operand, out int at)) ranges.Add((at, at + operand!.Size));
+        }
+        ranges.Sort();
+        for (int i = 1; i < ranges.Count; i++)
+            if (ranges[i].Start < ranges[i - 1].End) return false;
+        destination[..rows].Clear();
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !y.AdjointTouched || !ConsumesParameter(y, target)) continue;
+            ((IPerExampleOp)y.Op!).PerExampleSquaredNorms(y, target, destination);
+        }
+        return true;
     }
 
     /// <summary>

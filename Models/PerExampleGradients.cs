@@ -39,8 +39,9 @@ public sealed partial class Objective
 
     /// <summary>
     /// ‖gᵢ‖ for every example of <paramref name="examples"/> (all when null), without the
-    /// n×P array: each chunk's per-example gradients are formed a few rows at a time in a
-    /// lane buffer of at most <see cref="PerExampleBlockEntries"/> numbers.
+    /// n×P array: from closed forms per parameter op (‖ȳxᵀ‖ = ‖ȳ‖‖x‖ for dense layers; one
+    /// small GEMM per image for convolutions) when the ops read disjoint parts of θ, else by
+    /// forming a few rows at a time in a lane buffer of at most <see cref="PerExampleBlockEntries"/> numbers.
     /// </summary>
     public double[] PerExampleGradientNorms(ReadOnlySpan<double> theta, int[]? examples = null)
     {
@@ -95,6 +96,13 @@ public sealed partial class Objective
         {
             var loss = objective.RecordLoss(c.Tape, c.Z, c.Gather, 1.0);
             int p = objective.ParameterCount, start = c.Start;
+            c.Tape.Backward(loss);
+            var mine = norms.AsSpan(start, c.Rows);
+            if (c.Tape.TryPerExampleSquaredNorms(c.Theta, mine))
+            {
+                foreach (ref double v in mine) v = Math.Sqrt(v);
+                return;
+            }
             ref var buffer = ref _buffers[lane];
             buffer ??= [];
             objective.ForEachExampleBlock(c, loss, ref buffer, (r0, count, block) =>

@@ -94,6 +94,56 @@ public class PerExampleGradientTests
         RelativeError(norms, expected).Should().BeLessThan(1e-12);
     }
 
+    /// <summary>Σ_r ‖tanh(x_r W1ᵀ) + b … ‖²: matmul with θ transposed and not, and bias_add; returns θ's adjoint and, when asked, the per-row rows and norms.</summary>
+    static double[] MatMulNetwork(double[] theta, double[] x, int rows, double[]? perRow = null, double[]? norms = null, bool share = false)
+    {
+        var tape = new Tape();
+        tape.Begin();
+        var p = tape.Parameter(theta);
+        var w1 = tape.Slice(p, 0, 4, 3);
+        var b = tape.Slice(p, 12, 1, 4);
+        var w2 = share ? tape.Slice(p, 0, 4, 3) : tape.Slice(p, 16, 4, 2);
+        var h = tape.BiasAdd(tape.Tanh(tape.MatMul(tape.Constant(x, 0, rows, 3), w1, transposeB: true)), b);
+        var z = tape.MatMul(h, w2);
+        tape.Backward(tape.Sum(tape.Mul(z, z)));
+        if (perRow is not null) tape.PerExampleAdjoints(p, 0, rows, perRow, 0);
+        if (norms is not null) tape.TryPerExampleSquaredNorms(p, norms).Should().Be(!share);
+        return p.Adjoint.ToArray();
+    }
+
+    [Test]
+    public void Tape_rows_of_matmul_and_bias_add_networks_are_the_gradients_of_one_row_tapes_and_their_norms_have_closed_forms()
+    {
+        var rng = new Rng(4);
+        var theta = new double[24]; rng.FillGaussian(theta);
+        const int rows = 5;
+        var x = new double[rows * 3]; rng.FillGaussian(x);
+        var perRow = new double[rows * 24];
+        var norms = new double[rows];
+        MatMulNetwork(theta, x, rows, perRow, norms);
+        for (int r = 0; r < rows; r++)
+        {
+            var single = MatMulNetwork(theta, x[(r * 3)..(r * 3 + 3)], 1);
+            RelativeError(perRow.AsSpan(r * 24, 24), single).Should().BeLessThan(1e-13, $"row {r}");
+            norms[r].Should().BeApproximately(single.Sum(v => v * v), 1e-12 * norms[r]);
+        }
+    }
+
+    [Test]
+    public void Closed_form_norms_are_declined_when_two_ops_share_parameters()
+    {
+        var rng = new Rng(5);
+        var theta = new double[24]; rng.FillGaussian(theta);
+        var x = new double[4 * 3]; rng.FillGaussian(x);
+        var perRow = new double[4 * 24];
+        // W1 (4×3) is also the right operand of the second product; its rows still sum to the adjoint.
+        var adjoint = MatMulNetwork(theta, x, 4, perRow, new double[4], share: true);
+        var sum = new double[24];
+        for (int r = 0; r < 4; r++)
+            for (int a = 0; a < 24; a++) sum[a] += perRow[r * 24 + a];
+        RelativeError(sum, adjoint).Should().BeLessThan(1e-13);
+    }
+
     [Test]
     public void An_op_without_a_per_example_rule_that_reads_theta_is_refused_by_name()
     {

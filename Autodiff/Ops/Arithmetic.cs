@@ -105,6 +105,17 @@ internal sealed class BiasAddOp : Op, IPerExampleOp
         int cols = y.Cols;
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++) Put(y.AdjointMut.Slice(r * cols, cols), t.Row(r, at, cols), true);
     }
+
+    /// <summary>‖b̄_r‖² = ‖ȳ_r‖².</summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        int cols = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yr = y.AdjointMut.Slice(r * cols, cols);
+            sums[r - t.FirstRow] += Dot(yr, yr);
+        }
+    }
 }
 
 /// <summary>

@@ -287,6 +287,40 @@ internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
         }
     }
 
+    /// <summary>
+    /// ‖Ȳ_r U(x_r)ᵀ‖² + Σ_o (channel sum o of Ȳ_r)²: the weight part is formed one image at a
+    /// time in the node's scratch (N×C·K·K numbers), since a product of two matrices has no
+    /// cheaper norm.
+    /// </summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        var x = y.A!;
+        var s = (Conv2dState)y.State!;
+        var g = s.Geometry;
+        bool hasW = t.Locate(y.B, out _), hasB = t.Locate(y.C, out _);
+        int plane = g.Output.Plane, weights = g.OutChannels * g.PatchSize;
+        var scratch = Tensor.Grow(ref s.Scratch, weights + g.OutChannels);
+        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            double sum = 0;
+            if (hasW)
+            {
+                var yBar = new Mat(y.AdjointArray, y.AdjointOffset + r * g.Output.Size, g.OutChannels, plane);
+                Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
+                Gemm(yBar, false, cols, true, 0.0, new Mat(scratch, 0, g.OutChannels, g.PatchSize));
+                sum += Dot(scratch.AsSpan(0, weights), scratch.AsSpan(0, weights));
+            }
+            if (hasB)
+            {
+                var channels = scratch.AsSpan(weights, g.OutChannels);
+                PutChannelSums(y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size), g, channels, false);
+                sum += Dot(channels, channels);
+            }
+            sums[r - t.FirstRow] += sum;
+        }
+    }
+
     /// <summary>Each channel plane of the N×(Ho·Wo) image <paramref name="dst"/> ← the channel's entry of the 1×N row <paramref name="row"/>.</summary>
     static void FillChannels(ReadOnlySpan<double> row, Conv2dGeometry g, Span<double> dst)
     {

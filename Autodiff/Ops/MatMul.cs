@@ -153,6 +153,18 @@ internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
         }
     }
 
+    /// <summary>B̄_r is the outer product of A_r and C̄_r: ‖B̄_r‖² = ‖A_r‖²‖C̄_r‖².</summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        var a = y.A!;
+        int k = a.Cols, n = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var ar = a.Value.Slice(r * k, k); var yr = y.AdjointMut.Slice(r * n, n);
+            sums[r - t.FirstRow] += Dot(ar, ar) * Dot(yr, yr);
+        }
+    }
+
     /// <summary>Ā ← C̄·op(B)ᵀ + β·Ā, or op(B)·C̄ᵀ + β·Ā when A enters transposed. C̄ may be m stacked blocks when A is not transposed.</summary>
     static void AdjointOfA(Mat cBar, Mat b, bool tA, bool tB, double beta, Mat aBar)
     {
@@ -293,6 +305,20 @@ internal sealed class LinearOp : Op, IPerExampleOp
                 for (int o = 0; o < outs; o++) PutScaled(yr[o], xr, t.Row(r, atW + o * ins, ins), true);
             }
             if (hasB) Put(yr, t.Row(r, atB, outs), true);
+        }
+    }
+
+    /// <summary>‖ȳ_r x_rᵀ‖² + ‖ȳ_r‖² = ‖ȳ_r‖²(‖x_r‖² + 1) (each term only for the operands that are θ's).</summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        var x = y.A!;
+        bool hasW = t.Locate(y.B, out _), hasB = t.Locate(y.C, out _);
+        int outs = y.Cols, ins = x.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yr = y.AdjointMut.Slice(r * outs, outs);
+            double factor = (hasW ? Dot(x.Value.Slice(r * ins, ins), x.Value.Slice(r * ins, ins)) : 0) + (hasB ? 1 : 0);
+            sums[r - t.FirstRow] += Dot(yr, yr) * factor;
         }
     }
 }
