@@ -48,6 +48,40 @@ internal interface IPerExampleOp
     /// contributions where a closed form exists (‖ȳ xᵀ‖² = ‖ȳ‖²‖x‖² for an outer product).
     /// </summary>
     void PerExampleSquaredNorms(Tensor y, in PerExampleTarget target, Span<double> sums);
+
+    /// <summary>
+    /// For k vectors V (rows of θ's length in <paramref name="v"/>): adds row r's contribution
+    /// · v_j to <c>dots[(r − FirstRow)·k + j]</c>, by products with V instead of forming the rows.
+    /// </summary>
+    void PerExampleDots(Tensor y, in PerExampleTarget target, double[] v, int k, Span<double> dots);
+
+    /// <summary>
+    /// For k weight columns (<c>weights[(r − FirstRow)·k + j]</c>): adds Σ_r w_rj · (row r's
+    /// contribution) to row j of <paramref name="sums"/> (k rows of θ's length), the backward
+    /// rule with each row's adjoint scaled by its weight.
+    /// </summary>
+    void PerExampleWeightedSums(Tensor y, in PerExampleTarget target, ReadOnlySpan<double> weights, int k, double[] sums);
+}
+
+/// <summary>A per-thread scratch array for the per-example rules of stateless ops, and their row scaling.</summary>
+internal static class PerExampleScratch
+{
+    /// <summary>dst row r ← weights[r·k + j] · src row r, for the rows of width <paramref name="cols"/> in <paramref name="src"/>.</summary>
+    public static void ScaleRows(ReadOnlySpan<double> src, ReadOnlySpan<double> weights, int k, int j, int cols, double[] dst)
+    {
+        int rows = src.Length / cols;
+        for (int r = 0; r < rows; r++) Kernels.PutScaled(weights[r * k + j], src.Slice(r * cols, cols), dst.AsSpan(r * cols, cols), false);
+    }
+
+    [ThreadStatic] static double[]? t_buffer;
+
+    /// <summary>At least <paramref name="length"/> doubles, kept for the thread's next call.</summary>
+    public static double[] Get(int length)
+    {
+        var b = t_buffer;
+        if (b is null || b.Length < length) t_buffer = b = new double[length];
+        return b;
+    }
 }
 
 public sealed partial class Tape
@@ -79,6 +113,12 @@ public sealed partial class Tape
         if (rows < 0)
             throw new InvalidOperationException("Per-example gradients: no op of this recording consumes θ.");
         return rows;
+    }
+
+    static void AtLeast(int length, long needed, string name)
+    {
+        if (length < needed)
+            throw new ArgumentException($"Argument '{name}' has length {length}; expected at least {needed}.", name);
     }
 
     static bool ConsumesParameter(Tensor y, in PerExampleTarget probe) =>
@@ -141,6 +181,50 @@ public sealed partial class Tape
             ((IPerExampleOp)y.Op!).PerExampleSquaredNorms(y, target, destination);
         }
         return true;
+    }
+
+    /// <summary>
+    /// After <see cref="Backward"/>: dᵣⱼ = (row r's contribution to θ's adjoint)·vⱼ for all
+    /// rows of the batch and the <paramref name="count"/> vectors stored as rows of
+    /// <paramref name="vectors"/>, into <paramref name="dots"/> (rows×count, overwritten), by
+    /// one product with V per parameter op (docs/curvature.md §7).
+    /// </summary>
+    public void PerExampleDots(Tensor parameter, double[] vectors, int count, Span<double> dots)
+    {
+        int rows = PerExampleRows(parameter);
+        Core.Guard.NotNull(vectors);
+        Core.Guard.Positive(count);
+        AtLeast(vectors.Length, count * parameter.Size, nameof(vectors));
+        AtLeast(dots.Length, rows * count, nameof(dots));
+        dots[..(rows * count)].Clear();
+        var target = new PerExampleTarget(parameter, [], 0, parameter.Size, 0, rows);
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !y.AdjointTouched || !ConsumesParameter(y, target)) continue;
+            ((IPerExampleOp)y.Op!).PerExampleDots(y, target, vectors, count, dots);
+        }
+    }
+
+    /// <summary>
+    /// After <see cref="Backward"/>: adds Σ_r w_rj (row r's contribution to θ's adjoint) to row
+    /// j of <paramref name="sums"/> (count rows of θ's length) for weights w (rows×count in
+    /// <paramref name="weights"/>), by one product per parameter op (docs/curvature.md §7).
+    /// </summary>
+    public void PerExampleWeightedSums(Tensor parameter, ReadOnlySpan<double> weights, int count, double[] sums)
+    {
+        int rows = PerExampleRows(parameter);
+        Core.Guard.NotNull(sums);
+        Core.Guard.Positive(count);
+        AtLeast(weights.Length, rows * count, nameof(weights));
+        AtLeast(sums.Length, count * parameter.Size, nameof(sums));
+        var target = new PerExampleTarget(parameter, sums, 0, parameter.Size, 0, rows);
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !y.AdjointTouched || !ConsumesParameter(y, target)) continue;
+            ((IPerExampleOp)y.Op!).PerExampleWeightedSums(y, target, weights, count, sums);
+        }
     }
 
     /// <summary>

@@ -53,10 +53,10 @@ public sealed partial class Objective
 /// A sum of per-example gradient outer products as a matrix-free operator:
 /// the empirical Fisher, the gradient covariance or the Monte-Carlo Fisher (see the
 /// <see cref="Objective"/> methods that make them). A product with a block of k vectors V
-/// costs per chunk one forward and one backward sweep per label draw; each chunk's
-/// per-example gradients are formed a few rows B at a time in a lane buffer (never the
-/// n×P array) and enter two GEMMs, D = B Vᵀ (the directional derivatives gᵢ·v) and
-/// Y += Dᵀ B / n (docs/curvature.md §7). Partial sums are added in chunk order, so the bits
+/// costs per chunk one forward and one backward sweep per label draw, then per parameter
+/// op one product with V giving the directional derivatives dᵢⱼ = gᵢ·vⱼ and one backward
+/// rule with each example's adjoint weighted by dᵢⱼ/n giving Σᵢ gᵢdᵢⱼ/n (docs/curvature.md
+/// §7): the per-example gradients themselves are never formed. Partial sums are added in chunk order, so the bits
 /// do not depend on the thread count.
 /// </summary>
 public sealed class GradientOuterProductOperator : ILinearOperator, IExampleJob
@@ -136,20 +136,19 @@ public sealed class GradientOuterProductOperator : ILinearOperator, IExampleJob
     void IExampleJob.Chunk(int laneIndex, in ExampleChunk c)
     {
         var lane = _lanes[laneIndex];
-        int p = Size, k = _k;
+        int p = Size, k = _k, rows = c.Rows;
         if (lane.Sum.Length < k * p) lane.Sum = new double[k * p];
         lane.Sum.AsSpan(0, k * p).Clear();
-        int block = Math.Min(_objective.PerExampleBlockRows, c.Rows);
-        if (lane.Dots.Length < block * k) lane.Dots = new double[block * k];
+        if (lane.Dots.Length < rows * k) lane.Dots = new double[rows * k];
+        var dots = lane.Dots.AsSpan(0, rows * k);
         for (int s = 0; s < Math.Max(1, Samples); s++)
         {
             var loss = Samples == 0 ? _objective.RecordLoss(c.Tape, c.Z, c.Gather, 1.0) : RecordSampledLoss(lane, c, s);
-            _objective.ForEachExampleBlock(c, loss, ref lane.Buffer, (r0, count, b) =>
-            {
-                // D = B Vᵀ holds gᵢ·v_j; then Y += scale·Dᵀ B.
-                Blas.Gemm(Transpose.No, Transpose.Yes, count, k, p, 1.0, b, p, _v, p, 0.0, lane.Dots, k);
-                Blas.Gemm(Transpose.Yes, Transpose.No, k, p, count, _scale, lane.Dots, k, b, p, 1.0, lane.Sum, p);
-            });
+            c.Tape.Backward(loss);
+            // dᵢⱼ = gᵢ·vⱼ, then Y_j += scale·Σᵢ dᵢⱼ gᵢ: one product with V and one weighted backward rule per parameter op.
+            c.Tape.PerExampleDots(c.Theta, _v, k, dots);
+            foreach (ref double d in dots) d *= _scale;
+            c.Tape.PerExampleWeightedSums(c.Theta, dots, k, lane.Sum);
         }
     }
 
@@ -205,7 +204,7 @@ public sealed class GradientOuterProductOperator : ILinearOperator, IExampleJob
 
     sealed class Lane
     {
-        public double[] Buffer = [], Sum = [], Dots = [], Targets = [];
+        public double[] Sum = [], Dots = [], Targets = [];
         public int[] Labels = [];
     }
 }

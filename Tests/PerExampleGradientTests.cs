@@ -129,6 +129,43 @@ public class PerExampleGradientTests
         }
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Tape_dots_and_weighted_sums_equal_those_of_the_formed_rows(bool share)
+    {
+        var rng = new Rng(6);
+        var theta = new double[24]; rng.FillGaussian(theta);
+        const int rows = 5, k = 2;
+        var x = new double[rows * 3]; rng.FillGaussian(x);
+        var v = new double[k * 24]; rng.FillGaussian(v);
+        var w = new double[rows * k]; rng.FillGaussian(w);
+        var tape = new Tape();
+        tape.Begin();
+        var p = tape.Parameter(theta);
+        var w1 = tape.Slice(p, 0, 4, 3);
+        var b = tape.Slice(p, 12, 1, 4);
+        var w2 = share ? tape.Slice(p, 0, 4, 3) : tape.Slice(p, 16, 4, 2);
+        var h = tape.BiasAdd(tape.Tanh(tape.MatMul(tape.Constant(x, 0, rows, 3), w1, transposeB: true)), b);
+        var z = tape.MatMul(h, w2);
+        tape.Backward(tape.Sum(tape.Mul(z, z)));
+        var formed = new double[rows * 24];
+        tape.PerExampleAdjoints(p, 0, rows, formed, 0);
+        var dots = new double[rows * k];
+        tape.PerExampleDots(p, v, k, dots);
+        var sums = new double[k * 24];
+        tape.PerExampleWeightedSums(p, w, k, sums);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < k; j++)
+            {
+                double expected = Enumerable.Range(0, 24).Sum(a => formed[r * 24 + a] * v[j * 24 + a]);
+                dots[r * k + j].Should().BeApproximately(expected, 1e-12 * (1 + Math.Abs(expected)));
+            }
+        var expectedSums = new double[k * 24];
+        for (int j = 0; j < k; j++)
+            for (int a = 0; a < 24; a++) expectedSums[j * 24 + a] = Enumerable.Range(0, rows).Sum(r => w[r * k + j] * formed[r * 24 + a]);
+        RelativeError(sums, expectedSums).Should().BeLessThan(1e-13);
+    }
+
     [Test]
     public void Closed_form_norms_are_declined_when_two_ops_share_parameters()
     {

@@ -1,4 +1,5 @@
 using static Curvature.Autodiff.Kernels;
+using static Curvature.Autodiff.PerExampleScratch;
 
 namespace Curvature.Autodiff;
 
@@ -114,6 +115,29 @@ internal sealed class BiasAddOp : Op, IPerExampleOp
         {
             var yr = y.AdjointMut.Slice(r * cols, cols);
             sums[r - t.FirstRow] += Dot(yr, yr);
+        }
+    }
+
+    /// <summary>b̄_r·v_b = ȳ_r·v_b.</summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        t.Locate(y.B, out int at);
+        int cols = y.Cols;
+        for (int r = 0; r < t.Count; r++)
+            for (int j = 0; j < k; j++)
+                dots[r * k + j] += Dot(y.AdjointMut.Slice((t.FirstRow + r) * cols, cols), v.AsSpan(j * t.Stride + at, cols));
+    }
+
+    /// <summary>Σ_r w_r ȳ_r: the column sums of the rows scaled by their weights.</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        t.Locate(y.B, out int at);
+        int cols = y.Cols, rows = t.Count;
+        var scratch = PerExampleScratch.Get(rows * cols);
+        for (int j = 0; j < k; j++)
+        {
+            ScaleRows(y.AdjointMut.Slice(t.FirstRow * cols, rows * cols), weights, k, j, cols, scratch);
+            PutColumnSums(scratch.AsSpan(0, rows * cols), rows, cols, sums.AsSpan(j * t.Stride + at, cols), true);
         }
     }
 }

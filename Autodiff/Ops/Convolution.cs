@@ -321,6 +321,68 @@ internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
         }
     }
 
+    /// <summary>
+    /// (Ȳ_r U(x_r)ᵀ)·V_W + (channel sums of Ȳ_r)·v_b = Σ Ȳ_r ∘ (V_W U(x_r)) + …: per image one
+    /// im2col and one N×(C·K·K) by (C·K·K)×(Ho·Wo) GEMM per vector.
+    /// </summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        var x = y.A!;
+        var s = (Conv2dState)y.State!;
+        var g = s.Geometry;
+        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
+        int plane = g.Output.Plane, p = t.Stride;
+        var scratch = Tensor.Grow(ref s.Scratch, g.Output.Size + g.OutChannels);
+        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yBar = y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size);
+            if (hasW) Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
+            var channels = scratch.AsSpan(g.Output.Size, g.OutChannels);
+            if (hasB) PutChannelSums(yBar, g, channels, false);
+            for (int j = 0; j < k; j++)
+            {
+                double d = 0;
+                if (hasW)
+                {
+                    Gemm(new Mat(v, j * p + atW, g.OutChannels, g.PatchSize), false, cols, false, 0.0, new Mat(scratch, 0, g.OutChannels, plane));
+                    d += Dot(yBar, scratch.AsSpan(0, g.Output.Size));
+                }
+                if (hasB) d += Dot(channels, v.AsSpan(j * p + atB, g.OutChannels));
+                dots[(r - t.FirstRow) * k + j] += d;
+            }
+        }
+    }
+
+    /// <summary>Σ_r w_r Ȳ_r U(x_r)ᵀ and Σ_r w_r (channel sums of Ȳ_r): the backward rule with each image's adjoint scaled.</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        var x = y.A!;
+        var s = (Conv2dState)y.State!;
+        var g = s.Geometry;
+        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
+        int plane = g.Output.Plane, p = t.Stride;
+        var scratch = Tensor.Grow(ref s.Scratch, g.Output.Size + g.OutChannels);
+        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yBar = y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size);
+            if (hasW) Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
+            var channels = scratch.AsSpan(g.Output.Size, g.OutChannels);
+            if (hasB) PutChannelSums(yBar, g, channels, false);
+            for (int j = 0; j < k; j++)
+            {
+                double w = weights[(r - t.FirstRow) * k + j];
+                if (hasW)
+                {
+                    PutScaled(w, yBar, scratch.AsSpan(0, g.Output.Size), false);
+                    Gemm(new Mat(scratch, 0, g.OutChannels, plane), false, cols, true, 1.0, new Mat(sums, j * p + atW, g.OutChannels, g.PatchSize));
+                }
+                if (hasB) PutScaled(w, channels, sums.AsSpan(j * p + atB, g.OutChannels), true);
+            }
+        }
+    }
+
     /// <summary>Each channel plane of the N×(Ho·Wo) image <paramref name="dst"/> ← the channel's entry of the 1×N row <paramref name="row"/>.</summary>
     static void FillChannels(ReadOnlySpan<double> row, Conv2dGeometry g, Span<double> dst)
     {

@@ -1,4 +1,5 @@
 using static Curvature.Autodiff.Kernels;
+using static Curvature.Autodiff.PerExampleScratch;
 
 namespace Curvature.Autodiff;
 
@@ -165,6 +166,42 @@ internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
         }
     }
 
+    /// <summary>B̄_r·V_B = c̄_r·(A op(V_B))_r: one GEMM per vector.</summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        var a = y.A!; var b = y.B!;
+        var s = (MatMulState)y.State!;
+        t.Locate(b, out int at);
+        int inner = a.Cols, n = y.Cols, rows = t.Count, p = t.Stride;
+        var scratch = PerExampleScratch.Get(rows * n);
+        var aRows = new Mat(a.ValueArray, a.ValueOffset + t.FirstRow * inner, rows, inner);
+        for (int j = 0; j < k; j++)
+        {
+            Gemm(aRows, false, new Mat(v, j * p + at, b.Rows, b.Cols), s.TransposeB, 0.0, new Mat(scratch, 0, rows, n));
+            for (int r = 0; r < rows; r++)
+                dots[r * k + j] += Dot(y.AdjointMut.Slice((t.FirstRow + r) * n, n), scratch.AsSpan(r * n, n));
+        }
+    }
+
+    /// <summary>Σ_r w_r B̄_r = Aᵀ diag(w) C̄ (or its transpose when B enters transposed).</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        var a = y.A!; var b = y.B!;
+        var s = (MatMulState)y.State!;
+        t.Locate(b, out int at);
+        int inner = a.Cols, n = y.Cols, rows = t.Count, p = t.Stride;
+        var scratch = PerExampleScratch.Get(rows * n);
+        var aRows = new Mat(a.ValueArray, a.ValueOffset + t.FirstRow * inner, rows, inner);
+        var scaled = new Mat(scratch, 0, rows, n);
+        for (int j = 0; j < k; j++)
+        {
+            ScaleRows(y.AdjointMut.Slice(t.FirstRow * n, rows * n), weights, k, j, n, scratch);
+            var dst = new Mat(sums, j * p + at, b.Rows, b.Cols);
+            if (s.TransposeB) Gemm(scaled, true, aRows, false, 1.0, dst);
+            else Gemm(aRows, true, scaled, false, 1.0, dst);
+        }
+    }
+
     /// <summary>Ā ← C̄·op(B)ᵀ + β·Ā, or op(B)·C̄ᵀ + β·Ā when A enters transposed. C̄ may be m stacked blocks when A is not transposed.</summary>
     static void AdjointOfA(Mat cBar, Mat b, bool tA, bool tB, double beta, Mat aBar)
     {
@@ -319,6 +356,44 @@ internal sealed class LinearOp : Op, IPerExampleOp
             var yr = y.AdjointMut.Slice(r * outs, outs);
             double factor = (hasW ? Dot(x.Value.Slice(r * ins, ins), x.Value.Slice(r * ins, ins)) : 0) + (hasB ? 1 : 0);
             sums[r - t.FirstRow] += Dot(yr, yr) * factor;
+        }
+    }
+
+    /// <summary>(ȳ_r x_rᵀ)·V_W + ȳ_r·v_b = ȳ_r·(X V_Wᵀ)_r + ȳ_r·v_b: one GEMM X V_Wᵀ per vector.</summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        var x = y.A!;
+        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
+        int outs = y.Cols, ins = x.Cols, rows = t.Count, p = t.Stride;
+        var scratch = PerExampleScratch.Get(rows * outs);
+        var xs = new Mat(x.ValueArray, x.ValueOffset + t.FirstRow * ins, rows, ins);
+        for (int j = 0; j < k; j++)
+        {
+            if (hasW) Gemm(xs, false, new Mat(v, j * p + atW, outs, ins), true, 0.0, new Mat(scratch, 0, rows, outs));
+            for (int r = 0; r < rows; r++)
+            {
+                var yr = y.AdjointMut.Slice((t.FirstRow + r) * outs, outs);
+                double d = 0;
+                if (hasW) d += Dot(yr, scratch.AsSpan(r * outs, outs));
+                if (hasB) d += Dot(yr, v.AsSpan(j * p + atB, outs));
+                dots[r * k + j] += d;
+            }
+        }
+    }
+
+    /// <summary>Σ_r w_r ȳ_r x_rᵀ = (diag(w) Ȳ)ᵀ X and Σ_r w_r ȳ_r: the backward rule with rows scaled.</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        var x = y.A!;
+        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
+        int outs = y.Cols, ins = x.Cols, rows = t.Count, p = t.Stride;
+        var scratch = PerExampleScratch.Get(rows * outs);
+        var xs = new Mat(x.ValueArray, x.ValueOffset + t.FirstRow * ins, rows, ins);
+        for (int j = 0; j < k; j++)
+        {
+            ScaleRows(y.AdjointMut.Slice(t.FirstRow * outs, rows * outs), weights, k, j, outs, scratch);
+            if (hasW) Gemm(new Mat(scratch, 0, rows, outs), true, xs, false, 1.0, new Mat(sums, j * p + atW, outs, ins));
+            if (hasB) PutColumnSums(scratch.AsSpan(0, rows * outs), rows, outs, sums.AsSpan(j * p + atB, outs), true);
         }
     }
 }
