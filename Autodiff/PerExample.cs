@@ -61,6 +61,13 @@ internal interface IPerExampleOp
     /// rule with each row's adjoint scaled by its weight.
     /// </summary>
     void PerExampleWeightedSums(Tensor y, in PerExampleTarget target, ReadOnlySpan<double> weights, int k, double[] sums);
+
+    /// <summary>
+    /// Adds Σ_r (row r's contribution)∘(row r's contribution) over the target's rows into
+    /// <paramref name="sums"/> (θ's length), in closed form where one exists
+    /// (Σ_r (ȳ_r x_rᵀ)∘(ȳ_r x_rᵀ) = (Ȳ∘Ȳ)ᵀ(X∘X)).
+    /// </summary>
+    void PerExampleSquaredSums(Tensor y, in PerExampleTarget target, double[] sums);
 }
 
 /// <summary>A per-thread scratch array for the per-example rules of stateless ops, and their row scaling.</summary>
@@ -74,6 +81,9 @@ internal static class PerExampleScratch
     }
 
     [ThreadStatic] static double[]? t_buffer;
+
+    /// <summary>dst ← src∘src.</summary>
+    public static void Squares(ReadOnlySpan<double> src, double[] dst) => Kernels.PutMul(src, src, dst, false);
 
     /// <summary>At least <paramref name="length"/> doubles, kept for the thread's next call.</summary>
     public static double[] Get(int length)
@@ -113,6 +123,45 @@ public sealed partial class Tape
         if (rows < 0)
             throw new InvalidOperationException("Per-example gradients: no op of this recording consumes θ.");
         return rows;
+    }
+
+    /// <summary>Whether the ops consuming θ read pairwise disjoint parts of it.</summary>
+    bool ConsumersDisjoint(in PerExampleTarget target)
+    {
+        var ranges = new List<(int Start, int End)>();
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !ConsumesParameter(y, target)) continue;
+            foreach (var operand in (ReadOnlySpan<Tensor?>)[y.A, y.B, y.C])
+                if (target.Locate(operand, out int at)) ranges.Add((at, at + operand!.Size));
+        }
+        ranges.Sort();
+        for (int i = 1; i < ranges.Count; i++)
+            if (ranges[i].Start < ranges[i - 1].End) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// After <see cref="Backward"/>: adds Σ_r (row r's contribution to θ's adjoint)² entry by
+    /// entry into <paramref name="sums"/> (θ's length), in closed form per op (docs/curvature.md
+    /// §8). Returns false, adding nothing, when two ops consuming θ share entries (then the
+    /// squares of the parts are not the square of the sum; form the rows instead).
+    /// </summary>
+    public bool TryPerExampleSquaredSums(Tensor parameter, double[] sums)
+    {
+        int rows = PerExampleRows(parameter);
+        Core.Guard.NotNull(sums);
+        AtLeast(sums.Length, parameter.Size, nameof(sums));
+        var target = new PerExampleTarget(parameter, sums, 0, parameter.Size, 0, rows);
+        if (!ConsumersDisjoint(target)) return false;
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !y.AdjointTouched || !ConsumesParameter(y, target)) continue;
+            ((IPerExampleOp)y.Op!).PerExampleSquaredSums(y, target, sums);
+        }
+        return true;
     }
 
     static void AtLeast(int length, long needed, string name)
@@ -162,17 +211,7 @@ public sealed partial class Tape
         int rows = PerExampleRows(parameter);
         Core.Guard.Length<double>(destination, rows, nameof(destination));
         var target = new PerExampleTarget(parameter, [], 0, 0, 0, rows);
-        var ranges = new List<(int Start, int End)>();
-        for (int i = 0; i < _count; i++)
-        {
-            var y = _nodes[i];
-            if (y.Kind != NodeKind.Computed || !ConsumesParameter(y, target)) continue;
-            foreach (var operand in (ReadOnlySpan<Tensor?>)[y.A, y.B, y.C])
-                if (target.Locate(operand, out int at)) ranges.Add((at, at + operand!.Size));
-        }
-        ranges.Sort();
-        for (int i = 1; i < ranges.Count; i++)
-            if (ranges[i].Start < ranges[i - 1].End) return false;
+        if (!ConsumersDisjoint(target)) return false;
         destination[..rows].Clear();
         for (int i = 0; i < _count; i++)
         {

@@ -10,7 +10,8 @@ public sealed partial class Objective
     /// when null) at θ, by per-output backpropagation: with ∇²_zℓᵢ = Σ_c sᵢ,c sᵢ,cᵀ
     /// (sᵢ,c = √pᵢ,c (e_c − pᵢ) for ce, e_c for mse, √(2/C) e_c for torch-mse),
     /// diag G = (1/n) Σᵢ Σ_c (Jᵢᵀ sᵢ,c)∘(Jᵢᵀ sᵢ,c): C backward sweeps per chunk, each split
-    /// by example and squared (docs/curvature.md §8).
+    /// by example and squared — in closed form per op ((Ȳ∘Ȳ)ᵀ(X∘X) for a dense layer) when the
+    /// ops read disjoint parts of θ, else by forming the rows a few at a time (docs/curvature.md §8).
     /// </summary>
     public double[] GaussNewtonDiagonal(ReadOnlySpan<double> theta, int[]? examples = null)
     {
@@ -61,6 +62,8 @@ public sealed partial class Objective
             {
                 objective.LossHessianFactor(c.Z.Value, c.Rows, classes, k, lane.Weights);
                 var output = c.Tape.WeightedSum(c.Z, lane.Weights.AsSpan(0, c.Rows * classes));
+                c.Tape.Backward(output);
+                if (c.Tape.TryPerExampleSquaredSums(c.Theta, sum)) continue;
                 objective.ForEachExampleBlock(c, output, ref lane.Buffer, (r0, count, block) =>
                 {
                     for (int r = 0; r < count; r++)

@@ -131,7 +131,7 @@ public class PerExampleGradientTests
 
     [TestCase(false)]
     [TestCase(true)]
-    public void Tape_dots_and_weighted_sums_equal_those_of_the_formed_rows(bool share)
+    public void Tape_dots_weighted_sums_and_squared_sums_equal_those_of_the_formed_rows(bool share)
     {
         var rng = new Rng(6);
         var theta = new double[24]; rng.FillGaussian(theta);
@@ -164,6 +164,14 @@ public class PerExampleGradientTests
         for (int j = 0; j < k; j++)
             for (int a = 0; a < 24; a++) expectedSums[j * 24 + a] = Enumerable.Range(0, rows).Sum(r => w[r * k + j] * formed[r * 24 + a]);
         RelativeError(sums, expectedSums).Should().BeLessThan(1e-13);
+        // Squares of the rows, summed: in closed form unless the two products share W1.
+        var squares = new double[24];
+        tape.TryPerExampleSquaredSums(p, squares).Should().Be(!share);
+        if (!share)
+        {
+            var expectedSquares = Enumerable.Range(0, 24).Select(a => Enumerable.Range(0, rows).Sum(r => formed[r * 24 + a] * formed[r * 24 + a])).ToArray();
+            RelativeError(squares, expectedSquares).Should().BeLessThan(1e-13);
+        }
     }
 
     [Test]

@@ -140,6 +140,16 @@ internal sealed class BiasAddOp : Op, IPerExampleOp
             PutColumnSums(scratch.AsSpan(0, rows * cols), rows, cols, sums.AsSpan(j * t.Stride + at, cols), true);
         }
     }
+
+    /// <summary>Σ_r ȳ_r∘ȳ_r: the column sums of the squared adjoint.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        t.Locate(y.B, out int at);
+        int cols = y.Cols, rows = t.Count;
+        var scratch = PerExampleScratch.Get(rows * cols);
+        Squares(y.AdjointMut.Slice(t.FirstRow * cols, rows * cols), scratch);
+        PutColumnSums(scratch.AsSpan(0, rows * cols), rows, cols, sums.AsSpan(at, cols), true);
+    }
 }
 
 /// <summary>

@@ -383,6 +383,34 @@ internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
         }
     }
 
+    /// <summary>Σ_r (Ȳ_r U(x_r)ᵀ)∘(Ȳ_r U(x_r)ᵀ) and Σ_r (channel sums)²: each image's weight part formed in the node's scratch, then squared.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        var x = y.A!;
+        var s = (Conv2dState)y.State!;
+        var g = s.Geometry;
+        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
+        int plane = g.Output.Plane, weights = g.OutChannels * g.PatchSize;
+        var scratch = Tensor.Grow(ref s.Scratch, weights + g.OutChannels);
+        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            if (hasW)
+            {
+                var yBar = new Mat(y.AdjointArray, y.AdjointOffset + r * g.Output.Size, g.OutChannels, plane);
+                Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
+                Gemm(yBar, false, cols, true, 0.0, new Mat(scratch, 0, g.OutChannels, g.PatchSize));
+                PutMul(scratch.AsSpan(0, weights), scratch.AsSpan(0, weights), sums.AsSpan(atW, weights), true);
+            }
+            if (hasB)
+            {
+                var channels = scratch.AsSpan(weights, g.OutChannels);
+                PutChannelSums(y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size), g, channels, false);
+                PutMul(channels, channels, sums.AsSpan(atB, g.OutChannels), true);
+            }
+        }
+    }
+
     /// <summary>Each channel plane of the N×(Ho·Wo) image <paramref name="dst"/> ← the channel's entry of the 1×N row <paramref name="row"/>.</summary>
     static void FillChannels(ReadOnlySpan<double> row, Conv2dGeometry g, Span<double> dst)
     {

@@ -202,6 +202,23 @@ internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
         }
     }
 
+    /// <summary>Σ_r B̄_r∘B̄_r = (A∘A)ᵀ(C̄∘C̄), or its transpose when B enters transposed.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        var a = y.A!; var b = y.B!;
+        var s = (MatMulState)y.State!;
+        t.Locate(b, out int at);
+        int inner = a.Cols, n = y.Cols, rows = t.Count;
+        var scratch = PerExampleScratch.Get(rows * (n + inner));
+        Squares(y.AdjointMut.Slice(t.FirstRow * n, rows * n), scratch);
+        PutMul(a.Value.Slice(t.FirstRow * inner, rows * inner), a.Value.Slice(t.FirstRow * inner, rows * inner), scratch.AsSpan(rows * n, rows * inner), false);
+        var yy = new Mat(scratch, 0, rows, n);
+        var aa = new Mat(scratch, rows * n, rows, inner);
+        var dst = new Mat(sums, at, b.Rows, b.Cols);
+        if (s.TransposeB) Gemm(yy, true, aa, false, 1.0, dst);
+        else Gemm(aa, true, yy, false, 1.0, dst);
+    }
+
     /// <summary>Ā ← C̄·op(B)ᵀ + β·Ā, or op(B)·C̄ᵀ + β·Ā when A enters transposed. C̄ may be m stacked blocks when A is not transposed.</summary>
     static void AdjointOfA(Mat cBar, Mat b, bool tA, bool tB, double beta, Mat aBar)
     {
@@ -395,5 +412,22 @@ internal sealed class LinearOp : Op, IPerExampleOp
             if (hasW) Gemm(new Mat(scratch, 0, rows, outs), true, xs, false, 1.0, new Mat(sums, j * p + atW, outs, ins));
             if (hasB) PutColumnSums(scratch.AsSpan(0, rows * outs), rows, outs, sums.AsSpan(j * p + atB, outs), true);
         }
+    }
+
+    /// <summary>Σ_r (ȳ_r x_rᵀ)∘(ȳ_r x_rᵀ) = (Ȳ∘Ȳ)ᵀ(X∘X) and Σ_r ȳ_r∘ȳ_r: one GEMM on the squares.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        var x = y.A!;
+        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
+        int outs = y.Cols, ins = x.Cols, rows = t.Count;
+        var scratch = PerExampleScratch.Get(rows * (outs + ins));
+        Squares(y.AdjointMut.Slice(t.FirstRow * outs, rows * outs), scratch);
+        if (hasW)
+        {
+            var squaredX = scratch.AsSpan(rows * outs, rows * ins);
+            PutMul(x.Value.Slice(t.FirstRow * ins, rows * ins), x.Value.Slice(t.FirstRow * ins, rows * ins), squaredX, false);
+            Gemm(new Mat(scratch, 0, rows, outs), true, new Mat(scratch, rows * outs, rows, ins), false, 1.0, new Mat(sums, atW, outs, ins));
+        }
+        if (hasB) PutColumnSums(scratch.AsSpan(0, rows * outs), rows, outs, sums.AsSpan(atB, outs), true);
     }
 }
