@@ -26,6 +26,16 @@ internal readonly record struct PerExampleTarget(Tensor Parameter, double[] Arra
     /// <summary>The block of <paramref name="rows"/>×<paramref name="cols"/> entries at θ-offset <paramref name="at"/> of batch row <paramref name="r"/>.</summary>
     public Mat Block(int r, int at, int rows, int cols) => new(Array, Offset + (r - FirstRow) * Stride + at, rows, cols);
 
+    /// <summary>The target's rows of <paramref name="x"/> (one example per row) as a matrix.</summary>
+    public Mat Rows(Tensor x) => new(x.ValueArray, x.ValueOffset + FirstRow * x.Cols, Count, x.Cols);
+
+    /// <summary>Whether y's second and third operands (a weight and a bias) are θ's, and where they start.</summary>
+    public (bool HasW, int AtW, bool HasB, int AtB) WeightAndBias(Tensor y)
+    {
+        bool hasW = Locate(y.B, out int atW), hasB = Locate(y.C, out int atB);
+        return (hasW, atW, hasB, atB);
+    }
+
     /// <summary>The <paramref name="length"/> entries at θ-offset <paramref name="at"/> of batch row <paramref name="r"/>.</summary>
     public Span<double> Row(int r, int at, int length) => Array.AsSpan(Offset + (r - FirstRow) * Stride + at, length);
 }

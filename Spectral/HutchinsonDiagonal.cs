@@ -17,13 +17,10 @@ public static class HutchinsonDiagonal
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="samples"/> is below 2 (no standard error).</exception>
     public static DiagonalEstimate Estimate(ILinearOperator op, int samples, ulong seed)
     {
-        Guard.NotNull(op);
-        if (samples < 2)
-            throw new ArgumentOutOfRangeException(nameof(samples), $"Argument 'samples' was {samples}; expected at least 2 (a standard error needs two samples).");
-        int n = op.Size;
+        Hutchinson.CheckSamples(op, samples);
+        int n = op.Size, b = Math.Min(Block, samples);
         using var serial = SerialBlas.Enter();
         var rng = new Rng(seed);
-        int b = Math.Min(Block, samples);
         var z = new double[b * n];
         var az = new double[b * n];
         // Welford's running mean and sum of squared deviations per entry.

@@ -94,8 +94,8 @@ public class PerExampleGradientTests
         RelativeError(norms, expected).Should().BeLessThan(1e-12);
     }
 
-    /// <summary>Σ_r ‖tanh(x_r W1ᵀ) + b … ‖²: matmul with θ transposed and not, and bias_add; returns θ's adjoint and, when asked, the per-row rows and norms.</summary>
-    static double[] MatMulNetwork(double[] theta, double[] x, int rows, double[]? perRow = null, double[]? norms = null, bool share = false)
+    /// <summary>Records Σ_r ‖(tanh(x_r W1ᵀ) + b) W2‖² (matmul with θ transposed and not, and bias_add; W2 is W1 when shared) and sweeps it backward.</summary>
+    static (Tape Tape, Tensor Theta) MatMulNetwork(double[] theta, double[] x, int rows, bool share = false)
     {
         var tape = new Tape();
         tape.Begin();
@@ -106,9 +106,15 @@ public class PerExampleGradientTests
         var h = tape.BiasAdd(tape.Tanh(tape.MatMul(tape.Constant(x, 0, rows, 3), w1, transposeB: true)), b);
         var z = tape.MatMul(h, w2);
         tape.Backward(tape.Sum(tape.Mul(z, z)));
-        if (perRow is not null) tape.PerExampleAdjoints(p, 0, rows, perRow, 0);
-        if (norms is not null) tape.TryPerExampleSquaredNorms(p, norms).Should().Be(!share);
-        return p.Adjoint.ToArray();
+        return (tape, p);
+    }
+
+    /// <summary>The rows of <see cref="MatMulNetwork"/>'s per-example adjoints.</summary>
+    static double[] Rows(Tape tape, Tensor theta, int rows)
+    {
+        var formed = new double[rows * theta.Size];
+        tape.PerExampleAdjoints(theta, 0, rows, formed, 0);
+        return formed;
     }
 
     [Test]
@@ -118,12 +124,13 @@ public class PerExampleGradientTests
         var theta = new double[24]; rng.FillGaussian(theta);
         const int rows = 5;
         var x = new double[rows * 3]; rng.FillGaussian(x);
-        var perRow = new double[rows * 24];
+        var (tape, p) = MatMulNetwork(theta, x, rows);
+        var perRow = Rows(tape, p, rows);
         var norms = new double[rows];
-        MatMulNetwork(theta, x, rows, perRow, norms);
+        tape.TryPerExampleSquaredNorms(p, norms).Should().BeTrue();
         for (int r = 0; r < rows; r++)
         {
-            var single = MatMulNetwork(theta, x[(r * 3)..(r * 3 + 3)], 1);
+            var single = MatMulNetwork(theta, x[(r * 3)..(r * 3 + 3)], 1).Theta.Adjoint.ToArray();
             RelativeError(perRow.AsSpan(r * 24, 24), single).Should().BeLessThan(1e-13, $"row {r}");
             norms[r].Should().BeApproximately(single.Sum(v => v * v), 1e-12 * norms[r]);
         }
@@ -139,17 +146,8 @@ public class PerExampleGradientTests
         var x = new double[rows * 3]; rng.FillGaussian(x);
         var v = new double[k * 24]; rng.FillGaussian(v);
         var w = new double[rows * k]; rng.FillGaussian(w);
-        var tape = new Tape();
-        tape.Begin();
-        var p = tape.Parameter(theta);
-        var w1 = tape.Slice(p, 0, 4, 3);
-        var b = tape.Slice(p, 12, 1, 4);
-        var w2 = share ? tape.Slice(p, 0, 4, 3) : tape.Slice(p, 16, 4, 2);
-        var h = tape.BiasAdd(tape.Tanh(tape.MatMul(tape.Constant(x, 0, rows, 3), w1, transposeB: true)), b);
-        var z = tape.MatMul(h, w2);
-        tape.Backward(tape.Sum(tape.Mul(z, z)));
-        var formed = new double[rows * 24];
-        tape.PerExampleAdjoints(p, 0, rows, formed, 0);
+        var (tape, p) = MatMulNetwork(theta, x, rows, share);
+        var formed = Rows(tape, p, rows);
         var dots = new double[rows * k];
         tape.PerExampleDots(p, v, k, dots);
         var sums = new double[k * 24];
@@ -180,13 +178,14 @@ public class PerExampleGradientTests
         var rng = new Rng(5);
         var theta = new double[24]; rng.FillGaussian(theta);
         var x = new double[4 * 3]; rng.FillGaussian(x);
-        var perRow = new double[4 * 24];
         // W1 (4×3) is also the right operand of the second product; its rows still sum to the adjoint.
-        var adjoint = MatMulNetwork(theta, x, 4, perRow, new double[4], share: true);
+        var (tape, p) = MatMulNetwork(theta, x, 4, share: true);
+        var perRow = Rows(tape, p, 4);
+        tape.TryPerExampleSquaredNorms(p, new double[4]).Should().BeFalse();
         var sum = new double[24];
         for (int r = 0; r < 4; r++)
             for (int a = 0; a < 24; a++) sum[a] += perRow[r * 24 + a];
-        RelativeError(sum, adjoint).Should().BeLessThan(1e-13);
+        RelativeError(sum, p.Adjoint.ToArray()).Should().BeLessThan(1e-13);
     }
 
     [Test]

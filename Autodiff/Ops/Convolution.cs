@@ -262,28 +262,70 @@ internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
     }
 
     /// <summary>
+    /// One convolution node seen example by example: which of its operands are θ's, and for
+    /// image r its patches U(x_r) (when the weight is θ's), its adjoint Ȳ_r and the channel
+    /// sums of Ȳ_r (when the bias is θ's). The node's pooled buffers hold the patches and a
+    /// scratch of <c>extra</c> numbers followed by the channel sums.
+    /// </summary>
+    readonly struct ImageParts
+    {
+        public readonly Conv2dGeometry G;
+        public readonly bool HasW, HasB;
+        public readonly int AtW, AtB;
+        public readonly double[] Scratch;
+        readonly Tensor _x, _y;
+        readonly double[] _patches;
+        readonly int _extra;
+
+        public ImageParts(Tensor y, in PerExampleTarget t, int extra)
+        {
+            _x = y.A!;
+            _y = y;
+            var s = (Conv2dState)y.State!;
+            G = s.Geometry;
+            if (t.Locate(_x, out _))
+                throw new NotSupportedException($"Per-example gradients: conv2d (node #{y.Index}) reads θ as its input; expected images, one per row.");
+            HasW = t.Locate(y.B, out AtW);
+            HasB = t.Locate(y.C, out AtB);
+            _patches = Tensor.Grow(ref s.Patches, G.PatchSize * G.Output.Plane);
+            _extra = extra;
+            Scratch = Tensor.Grow(ref s.Scratch, extra + G.OutChannels);
+        }
+
+        public Mat Patches => new(_patches, 0, G.PatchSize, G.Output.Plane);
+        public int Weights => G.OutChannels * G.PatchSize;
+        public Span<double> Adjoint(int r) => _y.AdjointMut.Slice(r * G.Output.Size, G.Output.Size);
+        public Mat AdjointMat(int r) => new(_y.AdjointArray, _y.AdjointOffset + r * G.Output.Size, G.OutChannels, G.Output.Plane);
+        public Span<double> Channels => Scratch.AsSpan(_extra, G.OutChannels);
+
+        /// <summary>Prepares image r: its patches when the weight is θ's, its channel sums when the bias is.</summary>
+        public void Load(int r)
+        {
+            if (HasW) Im2Col(G, _x.Value.Slice(r * G.Input.Size, G.Input.Size), _patches, 0, G.Output.Plane);
+            if (HasB) PutChannelSums(Adjoint(r), G, Channels, false);
+        }
+
+        /// <summary>Ȳ_r U(x_r)ᵀ, image r's weight part (after <see cref="Load"/>), in the first N·C·K·K scratch entries.</summary>
+        public Span<double> WeightPart(int r)
+        {
+            Gemm(AdjointMat(r), false, Patches, true, 0.0, new Mat(Scratch, 0, G.OutChannels, G.PatchSize));
+            return Scratch.AsSpan(0, Weights);
+        }
+    }
+
+    /// <summary>
     /// Per example r: W̄_r = Ȳ_r U(x_r)ᵀ (one N×(Ho·Wo) by (Ho·Wo)×(C·K·K) GEMM) and
     /// b̄_r[o] = Σ over channel o's plane of Ȳ_r; summed over r they are the backward rule's W̄ and b̄.
     /// </summary>
     public void PerExampleBackward(Tensor y, in PerExampleTarget t)
     {
-        var x = y.A!; var w = y.B!; var bias = y.C;
-        var s = (Conv2dState)y.State!;
-        var g = s.Geometry;
-        if (t.Locate(x, out _))
-            throw new NotSupportedException($"Per-example gradients: conv2d (node #{y.Index}) reads θ as its input; expected images, one per row.");
-        bool hasW = t.Locate(w, out int atW), hasB = t.Locate(bias, out int atB);
-        int plane = g.Output.Plane;
-        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        var parts = new ImageParts(y, t, 0);
+        var g = parts.G;
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
         {
-            var yBar = new Mat(y.AdjointArray, y.AdjointOffset + r * g.Output.Size, g.OutChannels, plane);
-            if (hasW)
-            {
-                Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
-                Gemm(yBar, false, cols, true, 1.0, t.Block(r, atW, g.OutChannels, g.PatchSize));
-            }
-            if (hasB) PutChannelSums(y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size), g, t.Row(r, atB, g.OutChannels), true);
+            parts.Load(r);
+            if (parts.HasW) Gemm(parts.AdjointMat(r), false, parts.Patches, true, 1.0, t.Block(r, parts.AtW, g.OutChannels, g.PatchSize));
+            if (parts.HasB) Put(parts.Channels, t.Row(r, parts.AtB, g.OutChannels), true);
         }
     }
 
@@ -294,30 +336,34 @@ internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
     /// </summary>
     public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
     {
-        var x = y.A!;
-        var s = (Conv2dState)y.State!;
-        var g = s.Geometry;
-        bool hasW = t.Locate(y.B, out _), hasB = t.Locate(y.C, out _);
-        int plane = g.Output.Plane, weights = g.OutChannels * g.PatchSize;
-        var scratch = Tensor.Grow(ref s.Scratch, weights + g.OutChannels);
-        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        var parts = new ImageParts(y, t, y.B!.Size);
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
         {
+            parts.Load(r);
             double sum = 0;
-            if (hasW)
+            if (parts.HasW)
             {
-                var yBar = new Mat(y.AdjointArray, y.AdjointOffset + r * g.Output.Size, g.OutChannels, plane);
-                Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
-                Gemm(yBar, false, cols, true, 0.0, new Mat(scratch, 0, g.OutChannels, g.PatchSize));
-                sum += Dot(scratch.AsSpan(0, weights), scratch.AsSpan(0, weights));
+                var part = parts.WeightPart(r);
+                sum += Dot(part, part);
             }
-            if (hasB)
-            {
-                var channels = scratch.AsSpan(weights, g.OutChannels);
-                PutChannelSums(y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size), g, channels, false);
-                sum += Dot(channels, channels);
-            }
+            if (parts.HasB) sum += Dot(parts.Channels, parts.Channels);
             sums[r - t.FirstRow] += sum;
+        }
+    }
+
+    /// <summary>Σ_r (Ȳ_r U(x_r)ᵀ)∘(Ȳ_r U(x_r)ᵀ) and Σ_r (channel sums)²: each image's weight part formed in the node's scratch, then squared.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        var parts = new ImageParts(y, t, y.B!.Size);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            parts.Load(r);
+            if (parts.HasW)
+            {
+                var part = parts.WeightPart(r);
+                PutMul(part, part, sums.AsSpan(parts.AtW, parts.Weights), true);
+            }
+            if (parts.HasB) PutMul(parts.Channels, parts.Channels, sums.AsSpan(parts.AtB, parts.G.OutChannels), true);
         }
     }
 
@@ -327,28 +373,20 @@ internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
     /// </summary>
     public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
     {
-        var x = y.A!;
-        var s = (Conv2dState)y.State!;
-        var g = s.Geometry;
-        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
-        int plane = g.Output.Plane, p = t.Stride;
-        var scratch = Tensor.Grow(ref s.Scratch, g.Output.Size + g.OutChannels);
-        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        var parts = new ImageParts(y, t, y.Cols);
+        var g = parts.G;
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
         {
-            var yBar = y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size);
-            if (hasW) Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
-            var channels = scratch.AsSpan(g.Output.Size, g.OutChannels);
-            if (hasB) PutChannelSums(yBar, g, channels, false);
+            parts.Load(r);
             for (int j = 0; j < k; j++)
             {
                 double d = 0;
-                if (hasW)
+                if (parts.HasW)
                 {
-                    Gemm(new Mat(v, j * p + atW, g.OutChannels, g.PatchSize), false, cols, false, 0.0, new Mat(scratch, 0, g.OutChannels, plane));
-                    d += Dot(yBar, scratch.AsSpan(0, g.Output.Size));
+                    Gemm(new Mat(v, j * t.Stride + parts.AtW, g.OutChannels, g.PatchSize), false, parts.Patches, false, 0.0, new Mat(parts.Scratch, 0, g.OutChannels, g.Output.Plane));
+                    d += Dot(parts.Adjoint(r), parts.Scratch.AsSpan(0, g.Output.Size));
                 }
-                if (hasB) d += Dot(channels, v.AsSpan(j * p + atB, g.OutChannels));
+                if (parts.HasB) d += Dot(parts.Channels, v.AsSpan(j * t.Stride + parts.AtB, g.OutChannels));
                 dots[(r - t.FirstRow) * k + j] += d;
             }
         }
@@ -357,56 +395,20 @@ internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
     /// <summary>Σ_r w_r Ȳ_r U(x_r)ᵀ and Σ_r w_r (channel sums of Ȳ_r): the backward rule with each image's adjoint scaled.</summary>
     public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
     {
-        var x = y.A!;
-        var s = (Conv2dState)y.State!;
-        var g = s.Geometry;
-        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
-        int plane = g.Output.Plane, p = t.Stride;
-        var scratch = Tensor.Grow(ref s.Scratch, g.Output.Size + g.OutChannels);
-        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
+        var parts = new ImageParts(y, t, y.Cols);
+        var g = parts.G;
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
         {
-            var yBar = y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size);
-            if (hasW) Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
-            var channels = scratch.AsSpan(g.Output.Size, g.OutChannels);
-            if (hasB) PutChannelSums(yBar, g, channels, false);
+            parts.Load(r);
             for (int j = 0; j < k; j++)
             {
                 double w = weights[(r - t.FirstRow) * k + j];
-                if (hasW)
+                if (parts.HasW)
                 {
-                    PutScaled(w, yBar, scratch.AsSpan(0, g.Output.Size), false);
-                    Gemm(new Mat(scratch, 0, g.OutChannels, plane), false, cols, true, 1.0, new Mat(sums, j * p + atW, g.OutChannels, g.PatchSize));
+                    PutScaled(w, parts.Adjoint(r), parts.Scratch.AsSpan(0, g.Output.Size), false);
+                    Gemm(new Mat(parts.Scratch, 0, g.OutChannels, g.Output.Plane), false, parts.Patches, true, 1.0, new Mat(sums, j * t.Stride + parts.AtW, g.OutChannels, g.PatchSize));
                 }
-                if (hasB) PutScaled(w, channels, sums.AsSpan(j * p + atB, g.OutChannels), true);
-            }
-        }
-    }
-
-    /// <summary>Σ_r (Ȳ_r U(x_r)ᵀ)∘(Ȳ_r U(x_r)ᵀ) and Σ_r (channel sums)²: each image's weight part formed in the node's scratch, then squared.</summary>
-    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
-    {
-        var x = y.A!;
-        var s = (Conv2dState)y.State!;
-        var g = s.Geometry;
-        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
-        int plane = g.Output.Plane, weights = g.OutChannels * g.PatchSize;
-        var scratch = Tensor.Grow(ref s.Scratch, weights + g.OutChannels);
-        var cols = new Mat(Tensor.Grow(ref s.Patches, g.PatchSize * plane), 0, g.PatchSize, plane);
-        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
-        {
-            if (hasW)
-            {
-                var yBar = new Mat(y.AdjointArray, y.AdjointOffset + r * g.Output.Size, g.OutChannels, plane);
-                Im2Col(g, x.Value.Slice(r * g.Input.Size, g.Input.Size), cols.Array, 0, plane);
-                Gemm(yBar, false, cols, true, 0.0, new Mat(scratch, 0, g.OutChannels, g.PatchSize));
-                PutMul(scratch.AsSpan(0, weights), scratch.AsSpan(0, weights), sums.AsSpan(atW, weights), true);
-            }
-            if (hasB)
-            {
-                var channels = scratch.AsSpan(weights, g.OutChannels);
-                PutChannelSums(y.AdjointMut.Slice(r * g.Output.Size, g.Output.Size), g, channels, false);
-                PutMul(channels, channels, sums.AsSpan(atB, g.OutChannels), true);
+                if (parts.HasB) PutScaled(w, parts.Channels, sums.AsSpan(j * t.Stride + parts.AtB, g.OutChannels), true);
             }
         }
     }

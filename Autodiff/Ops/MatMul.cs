@@ -169,12 +169,10 @@ internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
     /// <summary>B̄_r·V_B = c̄_r·(A op(V_B))_r: one GEMM per vector.</summary>
     public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
     {
-        var a = y.A!; var b = y.B!;
-        var s = (MatMulState)y.State!;
+        var (b, s) = (y.B!, (MatMulState)y.State!);
         t.Locate(b, out int at);
-        int inner = a.Cols, n = y.Cols, rows = t.Count, p = t.Stride;
-        var scratch = PerExampleScratch.Get(rows * n);
-        var aRows = new Mat(a.ValueArray, a.ValueOffset + t.FirstRow * inner, rows, inner);
+        int n = y.Cols, rows = t.Count, p = t.Stride;
+        var (aRows, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * n));
         for (int j = 0; j < k; j++)
         {
             Gemm(aRows, false, new Mat(v, j * p + at, b.Rows, b.Cols), s.TransposeB, 0.0, new Mat(scratch, 0, rows, n));
@@ -186,12 +184,10 @@ internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
     /// <summary>Σ_r w_r B̄_r = Aᵀ diag(w) C̄ (or its transpose when B enters transposed).</summary>
     public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
     {
-        var a = y.A!; var b = y.B!;
-        var s = (MatMulState)y.State!;
+        var (b, s) = (y.B!, (MatMulState)y.State!);
         t.Locate(b, out int at);
-        int inner = a.Cols, n = y.Cols, rows = t.Count, p = t.Stride;
-        var scratch = PerExampleScratch.Get(rows * n);
-        var aRows = new Mat(a.ValueArray, a.ValueOffset + t.FirstRow * inner, rows, inner);
+        int n = y.Cols, rows = t.Count, p = t.Stride;
+        var (aRows, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * n));
         var scaled = new Mat(scratch, 0, rows, n);
         for (int j = 0; j < k; j++)
         {
@@ -379,11 +375,9 @@ internal sealed class LinearOp : Op, IPerExampleOp
     /// <summary>(ȳ_r x_rᵀ)·V_W + ȳ_r·v_b = ȳ_r·(X V_Wᵀ)_r + ȳ_r·v_b: one GEMM X V_Wᵀ per vector.</summary>
     public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
     {
-        var x = y.A!;
-        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
-        int outs = y.Cols, ins = x.Cols, rows = t.Count, p = t.Stride;
-        var scratch = PerExampleScratch.Get(rows * outs);
-        var xs = new Mat(x.ValueArray, x.ValueOffset + t.FirstRow * ins, rows, ins);
+        var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
+        int outs = y.Cols, ins = y.A!.Cols, rows = t.Count, p = t.Stride;
+        var (xs, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * outs));
         for (int j = 0; j < k; j++)
         {
             if (hasW) Gemm(xs, false, new Mat(v, j * p + atW, outs, ins), true, 0.0, new Mat(scratch, 0, rows, outs));
@@ -401,11 +395,9 @@ internal sealed class LinearOp : Op, IPerExampleOp
     /// <summary>Σ_r w_r ȳ_r x_rᵀ = (diag(w) Ȳ)ᵀ X and Σ_r w_r ȳ_r: the backward rule with rows scaled.</summary>
     public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
     {
-        var x = y.A!;
-        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
-        int outs = y.Cols, ins = x.Cols, rows = t.Count, p = t.Stride;
-        var scratch = PerExampleScratch.Get(rows * outs);
-        var xs = new Mat(x.ValueArray, x.ValueOffset + t.FirstRow * ins, rows, ins);
+        var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
+        int outs = y.Cols, ins = y.A!.Cols, rows = t.Count, p = t.Stride;
+        var (xs, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * outs));
         for (int j = 0; j < k; j++)
         {
             ScaleRows(y.AdjointMut.Slice(t.FirstRow * outs, rows * outs), weights, k, j, outs, scratch);
@@ -418,7 +410,7 @@ internal sealed class LinearOp : Op, IPerExampleOp
     public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
     {
         var x = y.A!;
-        bool hasW = t.Locate(y.B, out int atW), hasB = t.Locate(y.C, out int atB);
+        var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
         int outs = y.Cols, ins = x.Cols, rows = t.Count;
         var scratch = PerExampleScratch.Get(rows * (outs + ins));
         Squares(y.AdjointMut.Slice(t.FirstRow * outs, rows * outs), scratch);
