@@ -160,6 +160,23 @@ public class FisherOperatorTests
         other.Should().NotEqual(a, "another seed draws other labels");
     }
 
+    [TestCase(0)]
+    [TestCase(10_001)]
+    public void Monte_Carlo_Fisher_refuses_a_sample_count_outside_its_range_by_name(int samples)
+    {
+        var obj = Problem("mlp", LossKind.CrossEntropy);
+        var act = () => obj.MonteCarloFisher(obj.Model.Initialize(1), samples, 1);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage($"*'samples' was {samples}*[1, 10000]*");
+    }
+
+    [Test]
+    public void Operators_refuse_a_theta_of_the_wrong_length_by_name()
+    {
+        var obj = Problem("mlp", LossKind.CrossEntropy);
+        var act = () => obj.EmpiricalFisher(new double[3]);
+        act.Should().Throw<ArgumentException>().WithMessage("*'theta' has length 3*");
+    }
+
     [Test]
     public void Lanczos_finds_the_top_eigenvalues_of_the_gradient_covariance()
     {

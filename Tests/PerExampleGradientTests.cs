@@ -201,6 +201,14 @@ public class PerExampleGradientTests
     }
 
     [Test]
+    public void A_destination_of_the_wrong_shape_is_refused_naming_the_expected_shape()
+    {
+        var obj = Problem("mlp", LossKind.CrossEntropy);
+        var act = () => obj.PerExampleGradients(obj.Model.Initialize(1), new Matrix(3, obj.ParameterCount), [0, 1]);
+        act.Should().Throw<ArgumentException>().WithMessage($"*'destination' is 3x{obj.ParameterCount}; expected 2x{obj.ParameterCount}*");
+    }
+
+    [Test]
     public void Materializing_more_than_the_stated_bound_is_refused()
     {
         var data = ObjectiveTests.Classification(70_000, 4, 3, 1);
