@@ -18,7 +18,7 @@ namespace Curvature.Models;
 /// <see cref="INetwork"/>; the chunks run on a <see cref="ChunkPool"/> and gather example
 /// subsets with an <see cref="ExampleGather"/>.
 /// </summary>
-public sealed class Objective : IObjective, IChunkJob
+public sealed partial class Objective : IObjective, IChunkJob
 {
     /// <summary>The largest network <see cref="DenseMatrix"/> materializes.</summary>
     public const int MaxDenseParameters = 5000;
@@ -38,7 +38,9 @@ public sealed class Objective : IObjective, IChunkJob
     int _total;
     int _chunks;
 
-    enum Work { Loss, Evaluate, Gradient, Curvature }
+    IExampleJob? _job;
+
+    enum Work { Loss, Evaluate, Gradient, Curvature, Job }
 
     /// <summary>The mean <paramref name="loss"/> of <paramref name="model"/> over <paramref name="data"/>.</summary>
     /// <exception cref="ArgumentException">When the data's features or classes do not match the network's input and output widths, or <c>ce</c> is asked of data without labels.</exception>
@@ -209,14 +211,14 @@ public sealed class Objective : IObjective, IChunkJob
             throw new ArgumentOutOfRangeException(nameof(kind), $"Argument 'kind' was {kind}; expected Hessian, GaussNewton or FunctionalHessian.");
     }
 
-    void CheckTheta(ReadOnlySpan<double> theta)
+    internal void CheckTheta(ReadOnlySpan<double> theta)
     {
         if (theta.Length != ParameterCount)
             throw new ArgumentException($"Argument 'theta' has length {theta.Length}; expected {ParameterCount} parameters for the {Model.Spec} network.", nameof(theta));
         Guard.AllFinite(theta, nameof(theta));
     }
 
-    void CheckExamples(int[] examples)
+    internal void CheckExamples(int[] examples)
     {
         if (examples.Length == 0)
             throw new ArgumentException("Argument 'examples' is empty; expected at least one example index.", nameof(examples));
@@ -264,6 +266,11 @@ public sealed class Objective : IObjective, IChunkJob
                 loss += lane.Loss;
                 correct += lane.Correct;
                 var p = lane.Parameter!;
+                if (work == Work.Job)
+                {
+                    _job!.Reduce(w, wave + w);
+                    continue;
+                }
                 if (wantGradient) AddInto(p.Adjoint, gradient, first);
                 for (int j = 0; j < count; j++) AddInto(p.AdjointTangent(j), products.Slice(j * n, n), first);
             }
@@ -307,12 +314,38 @@ public sealed class Objective : IObjective, IChunkJob
         var x = tape.Constant(g.X, g.XOffset, rows, Data.Features);
         var z = Model.Forward(tape, theta, x);
         tape.MarkNetworkOutput(z);
-        var loss = LossNames.Record(tape, LossKind, z, g.Labels, g.LabelOffset, g.Targets, g.TargetOffset, 1.0 / _total);
+        if (_work == Work.Job)
+        {
+            _job!.Chunk(laneIndex, new ExampleChunk(tape, theta, z, g, start, rows, _examples));
+            return;
+        }
+        var loss = RecordLoss(tape, z, g, 1.0 / _total);
         lane.Loss = loss.Scalar;
         lane.Correct = _work == Work.Evaluate && g.Labels is not null ? CountCorrect(z, g.Labels, g.LabelOffset) : 0;
         if (_work == Work.Gradient) tape.Backward(loss);
         else if (_work == Work.Curvature) tape.Backward(loss, _mode, _wantGradient);
     }
+
+    /// <summary>Records scale·Σᵣ ℓ(zᵣ, yᵣ) of the chunk's rows against the data's labels or targets.</summary>
+    internal Tensor RecordLoss(Tape tape, Tensor z, ExampleGather g, double scale) =>
+        LossNames.Record(tape, LossKind, z, g.Labels, g.LabelOffset, g.Targets, g.TargetOffset, scale);
+
+    /// <summary>
+    /// Runs <paramref name="job"/> over the chunks of <paramref name="examples"/> (all when
+    /// null): each chunk's network output is recorded (and marked) on a lane's tape and
+    /// handed to <see cref="IExampleJob.Chunk"/>; after each wave <see cref="IExampleJob.Reduce"/>
+    /// is called per lane in chunk order, so results do not depend on the thread count.
+    /// </summary>
+    internal void RunJob(IExampleJob job, ReadOnlySpan<double> theta, int[]? examples)
+    {
+        Prepare(theta, examples);
+        _job = job;
+        try { Run(Work.Job, CurvatureKind.Hessian, false, 0, default, default); }
+        finally { _job = null; }
+    }
+
+    /// <summary>Examples in the current call (after <see cref="RunJob"/> has prepared it, the subset's size or N).</summary>
+    internal int JobExampleCount => _total;
 
     static long CountCorrect(Tensor z, int[] labels, int offset)
     {
@@ -380,4 +413,21 @@ public sealed class CurvatureMatrixOperator : ILinearOperator
         Guard.Length<double>(y, count * Size, nameof(y));
         _objective.CurvatureBlockProduct(Kind, _theta, x, count, y, default, _examples);
     }
+}
+
+/// <summary>One chunk of examples with its network output recorded and marked on a lane's tape.</summary>
+internal readonly record struct ExampleChunk(Tape Tape, Tensor Theta, Tensor Z, ExampleGather Gather, int Start, int Rows, int[]? Subset)
+{
+    /// <summary>The dataset row of the chunk's row <paramref name="r"/>.</summary>
+    public int Example(int r) => Subset is null ? Start + r : Subset[Start + r];
+}
+
+/// <summary>Work run per chunk of examples by <see cref="Objective.RunJob"/>.</summary>
+internal interface IExampleJob
+{
+    /// <summary>Processes one chunk on lane <paramref name="lane"/> (possibly on a pool thread).</summary>
+    void Chunk(int lane, in ExampleChunk chunk);
+
+    /// <summary>Folds lane <paramref name="lane"/>'s result of chunk <paramref name="chunk"/> into the total (calling thread, chunk order).</summary>
+    void Reduce(int lane, int chunk);
 }

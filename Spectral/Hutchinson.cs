@@ -17,10 +17,7 @@ public static class Hutchinson
     /// <summary>tr(A) ≈ (1/N) Σ z_iᵀ A z_i over N = <paramref name="samples"/> Rademacher probes.</summary>
     public static TraceEstimate Estimate(ILinearOperator op, int samples, ulong seed)
     {
-        Guard.NotNull(op);
-        if (samples < 2)
-            throw new ArgumentOutOfRangeException(nameof(samples), $"Argument 'samples' was {samples}; expected at least 2 (a standard error needs two samples).");
-        int n = op.Size;
+        CheckSamples(op, samples);
         using var serial = SerialBlas.Enter();
         var rng = new Rng(seed);
         var quad = new double[samples];
@@ -81,6 +78,14 @@ public static class Hutchinson
             for (int i = 0; i < cnt; i++)
                 quad[start + i] = Blas.Dot(zb.Slice(i * n, n), az.AsSpan(i * n, n));
         }
+    }
+
+    /// <summary>Throws unless <paramref name="op"/> is given and <paramref name="samples"/> allows a standard error.</summary>
+    internal static void CheckSamples(ILinearOperator op, int samples)
+    {
+        Guard.NotNull(op);
+        if (samples < 2)
+            throw new ArgumentOutOfRangeException(nameof(samples), $"Argument 'samples' was {samples}; expected at least 2 (a standard error needs two samples).");
     }
 
     /// <summary>

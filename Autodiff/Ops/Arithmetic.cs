@@ -1,4 +1,5 @@
 using static Curvature.Autodiff.Kernels;
+using static Curvature.Autodiff.PerExampleScratch;
 
 namespace Curvature.Autodiff;
 
@@ -64,7 +65,7 @@ public sealed partial class Tape
 /// Backward: X̄ += Ȳ; b̄ += Σ_k Ȳ_k (sum of the row blocks; column sums when R = 1).
 /// Backward tangent: X̄̇ += Ȳ̇; b̄̇ += Σ_k Ȳ̇_k.
 /// </summary>
-internal sealed class BiasAddOp : Op
+internal sealed class BiasAddOp : Op, IPerExampleOp
 {
     public static readonly BiasAddOp Instance = new();
     public override string Name => "bias_add";
@@ -126,6 +127,58 @@ internal sealed class BiasAddOp : Op
             bool acc = b.BeginAdjointTangent();
             for (int j = 0; j < m; j++) BlockSums(y.AdjointTangentMut(j), y.Rows, y.Cols, b.AdjointTangentMut(j), acc);
         }
+    }
+    /// <summary>Per example r: b̄_r = ȳ_r (the column sum of the backward rule, split by row).</summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        if (t.Locate(y.A, out _) || !t.Locate(y.B, out int at))
+            throw new NotSupportedException($"Per-example gradients: bias_add (node #{y.Index}) needs θ as the bias and data as the input.");
+        int cols = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++) Put(y.AdjointMut.Slice(r * cols, cols), t.Row(r, at, cols), true);
+    }
+
+    /// <summary>‖b̄_r‖² = ‖ȳ_r‖².</summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        int cols = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yr = y.AdjointMut.Slice(r * cols, cols);
+            sums[r - t.FirstRow] += Dot(yr, yr);
+        }
+    }
+
+    /// <summary>b̄_r·v_b = ȳ_r·v_b.</summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        t.Locate(y.B, out int at);
+        int cols = y.Cols;
+        for (int r = 0; r < t.Count; r++)
+            for (int j = 0; j < k; j++)
+                dots[r * k + j] += Dot(y.AdjointMut.Slice((t.FirstRow + r) * cols, cols), v.AsSpan(j * t.Stride + at, cols));
+    }
+
+    /// <summary>Σ_r w_r ȳ_r: the column sums of the rows scaled by their weights.</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        t.Locate(y.B, out int at);
+        int cols = y.Cols, rows = t.Count;
+        var scratch = PerExampleScratch.Get(rows * cols);
+        for (int j = 0; j < k; j++)
+        {
+            ScaleRows(y.AdjointMut.Slice(t.FirstRow * cols, rows * cols), weights, k, j, cols, scratch);
+            PutColumnSums(scratch.AsSpan(0, rows * cols), rows, cols, sums.AsSpan(j * t.Stride + at, cols), true);
+        }
+    }
+
+    /// <summary>Σ_r ȳ_r∘ȳ_r: the column sums of the squared adjoint.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        t.Locate(y.B, out int at);
+        int cols = y.Cols, rows = t.Count;
+        var scratch = PerExampleScratch.Get(rows * cols);
+        Squares(y.AdjointMut.Slice(t.FirstRow * cols, rows * cols), scratch);
+        PutColumnSums(scratch.AsSpan(0, rows * cols), rows, cols, sums.AsSpan(at, cols), true);
     }
 }
 

@@ -52,7 +52,7 @@ public sealed partial class Tape
 /// holds, one after another, a second patch buffer (U(ẋ) or the patch adjoint) and two
 /// N×(G·Ho·Wo) output buffers.
 /// </summary>
-internal sealed class Conv2dOp : Op<Conv2dState>
+internal sealed class Conv2dOp : Op<Conv2dState>, IPerExampleOp
 {
     public static readonly Conv2dOp Instance = new();
     public override string Name => "conv2d";
@@ -257,6 +257,158 @@ internal sealed class Conv2dOp : Op<Conv2dState>
                     if (curvX) Gemm(TangentMat(w, j), true, yBar, false, written ? 1.0 : 0.0, scratch);
                     GroupCol2Im(g, scratch, x.AdjointTangentMut(j), b0, count, accX);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One convolution node seen example by example: which of its operands are θ's, and for
+    /// image r its patches U(x_r) (when the weight is θ's), its adjoint Ȳ_r and the channel
+    /// sums of Ȳ_r (when the bias is θ's). The node's pooled buffers hold the patches and a
+    /// scratch of <c>extra</c> numbers followed by the channel sums.
+    /// </summary>
+    readonly struct ImageParts
+    {
+        public readonly Conv2dGeometry G;
+        public readonly bool HasW, HasB;
+        public readonly int AtW, AtB;
+        public readonly double[] Scratch;
+        readonly Tensor _x, _y;
+        readonly double[] _patches;
+        readonly int _extra;
+
+        public ImageParts(Tensor y, in PerExampleTarget t, int extra)
+        {
+            _x = y.A!;
+            _y = y;
+            var s = (Conv2dState)y.State!;
+            G = s.Geometry;
+            if (t.Locate(_x, out _))
+                throw new NotSupportedException($"Per-example gradients: conv2d (node #{y.Index}) reads θ as its input; expected images, one per row.");
+            HasW = t.Locate(y.B, out AtW);
+            HasB = t.Locate(y.C, out AtB);
+            _patches = Tensor.Grow(ref s.Patches, G.PatchSize * G.Output.Plane);
+            _extra = extra;
+            Scratch = Tensor.Grow(ref s.Scratch, extra + G.OutChannels);
+        }
+
+        public Mat Patches => new(_patches, 0, G.PatchSize, G.Output.Plane);
+        public int Weights => G.OutChannels * G.PatchSize;
+        public Span<double> Adjoint(int r) => _y.AdjointMut.Slice(r * G.Output.Size, G.Output.Size);
+        public Mat AdjointMat(int r) => new(_y.AdjointArray, _y.AdjointOffset + r * G.Output.Size, G.OutChannels, G.Output.Plane);
+        public Span<double> Channels => Scratch.AsSpan(_extra, G.OutChannels);
+
+        /// <summary>Prepares image r: its patches when the weight is θ's, its channel sums when the bias is.</summary>
+        public void Load(int r)
+        {
+            if (HasW) Im2Col(G, _x.Value.Slice(r * G.Input.Size, G.Input.Size), _patches, 0, G.Output.Plane);
+            if (HasB) PutChannelSums(Adjoint(r), G, Channels, false);
+        }
+
+        /// <summary>Ȳ_r U(x_r)ᵀ, image r's weight part (after <see cref="Load"/>), in the first N·C·K·K scratch entries.</summary>
+        public Span<double> WeightPart(int r)
+        {
+            Gemm(AdjointMat(r), false, Patches, true, 0.0, new Mat(Scratch, 0, G.OutChannels, G.PatchSize));
+            return Scratch.AsSpan(0, Weights);
+        }
+    }
+
+    /// <summary>
+    /// Per example r: W̄_r = Ȳ_r U(x_r)ᵀ (one N×(Ho·Wo) by (Ho·Wo)×(C·K·K) GEMM) and
+    /// b̄_r[o] = Σ over channel o's plane of Ȳ_r; summed over r they are the backward rule's W̄ and b̄.
+    /// </summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        var parts = new ImageParts(y, t, 0);
+        var g = parts.G;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            parts.Load(r);
+            if (parts.HasW) Gemm(parts.AdjointMat(r), false, parts.Patches, true, 1.0, t.Block(r, parts.AtW, g.OutChannels, g.PatchSize));
+            if (parts.HasB) Put(parts.Channels, t.Row(r, parts.AtB, g.OutChannels), true);
+        }
+    }
+
+    /// <summary>
+    /// ‖Ȳ_r U(x_r)ᵀ‖² + Σ_o (channel sum o of Ȳ_r)²: the weight part is formed one image at a
+    /// time in the node's scratch (N×C·K·K numbers), since a product of two matrices has no
+    /// cheaper norm.
+    /// </summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        var parts = new ImageParts(y, t, y.B!.Size);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            parts.Load(r);
+            double sum = 0;
+            if (parts.HasW)
+            {
+                var part = parts.WeightPart(r);
+                sum += Dot(part, part);
+            }
+            if (parts.HasB) sum += Dot(parts.Channels, parts.Channels);
+            sums[r - t.FirstRow] += sum;
+        }
+    }
+
+    /// <summary>Σ_r (Ȳ_r U(x_r)ᵀ)∘(Ȳ_r U(x_r)ᵀ) and Σ_r (channel sums)²: each image's weight part formed in the node's scratch, then squared.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        var parts = new ImageParts(y, t, y.B!.Size);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            parts.Load(r);
+            if (parts.HasW)
+            {
+                var part = parts.WeightPart(r);
+                PutMul(part, part, sums.AsSpan(parts.AtW, parts.Weights), true);
+            }
+            if (parts.HasB) PutMul(parts.Channels, parts.Channels, sums.AsSpan(parts.AtB, parts.G.OutChannels), true);
+        }
+    }
+
+    /// <summary>
+    /// (Ȳ_r U(x_r)ᵀ)·V_W + (channel sums of Ȳ_r)·v_b = Σ Ȳ_r ∘ (V_W U(x_r)) + …: per image one
+    /// im2col and one N×(C·K·K) by (C·K·K)×(Ho·Wo) GEMM per vector.
+    /// </summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        var parts = new ImageParts(y, t, y.Cols);
+        var g = parts.G;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            parts.Load(r);
+            for (int j = 0; j < k; j++)
+            {
+                double d = 0;
+                if (parts.HasW)
+                {
+                    Gemm(new Mat(v, j * t.Stride + parts.AtW, g.OutChannels, g.PatchSize), false, parts.Patches, false, 0.0, new Mat(parts.Scratch, 0, g.OutChannels, g.Output.Plane));
+                    d += Dot(parts.Adjoint(r), parts.Scratch.AsSpan(0, g.Output.Size));
+                }
+                if (parts.HasB) d += Dot(parts.Channels, v.AsSpan(j * t.Stride + parts.AtB, g.OutChannels));
+                dots[(r - t.FirstRow) * k + j] += d;
+            }
+        }
+    }
+
+    /// <summary>Σ_r w_r Ȳ_r U(x_r)ᵀ and Σ_r w_r (channel sums of Ȳ_r): the backward rule with each image's adjoint scaled.</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        var parts = new ImageParts(y, t, y.Cols);
+        var g = parts.G;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            parts.Load(r);
+            for (int j = 0; j < k; j++)
+            {
+                double w = weights[(r - t.FirstRow) * k + j];
+                if (parts.HasW)
+                {
+                    PutScaled(w, parts.Adjoint(r), parts.Scratch.AsSpan(0, g.Output.Size), false);
+                    Gemm(new Mat(parts.Scratch, 0, g.OutChannels, g.Output.Plane), false, parts.Patches, true, 1.0, new Mat(sums, j * t.Stride + parts.AtW, g.OutChannels, g.PatchSize));
+                }
+                if (parts.HasB) PutScaled(w, parts.Channels, sums.AsSpan(j * t.Stride + parts.AtB, g.OutChannels), true);
             }
         }
     }

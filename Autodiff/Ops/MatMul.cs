@@ -1,4 +1,5 @@
 using static Curvature.Autodiff.Kernels;
+using static Curvature.Autodiff.PerExampleScratch;
 
 namespace Curvature.Autodiff;
 
@@ -48,7 +49,7 @@ public sealed partial class Tape
 /// Backward tangent: Ā̇ += C̄̇ op(B)ᵀ + [C̄ op(Ḃ)ᵀ]; B̄̇ += op(A)ᵀ C̄̇ + [op(Ȧ)ᵀ C̄]
 /// (bracketed terms are the curvature of the bilinear map).
 /// </summary>
-internal sealed class MatMulOp : Op<MatMulState>
+internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
 {
     public static readonly MatMulOp Instance = new();
     public override string Name => "matmul";
@@ -133,6 +134,87 @@ internal sealed class MatMulOp : Op<MatMulState>
         }
     }
 
+    /// <summary>
+    /// Per example r, when B is θ's and A holds one example per row: C_r = A_r op(B), so
+    /// B̄_r = A_rᵀ C̄_r (or C̄_rᵀ A_r when B enters transposed), an outer product.
+    /// </summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        var a = y.A!; var b = y.B!;
+        var s = (MatMulState)y.State!;
+        if (t.Locate(a, out _) || s.TransposeA || !t.Locate(b, out int at))
+            throw new NotSupportedException($"Per-example gradients: matmul (node #{y.Index}) needs θ as its right operand and one example per row of an untransposed left operand.");
+        int k = a.Cols, n = y.Cols;
+        var yBar = y.AdjointMut; var av = a.Value;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var ar = av.Slice(r * k, k); var yr = yBar.Slice(r * n, n);
+            if (s.TransposeB) for (int c = 0; c < n; c++) PutScaled(yr[c], ar, t.Row(r, at + c * k, k), true);
+            else for (int i = 0; i < k; i++) PutScaled(ar[i], yr, t.Row(r, at + i * n, n), true);
+        }
+    }
+
+    /// <summary>B̄_r is the outer product of A_r and C̄_r: ‖B̄_r‖² = ‖A_r‖²‖C̄_r‖².</summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        var a = y.A!;
+        int k = a.Cols, n = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var ar = a.Value.Slice(r * k, k); var yr = y.AdjointMut.Slice(r * n, n);
+            sums[r - t.FirstRow] += Dot(ar, ar) * Dot(yr, yr);
+        }
+    }
+
+    /// <summary>B̄_r·V_B = c̄_r·(A op(V_B))_r: one GEMM per vector.</summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        var (b, s) = (y.B!, (MatMulState)y.State!);
+        t.Locate(b, out int at);
+        int n = y.Cols, rows = t.Count, p = t.Stride;
+        var (aRows, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * n));
+        for (int j = 0; j < k; j++)
+        {
+            Gemm(aRows, false, new Mat(v, j * p + at, b.Rows, b.Cols), s.TransposeB, 0.0, new Mat(scratch, 0, rows, n));
+            for (int r = 0; r < rows; r++)
+                dots[r * k + j] += Dot(y.AdjointMut.Slice((t.FirstRow + r) * n, n), scratch.AsSpan(r * n, n));
+        }
+    }
+
+    /// <summary>Σ_r w_r B̄_r = Aᵀ diag(w) C̄ (or its transpose when B enters transposed).</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        var (b, s) = (y.B!, (MatMulState)y.State!);
+        t.Locate(b, out int at);
+        int n = y.Cols, rows = t.Count, p = t.Stride;
+        var (aRows, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * n));
+        var scaled = new Mat(scratch, 0, rows, n);
+        for (int j = 0; j < k; j++)
+        {
+            ScaleRows(y.AdjointMut.Slice(t.FirstRow * n, rows * n), weights, k, j, n, scratch);
+            var dst = new Mat(sums, j * p + at, b.Rows, b.Cols);
+            if (s.TransposeB) Gemm(scaled, true, aRows, false, 1.0, dst);
+            else Gemm(aRows, true, scaled, false, 1.0, dst);
+        }
+    }
+
+    /// <summary>Σ_r B̄_r∘B̄_r = (A∘A)ᵀ(C̄∘C̄), or its transpose when B enters transposed.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        var a = y.A!; var b = y.B!;
+        var s = (MatMulState)y.State!;
+        t.Locate(b, out int at);
+        int inner = a.Cols, n = y.Cols, rows = t.Count;
+        var scratch = PerExampleScratch.Get(rows * (n + inner));
+        Squares(y.AdjointMut.Slice(t.FirstRow * n, rows * n), scratch);
+        PutMul(a.Value.Slice(t.FirstRow * inner, rows * inner), a.Value.Slice(t.FirstRow * inner, rows * inner), scratch.AsSpan(rows * n, rows * inner), false);
+        var yy = new Mat(scratch, 0, rows, n);
+        var aa = new Mat(scratch, rows * n, rows, inner);
+        var dst = new Mat(sums, at, b.Rows, b.Cols);
+        if (s.TransposeB) Gemm(yy, true, aa, false, 1.0, dst);
+        else Gemm(aa, true, yy, false, 1.0, dst);
+    }
+
     /// <summary>Ā ← C̄·op(B)ᵀ + β·Ā, or op(B)·C̄ᵀ + β·Ā when A enters transposed. C̄ may be m stacked blocks when A is not transposed.</summary>
     static void AdjointOfA(Mat cBar, Mat b, bool tA, bool tB, double beta, Mat aBar)
     {
@@ -162,7 +244,7 @@ internal sealed class MatMulState : OpState
 /// Backward: X̄ += Ȳ W; W̄ += Ȳᵀ X; b̄ += 1ᵀȲ.
 /// Backward tangent: X̄̇ += Ȳ̇ W + [Ȳ Ẇ]; W̄̇ += Ȳ̇ᵀ X + [Ȳᵀ Ẋ]; b̄̇ += 1ᵀȲ̇.
 /// </summary>
-internal sealed class LinearOp : Op
+internal sealed class LinearOp : Op, IPerExampleOp
 {
     public static readonly LinearOp Instance = new();
     public override string Name => "linear";
@@ -253,5 +335,91 @@ internal sealed class LinearOp : Op
                     for (int j = 0; j < m; j++) Gemm(AdjointMat(y), false, TangentMat(w, j), false, acc ? 1.0 : 0.0, AdjointTangentMat(x, j));
             }
         }
+    }
+
+    /// <summary>Per example r: W̄_r = ȳ_r x_rᵀ (an outer product) and b̄_r = ȳ_r; together over r they are the backward rule's W̄ and b̄.</summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        var x = y.A!; var w = y.B!; var b = y.C;
+        if (t.Locate(x, out _))
+            throw new NotSupportedException($"Per-example gradients: linear (node #{y.Index}) reads θ as its input; expected data with one example per row.");
+        bool hasW = t.Locate(w, out int atW), hasB = t.Locate(b, out int atB);
+        int outs = y.Cols, ins = x.Cols;
+        var yBar = y.AdjointMut; var xv = x.Value;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yr = yBar.Slice(r * outs, outs);
+            if (hasW)
+            {
+                var xr = xv.Slice(r * ins, ins);
+                for (int o = 0; o < outs; o++) PutScaled(yr[o], xr, t.Row(r, atW + o * ins, ins), true);
+            }
+            if (hasB) Put(yr, t.Row(r, atB, outs), true);
+        }
+    }
+
+    /// <summary>‖ȳ_r x_rᵀ‖² + ‖ȳ_r‖² = ‖ȳ_r‖²(‖x_r‖² + 1) (each term only for the operands that are θ's).</summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        var x = y.A!;
+        bool hasW = t.Locate(y.B, out _), hasB = t.Locate(y.C, out _);
+        int outs = y.Cols, ins = x.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var yr = y.AdjointMut.Slice(r * outs, outs);
+            double factor = (hasW ? Dot(x.Value.Slice(r * ins, ins), x.Value.Slice(r * ins, ins)) : 0) + (hasB ? 1 : 0);
+            sums[r - t.FirstRow] += Dot(yr, yr) * factor;
+        }
+    }
+
+    /// <summary>(ȳ_r x_rᵀ)·V_W + ȳ_r·v_b = ȳ_r·(X V_Wᵀ)_r + ȳ_r·v_b: one GEMM X V_Wᵀ per vector.</summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
+        int outs = y.Cols, ins = y.A!.Cols, rows = t.Count, p = t.Stride;
+        var (xs, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * outs));
+        for (int j = 0; j < k; j++)
+        {
+            if (hasW) Gemm(xs, false, new Mat(v, j * p + atW, outs, ins), true, 0.0, new Mat(scratch, 0, rows, outs));
+            for (int r = 0; r < rows; r++)
+            {
+                var yr = y.AdjointMut.Slice((t.FirstRow + r) * outs, outs);
+                double d = 0;
+                if (hasW) d += Dot(yr, scratch.AsSpan(r * outs, outs));
+                if (hasB) d += Dot(yr, v.AsSpan(j * p + atB, outs));
+                dots[r * k + j] += d;
+            }
+        }
+    }
+
+    /// <summary>Σ_r w_r ȳ_r x_rᵀ = (diag(w) Ȳ)ᵀ X and Σ_r w_r ȳ_r: the backward rule with rows scaled.</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
+        int outs = y.Cols, ins = y.A!.Cols, rows = t.Count, p = t.Stride;
+        var (xs, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * outs));
+        for (int j = 0; j < k; j++)
+        {
+            ScaleRows(y.AdjointMut.Slice(t.FirstRow * outs, rows * outs), weights, k, j, outs, scratch);
+            if (hasW) Gemm(new Mat(scratch, 0, rows, outs), true, xs, false, 1.0, new Mat(sums, j * p + atW, outs, ins));
+            if (hasB) PutColumnSums(scratch.AsSpan(0, rows * outs), rows, outs, sums.AsSpan(j * p + atB, outs), true);
+        }
+    }
+
+    /// <summary>Σ_r (ȳ_r x_rᵀ)∘(ȳ_r x_rᵀ) = (Ȳ∘Ȳ)ᵀ(X∘X) and Σ_r ȳ_r∘ȳ_r: one GEMM on the squares.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        var x = y.A!;
+        var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
+        int outs = y.Cols, ins = x.Cols, rows = t.Count;
+        var scratch = PerExampleScratch.Get(rows * (outs + ins));
+        Squares(y.AdjointMut.Slice(t.FirstRow * outs, rows * outs), scratch);
+        if (hasW)
+        {
+            var squaredX = scratch.AsSpan(rows * outs, rows * ins);
+            PutMul(x.Value.Slice(t.FirstRow * ins, rows * ins), x.Value.Slice(t.FirstRow * ins, rows * ins), squaredX, false);
+            Gemm(new Mat(scratch, 0, rows, outs), true, new Mat(scratch, rows * outs, rows, ins), false, 1.0, new Mat(sums, atW, outs, ins));
+        }
+        if (hasB) PutColumnSums(scratch.AsSpan(0, rows * outs), rows, outs, sums.AsSpan(atB, outs), true);
     }
 }
