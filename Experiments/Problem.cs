@@ -52,7 +52,7 @@ public sealed class Problem
         spec.Validate();
         var model = spec.Network();
         var train = DataSpec.Parse(spec.Data);
-        spec = spec.TestData == RunSpec.FamilyTestData ? spec with { TestData = DataSpec.FromString(spec.Data).DefaultTestSet } : spec;
+        spec = spec.Resolved();
         var test = !withTest || string.IsNullOrWhiteSpace(spec.TestData) ? null : DataSpec.Parse(spec.TestData, "test-data");
         var options = spec.ObjectiveOptions();
         var c = CultureInfo.InvariantCulture;

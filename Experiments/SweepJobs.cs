@@ -68,7 +68,8 @@ public static class SweepJobs
         ArgumentNullException.ThrowIfNull(cell);
         var o = SweepExperiment.At(spec, cell.Point) with { Seed = cell.Seed };
         var ospec = new OptimizerSpec(spec.Run.Optimizer, o.AlphaDom, o.AlphaBulk);
-        return new TrainSpec { Run = ospec.Apply(o), Out = cellDirectory, SaveTheta = true };
+        // The test set resolved as the run will record it, so a cell's config.json is its spec before and after.
+        return new TrainSpec { Run = ospec.Apply(o).Resolved(), Out = cellDirectory, SaveTheta = true };
     }
 
     static string Slurm(string dir, int count) => string.Create(CultureInfo.InvariantCulture, $$"""

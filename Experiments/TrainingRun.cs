@@ -127,14 +127,12 @@ public static class TrainingRun
         var train = problem.TrainObjective;
         var resume = spec.Resume is null ? null : LoadResume(spec.Resume);
         var options = spec.Run.TrainerOptions(train.ExampleCount);
-        // A cadence derived from --steps is not part of the run: a resume to more steps keeps the checkpoint's.
+        // A cadence derived from --steps is not part of the run: a resume to more steps keeps the
+        // checkpoint's (summary.json records it; config.json keeps the spec as given).
         if (resume is not null && spec.Run.EvalEvery is null
             && resume.Fingerprint.FirstOrDefault(p => p.Key == "eval-every").Value is { } saved
             && int.TryParse(saved, NumberStyles.Integer, CultureInfo.InvariantCulture, out int every))
-        {
             options = options with { EvalEvery = every };
-            spec = spec with { Run = spec.Run with { EvalEvery = every } };
-        }
         var trainer = resume is null
             ? new Trainer(train, problem.TestObjective, options, problem.InitialTheta(spec.Init))
             : Trainer.Resume(train, problem.TestObjective, options, resume);

@@ -178,7 +178,7 @@ public class BlockLanczosTests
         }
         Eigensolver.Default.Should().Be(EigenSolver.BlockLanczos);
         FluentActions.Invoking(() => Eigensolver.Parse("arpack", "--solver")).Should().Throw<ArgumentException>()
-            .WithMessage("*'--solver' was 'arpack'*block-lanczos, lanczos, lobpcg or power*");
+            .WithMessage("*'solver' was 'arpack'*block-lanczos, lanczos, lobpcg or power*");
     }
 
     [Test]

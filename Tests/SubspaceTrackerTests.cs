@@ -95,9 +95,9 @@ public class SubspaceTrackerTests
     {
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 10);
         FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 20 }))
-            .Should().Throw<ArgumentException>().WithMessage("*'k'*20*parameter count 20*");
+            .Should().Throw<ArgumentException>().WithMessage("*'k'*20*20 parameters*");
         FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { K = 2, HessianBatch = 11 }))
-            .Should().Throw<ArgumentException>().WithMessage("*'--hessian-batch'*11*[0, 10]*");
+            .Should().Throw<ArgumentException>().WithMessage("*'hessian-batch'*11*[0, 10]*");
         FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 2, RefreshEvery = 0 }))
             .Should().Throw<ArgumentException>().WithMessage("*'refresh'*0*");
         FluentActions.Invoking(() => new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 2, Kind = CurvatureKind.FunctionalHessian }))
