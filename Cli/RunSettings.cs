@@ -66,6 +66,9 @@ public class RunSettings : CommandSettings
     [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU (default: none, project from the start)."), SpecPath("run.switch_chi")]
     public string? SwitchChi { get; init; }
 
+    [CommandOption("--switch-step <N>"), Description("Step as SGD before step N and projected from step N on (default: none; exclusive with --switch-chi)."), SpecPath("run.switch_step")]
+    public string? SwitchStep { get; init; }
+
     [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi."), SpecPath("run.chi_ema")]
     public string? ChiEma { get; init; }
 
@@ -111,6 +114,7 @@ public class RunSettings : CommandSettings
         Beta2 = Number(Beta2, "beta2") ?? run.Beta2,
         AdamEps = Number(AdamEps, "adam-eps") ?? run.AdamEps,
         SwitchChi = Number(SwitchChi, "switch-chi") ?? run.SwitchChi,
+        SwitchStep = Integer(SwitchStep, "switch-step") ?? run.SwitchStep,
         ChiEma = Number(ChiEma, "chi-ema") ?? run.ChiEma,
         Solver = Enum<EigenSolver>(Solver, "solver") ?? run.Solver,
         Curvature = Enum<CurvatureKind>(Curvature, "curvature") ?? run.Curvature,

@@ -93,6 +93,9 @@ public sealed record RunSpec
     /// <summary>Step as SGD until the EMA of χ_k reaches this value (<c>--switch-chi</c>); null projects from the start.</summary>
     public double? SwitchChi { get; init; } = Step0.SwitchChi;
 
+    /// <summary>Step as SGD before this step and projected from it (<c>--switch-step</c>); null projects from the start.</summary>
+    public int? SwitchStep { get; init; } = Step0.SwitchStep;
+
     /// <summary>EMA factor of χ_k for <see cref="SwitchChi"/> (<c>--chi-ema</c>).</summary>
     public double ChiEma { get; init; } = Step0.ChiEmaDecay;
 
@@ -207,6 +210,7 @@ public sealed record RunSpec
         AdamEpsilon = AdamEps,
         WeightDecay = WeightDecay,
         SwitchChi = SwitchChi,
+        SwitchStep = SwitchStep,
         ChiEmaDecay = ChiEma,
     };
 

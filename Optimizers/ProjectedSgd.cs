@@ -34,8 +34,8 @@ public sealed class ProjectedSgd
         _dominant = new double[_n];
         _velocity = new double[_n];
         _second = options.Update == UpdateRule.Adam ? new double[_n] : [];
-        // Rules with α_dom = α_bulk never project, so a χ switch has nothing to switch.
-        Projecting = options.SwitchChi is null || !options.NeedsSubspace;
+        // Rules with α_dom = α_bulk never project, so a switch has nothing to switch.
+        Projecting = (options.SwitchChi is null && options.SwitchStep is null) || !options.NeedsSubspace;
     }
 
     /// <summary>The rule's options.</summary>
@@ -56,7 +56,7 @@ public sealed class ProjectedSgd
     /// <summary>The EMA of χ_k(g') over the steps that had a projector, NaN before the first.</summary>
     public double AlignmentEma { get; private set; } = double.NaN;
 
-    /// <summary>Whether steps are projected (always, without a χ switch; after the switch, with one).</summary>
+    /// <summary>Whether steps are projected (always, without a switch; after the switch, with one).</summary>
     public bool Projecting { get; private set; }
 
     /// <summary>
@@ -84,11 +84,12 @@ public sealed class ProjectedSgd
         // χ_k is always that of the gradient g' (what the switch and the metrics mean by
         // alignment), whichever base rule then turns g' into u.
         double chi = double.NaN;
+        if (!Projecting && _o.SwitchStep is int at && step >= at) Projecting = true;
         if (!Projecting)
         {
             chi = projector!.Alignment(u);
             AlignmentEma = double.IsNaN(AlignmentEma) ? chi : _o.ChiEmaDecay * AlignmentEma + (1 - _o.ChiEmaDecay) * chi;
-            if (AlignmentEma >= _o.SwitchChi!.Value) Projecting = true;
+            if (_o.SwitchChi is double tau && AlignmentEma >= tau) Projecting = true;
         }
         bool project = Projecting && a != b;
         bool plainGradient = _o.Update == UpdateRule.Sgd && _o.Momentum == 0;

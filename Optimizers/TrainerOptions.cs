@@ -77,6 +77,8 @@ public sealed record TrainerOptions
             new("seed", Seed.ToString(c)),
             new("divergence-factor", D(DivergenceFactor)),
         };
+        // Only when set, so checkpoints written before the option existed still resume.
+        if (s.SwitchStep is int at) list.Add(new("switch-step", at.ToString(c)));
         if (s.Update == UpdateRule.Adam)
         {
             list.Add(new("beta1", D(s.Beta1)));

@@ -171,6 +171,30 @@ public class ProjectedStepTests
     }
 
     [Test]
+    public void Switch_step_takes_the_sgd_step_bit_for_bit_before_N_and_the_bulk_step_of_the_same_momentum_from_N()
+    {
+        var (p, pDom) = Projector(40);
+        var o = new StepOptions { LearningRate = 0.2, Momentum = 0.5 };
+        var sgd = new ProjectedSgd(o, N);
+        var switched = new ProjectedSgd(o with { Kind = OptimizerKind.Bulk, SwitchStep = 3 }, N);
+        var a = Random(41);
+        var b = (double[])a.Clone();
+        for (int s = 0; s < 3; s++)
+        {
+            var g = Random(50 + (ulong)s);
+            sgd.Step(a, g, null, s);
+            switched.Step(b, g, p, s).Projected.Should().BeFalse($"step {s} is before the switch");
+            Bits(b).Should().Equal(Bits(a), $"step {s} is plain SGD");
+        }
+        // From step 3 on: the heavy-ball buffer carries on, v = μ·v + g, and the step is v − P_dom v.
+        var g3 = Random(60);
+        var v = 0.5 * V(switched.Velocity.ToArray()) + V(g3);
+        var expected = V(b) - 0.2 * (v - pDom * v);
+        switched.Step(b, g3, p, 3).Projected.Should().BeTrue();
+        (V(b) - expected).L2Norm().Should().BeLessThan(1e-13 * expected.L2Norm());
+    }
+
+    [Test]
     public void A_projecting_rule_without_a_projector_is_rejected()
     {
         var opt = new ProjectedSgd(new StepOptions { Kind = OptimizerKind.Dom }, N);
@@ -187,6 +211,10 @@ public class ProjectedStepTests
             .Should().Throw<ArgumentException>().WithMessage("*'momentum'*1*[0, 1)*");
         FluentActions.Invoking(() => new StepOptions { SwitchChi = 1.5 }.Validate())
             .Should().Throw<ArgumentException>().WithMessage("*'switch-chi'*1.5*");
+        FluentActions.Invoking(() => new StepOptions { SwitchStep = -1 }.Validate())
+            .Should().Throw<ArgumentException>().WithMessage("*'switch-step'*-1*");
+        FluentActions.Invoking(() => new StepOptions { SwitchStep = 5, SwitchChi = 0.9 }.Validate())
+            .Should().Throw<ArgumentException>().WithMessage("*'switch-step'*5*switch-chi*one switch*");
         FluentActions.Invoking(() => new StepOptions { WeightDecay = -1 }.Validate())
             .Should().Throw<ArgumentException>().WithMessage("*'weight-decay'*-1*");
     }

@@ -56,6 +56,24 @@ public class TrainCommandTests
     }
 
     [Test]
+    public void Switch_step_at_the_last_step_trains_sgd_bit_for_bit_and_an_earlier_switch_departs_and_is_recorded_in_config_json()
+    {
+        Run(Args("sgd", "--optimizer", "sgd", "--save-theta")).code.Should().Be(0);
+        var (code, err) = Run(Args("late", "--optimizer", "bulk", "--switch-step", "20", "--save-theta"));
+        code.Should().Be(0, err);
+        (code, err) = Run(Args("early", "--optimizer", "bulk", "--switch-step", "10", "--save-theta"));
+        code.Should().Be(0, err);
+        byte[] Theta(string d) => File.ReadAllBytes(Path.Combine(_dir, d, "theta.npy"));
+        Theta("late").Should().Equal(Theta("sgd"), "every one of the 20 steps is before the switch");
+        Theta("early").Should().NotEqual(Theta("sgd"), "steps 10 to 19 are Bulk-SGD steps");
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "early", "config.json")));
+        config.RootElement.GetProperty("run").GetProperty("switch_step").GetInt32().Should().Be(10);
+        var (bad, message) = Run(Args("both", "--optimizer", "bulk", "--switch-step", "10", "--switch-chi", "0.9"));
+        bad.Should().NotBe(0);
+        message.Should().Contain("--switch-step").And.Contain("one switch");
+    }
+
+    [Test]
     public void Train_on_a_tiny_config_writes_config_metrics_summary_checkpoint_and_theta_that_parse()
     {
         var (code, err) = Run(Args("run", "--optimizer", "bulk", "--save-theta", "--hessian-batch", "20"));
