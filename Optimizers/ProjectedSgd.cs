@@ -56,6 +56,12 @@ public sealed class ProjectedSgd
     /// <summary>The EMA of χ_k(g') over the steps that had a projector, NaN before the first.</summary>
     public double AlignmentEma { get; private set; } = double.NaN;
 
+    /// <summary>
+    /// ‖P_dom d‖/‖d‖ of the last update d actually taken (after the projection, before η), measured
+    /// on the basis that step used; NaN when that step had no projector. 0 for d = 0.
+    /// </summary>
+    public double UpdateShare { get; private set; } = double.NaN;
+
     /// <summary>Whether steps are projected (always, without a switch; after the switch, with one).</summary>
     public bool Projecting { get; private set; }
 
@@ -125,6 +131,9 @@ public sealed class ProjectedSgd
             for (int i = 0; i < _n; i++) u[i] *= a;
         }
 
+        // The share of the step actually taken inside U (Bulk: ~0, Dom: 1), reading u only.
+        UpdateShare = projector is null ? double.NaN : projector.Alignment(u);
+
         // Scalar loops rather than BLAS axpy: the result is then the same on every backend
         // (a native axpy may fuse the multiply-add) and every thread count.
         for (int i = 0; i < _n; i++) theta[i] -= lr * u[i];
@@ -165,9 +174,10 @@ public sealed class ProjectedSgd
 
     /// <summary>
     /// Restores the state saved by a checkpoint: the first-moment buffer, Adam's second moment
-    /// (empty for the other rules), the update count, the χ EMA and the switch.
+    /// (empty for the other rules), the update count, the χ EMA, the switch and the last update's
+    /// share (NaN: not known).
     /// </summary>
-    public void Restore(ReadOnlySpan<double> velocity, ReadOnlySpan<double> secondMoment, long updates, double alignmentEma, bool projecting)
+    public void Restore(ReadOnlySpan<double> velocity, ReadOnlySpan<double> secondMoment, long updates, double alignmentEma, bool projecting, double updateShare = double.NaN)
     {
         Guard.Length(velocity, _n, nameof(velocity));
         if (secondMoment.Length != _second.Length)
@@ -179,5 +189,6 @@ public sealed class ProjectedSgd
         Updates = updates;
         AlignmentEma = alignmentEma;
         Projecting = projecting;
+        UpdateShare = updateShare;
     }
 }

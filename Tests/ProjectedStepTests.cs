@@ -195,6 +195,37 @@ public class ProjectedStepTests
     }
 
     [Test]
+    public void Update_share_is_the_dense_projection_share_of_the_update_actually_taken()
+    {
+        var (p, pDom) = Projector(70);
+        var g = Random(71);
+        double Share(StepOptions o, out Vector<double> d)
+        {
+            var opt = new ProjectedSgd(o, N);
+            var theta = Random(72);
+            var before = V((double[])theta.Clone());
+            opt.Step(theta, g, p, 0);
+            d = before - V(theta);
+            return opt.UpdateShare;
+        }
+        foreach (var o in new[]
+        {
+            new StepOptions { Kind = OptimizerKind.Sgd, LearningRate = 0.3 },
+            new StepOptions { Kind = OptimizerKind.Interp, AlphaDom = 0.5, AlphaBulk = 1.5, LearningRate = 0.3, Momentum = 0.9 },
+            new StepOptions { Kind = OptimizerKind.Interp, AlphaDom = 0.2, AlphaBulk = 2, LearningRate = 0.1, Update = UpdateRule.Adam },
+        })
+        {
+            double share = Share(o, out var d);
+            share.Should().BeApproximately((pDom * d).L2Norm() / d.L2Norm(), 1e-12, o.ToString());
+        }
+        Share(new StepOptions { Kind = OptimizerKind.Bulk, LearningRate = 0.3 }, out _).Should().BeLessThan(1e-14, "P_dom(u − P_dom u) = 0");
+        Share(new StepOptions { Kind = OptimizerKind.Dom, LearningRate = 0.3 }, out _).Should().BeApproximately(1, 1e-14, "P_dom(P_dom u) = P_dom u");
+        var noProjector = new ProjectedSgd(new StepOptions(), N);
+        noProjector.Step(Random(73), g, null, 0);
+        double.IsNaN(noProjector.UpdateShare).Should().BeTrue("without a basis there is no share");
+    }
+
+    [Test]
     public void A_projecting_rule_without_a_projector_is_rejected()
     {
         var opt = new ProjectedSgd(new StepOptions { Kind = OptimizerKind.Dom }, N);

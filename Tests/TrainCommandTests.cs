@@ -74,6 +74,27 @@ public class TrainCommandTests
     }
 
     [Test]
+    public void Metrics_update_share_is_inside_zero_one_for_sgd_steps_before_a_step_switch_and_zero_for_bulk_steps_after()
+    {
+        var (code, err) = Run(Args("s", "--optimizer", "bulk", "--switch-step", "10", "--eval-every", "1"));
+        code.Should().Be(0, err);
+        var lines = File.ReadAllLines(Path.Combine(_dir, "s", "metrics.csv"));
+        var header = lines[0].Split(',');
+        int share = Array.IndexOf(header, "update_share"), step = Array.IndexOf(header, "step");
+        share.Should().BeGreaterThan(0, "metrics.csv has an update_share column");
+        var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
+        rows.Should().HaveCount(21);
+        rows[0][share].Should().BeEmpty("no update precedes step 0");
+        foreach (var r in rows.Skip(1))
+        {
+            double s = double.Parse(r[share], CultureInfo.InvariantCulture);
+            // Row s reports the update from step s − 1: SGD up to row 10, Bulk-SGD after.
+            if (int.Parse(r[step], CultureInfo.InvariantCulture) <= 10) s.Should().BeInRange(1e-3, 1 + 1e-12, "an SGD step is the minibatch gradient, partly in U");
+            else s.Should().BeLessThan(1e-10, "a Bulk-SGD step has no part in U");
+        }
+    }
+
+    [Test]
     public void Train_on_a_tiny_config_writes_config_metrics_summary_checkpoint_and_theta_that_parse()
     {
         var (code, err) = Run(Args("run", "--optimizer", "bulk", "--save-theta", "--hessian-batch", "20"));
