@@ -225,6 +225,34 @@ public class ProjectedStepTests
         double.IsNaN(noProjector.UpdateShare).Should().BeTrue("without a basis there is no share");
     }
 
+    [TestCase(OptimizerKind.Sgd, 0)]
+    [TestCase(OptimizerKind.Bulk, 3)]
+    public void Bulk_sgd_on_a_quadratic_diverges_iff_eta_times_lambda_k_plus_1_exceeds_two_and_sgd_iff_eta_times_lambda_1_does(OptimizerKind kind, int critical)
+    {
+        // H = diag(λ) with a gap after k = 3; U = span(e₁, e₂, e₃) exactly. The boundary eigenvalue
+        // is λ₁ for SGD (index 0) and λ_{k+1} for Bulk-SGD (index 3).
+        double[] lambda = [50, 30, 20, 8, 5, 3, 2, 1];
+        int n = lambda.Length;
+        var rows = new double[3 * n];
+        for (int j = 0; j < 3; j++) rows[j * n + j] = 1;
+        var p = new SubspaceProjector(rows, 3, n);
+        double Final(double eta)
+        {
+            var opt = new ProjectedSgd(new StepOptions { Kind = kind, LearningRate = eta }, n);
+            var theta = Enumerable.Repeat(1.0, n).ToArray();
+            var g = new double[n];
+            for (int s = 0; s < 2000; s++)
+            {
+                for (int i = 0; i < n; i++) g[i] = lambda[i] * theta[i];
+                opt.Step(theta, g, p, s);
+            }
+            return Math.Sqrt(theta.Sum(x => x * x));
+        }
+        double edge = 2 / lambda[critical];
+        Final(0.99 * edge).Should().BeLessThan(10, "η·λ = 1.98 < 2: every mode is bounded");
+        Final(1.01 * edge).Should().BeGreaterThan(1e6, "η·λ = 2.02 > 2: that mode grows by 1.02 per step");
+    }
+
     [Test]
     public void A_projecting_rule_without_a_projector_is_rejected()
     {
