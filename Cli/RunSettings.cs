@@ -72,6 +72,9 @@ public class RunSettings : CommandSettings
     [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi."), SpecPath("run.chi_ema")]
     public string? ChiEma { get; init; }
 
+    [CommandOption("--subspace <KIND>"), Description("The subspace U that dom, bulk and interp project on: top (the top-k eigenvectors), or the controls random (a seeded random orthonormal k-basis, new at each refresh) and random-fixed (drawn once)."), SpecPath("run.subspace")]
+    public string? Subspace { get; init; }
+
     [CommandOption("--solver <NAME>"), Description("Top-k eigensolver (of train's tracker, of spectrum's measurement): block-lanczos, lanczos, lobpcg or power."), SpecPath("run.solver")]
     public string? Solver { get; init; }
 
@@ -116,6 +119,7 @@ public class RunSettings : CommandSettings
         SwitchChi = Number(SwitchChi, "switch-chi") ?? run.SwitchChi,
         SwitchStep = Integer(SwitchStep, "switch-step") ?? run.SwitchStep,
         ChiEma = Number(ChiEma, "chi-ema") ?? run.ChiEma,
+        Subspace = Enum<SubspaceKind>(Subspace, "subspace") ?? run.Subspace,
         Solver = Enum<EigenSolver>(Solver, "solver") ?? run.Solver,
         Curvature = Enum<CurvatureKind>(Curvature, "curvature") ?? run.Curvature,
         Tolerance = Number(Tolerance, "tolerance") ?? run.Tolerance,

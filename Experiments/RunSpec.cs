@@ -112,6 +112,9 @@ public sealed record RunSpec
     /// </summary>
     public int? HessianBatch { get; init; }
 
+    /// <summary>The projected rules' subspace: the top-k eigenspace or a random control (<c>--subspace</c>).</summary>
+    public SubspaceKind Subspace { get; init; } = Tracker0.Subspace;
+
     /// <summary>Top-k solver (<c>--solver</c>).</summary>
     public EigenSolver Solver { get; init; } = Tracker0.Solver;
 
@@ -218,6 +221,7 @@ public sealed record RunSpec
     public TrackerOptions? TrackerOptions(int examples) => K == 0 ? null : new TrackerOptions
     {
         Kind = Curvature,
+        Subspace = Subspace,
         K = K,
         RefreshEvery = Refresh,
         HessianBatch = HessianBatchFor(examples),

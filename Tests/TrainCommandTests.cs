@@ -95,6 +95,20 @@ public class TrainCommandTests
     }
 
     [Test]
+    public void Bulk_sgd_on_a_random_subspace_steps_orthogonal_to_it_and_differs_from_bulk_on_the_top_subspace()
+    {
+        var (code, err) = Run(Args("random", "--optimizer", "bulk", "--subspace", "random", "--eval-every", "1", "--save-theta"));
+        code.Should().Be(0, err);
+        Run(Args("top", "--optimizer", "bulk", "--save-theta")).code.Should().Be(0);
+        File.ReadAllBytes(Path.Combine(_dir, "random", "theta.npy")).Should().NotEqual(File.ReadAllBytes(Path.Combine(_dir, "top", "theta.npy")));
+        var lines = File.ReadAllLines(Path.Combine(_dir, "random", "metrics.csv"));
+        int share = Array.IndexOf(lines[0].Split(','), "update_share");
+        lines.Skip(2).Select(l => double.Parse(l.Split(',')[share], CultureInfo.InvariantCulture)).Should().OnlyContain(s => s < 1e-10, "the step has no part in the random U");
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "random", "config.json")));
+        config.RootElement.GetProperty("run").GetProperty("subspace").GetString().Should().Be("random");
+    }
+
+    [Test]
     public void Train_on_a_tiny_config_writes_config_metrics_summary_checkpoint_and_theta_that_parse()
     {
         var (code, err) = Run(Args("run", "--optimizer", "bulk", "--save-theta", "--hessian-batch", "20"));

@@ -20,7 +20,8 @@
 #   SETTING=song              Song et al.'s regime: batch 50, η = 0.05 (η·λ₁(θ₀) ≤ 0.6 on the Hessian batch:
 #                             λ₁(θ₀) ≤ 11.6 in docs/findings/mnist5k), 2,000 steps: SGD, Dom, Bulk, their momentum
 #                             (μ = 0.9 at η/10) and Adam (1e-3) variants, full-batch GD, Dom/Bulk switched at
-#                             step STEPS/2 (--switch-step), Dom on the minibatch χ switch; LONG=1 also writes
+#                             step STEPS/2 (--switch-step), Dom on the minibatch χ switch, Dom and Bulk on a
+#                             random k-plane (--subspace random); LONG=1 also writes
 #                             $OUT/long-jobs.txt: SGD, Dom, Bulk for 20,000 steps, seed 0 (run them elsewhere).
 #   SETTING=boundary          the predicted stability boundary: 8 η × k ∈ {1,2,5,10,20} Bulk-SGD and 8 η SGD
 #                             (200 steps), interp (α_dom ∈ {0.2,0.5}, 1) at η ∈ {0.25,0.5} for 1,000 steps, and
@@ -30,7 +31,8 @@
 #                             LONG=1 adds T = 1 and the small network for 20,000 steps to $OUT/long-jobs.txt.
 #   SETTING=g-vs-h            Bulk-SGD tracking G's top-k against H's (--curvature g|h), η = 0.5, 200 steps.
 # Their sizes were set against a per-step cost measured on a short run (docs/findings.md, "What the next runs
-# test"); the five together, without the long jobs, are estimated at about 90 minutes on two cores.
+# test"); the five together, without the long jobs, are estimated at about 95 minutes on two cores
+# (docs/experiments.md, "Issue 21's settings").
 #
 #   EMIT_ONLY=1 scripts/findings.sh         # write $OUT/jobs.txt and stop (to check or run elsewhere)
 #   ONLY="compare bulk-refresh interp"        # only these jobs
@@ -135,6 +137,9 @@ if [ "$PLAN" = song ]; then
   emit song-switch-step-dom  $S --optimizer dom  --lr $E --switch-step $((STEPS / 2))
   emit song-switch-step-bulk $S --optimizer bulk --lr $E --switch-step $((STEPS / 2))
   emit song-switch-chi-dom  $S --optimizer dom  --lr $E --switch-chi 0.9
+  # The random-subspace control: the same projections onto a seeded random k-plane, redrawn at each refresh.
+  emit song-random-dom      $S --optimizer dom  --lr $E --subspace random
+  emit song-random-bulk     $S --optimizer bulk --lr $E --subspace random
   emit song-momentum-sgd    $S --optimizer sgd  --lr $M --momentum 0.9
   emit song-momentum-dom    $S --optimizer dom  --lr $M --momentum 0.9
   emit song-momentum-bulk   $S --optimizer bulk --lr $M --momentum 0.9
