@@ -66,8 +66,14 @@ internal class RunSettings : CommandSettings
     [CommandOption("--switch-chi <TAU>"), Description("Step as SGD until the EMA of chi_k reaches TAU; none projects from the start."), SpecPath("run.switch_chi")]
     public string? SwitchChi { get; init; }
 
+    [CommandOption("--switch-step <N>"), Description("Step as SGD before step N and projected from step N on (default: none; exclusive with --switch-chi)."), SpecPath("run.switch_step")]
+    public string? SwitchStep { get; init; }
+
     [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi."), SpecPath("run.chi_ema")]
     public string? ChiEma { get; init; }
+
+    [CommandOption("--subspace <KIND>"), Description("The subspace U that dom, bulk and interp project on: top (the top-k eigenvectors), or the controls random (a seeded random orthonormal k-basis, new at each refresh) and random-fixed (drawn once)."), SpecPath("run.subspace")]
+    public string? Subspace { get; init; }
 
     [CommandOption("--solver <NAME>"), Description("Top-k eigensolver (of train's tracker, of spectrum's measurement): block-lanczos, lanczos, lobpcg or power."), SpecPath("run.solver")]
     public string? Solver { get; init; }
@@ -111,7 +117,9 @@ internal class RunSettings : CommandSettings
         Beta2 = Number(Beta2, "beta2") ?? run.Beta2,
         AdamEps = Number(AdamEps, "adam-eps") ?? run.AdamEps,
         SwitchChi = Number(SwitchChi, "switch-chi") ?? run.SwitchChi,
+        SwitchStep = Integer(SwitchStep, "switch-step") ?? run.SwitchStep,
         ChiEma = Number(ChiEma, "chi-ema") ?? run.ChiEma,
+        Subspace = Enum<SubspaceKind>(Subspace, "subspace") ?? run.Subspace,
         Solver = Enum<EigenSolver>(Solver, "solver") ?? run.Solver,
         Curvature = Enum<CurvatureKind>(Curvature, "curvature") ?? run.Curvature,
         Tolerance = Number(Tolerance, "tolerance") ?? run.Tolerance,

@@ -43,6 +43,7 @@ public static class RunDirectory
                 Chi = N(t[i, "chi_k"]),
                 ChiEma = N(t[i, "chi_ema"]),
                 Projecting = t[i, "projecting"] != 0,
+                UpdateShare = t.Has("update_share") ? N(t[i, "update_share"]) : null,
                 Eigenvalues = eig,
                 Matvecs = (long)t[i, "matvecs"],
                 Refreshes = (int)t[i, "refreshes"],

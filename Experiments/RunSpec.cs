@@ -93,6 +93,9 @@ public sealed record RunSpec
     /// <summary>Step as SGD until the EMA of χ_k reaches this value (<c>--switch-chi</c>); null projects from the start.</summary>
     public double? SwitchChi { get; init; } = Step0.SwitchChi;
 
+    /// <summary>Step as SGD before this step and projected from it (<c>--switch-step</c>); null projects from the start.</summary>
+    public int? SwitchStep { get; init; } = Step0.SwitchStep;
+
     /// <summary>EMA factor of χ_k for <see cref="SwitchChi"/> (<c>--chi-ema</c>).</summary>
     public double ChiEma { get; init; } = Step0.ChiEmaDecay;
 
@@ -108,6 +111,9 @@ public sealed record RunSpec
     /// clamped to the data (spectrum and decompose: every example).
     /// </summary>
     public int? HessianBatch { get; init; }
+
+    /// <summary>The projected rules' subspace: the top-k eigenspace or a random control (<c>--subspace</c>).</summary>
+    public SubspaceKind Subspace { get; init; } = Tracker0.Subspace;
 
     /// <summary>Top-k solver (<c>--solver</c>).</summary>
     public EigenSolver Solver { get; init; } = Tracker0.Solver;
@@ -207,6 +213,7 @@ public sealed record RunSpec
         AdamEpsilon = AdamEps,
         WeightDecay = WeightDecay,
         SwitchChi = SwitchChi,
+        SwitchStep = SwitchStep,
         ChiEmaDecay = ChiEma,
     };
 
@@ -214,6 +221,7 @@ public sealed record RunSpec
     public TrackerOptions? TrackerOptions(int examples) => K == 0 ? null : new TrackerOptions
     {
         Kind = Curvature,
+        Subspace = Subspace,
         K = K,
         RefreshEvery = Refresh,
         HessianBatch = HessianBatchFor(examples),

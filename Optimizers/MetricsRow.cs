@@ -57,6 +57,12 @@ public sealed record MetricsRow
     /// <summary>Wall-clock seconds since the run started (summed over resumed segments).</summary>
     public double Seconds { get; init; }
 
+    /// <summary>
+    /// ‖P_U d‖/‖d‖ of the last update d taken before this row's θ (the step from Step − 1 to
+    /// <see cref="Step"/>), U the basis that update used; null at step 0 and without a tracker.
+    /// </summary>
+    public double? UpdateShare { get; init; }
+
     /// <summary>The largest tracked eigenvalue λ₁; null without a basis.</summary>
     public double? Lambda1 => Eigenvalues.Length > 0 ? Eigenvalues[0] : null;
 
@@ -71,7 +77,7 @@ public sealed record MetricsRow
             && Same(TrainLoss, other.TrainLoss) && Same(TrainAccuracy, other.TrainAccuracy)
             && Same(TestLoss, other.TestLoss) && Same(TestAccuracy, other.TestAccuracy)
             && Same(GradNorm, other.GradNorm) && Same(DomNorm, other.DomNorm) && Same(BulkNorm, other.BulkNorm)
-            && Same(Chi, other.Chi) && Same(ChiEma, other.ChiEma) && Projecting == other.Projecting
+            && Same(Chi, other.Chi) && Same(ChiEma, other.ChiEma) && Projecting == other.Projecting && Same(UpdateShare, other.UpdateShare)
             && Eigenvalues.Length == other.Eigenvalues.Length
             && Eigenvalues.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(other.Eigenvalues.Select(BitConverter.DoubleToInt64Bits))
             && Matvecs == other.Matvecs && Refreshes == other.Refreshes;
@@ -84,7 +90,7 @@ public static class MetricsCsv
     /// <summary>The header for a run tracking <paramref name="k"/> eigenvalues.</summary>
     public static string Header(int k)
     {
-        var sb = new StringBuilder("step,epoch,lr,train_loss,train_acc,test_loss,test_acc,grad_norm,dom_norm,bulk_norm,chi_k,chi_ema,projecting");
+        var sb = new StringBuilder("step,epoch,lr,train_loss,train_acc,test_loss,test_acc,grad_norm,dom_norm,bulk_norm,chi_k,chi_ema,projecting,update_share");
         for (int j = 1; j <= Math.Max(k, 1); j++) sb.Append(",lambda_").Append(j.ToString(CultureInfo.InvariantCulture));
         sb.Append(",two_over_lr,matvecs,refreshes,seconds");
         return sb.ToString();
@@ -99,7 +105,8 @@ public static class MetricsCsv
           .Append(',').Append(D(r.TrainLoss)).Append(',').Append(D(r.TrainAccuracy))
           .Append(',').Append(D(r.TestLoss)).Append(',').Append(D(r.TestAccuracy))
           .Append(',').Append(D(r.GradNorm)).Append(',').Append(D(r.DomNorm)).Append(',').Append(D(r.BulkNorm))
-          .Append(',').Append(D(r.Chi)).Append(',').Append(D(r.ChiEma)).Append(',').Append(r.Projecting ? '1' : '0');
+          .Append(',').Append(D(r.Chi)).Append(',').Append(D(r.ChiEma)).Append(',').Append(r.Projecting ? '1' : '0')
+          .Append(',').Append(D(r.UpdateShare));
         for (int j = 0; j < Math.Max(k, 1); j++) sb.Append(',').Append(j < r.Eigenvalues.Length ? D(r.Eigenvalues[j]) : "");
         sb.Append(',').Append(D(r.TwoOverLearningRate)).Append(',').Append(r.Matvecs.ToString(c))
           .Append(',').Append(r.Refreshes.ToString(c)).Append(',').Append(D(r.Seconds));

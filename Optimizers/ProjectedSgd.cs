@@ -34,8 +34,8 @@ public sealed class ProjectedSgd
         _dominant = new double[_n];
         _velocity = new double[_n];
         _second = options.Update == UpdateRule.Adam ? new double[_n] : [];
-        // Rules with α_dom = α_bulk never project, so a χ switch has nothing to switch.
-        Projecting = options.SwitchChi is null || !options.NeedsSubspace;
+        // Rules with α_dom = α_bulk never project, so a switch has nothing to switch.
+        Projecting = (options.SwitchChi is null && options.SwitchStep is null) || !options.NeedsSubspace;
     }
 
     /// <summary>The rule's options.</summary>
@@ -56,7 +56,13 @@ public sealed class ProjectedSgd
     /// <summary>The EMA of χ_k(g') over the steps that had a projector, NaN before the first.</summary>
     public double AlignmentEma { get; private set; } = double.NaN;
 
-    /// <summary>Whether steps are projected (always, without a χ switch; after the switch, with one).</summary>
+    /// <summary>
+    /// ‖P_dom d‖/‖d‖ of the last update d actually taken (after the projection, before η), measured
+    /// on the basis that step used; NaN when that step had no projector. 0 for d = 0.
+    /// </summary>
+    public double UpdateShare { get; private set; } = double.NaN;
+
+    /// <summary>Whether steps are projected (always, without a switch; after the switch, with one).</summary>
     public bool Projecting { get; private set; }
 
     /// <summary>
@@ -84,11 +90,12 @@ public sealed class ProjectedSgd
         // χ_k is always that of the gradient g' (what the switch and the metrics mean by
         // alignment), whichever base rule then turns g' into u.
         double chi = double.NaN;
+        if (!Projecting && _o.SwitchStep is int at && step >= at) Projecting = true;
         if (!Projecting)
         {
             chi = projector!.Alignment(u);
             AlignmentEma = double.IsNaN(AlignmentEma) ? chi : _o.ChiEmaDecay * AlignmentEma + (1 - _o.ChiEmaDecay) * chi;
-            if (AlignmentEma >= _o.SwitchChi!.Value) Projecting = true;
+            if (_o.SwitchChi is double tau && AlignmentEma >= tau) Projecting = true;
         }
         bool project = Projecting && a != b;
         bool plainGradient = _o.Update == UpdateRule.Sgd && _o.Momentum == 0;
@@ -123,6 +130,9 @@ public sealed class ProjectedSgd
             // which is what makes interp(1, 1) the SGD step bit for bit.
             for (int i = 0; i < _n; i++) u[i] *= a;
         }
+
+        // The share of the step actually taken inside U (Bulk: ~0, Dom: 1), reading u only.
+        UpdateShare = projector is null ? double.NaN : projector.Alignment(u);
 
         // Scalar loops rather than BLAS axpy: the result is then the same on every backend
         // (a native axpy may fuse the multiply-add) and every thread count.
@@ -164,9 +174,10 @@ public sealed class ProjectedSgd
 
     /// <summary>
     /// Restores the state saved by a checkpoint: the first-moment buffer, Adam's second moment
-    /// (empty for the other rules), the update count, the χ EMA and the switch.
+    /// (empty for the other rules), the update count, the χ EMA, the switch and the last update's
+    /// share (NaN: not known).
     /// </summary>
-    public void Restore(ReadOnlySpan<double> velocity, ReadOnlySpan<double> secondMoment, long updates, double alignmentEma, bool projecting)
+    public void Restore(ReadOnlySpan<double> velocity, ReadOnlySpan<double> secondMoment, long updates, double alignmentEma, bool projecting, double updateShare = double.NaN)
     {
         Guard.Length(velocity, _n, nameof(velocity));
         if (secondMoment.Length != _second.Length)
@@ -178,5 +189,6 @@ public sealed class ProjectedSgd
         Updates = updates;
         AlignmentEma = alignmentEma;
         Projecting = projecting;
+        UpdateShare = updateShare;
     }
 }

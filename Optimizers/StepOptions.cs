@@ -81,6 +81,13 @@ public sealed record StepOptions
     /// </summary>
     public double? SwitchChi { get; init; }
 
+    /// <summary>
+    /// When set, the step is plain SGD for the steps before this step count and projected from it
+    /// on (Song et al.'s switch at a given step). Null projects from the first step. Exclusive with
+    /// <see cref="SwitchChi"/>.
+    /// </summary>
+    public int? SwitchStep { get; init; }
+
     /// <summary>The EMA factor β in m ← β·m + (1 − β)·χ_k.</summary>
     public double ChiEmaDecay { get; init; } = 0.9;
 
@@ -111,6 +118,9 @@ public sealed record StepOptions
         Guard.Finite(AlphaDom, "alpha-dom");
         Guard.Finite(AlphaBulk, "alpha-bulk");
         if (SwitchChi is double s) Guard.InRange(s, 0.0, 1.0, "switch-chi");
+        if (SwitchStep is int at) Guard.NonNegative(at, "switch-step");
+        if (SwitchChi is not null && SwitchStep is not null)
+            throw new ArgumentException($"Option 'switch-step' was {SwitchStep} with switch-chi {Show(SwitchChi.Value)}; expected one switch, not both.", "switch-step");
         if (!(ChiEmaDecay >= 0 && ChiEmaDecay < 1))
             throw new ArgumentOutOfRangeException("chi-ema", $"Option 'chi-ema' was {Show(ChiEmaDecay)}; expected a number in [0, 1).");
         if (!Enum.IsDefined(Update))

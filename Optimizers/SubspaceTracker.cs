@@ -6,9 +6,28 @@ using Curvature.Spectral;
 
 namespace Curvature.Optimizers;
 
+/// <summary>Which k-dimensional subspace U the projected rules use.</summary>
+public enum SubspaceKind
+{
+    /// <summary>The top-k eigenvectors of the curvature (the dominant subspace).</summary>
+    [CliName("top")]
+    Top,
+
+    /// <summary>A control: a seeded random orthonormal k-basis, drawn anew at every refresh.</summary>
+    [CliName("random")]
+    Random,
+
+    /// <summary>A control: one seeded random orthonormal k-basis, drawn at the first refresh and kept.</summary>
+    [CliName("random-fixed")]
+    RandomFixed,
+}
+
 /// <summary>How the dominant subspace is found and how often it is refreshed.</summary>
 public sealed record TrackerOptions
 {
+    /// <summary>The top-k eigenspace, or a random control subspace of the same dimension.</summary>
+    public SubspaceKind Subspace { get; init; } = SubspaceKind.Top;
+
     /// <summary>The curvature matrix whose top-k eigenvectors span the dominant subspace.</summary>
     public CurvatureKind Kind { get; init; } = CurvatureKind.Hessian;
 
@@ -55,6 +74,8 @@ public sealed record TrackerOptions
         if (MaxIterations is int it) Guard.Positive(it, "max-iterations");
         if (!Enum.IsDefined(Kind) || Kind == CurvatureKind.FunctionalHessian)
             throw new ArgumentOutOfRangeException("curvature", $"Option 'curvature' was {Kind}; expected Hessian or GaussNewton.");
+        if (!Enum.IsDefined(Subspace))
+            throw new ArgumentOutOfRangeException("subspace", $"Option 'subspace' was {Subspace}; expected top, random or random-fixed.");
         if (!Enum.IsDefined(Solver))
             throw new ArgumentOutOfRangeException("solver", $"Option 'solver' was {Solver}; expected block-lanczos, lanczos, lobpcg or power.");
     }
@@ -129,13 +150,21 @@ public sealed class SubspaceTracker
     /// <summary>Whether the basis is due to be recomputed at step count <paramref name="step"/>.</summary>
     public bool IsDue(long step) => !HasBasis || step % _o.RefreshEvery == 0;
 
-    /// <summary>Recomputes the top-k eigenpairs of the curvature at θ and installs them as the basis.</summary>
+    /// <summary>
+    /// Recomputes the top-k eigenpairs of the curvature at θ and installs them as the basis (a random
+    /// control subspace instead: see <see cref="TrackerOptions.Subspace"/>).
+    /// </summary>
     public void Refresh(ReadOnlySpan<double> theta)
     {
         Guard.Length(theta, _n, nameof(theta));
         var op = _objective.CurvatureOperator(_o.Kind, theta, _batch);
         // A different seed per refresh keeps cold starts from repeating one random vector.
         ulong seed = unchecked(_o.Seed + 0x9E3779B97F4A7C15UL * (ulong)(Refreshes + 1));
+        if (_o.Subspace != SubspaceKind.Top)
+        {
+            RefreshRandom(op, seed);
+            return;
+        }
         bool warm = _o.WarmStart && HasBasis;
         // The block solvers start from the previous basis; Lanczos from the sum of its rows, whose Krylov space holds every previous direction.
         var r = Eigensolver.TopK(op, _o.K, _o.Solver, new EigenOptions
@@ -155,6 +184,42 @@ public sealed class SubspaceTracker
         Converged = r.Converged.Count(c => c);
         LastMatvecs = r.Matvecs;
         Matvecs += r.Matvecs;
+        Refreshes++;
+    }
+
+    /// <summary>
+    /// The random control: k seeded Gaussian vectors orthonormalized by Gram–Schmidt (twice, for
+    /// orthogonality to rounding), kept by random-fixed after the first draw; the "eigenvalues" are
+    /// the Rayleigh quotients uᵢᵀAuᵢ of the rows, largest first (k matvecs), the curvature along U.
+    /// </summary>
+    void RefreshRandom(ILinearOperator op, ulong seed)
+    {
+        int k = _o.K;
+        if (_o.Subspace == SubspaceKind.Random || !HasBasis)
+        {
+            var rows = new double[k * _n];
+            new Rng(seed).FillGaussian(rows);
+            for (int j = 0; j < k; j++)
+            {
+                var row = rows.AsSpan(j * _n, _n);
+                for (int pass = 0; pass < 2; pass++)
+                    for (int i = 0; i < j; i++) Blas.Axpy(-Blas.Dot(rows.AsSpan(i * _n, _n), row), rows.AsSpan(i * _n, _n), row);
+                Blas.Scal(1 / Blas.Nrm2(row), row);
+            }
+            Projector.SetBasis(rows, k);
+        }
+        var basis = Projector.Basis;
+        var image = new double[_n];
+        for (int j = 0; j < k; j++)
+        {
+            op.Apply(basis.Slice(j * _n, _n), image);
+            _eigenvalues[j] = Blas.Dot(basis.Slice(j * _n, _n), image);
+        }
+        Array.Sort(_eigenvalues, (a, b) => b.CompareTo(a));
+        _residuals.AsSpan().Fill(double.NaN);
+        Converged = 0;
+        LastMatvecs = k;
+        Matvecs += k;
         Refreshes++;
     }
 

@@ -160,7 +160,7 @@ public sealed class Trainer
             throw new ArgumentException($"Argument 'checkpoint' has a permutation of {checkpoint.Permutation.Length} examples; expected {t._permutation.Length}.", nameof(checkpoint));
         checkpoint.Permutation.CopyTo(t._permutation, 0);
         t._rng = Rng.FromState(checkpoint.Rng);
-        t._optimizer.Restore(checkpoint.Velocity, checkpoint.SecondMoment, checkpoint.Updates, checkpoint.AlignmentEma, checkpoint.Projecting);
+        t._optimizer.Restore(checkpoint.Velocity, checkpoint.SecondMoment, checkpoint.Updates, checkpoint.AlignmentEma, checkpoint.Projecting, checkpoint.UpdateShare);
         if ((checkpoint.Tracker is null) != (t._tracker is null))
             throw new ArgumentException("Argument 'checkpoint' and the options disagree on whether a tracker runs; expected the same.", nameof(checkpoint));
         if (checkpoint.Tracker is not null) t._tracker!.Restore(checkpoint.Tracker);
@@ -371,6 +371,7 @@ public sealed class Trainer
             Chi = chi,
             ChiEma = double.IsNaN(_optimizer.AlignmentEma) ? null : _optimizer.AlignmentEma,
             Projecting = _optimizer.Projecting && _o.Step.NeedsSubspace,
+            UpdateShare = double.IsNaN(_optimizer.UpdateShare) ? null : _optimizer.UpdateShare,
             Eigenvalues = _tracker is { HasBasis: true } tr ? tr.Eigenvalues.ToArray() : [],
             Matvecs = _tracker?.Matvecs ?? 0,
             Refreshes = _tracker?.Refreshes ?? 0,
@@ -395,6 +396,7 @@ public sealed class Trainer
         Updates = _optimizer.Updates,
         AlignmentEma = _optimizer.AlignmentEma,
         Projecting = _optimizer.Projecting,
+        UpdateShare = _optimizer.UpdateShare,
         Tracker = _tracker?.State,
         ReferenceLoss = _referenceLoss,
         Seconds = Seconds,

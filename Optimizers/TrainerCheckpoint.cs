@@ -11,7 +11,7 @@ namespace Curvature.Optimizers;
 /// elapsed time, how much of metrics.csv belongs to it (rows and bytes, plus the last row),
 /// and the options that shaped the trajectory. Restoring it and running on gives the same bits
 /// as never having stopped. Its size does not grow with the step count: the metrics rows live
-/// in metrics.csv beside it, appended row by row (format version 3; version 2 carried every row
+/// in metrics.csv beside it, appended row by row (format version 4, which adds each row's update share to version 3; version 2 carried every row
 /// and is still read).
 /// </summary>
 public sealed record TrainerCheckpoint
@@ -40,6 +40,9 @@ public sealed record TrainerCheckpoint
     public required double AlignmentEma { get; init; }
     /// <summary>Whether the χ switch has turned projection on.</summary>
     public required bool Projecting { get; init; }
+
+    /// <summary>The optimizer's share ‖P_dom d‖/‖d‖ of the last update taken (NaN when none was measured; read as NaN from version 3).</summary>
+    public double UpdateShare { get; init; } = double.NaN;
     /// <summary>The tracker's state, or null without a tracker.</summary>
     public required TrackerState? Tracker { get; init; }
     /// <summary>The initial training loss divergence is judged against.</summary>
@@ -67,7 +70,8 @@ public sealed record TrainerCheckpoint
     public IReadOnlyList<MetricsRow>? LegacyMetrics { get; init; }
 
     const string Magic = "CURVATURE-CHECKPOINT";
-    const int Version = 3;
+    // Version 4 adds each row's update share (version 3 is still read, without it).
+    const int Version = 4;
     const int LegacyVersion = 2;
 
     /// <summary>Writes the checkpoint to a temporary file beside <paramref name="path"/> and renames it into place.</summary>
@@ -121,7 +125,7 @@ public sealed record TrainerCheckpoint
         WriteDoubles(w, Theta);
         WriteDoubles(w, Velocity);
         WriteDoubles(w, SecondMoment); w.Write(Updates);
-        w.Write(AlignmentEma); w.Write(Projecting);
+        w.Write(AlignmentEma); w.Write(Projecting); w.Write(UpdateShare);
         w.Write(Tracker is not null);
         if (Tracker is { } t)
         {
@@ -146,9 +150,11 @@ public sealed record TrainerCheckpoint
         WriteOptional(w, m.Chi); WriteOptional(w, m.ChiEma); w.Write(m.Projecting);
         WriteDoubles(w, m.Eigenvalues);
         w.Write(m.Matvecs); w.Write(m.Refreshes); w.Write(m.Seconds);
+        // A fixed 8 bytes (NaN for none), so a checkpoint's size does not depend on which row is last.
+        w.Write(m.UpdateShare ?? double.NaN);
     }
 
-    static MetricsRow ReadRow(BinaryReader r, string path) => new()
+    static MetricsRow ReadRow(BinaryReader r, string path, int version) => new()
     {
         Step = r.ReadInt64(), Epoch = r.ReadInt32(), LearningRate = r.ReadDouble(), TrainLoss = r.ReadDouble(), TrainAccuracy = r.ReadDouble(),
         TestLoss = ReadOptional(r), TestAccuracy = ReadOptional(r),
@@ -156,6 +162,7 @@ public sealed record TrainerCheckpoint
         Chi = ReadOptional(r), ChiEma = ReadOptional(r), Projecting = r.ReadBoolean(),
         Eigenvalues = ReadDoubles(r, path),
         Matvecs = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
+        UpdateShare = version >= 4 && r.ReadDouble() is var share && !double.IsNaN(share) ? share : null,
     };
 
     static TrainerCheckpoint Read(BinaryReader r, string path)
@@ -169,8 +176,8 @@ public sealed record TrainerCheckpoint
         if (magic != Magic)
             throw new InvalidDataException($"File '{path}' is not a Curvature checkpoint; expected one written by a training run.");
         int version = r.ReadInt32();
-        if (version != Version && version != LegacyVersion)
-            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version} (or {LegacyVersion}, still read).");
+        if (version != Version && version != 3 && version != LegacyVersion)
+            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version} (or 3 and {LegacyVersion}, still read).");
         int pairs = Count(r, r.ReadInt32(), path, 2);
         var fingerprint = new List<KeyValuePair<string, string>>(pairs);
         for (int i = 0; i < pairs; i++) fingerprint.Add(new(r.ReadString(), r.ReadString()));
@@ -184,6 +191,7 @@ public sealed record TrainerCheckpoint
         long updates = 0;
         if (version != LegacyVersion) { secondMoment = ReadDoubles(r, path); updates = r.ReadInt64(); }
         double ema = r.ReadDouble(); bool projecting = r.ReadBoolean();
+        double updateShare = version >= 4 ? r.ReadDouble() : double.NaN;
         TrackerState? tracker = null;
         if (r.ReadBoolean())
         {
@@ -209,7 +217,7 @@ public sealed record TrainerCheckpoint
         {
             int rows = Count(r, r.ReadInt32(), path, MinRowBytes);
             legacy = new List<MetricsRow>(rows);
-            for (int i = 0; i < rows; i++) legacy.Add(ReadRow(r, path));
+            for (int i = 0; i < rows; i++) legacy.Add(ReadRow(r, path, version));
             metricsRows = rows;
             lastRow = rows > 0 ? legacy[^1] : null;
         }
@@ -218,7 +226,7 @@ public sealed record TrainerCheckpoint
             metricsRows = r.ReadInt64(); metricsBytes = r.ReadInt64();
             if (metricsRows < 0 || metricsBytes < -1)
                 throw new InvalidDataException($"Checkpoint '{path}' records {metricsRows} metrics rows in {metricsBytes} bytes; expected non-negative counts.");
-            lastRow = r.ReadBoolean() ? ReadRow(r, path) : null;
+            lastRow = r.ReadBoolean() ? ReadRow(r, path, version) : null;
         }
         if (secondMoment.Length != 0 && secondMoment.Length != theta.Length)
             throw new InvalidDataException($"Checkpoint '{path}' has θ of length {theta.Length} but a second-moment buffer of length {secondMoment.Length}; expected 0 or equal lengths.");
@@ -229,7 +237,7 @@ public sealed record TrainerCheckpoint
         return new TrainerCheckpoint
         {
             Fingerprint = fingerprint, Step = step, Epoch = epoch, Position = position, Permutation = permutation, Rng = rng,
-            Theta = theta, Velocity = velocity, SecondMoment = secondMoment, Updates = updates, AlignmentEma = ema, Projecting = projecting, Tracker = tracker,
+            Theta = theta, Velocity = velocity, SecondMoment = secondMoment, Updates = updates, AlignmentEma = ema, Projecting = projecting, UpdateShare = updateShare, Tracker = tracker,
             ReferenceLoss = reference, Seconds = seconds, Status = status, StoppedAt = stoppedAt,
             MetricsRows = metricsRows, MetricsBytes = metricsBytes, LastMetrics = lastRow, LegacyMetrics = legacy,
         };

@@ -77,6 +77,8 @@ public sealed record TrainerOptions
             new("seed", Seed.ToString(c)),
             new("divergence-factor", D(DivergenceFactor)),
         };
+        // Only when set, so checkpoints written before the option existed still resume.
+        if (s.SwitchStep is int at) list.Add(new("switch-step", at.ToString(c)));
         if (s.Update == UpdateRule.Adam)
         {
             list.Add(new("beta1", D(s.Beta1)));
@@ -95,6 +97,8 @@ public sealed record TrainerOptions
             list.Add(new("max-matvecs", t.MaxMatvecs?.ToString(c) ?? ""));
             list.Add(new("max-iterations", t.MaxIterations?.ToString(c) ?? ""));
             list.Add(new("tracker-seed", t.Seed.ToString(c)));
+            // Only for a control subspace, so checkpoints written before the option still resume.
+            if (t.Subspace != SubspaceKind.Top) list.Add(new("subspace", t.Subspace.ToString()));
         }
         else list.Add(new("k", "0"));
         return list;

@@ -171,6 +171,89 @@ public class ProjectedStepTests
     }
 
     [Test]
+    public void Switch_step_takes_the_sgd_step_bit_for_bit_before_N_and_the_bulk_step_of_the_same_momentum_from_N()
+    {
+        var (p, pDom) = Projector(40);
+        var o = new StepOptions { LearningRate = 0.2, Momentum = 0.5 };
+        var sgd = new ProjectedSgd(o, N);
+        var switched = new ProjectedSgd(o with { Kind = OptimizerKind.Bulk, SwitchStep = 3 }, N);
+        var a = Random(41);
+        var b = (double[])a.Clone();
+        for (int s = 0; s < 3; s++)
+        {
+            var g = Random(50 + (ulong)s);
+            sgd.Step(a, g, null, s);
+            switched.Step(b, g, p, s).Projected.Should().BeFalse($"step {s} is before the switch");
+            Bits(b).Should().Equal(Bits(a), $"step {s} is plain SGD");
+        }
+        // From step 3 on: the heavy-ball buffer carries on, v = μ·v + g, and the step is v − P_dom v.
+        var g3 = Random(60);
+        var v = 0.5 * V(switched.Velocity.ToArray()) + V(g3);
+        var expected = V(b) - 0.2 * (v - pDom * v);
+        switched.Step(b, g3, p, 3).Projected.Should().BeTrue();
+        (V(b) - expected).L2Norm().Should().BeLessThan(1e-13 * expected.L2Norm());
+    }
+
+    [Test]
+    public void Update_share_is_the_dense_projection_share_of_the_update_actually_taken()
+    {
+        var (p, pDom) = Projector(70);
+        var g = Random(71);
+        double Share(StepOptions o, out Vector<double> d)
+        {
+            var opt = new ProjectedSgd(o, N);
+            var theta = Random(72);
+            var before = V((double[])theta.Clone());
+            opt.Step(theta, g, p, 0);
+            d = before - V(theta);
+            return opt.UpdateShare;
+        }
+        foreach (var o in new[]
+        {
+            new StepOptions { Kind = OptimizerKind.Sgd, LearningRate = 0.3 },
+            new StepOptions { Kind = OptimizerKind.Interp, AlphaDom = 0.5, AlphaBulk = 1.5, LearningRate = 0.3, Momentum = 0.9 },
+            new StepOptions { Kind = OptimizerKind.Interp, AlphaDom = 0.2, AlphaBulk = 2, LearningRate = 0.1, Update = UpdateRule.Adam },
+        })
+        {
+            double share = Share(o, out var d);
+            share.Should().BeApproximately((pDom * d).L2Norm() / d.L2Norm(), 1e-12, o.ToString());
+        }
+        Share(new StepOptions { Kind = OptimizerKind.Bulk, LearningRate = 0.3 }, out _).Should().BeLessThan(1e-14, "P_dom(u − P_dom u) = 0");
+        Share(new StepOptions { Kind = OptimizerKind.Dom, LearningRate = 0.3 }, out _).Should().BeApproximately(1, 1e-14, "P_dom(P_dom u) = P_dom u");
+        var noProjector = new ProjectedSgd(new StepOptions(), N);
+        noProjector.Step(Random(73), g, null, 0);
+        double.IsNaN(noProjector.UpdateShare).Should().BeTrue("without a basis there is no share");
+    }
+
+    [TestCase(OptimizerKind.Sgd, 0)]
+    [TestCase(OptimizerKind.Bulk, 3)]
+    public void Bulk_sgd_on_a_quadratic_diverges_iff_eta_times_lambda_k_plus_1_exceeds_two_and_sgd_iff_eta_times_lambda_1_does(OptimizerKind kind, int critical)
+    {
+        // H = diag(λ) with a gap after k = 3; U = span(e₁, e₂, e₃) exactly. The boundary eigenvalue
+        // is λ₁ for SGD (index 0) and λ_{k+1} for Bulk-SGD (index 3).
+        double[] lambda = [50, 30, 20, 8, 5, 3, 2, 1];
+        int n = lambda.Length;
+        var rows = new double[3 * n];
+        for (int j = 0; j < 3; j++) rows[j * n + j] = 1;
+        var p = new SubspaceProjector(rows, 3, n);
+        double Final(double eta)
+        {
+            var opt = new ProjectedSgd(new StepOptions { Kind = kind, LearningRate = eta }, n);
+            var theta = Enumerable.Repeat(1.0, n).ToArray();
+            var g = new double[n];
+            for (int s = 0; s < 2000; s++)
+            {
+                for (int i = 0; i < n; i++) g[i] = lambda[i] * theta[i];
+                opt.Step(theta, g, p, s);
+            }
+            return Math.Sqrt(theta.Sum(x => x * x));
+        }
+        double edge = 2 / lambda[critical];
+        Final(0.99 * edge).Should().BeLessThan(10, "η·λ = 1.98 < 2: every mode is bounded");
+        Final(1.01 * edge).Should().BeGreaterThan(1e6, "η·λ = 2.02 > 2: that mode grows by 1.02 per step");
+    }
+
+    [Test]
     public void A_projecting_rule_without_a_projector_is_rejected()
     {
         var opt = new ProjectedSgd(new StepOptions { Kind = OptimizerKind.Dom }, N);
@@ -187,6 +270,10 @@ public class ProjectedStepTests
             .Should().Throw<ArgumentException>().WithMessage("*'momentum'*1*[0, 1)*");
         FluentActions.Invoking(() => new StepOptions { SwitchChi = 1.5 }.Validate())
             .Should().Throw<ArgumentException>().WithMessage("*'switch-chi'*1.5*");
+        FluentActions.Invoking(() => new StepOptions { SwitchStep = -1 }.Validate())
+            .Should().Throw<ArgumentException>().WithMessage("*'switch-step'*-1*");
+        FluentActions.Invoking(() => new StepOptions { SwitchStep = 5, SwitchChi = 0.9 }.Validate())
+            .Should().Throw<ArgumentException>().WithMessage("*'switch-step'*5*switch-chi*one switch*");
         FluentActions.Invoking(() => new StepOptions { WeightDecay = -1 }.Validate())
             .Should().Throw<ArgumentException>().WithMessage("*'weight-decay'*-1*");
     }

@@ -133,4 +133,38 @@ public class SubspaceTrackerTests
         TestContext.Out.WriteLine($"{solver}: cold {cold}, warm {warm} matvecs over 4 refreshes");
         warm.Should().BeLessThan(cold);
     }
+
+    [Test]
+    public void Random_subspace_basis_is_orthonormal_seeded_and_its_values_are_the_rayleigh_quotients_of_its_rows()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 5, noise: 0.1, seed: 3);
+        SubspaceTracker Draw(ulong seed)
+        {
+            var t = new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 4, Subspace = SubspaceKind.Random, Seed = seed });
+            t.Refresh(new double[q.ParameterCount]);
+            return t;
+        }
+        var tracker = Draw(7);
+        var u = BasisRows(tracker);
+        (u * u.Transpose() - Matrix<double>.Build.DenseIdentity(4)).FrobeniusNorm().Should().BeLessThan(1e-12, "the basis is orthonormal");
+        var rayleigh = Enumerable.Range(0, 4).Select(j => u.Row(j) * q.A * u.Row(j)).OrderDescending().ToArray();
+        tracker.Eigenvalues.ToArray().Should().Equal(rayleigh, (x, y) => Math.Abs(x - y) < 1e-10 * Spectrum[0]);
+        tracker.Matvecs.Should().Be(4, "one product per row");
+        var qTop = q.Q.SubMatrix(0, q.ParameterCount, 0, 4);
+        (u - (u * qTop) * qTop.Transpose()).FrobeniusNorm().Should().BeGreaterThan(0.5, "a random 4-plane in 20 dimensions is not the top eigenspace");
+        Draw(7).Projector.Basis.ToArray().Should().Equal(tracker.Projector.Basis.ToArray(), "the same seed draws the same bits");
+        Draw(8).Projector.Basis.ToArray().Should().NotEqual(tracker.Projector.Basis.ToArray());
+    }
+
+    [TestCase(SubspaceKind.Random, false)]
+    [TestCase(SubspaceKind.RandomFixed, true)]
+    public void A_random_subspace_is_redrawn_at_each_refresh_and_a_fixed_one_kept(SubspaceKind kind, bool kept)
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 5, noise: 0.1, seed: 3);
+        var t = new SubspaceTracker(q, new TrackerOptions { HessianBatch = 0, K = 3, Subspace = kind, Seed = 11 });
+        t.Refresh(new double[q.ParameterCount]);
+        var first = t.Projector.Basis.ToArray();
+        t.Refresh(new double[q.ParameterCount]);
+        (t.Projector.Basis.ToArray().SequenceEqual(first)).Should().Be(kept);
+    }
 }

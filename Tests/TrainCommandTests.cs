@@ -56,6 +56,59 @@ public class TrainCommandTests
     }
 
     [Test]
+    public void Switch_step_at_the_last_step_trains_sgd_bit_for_bit_and_an_earlier_switch_departs_and_is_recorded_in_config_json()
+    {
+        Run(Args("sgd", "--optimizer", "sgd", "--save-theta")).code.Should().Be(0);
+        var (code, err) = Run(Args("late", "--optimizer", "bulk", "--switch-step", "20", "--save-theta"));
+        code.Should().Be(0, err);
+        (code, err) = Run(Args("early", "--optimizer", "bulk", "--switch-step", "10", "--save-theta"));
+        code.Should().Be(0, err);
+        byte[] Theta(string d) => File.ReadAllBytes(Path.Combine(_dir, d, "theta.npy"));
+        Theta("late").Should().Equal(Theta("sgd"), "every one of the 20 steps is before the switch");
+        Theta("early").Should().NotEqual(Theta("sgd"), "steps 10 to 19 are Bulk-SGD steps");
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "early", "config.json")));
+        config.RootElement.GetProperty("run").GetProperty("switch_step").GetInt32().Should().Be(10);
+        var (bad, message) = Run(Args("both", "--optimizer", "bulk", "--switch-step", "10", "--switch-chi", "0.9"));
+        bad.Should().NotBe(0);
+        message.Should().Contain("--switch-step").And.Contain("one switch");
+    }
+
+    [Test]
+    public void Metrics_update_share_is_inside_zero_one_for_sgd_steps_before_a_step_switch_and_zero_for_bulk_steps_after()
+    {
+        var (code, err) = Run(Args("s", "--optimizer", "bulk", "--switch-step", "10", "--eval-every", "1"));
+        code.Should().Be(0, err);
+        var lines = File.ReadAllLines(Path.Combine(_dir, "s", "metrics.csv"));
+        var header = lines[0].Split(',');
+        int share = Array.IndexOf(header, "update_share"), step = Array.IndexOf(header, "step");
+        share.Should().BeGreaterThan(0, "metrics.csv has an update_share column");
+        var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
+        rows.Should().HaveCount(21);
+        rows[0][share].Should().BeEmpty("no update precedes step 0");
+        foreach (var r in rows.Skip(1))
+        {
+            double s = double.Parse(r[share], CultureInfo.InvariantCulture);
+            // Row s reports the update from step s − 1: SGD up to row 10, Bulk-SGD after.
+            if (int.Parse(r[step], CultureInfo.InvariantCulture) <= 10) s.Should().BeInRange(1e-3, 1 + 1e-12, "an SGD step is the minibatch gradient, partly in U");
+            else s.Should().BeLessThan(1e-10, "a Bulk-SGD step has no part in U");
+        }
+    }
+
+    [Test]
+    public void Bulk_sgd_on_a_random_subspace_steps_orthogonal_to_it_and_differs_from_bulk_on_the_top_subspace()
+    {
+        var (code, err) = Run(Args("random", "--optimizer", "bulk", "--subspace", "random", "--eval-every", "1", "--save-theta"));
+        code.Should().Be(0, err);
+        Run(Args("top", "--optimizer", "bulk", "--save-theta")).code.Should().Be(0);
+        File.ReadAllBytes(Path.Combine(_dir, "random", "theta.npy")).Should().NotEqual(File.ReadAllBytes(Path.Combine(_dir, "top", "theta.npy")));
+        var lines = File.ReadAllLines(Path.Combine(_dir, "random", "metrics.csv"));
+        int share = Array.IndexOf(lines[0].Split(','), "update_share");
+        lines.Skip(2).Select(l => double.Parse(l.Split(',')[share], CultureInfo.InvariantCulture)).Should().OnlyContain(s => s < 1e-10, "the step has no part in the random U");
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "random", "config.json")));
+        config.RootElement.GetProperty("run").GetProperty("subspace").GetString().Should().Be("random");
+    }
+
+    [Test]
     public void Train_on_a_tiny_config_writes_config_metrics_summary_checkpoint_and_theta_that_parse()
     {
         var (code, err) = Run(Args("run", "--optimizer", "bulk", "--save-theta", "--hessian-batch", "20"));

@@ -16,6 +16,24 @@
 # diverges at η = 0.5) took 300–500 s per 20 projected steps with two jobs at a time (tracker
 # k = 10, Hessian batch 500): its full set is days of CPU, for a cluster (slurm.sh).
 #
+# Issue 21's settings, all on MNIST-5k (784-200-200-10 tanh, mse), 3 seeds, sweeps only:
+#   SETTING=song              Song et al.'s regime: batch 50, η = 0.05 (η·λ₁(θ₀) ≤ 0.6 on the Hessian batch:
+#                             λ₁(θ₀) ≤ 11.6 in docs/findings/mnist5k), 2,000 steps: SGD, Dom, Bulk, their momentum
+#                             (μ = 0.9 at η/10) and Adam (1e-3) variants, full-batch GD, Dom/Bulk switched at
+#                             step STEPS/2 (--switch-step), Dom on the minibatch χ switch, Dom and Bulk on a
+#                             random k-plane (--subspace random); LONG=1 also writes
+#                             $OUT/long-jobs.txt: SGD, Dom, Bulk for 20,000 steps, seed 0 (run them elsewhere).
+#   SETTING=boundary          the predicted stability boundary: 8 η × k ∈ {1,2,5,10,20} Bulk-SGD and 8 η SGD
+#                             (200 steps), interp (α_dom ∈ {0.2,0.5}, 1) at η ∈ {0.25,0.5} for 1,000 steps, and
+#                             the top-21 spectrum at θ₀ on all 5,000 examples per seed (spectrum-seedS/).
+#   SETTING=interp-stability  interp (α_dom ∈ {0,0.1,0.2}, 2) × T ∈ {10,100,frozen} × m ∈ {50,1000}, η = 0.25, 1,000 steps.
+#   SETTING=stability         Bulk-SGD at ½η* and η* (0.25, 0.5) × T ∈ {10,100}, 2,000 steps, λ₁ every 100 steps;
+#                             LONG=1 adds T = 1 and the small network for 20,000 steps to $OUT/long-jobs.txt.
+#   SETTING=g-vs-h            Bulk-SGD tracking G's top-k against H's (--curvature g|h), η = 0.5, 200 steps.
+# Their sizes were set against a per-step cost measured on a short run (docs/findings.md, "What the next runs
+# test"); the five together, without the long jobs, are estimated at about 95 minutes on two cores
+# (docs/experiments.md, "Issue 21's settings").
+#
 #   EMIT_ONLY=1 scripts/findings.sh         # write $OUT/jobs.txt and stop (to check or run elsewhere)
 #   ONLY="compare bulk-refresh interp"        # only these jobs
 #   GRID=full|studies|core                   # the sweeps' breadth (default: full for findings, studies for mnist5k, core for fashion-cnn)
@@ -29,7 +47,6 @@
 # Needs GNU parallel (scripts/setup-parallel.sh) and a Release build (built here if missing).
 set -eu
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-1000}
 SEEDS=${SEEDS:-3}
 JOBS=${JOBS:-2}
 OUT=${OUT:-runs/findings}
@@ -60,8 +77,13 @@ case "$SETTING" in
       ETA=$(scale $ETA); BULK_ETA=$(scale $BULK_ETA); BULK_LRS=$(scale $BULK_LRS); SGD_LRS=$(scale $SGD_LRS)
       TUNED_BULK_LRS=$(scale $TUNED_BULK_LRS); CONTROL_LRS=$(scale $CONTROL_LRS); MOMENTUM_LRS=$(scale $MOMENTUM_LRS)
     fi ;;
-  *) echo "findings.sh: SETTING was '$SETTING'; expected findings, mnist5k or fashion-cnn" >&2; exit 2 ;;
+  song|boundary|interp-stability|stability|g-vs-h)
+    NET="--arch 784-200-200-10 --act tanh --data mnist:5000 --test-data mnist-test"; FULL=5000; MLP_LRS; GRID=${GRID:-studies}
+    ETA=0.25; BULK_ETA=0.5
+    case "$SETTING" in song|stability) STEPS=${STEPS:-2000} ;; interp-stability) STEPS=${STEPS:-1000} ;; *) STEPS=${STEPS:-200} ;; esac ;;
+  *) echo "findings.sh: SETTING was '$SETTING'; expected findings, mnist5k, fashion-cnn, song, boundary, interp-stability, stability or g-vs-h" >&2; exit 2 ;;
 esac
+STEPS=${STEPS:-1000}
 ADAM_LRS=${ADAM_LRS:-0.001,0.003}
 case "$GRID" in
   full)
@@ -87,16 +109,64 @@ command -v parallel >/dev/null || { echo "findings.sh: GNU parallel is missing; 
 start=$(date +%s)
 mkdir -p "$OUT" "$FIGURES"
 OUT=$(cd "$OUT" && pwd)
-COMMON="$NET --loss $LOSS --steps $STEPS --seeds $SEEDS $EXTRA"
+COMMON="$NET --loss $LOSS --seeds $SEEDS $EXTRA"
 
 # ONLY="compare bulk-refresh" emits just those sweeps (and the compare only if named).
 ONLY=${ONLY:-}
 emit() {
   name=$1; shift
   case " ${ONLY:-$name} " in *" $name "*) ;; *) return 0 ;; esac
-  $CURVATURE sweep $COMMON "$@" --emit "$OUT/$name" >/dev/null; echo "$name"
+  $CURVATURE sweep $COMMON --steps "${JOB_STEPS:-$STEPS}" "$@" --emit "$OUT/$name" >/dev/null; echo "$name"
 }
+# A job for $OUT/long-jobs.txt (LONG=1): emitted, never run here.
+emit_long() {
+  [ -n "${LONG:-}" ] || return 0
+  name=$1; shift
+  $CURVATURE sweep "$@" --emit "$OUT/long/$name" >/dev/null
+  cat "$OUT/long/$name/jobs.txt" >> "$OUT/long-jobs.txt"
+}
+[ -z "${LONG:-}" ] || : > "$OUT/long-jobs.txt"
+case "$SETTING" in song|boundary|interp-stability|stability|g-vs-h) PLAN=$SETTING ;; *) PLAN=protocol ;; esac
 {
+if [ "$PLAN" = song ]; then
+  S="--batch 50 --eval-every 100"; E=0.05; M=0.005
+  emit song-sgd             $S --optimizer sgd  --lr $E
+  emit song-dom             $S --optimizer dom  --lr $E
+  emit song-bulk            $S --optimizer bulk --lr $E
+  emit song-full-batch      --batch $FULL --eval-every 100 --optimizer sgd --lr $E
+  emit song-switch-step-dom  $S --optimizer dom  --lr $E --switch-step $((STEPS / 2))
+  emit song-switch-step-bulk $S --optimizer bulk --lr $E --switch-step $((STEPS / 2))
+  emit song-switch-chi-dom  $S --optimizer dom  --lr $E --switch-chi 0.9
+  # The random-subspace control: the same projections onto a seeded random k-plane, redrawn at each refresh.
+  emit song-random-dom      $S --optimizer dom  --lr $E --subspace random
+  emit song-random-bulk     $S --optimizer bulk --lr $E --subspace random
+  emit song-momentum-sgd    $S --optimizer sgd  --lr $M --momentum 0.9
+  emit song-momentum-dom    $S --optimizer dom  --lr $M --momentum 0.9
+  emit song-momentum-bulk   $S --optimizer bulk --lr $M --momentum 0.9
+  emit song-adam            $S --optimizer sgd  --lr 0.001 --update adam
+  emit song-adam-dom        $S --optimizer dom  --lr 0.001 --update adam
+  emit song-adam-bulk       $S --optimizer bulk --lr 0.001 --update adam
+  for o in sgd dom bulk; do
+    emit_long song-20000-$o $NET --loss $LOSS --seeds 1 --steps 20000 $S --optimizer $o --lr $E
+  done
+elif [ "$PLAN" = boundary ]; then
+  LRS=0.15,0.2,0.25,0.3,0.4,0.5,0.6,0.8
+  emit boundary-bulk        --eval-every 10 --optimizer bulk --lr $LRS --k 1,2,5,10,20
+  emit boundary-sgd         --eval-every 10 --optimizer sgd  --lr $LRS
+  JOB_STEPS=1000; emit boundary-interp --eval-every 50 --optimizer interp --lr 0.25,0.5 --alpha-dom 0.2,0.5 --alpha-bulk 1; JOB_STEPS=
+elif [ "$PLAN" = interp-stability ]; then
+  # frozen: a refresh period longer than the run, so the basis stays the one computed at θ₀.
+  emit interp-stability     --eval-every 50 --optimizer interp --lr $ETA --alpha-dom 0,0.1,0.2 --alpha-bulk 2 \
+                            --refresh 10,100,$((STEPS + 1)) --hessian-batch 50,1000
+elif [ "$PLAN" = stability ]; then
+  emit stability-bulk       --eval-every 100 --optimizer bulk --lr 0.25,0.5 --refresh 10,100
+  emit_long stability-bulk-t1 $NET --loss $LOSS --seeds $SEEDS --steps $STEPS --eval-every 100 --optimizer bulk --lr 0.25,0.5 --refresh 1
+  emit_long stability-small --arch 196-32-32-10 --act tanh --data mnist14:2000 --test-data mnist14-test --loss $LOSS --seeds $SEEDS \
+                            --steps 20000 --eval-every 100 --optimizer bulk --lr 0.5,1 --refresh 1,10,100
+elif [ "$PLAN" = g-vs-h ]; then
+  emit g-vs-h-h             --eval-every 10 --optimizer bulk --lr $BULK_ETA --curvature h
+  emit g-vs-h-g             --eval-every 10 --optimizer bulk --lr $BULK_ETA --curvature g
+else
   # Statement 3: Bulk-SGD's stability against η, k, refresh period T and Hessian batch m.
   emit bulk-lr              --optimizer bulk --lr $BULK_LRS
   [ "$GRID" = core ] || emit bulk-k --optimizer bulk --lr $BULK_ETA --k $K_LIST
@@ -124,13 +194,25 @@ emit() {
   emit adam                 --optimizer sgd  --lr $ADAM_LRS --update adam
   emit adam-dom             --optimizer dom  --lr $ADAM_LRS --update adam
   emit adam-bulk            --optimizer bulk --lr $ADAM_LRS --update adam
+fi
 } > "$OUT/sweeps.txt"
 # Statements 1, 2, 5 (and 4's interp point): every optimizer from one θ₀ per seed, with the H/G/F
 # analysis. First in the list: it is the longest job, and the sweeps fill the other slots meanwhile.
 : > "$OUT/jobs.txt"
-case " ${ONLY:-compare} " in
-  *" compare "*) echo "test -f $OUT/compare/report.md || $CURVATURE compare $COMMON --lr $ETA --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt" ;;
-esac
+if [ "$PLAN" = protocol ]; then
+  case " ${ONLY:-compare} " in
+    *" compare "*) echo "test -f $OUT/compare/report.md || $CURVATURE compare $COMMON --steps $STEPS --lr $ETA --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt" ;;
+  esac
+fi
+# The boundary's predictions need the spectrum at θ₀ on every example, one per seed.
+SPECTRA=""
+if [ "$PLAN" = boundary ]; then
+  s=0
+  while [ "$s" -lt "$SEEDS" ]; do
+    echo "test -f $OUT/spectrum-seed$s/report.md || $CURVATURE spectrum $(echo "$NET" | sed "s/ --test-data [^ ]*//") --loss $LOSS --k 21 --seed $s --out $OUT/spectrum-seed$s > $OUT/spectrum-seed$s.log 2>&1" >> "$OUT/jobs.txt"
+    SPECTRA="$SPECTRA spectrum-seed$s"; s=$((s + 1))
+  done
+fi
 cat $(sed "s|^|$OUT/|; s|\$|/jobs.txt|" "$OUT/sweeps.txt") >> "$OUT/jobs.txt"
 echo "findings.sh: $(wc -l < "$OUT/jobs.txt") jobs, $JOBS at a time (STEPS=$STEPS SEEDS=$SEEDS SETTING=$SETTING LOSS=$LOSS GRID=$GRID EXTRA=$EXTRA)"
 [ -n "${EMIT_ONLY:-}" ] && { echo "findings.sh: EMIT_ONLY set; jobs in $OUT/jobs.txt, not run"; exit 0; }
@@ -142,6 +224,10 @@ done
 for f in energy split layers layers_lambda; do
   [ -f "$OUT/compare/seed=0/$f.png" ] && cp "$OUT/compare/seed=0/$f.png" "$FIGURES/compare-seed0-$f.png"
 done
+# Every seed's curvature split (G/H inside U, F's bulk share, ...) as a committed table.
+for d in "$OUT"/compare/seed=*; do
+  [ -f "$d/energy.csv" ] && cp "$d/energy.csv" "$FIGURES/compare-$(basename "$d" | tr -d =)-energy.csv"
+done
 while read -r name; do
   [ -f "$OUT/$name/loss.png" ] && cp "$OUT/$name/loss.png" "$FIGURES/$name-loss.png"
 done < "$OUT/sweeps.txt"
@@ -151,9 +237,10 @@ done < "$OUT/sweeps.txt"
   echo
   echo "Generated by scripts/findings.sh from commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); do not edit."
   echo
-  for name in compare $(cat "$OUT/sweeps.txt"); do
+  for name in compare $SPECTRA $(cat "$OUT/sweeps.txt"); do
     echo; echo "## $name"
     if [ -f "$OUT/$name/report.md" ]; then sed '1d; s/^#/##/' "$OUT/$name/report.md"; else echo "(not run)"; fi
   done
 } > "$FIGURES/tables.md"
+[ -z "${LONG:-}" ] || echo "findings.sh: $(wc -l < "$OUT/long-jobs.txt") long jobs in $OUT/long-jobs.txt (not run: parallel -j 2 < $OUT/long-jobs.txt, or each $OUT/long/*/slurm.sh)"
 echo "findings.sh: done in $(( $(date +%s) - start )) s; reports in $OUT/*/report.md, figures in $FIGURES"
