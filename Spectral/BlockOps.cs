@@ -69,6 +69,49 @@ internal static class BlockOps
         }
     }
 
+    /// <summary>
+    /// x (p×n) ← the first <paramref name="rows"/> rows of <paramref name="start"/>, then random
+    /// rows, orthonormalized; a rank-deficient start is topped up with fresh random rows.
+    /// </summary>
+    internal static void OrthonormalStart(Span<double> x, int p, ReadOnlySpan<double> start, int rows, int n, Rng rng, BlockWorkspace ws)
+    {
+        start[..(rows * n)].CopyTo(x);
+        rng.FillGaussian(x[(rows * n)..(p * n)]);
+        int rank = Orthonormalize(x, p, n, ws);
+        TopUpRandom(x, rank, p, n, rng, ws);
+    }
+
+    /// <summary>
+    /// Rows [rank, p) of x ← random directions orthogonal to rows [0, rank), orthonormalized, so
+    /// that x holds p orthonormal rows.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Five attempts did not reach p rows.</exception>
+    internal static void TopUpRandom(Span<double> x, int rank, int p, int n, Rng rng, BlockWorkspace ws)
+    {
+        for (int attempt = 0; rank < p; attempt++)
+        {
+            if (attempt == 5) throw new InvalidOperationException($"Could not build {p} orthonormal start vectors in dimension {n}.");
+            var fresh = x.Slice(rank * n, (p - rank) * n);
+            rng.FillGaussian(fresh);
+            for (int round = 0; round < 2; round++)
+                ProjectOut(fresh, p - rank, x[..(rank * n)], rank, n, ws.Coef);
+            rank += Orthonormalize(fresh, p - rank, n, ws);
+        }
+    }
+
+    /// <summary>g ← sym(S·(AS)ᵀ) = SᵀAS for the orthonormal rows S[0..sc) and their images (sc×sc).</summary>
+    internal static void ProjectedMatrix(ReadOnlySpan<double> s, ReadOnlySpan<double> aS, int n, int sc, Span<double> g)
+    {
+        Blas.Gemm(Transpose.No, Transpose.Yes, sc, sc, n, 1.0, s, n, aS, n, 0.0, g, sc);
+        for (int i = 0; i < sc; i++)
+            for (int j = i + 1; j < sc; j++)
+            {
+                double avg = 0.5 * (g[i * sc + j] + g[j * sc + i]);
+                g[i * sc + j] = avg;
+                g[j * sc + i] = avg;
+            }
+    }
+
     /// <summary>g ← B·Bᵀ (r×r).</summary>
     internal static void Gram(ReadOnlySpan<double> b, int r, int n, Span<double> g)
         => Blas.Gemm(Transpose.No, Transpose.Yes, r, r, n, 1.0, b, n, b, n, 0.0, g, r);
