@@ -309,7 +309,8 @@ internal static class BlockOps
     /// independent vectors of one eigenspace, so when b or more of the returned values agree
     /// (to their residuals plus 2·tol·scale) and the cluster ends before the k-th value, further
     /// copies, which would push values out of the set, cannot be ruled out. A cluster reaching
-    /// the k-th value is harmless: missed copies would tie with it. Values must be in
+    /// the k-th value is harmless for the values (missed copies would tie with it) but its
+    /// multiplicity is not known, and the certificate says so. Values must be in
     /// the result's order (as <see cref="Package"/> leaves them).
     /// </summary>
     internal static (bool Certified, string Reason) ClusterRule(ReadOnlySpan<double> values, ReadOnlySpan<double> residuals,
@@ -317,7 +318,7 @@ internal static class BlockOps
     {
         int k = values.Length;
         double floor = ScaleFloor(normEstimate);
-        int start = 0;
+        int start = 0, last = 0;
         for (int i = 1; i <= k; i++)
         {
             bool same = i < k && Math.Abs(values[i] - values[i - 1])
@@ -327,10 +328,13 @@ internal static class BlockOps
             if (size >= width && i < k)
                 return (false, string.Create(System.Globalization.CultureInfo.InvariantCulture,
                     $"{solver}: {size} copies of {values[start]:G6} found with block width {width}; more copies cannot be ruled out (use a block wider than the multiplicity)."));
+            last = size;
             start = i;
         }
+        // The cluster at the k-th value is cut by k, not by the spectrum: its copies beyond the set
+        // would tie with λ_k, so the values are right but how many copies λ_k has is unknown.
         return (true, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{solver}: no eigenvalue inside the set reached the block width {width}, so every copy of each was found."));
+            $"{solver}: no eigenvalue before the k-th reached the block width {width}, so each of them has all its copies in the set; the k-th value {values[k - 1]:G6} appears {last} time{(last == 1 ? "" : "s")} in the set, and copies of it outside the set cannot be counted (they would tie with it)."));
     }
 
     internal static void CheckWhich(Which which, string name)
