@@ -63,8 +63,8 @@ public static class WarmRefresh
     /// <summary>Default guard rows for k wanted pairs: max(2, k/5), as LOBPCG.</summary>
     public static int DefaultGuard(int k) => Math.Max(2, k / 5);
 
-    /// <summary>Default expansion steps before falling back: 6.</summary>
-    public const int DefaultMaxExpansions = 6;
+    /// <summary>Default expansion steps before falling back: 10.</summary>
+    public const int DefaultMaxExpansions = 10;
 
     /// <summary>
     /// The relative gap the certificate requires: δ ≥ 0.1·max(|θ_k|, ε^{1/3}‖A‖). With it the
@@ -125,6 +125,7 @@ public static class WarmRefresh
         var t = new double[sMax * sMax];
         var lam = new double[sMax];
         var order = new int[sMax];
+        var worst = new int[k];
         var theta = new double[p];
         var res = new double[p];
         var converged = new bool[k];
@@ -196,9 +197,17 @@ public static class WarmRefresh
                     }
                     sCount = r;
                 }
+                // At most the block Lanczos width per expansion, the pairs furthest from the tolerance
+                // first: a narrower block reaches a higher polynomial degree per product.
                 int w = 0;
-                for (int i = 0; i < k; i++)
+                int widthCap = BlockLanczos.DefaultBlockSize(k, n);
+                for (int i = 0; i < k; i++) worst[i] = i;
+                Array.Sort(worst, (x, z) => (res[z] / Math.Max(Math.Abs(theta[z]), floor)).CompareTo(res[x] / Math.Max(Math.Abs(theta[x]), floor)));
+                for (int q = 0; q < k && w < widthCap; q++)
+                {
+                    int i = worst[q];
                     if (!converged[i]) ay.AsSpan(i * n, n).CopyTo(s.AsSpan((sCount + w++) * n, n));
+                }
                 var wBlock = s.AsSpan(sCount * n, w * n);
                 for (int round = 0; round < 2 && w > 0; round++)
                 {
