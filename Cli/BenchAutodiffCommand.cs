@@ -82,6 +82,12 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
         Positive(settings.Chunk, "--chunk");
         int threads = settings.Threads ?? Environment.ProcessorCount;
         Positive(threads, "--threads");
+        // Every size is bounded before it is allocated: the random data (batch × input width)
+        // and the block's vectors and products (2 × block × parameters) each stay below 2 GiB.
+        AtMost((long)settings.Batch * mlp.InputWidth, MaxDoubles, "--batch", settings.Batch,
+            $"at most {MaxDoubles / mlp.InputWidth} examples of width {mlp.InputWidth} (2 GiB of data)");
+        AtMost(2L * settings.Block * mlp.ParameterCount, MaxDoubles, "--block", settings.Block,
+            $"at most {MaxDoubles / (2L * mlp.ParameterCount)} vectors of {mlp.ParameterCount} parameters (2 GiB of vectors and products)");
 
         var rng = new Rng(settings.Seed);
         var x = new Matrix(settings.Batch, mlp.InputWidth);
@@ -244,6 +250,14 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
     {
         if (value <= 0)
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Option '{option}' was {value}; expected a positive integer."));
+    }
+
+    const long MaxDoubles = 1L << 28;
+
+    static void AtMost(long size, long max, string option, int value, string expected)
+    {
+        if (size > max)
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Option '{option}' was {value}; expected {expected}."));
     }
 
     static void NonNegative(int value, string option)

@@ -49,6 +49,16 @@ public sealed record TrackerOptions
     /// <summary>Start each refresh from the previous basis (the block solvers' start block, Lanczos' start vector: the sum of the rows).</summary>
     public bool WarmStart { get; init; } = true;
 
+    /// <summary>
+    /// Warm refreshes by <see cref="WarmRefresh.TopK"/> (Rayleigh–Ritz on the previous basis and
+    /// guard rows, certified by the gap to the guard; block Lanczos when the gap cannot certify)
+    /// when <see cref="Solver"/> is block Lanczos and <see cref="WarmStart"/> is on. Default true.
+    /// </summary>
+    public bool GapCertifiedRefresh { get; init; } = true;
+
+    /// <summary>Guard rows of the gap-certified refresh; null: <see cref="WarmRefresh.DefaultGuard"/>(k).</summary>
+    public int? Guard { get; init; }
+
     /// <summary>Residual tolerance passed to the solver.</summary>
     public double Tolerance { get; init; } = 1e-4;
 
@@ -66,12 +76,14 @@ public sealed record TrackerOptions
     {
         if (K < 1 || K >= parameterCount)
             throw new ArgumentOutOfRangeException("k", $"Option 'k' was {K}; expected an integer in [1, {parameterCount - 1}] (below the network's {parameterCount} parameters).");
-        Guard.Positive(RefreshEvery, "refresh");
+        Core.Guard.Positive(RefreshEvery, "refresh");
         if (HessianBatch < 0 || HessianBatch > exampleCount)
             throw new ArgumentOutOfRangeException("hessian-batch", $"Option 'hessian-batch' was {HessianBatch}; expected an integer in [0, {exampleCount}] (at most the {exampleCount} training examples; 0: all).");
-        Guard.Positive(Tolerance, "tolerance");
-        if (MaxMatvecs is int mv) Guard.Positive(mv, "max-matvecs");
-        if (MaxIterations is int it) Guard.Positive(it, "max-iterations");
+        Core.Guard.Positive(Tolerance, "tolerance");
+        if (MaxMatvecs is int mv) Core.Guard.Positive(mv, "max-matvecs");
+        if (MaxIterations is int it) Core.Guard.Positive(it, "max-iterations");
+        if (Guard is int g && (g < 1 || K + g >= parameterCount))
+            throw new ArgumentOutOfRangeException("guard", $"Option 'guard' was {g}; expected an integer in [1, {parameterCount - K - 1}] (k + guard below the parameter count {parameterCount}).");
         if (!Enum.IsDefined(Kind) || Kind == CurvatureKind.FunctionalHessian)
             throw new ArgumentOutOfRangeException("curvature", $"Option 'curvature' was {Kind}; expected Hessian or GaussNewton.");
         if (!Enum.IsDefined(Subspace))
@@ -81,7 +93,11 @@ public sealed record TrackerOptions
     }
 }
 
-/// <summary>Everything a tracker needs to continue exactly where it stopped.</summary>
+/// <summary>
+/// Everything a tracker needs to continue exactly where it stopped. <see cref="Basis"/> holds the
+/// k basis rows followed by the guard rows of the gap-certified refresh (none before the first
+/// warm refresh or without it).
+/// </summary>
 public sealed record TrackerState(
     int K, int Dimension, double[] Basis, double[] Eigenvalues, double[] Residuals, int Converged,
     int Refreshes, long Matvecs, int LastMatvecs, int[]? HessianBatch);
@@ -99,6 +115,7 @@ public sealed class SubspaceTracker
     readonly int[]? _batch;
     readonly double[] _eigenvalues;
     readonly double[] _residuals;
+    double[]? _guard;
 
     /// <summary>A tracker of the curvature of <paramref name="objective"/>; the Hessian batch is drawn here, once.</summary>
     public SubspaceTracker(IObjective objective, TrackerOptions options)
@@ -147,6 +164,18 @@ public sealed class SubspaceTracker
     /// <summary>Matvecs of the most recent refresh.</summary>
     public int LastMatvecs { get; private set; }
 
+    /// <summary>Whether the most recent refresh's set is certified (<see cref="EigenResult.Certified"/>).</summary>
+    public bool LastCertified { get; private set; }
+
+    /// <summary>Whether the most recent refresh was certified by the warm gap certificate (no block Lanczos run).</summary>
+    public bool LastGapCertified { get; private set; }
+
+    /// <summary>The widths of the most recent refresh's block products (the fallback solve as one entry of its total).</summary>
+    public IReadOnlyList<int> LastBlockWidths { get; private set; } = [];
+
+    /// <summary>Refreshes (since construction or restore) that the warm gap certificate decided without block Lanczos.</summary>
+    public int GapCertifiedRefreshes { get; private set; }
+
     /// <summary>Whether the basis is due to be recomputed at step count <paramref name="step"/>.</summary>
     public bool IsDue(long step) => !HasBasis || step % _o.RefreshEvery == 0;
 
@@ -167,14 +196,16 @@ public sealed class SubspaceTracker
         }
         bool warm = _o.WarmStart && HasBasis;
         // The block solvers start from the previous basis; Lanczos from the sum of its rows, whose Krylov space holds every previous direction.
-        var r = Eigensolver.TopK(op, _o.K, _o.Solver, new EigenOptions
-        {
-            Tolerance = _o.Tolerance,
-            Seed = seed,
-            StartBlock = warm ? Projector.Basis.ToArray() : null,
-            MaxMatvecs = _o.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
-            MaxIterations = _o.MaxIterations,
-        });
+        var r = warm && UsesGapCertifiedRefresh
+            ? WarmRefreshOn(op, seed)
+            : Eigensolver.TopK(op, _o.K, _o.Solver, new EigenOptions
+            {
+                Tolerance = _o.Tolerance,
+                Seed = seed,
+                StartBlock = warm ? Projector.Basis.ToArray() : null,
+                MaxMatvecs = _o.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
+                MaxIterations = _o.MaxIterations,
+            });
         if (r.Count != _o.K || r.Size != _n)
             throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
                 $"The {_o.Solver} solver returned {r.Count} eigenpairs of size {r.Size}; expected {_o.K} of size {_n}."));
@@ -182,6 +213,15 @@ public sealed class SubspaceTracker
         r.Values.AsSpan(0, _o.K).CopyTo(_eigenvalues);
         r.Residuals.AsSpan(0, _o.K).CopyTo(_residuals);
         Converged = r.Converged.Count(c => c);
+        LastCertified = r.Certified;
+        if (!(warm && UsesGapCertifiedRefresh))
+        {
+            LastGapCertified = false;
+            LastBlockWidths = [r.Matvecs];
+            // The cold solve's guard: random rows in the complement, trusted after one warm refresh.
+            if (UsesGapCertifiedRefresh && _o.WarmStart)
+                _guard = WarmRefresh.RandomGuard(r.Vectors.AsSpan(0, _o.K * _n).ToArray(), _o.K, GuardRows, seed ^ 0x4755415244UL);
+        }
         LastMatvecs = r.Matvecs;
         Matvecs += r.Matvecs;
         Refreshes++;
@@ -223,8 +263,35 @@ public sealed class SubspaceTracker
         Refreshes++;
     }
 
+    bool UsesGapCertifiedRefresh => _o.GapCertifiedRefresh && _o.Solver == EigenSolver.BlockLanczos && _o.K + 1 < _n;
+
+    int GuardRows => Math.Min(_n - 1 - _o.K, _o.Guard ?? WarmRefresh.DefaultGuard(_o.K));
+
+    /// <summary>The warm refresh from the basis and guard rows; keeps the new guard rows for the next one.</summary>
+    EigenResult WarmRefreshOn(ILinearOperator op, ulong seed)
+    {
+        int g = GuardRows;
+        var start = new double[(_o.K + (_guard is null ? 0 : g)) * _n];
+        Projector.Basis.CopyTo(start);
+        _guard?.CopyTo(start.AsSpan(_o.K * _n));
+        var w = WarmRefresh.TopK(op, _o.K, new EigenOptions
+        {
+            Which = Which.LargestAlgebraic,
+            Tolerance = _o.Tolerance,
+            Seed = seed,
+            MaxMatvecs = _o.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
+            StartBlock = start,
+            BlockSize = _o.K + g,
+        }, guardIsNew: Refreshes <= 1);
+        _guard = w.Guard;
+        LastGapCertified = w.GapCertified;
+        LastBlockWidths = w.BlockWidths;
+        if (w.GapCertified) GapCertifiedRefreshes++;
+        return w.Result;
+    }
+
     /// <summary>A copy of the tracker's state.</summary>
-    public TrackerState State => new(_o.K, _n, Projector.Basis.ToArray(), (double[])_eigenvalues.Clone(), (double[])_residuals.Clone(),
+    public TrackerState State => new(_o.K, _n, [.. Projector.Basis, .. _guard ?? []], (double[])_eigenvalues.Clone(), (double[])_residuals.Clone(),
         Converged, Refreshes, Matvecs, LastMatvecs, _batch is null ? null : (int[])_batch.Clone());
 
     /// <summary>Restores a state saved from a tracker with the same options on the same problem.</summary>
@@ -235,7 +302,10 @@ public sealed class SubspaceTracker
             throw new ArgumentException($"Argument 's' holds a k={s.K} basis in dimension {s.Dimension}; expected k={_o.K} in dimension {_n}.", nameof(s));
         if (!(s.HessianBatch ?? []).AsSpan().SequenceEqual(_batch ?? []))
             throw new ArgumentException("Argument 's' was measured on a different Hessian batch; expected the batch these options draw.", nameof(s));
-        if (s.Refreshes > 0) Projector.SetBasis(s.Basis, s.K);
+        if (s.Basis.Length % _n != 0 || (s.Refreshes > 0 && s.Basis.Length < s.K * _n))
+            throw new ArgumentException($"Argument 's' holds a basis of {s.Basis.Length} numbers; expected k×n = {s.K}x{_n} followed by whole guard rows.", nameof(s));
+        if (s.Refreshes > 0) Projector.SetBasis(s.Basis.AsSpan(0, s.K * _n), s.K);
+        _guard = s.Basis.Length > s.K * _n ? s.Basis[(s.K * _n)..] : null;
         s.Eigenvalues.CopyTo(_eigenvalues, 0);
         s.Residuals.CopyTo(_residuals, 0);
         Converged = s.Converged;

@@ -199,8 +199,9 @@ public sealed record TrainerCheckpoint
             var basis = ReadDoubles(r, path); var values = ReadDoubles(r, path); var residuals = ReadDoubles(r, path);
             int converged = r.ReadInt32(), refreshes = r.ReadInt32(); long matvecs = r.ReadInt64(); int last = r.ReadInt32();
             int[]? batch = r.ReadBoolean() ? ReadInts(r, path) : null;
-            if (!(basis.Length == k * dim || (refreshes == 0 && basis.Length == 0)))
-                throw new InvalidDataException($"Checkpoint '{path}' holds a basis of {basis.Length} numbers; expected k×n = {k}x{dim}.");
+            // k basis rows, then the gap-certified refresh's guard rows (none in older checkpoints).
+            if (!((dim > 0 && basis.Length % dim == 0 && basis.Length >= (long)k * dim) || (refreshes == 0 && basis.Length == 0)))
+                throw new InvalidDataException($"Checkpoint '{path}' holds a basis of {basis.Length} numbers; expected k×n = {k}x{dim} followed by whole guard rows.");
             tracker = new TrackerState(k, dim, basis, values, residuals, converged, refreshes, matvecs, last, batch);
         }
         double reference = r.ReadDouble(), seconds = r.ReadDouble();

@@ -43,7 +43,14 @@ public static class BlockLanczos
     /// <see cref="EigenOptions.KeepOnRestart"/> (default k + (MaxBasisSize − k − b)/2).
     /// </summary>
     /// <exception cref="ArgumentException">An argument or option is out of range; the message names it.</exception>
-    public static EigenResult TopK(ILinearOperator op, int k, EigenOptions? options = null)
+    public static EigenResult TopK(ILinearOperator op, int k, EigenOptions? options = null) => TopK(op, k, options, null);
+
+    /// <summary>
+    /// As <see cref="TopK(ILinearOperator, int, EigenOptions?)"/>; with <paramref name="startProducts"/>
+    /// (m×n) the start block's first m rows are orthonormal and these are their images, so the
+    /// first step applies the operator to the remaining start rows only.
+    /// </summary>
+    internal static EigenResult TopK(ILinearOperator op, int k, EigenOptions? options, double[]? startProducts)
     {
         Guard.NotNull(op);
         options ??= new EigenOptions();
@@ -78,7 +85,8 @@ public static class BlockLanczos
         var proc = new BlockLanczosProcess(op, mMax, width0, b, new Rng(options.Seed), Blas.Threads);
         try
         {
-            proc.Start(options.StartBlock ?? [], startRows, width0);
+            if (startProducts is null) proc.Start(options.StartBlock ?? [], startRows, width0);
+            else proc.StartApplied(options.StartBlock!, startProducts, startProducts.Length / n, startRows - startProducts.Length / n);
 
             var t = new double[mMax * mMax];
             var theta = new double[mMax];

@@ -120,12 +120,37 @@ internal sealed class BlockLanczosProcess : IRitzBasis
         int n = _n;
         Array.Clear(_g);
         M = 0;
+        _preapplied = 0;
         var block = _v.AsSpan(0, width * n);
         start[..(rows * n)].CopyTo(block);
         _rng.FillGaussian(block[(rows * n)..]);
         int rank = BlockOps.Orthonormalize(block, width, n, _ws);
         P = FillRandom(0, rank, width);
     }
+
+    /// <summary>
+    /// Starts from <paramref name="rows"/> orthonormal rows whose products are already known
+    /// (a warm refresh's Ritz vectors and their images) followed by <paramref name="extra"/>
+    /// rows made orthonormal to them: the first step applies the operator to the extra rows
+    /// only, so relation (2) holds up to the rounding in the given products.
+    /// </summary>
+    public void StartApplied(ReadOnlySpan<double> start, ReadOnlySpan<double> products, int rows, int extra)
+    {
+        int n = _n;
+        Array.Clear(_g);
+        M = 0;
+        start[..(rows * n)].CopyTo(_v);
+        products[..(rows * n)].CopyTo(_av);
+        var more = _v.AsSpan(rows * n, extra * n);
+        start.Slice(rows * n, extra * n).CopyTo(more);
+        for (int round = 0; round < 2; round++)
+            BlockOps.ProjectOut(more, extra, _v.AsSpan(0, rows * n), rows, n, _ws.Coef);
+        int rank = BlockOps.Orthonormalize(more, extra, n, _ws);
+        P = FillRandom(rows, rank, extra) + rows;
+        _preapplied = rows;
+    }
+
+    int _preapplied;
 
     /// <summary>
     /// Rows [from + rank, from + width) of V ← random directions orthogonal to rows 0..from + rank
@@ -159,8 +184,14 @@ internal sealed class BlockLanczosProcess : IRitzBasis
         int n = _n, m = M, known = M + P, pending = P;
         var block = _v.AsSpan(m * n, p * n);
         var prod = _av.AsSpan(m * n, p * n);
-        using (Blas.UseThreads(_callerThreads)) _op.ApplyBlock(block, prod, p);
-        Matvecs += p;
+        int known0 = m == 0 ? Math.Min(_preapplied, p) : 0;
+        _preapplied = 0;
+        if (p > known0)
+        {
+            using (Blas.UseThreads(_callerThreads))
+                _op.ApplyBlock(block[(known0 * n)..], prod[(known0 * n)..], p - known0);
+            Matvecs += p - known0;
+        }
 
         var w = _w.AsSpan(0, p * n);
         prod.CopyTo(w);

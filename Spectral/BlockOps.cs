@@ -69,6 +69,49 @@ internal static class BlockOps
         }
     }
 
+    /// <summary>
+    /// x (p×n) ← the first <paramref name="rows"/> rows of <paramref name="start"/>, then random
+    /// rows, orthonormalized; a rank-deficient start is topped up with fresh random rows.
+    /// </summary>
+    internal static void OrthonormalStart(Span<double> x, int p, ReadOnlySpan<double> start, int rows, int n, Rng rng, BlockWorkspace ws)
+    {
+        start[..(rows * n)].CopyTo(x);
+        rng.FillGaussian(x[(rows * n)..(p * n)]);
+        int rank = Orthonormalize(x, p, n, ws);
+        TopUpRandom(x, rank, p, n, rng, ws);
+    }
+
+    /// <summary>
+    /// Rows [rank, p) of x ← random directions orthogonal to rows [0, rank), orthonormalized, so
+    /// that x holds p orthonormal rows.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Five attempts did not reach p rows.</exception>
+    internal static void TopUpRandom(Span<double> x, int rank, int p, int n, Rng rng, BlockWorkspace ws)
+    {
+        for (int attempt = 0; rank < p; attempt++)
+        {
+            if (attempt == 5) throw new InvalidOperationException($"Could not build {p} orthonormal start vectors in dimension {n}.");
+            var fresh = x.Slice(rank * n, (p - rank) * n);
+            rng.FillGaussian(fresh);
+            for (int round = 0; round < 2; round++)
+                ProjectOut(fresh, p - rank, x[..(rank * n)], rank, n, ws.Coef);
+            rank += Orthonormalize(fresh, p - rank, n, ws);
+        }
+    }
+
+    /// <summary>g ← sym(S·(AS)ᵀ) = SᵀAS for the orthonormal rows S[0..sc) and their images (sc×sc).</summary>
+    internal static void ProjectedMatrix(ReadOnlySpan<double> s, ReadOnlySpan<double> aS, int n, int sc, Span<double> g)
+    {
+        Blas.Gemm(Transpose.No, Transpose.Yes, sc, sc, n, 1.0, s, n, aS, n, 0.0, g, sc);
+        for (int i = 0; i < sc; i++)
+            for (int j = i + 1; j < sc; j++)
+            {
+                double avg = 0.5 * (g[i * sc + j] + g[j * sc + i]);
+                g[i * sc + j] = avg;
+                g[j * sc + i] = avg;
+            }
+    }
+
     /// <summary>g ← B·Bᵀ (r×r).</summary>
     internal static void Gram(ReadOnlySpan<double> b, int r, int n, Span<double> g)
         => Blas.Gemm(Transpose.No, Transpose.Yes, r, r, n, 1.0, b, n, b, n, 0.0, g, r);
@@ -266,7 +309,8 @@ internal static class BlockOps
     /// independent vectors of one eigenspace, so when b or more of the returned values agree
     /// (to their residuals plus 2·tol·scale) and the cluster ends before the k-th value, further
     /// copies, which would push values out of the set, cannot be ruled out. A cluster reaching
-    /// the k-th value is harmless: missed copies would tie with it. Values must be in
+    /// the k-th value is harmless for the values (missed copies would tie with it) but its
+    /// multiplicity is not known, and the certificate says so. Values must be in
     /// the result's order (as <see cref="Package"/> leaves them).
     /// </summary>
     internal static (bool Certified, string Reason) ClusterRule(ReadOnlySpan<double> values, ReadOnlySpan<double> residuals,
@@ -274,7 +318,7 @@ internal static class BlockOps
     {
         int k = values.Length;
         double floor = ScaleFloor(normEstimate);
-        int start = 0;
+        int start = 0, last = 0;
         for (int i = 1; i <= k; i++)
         {
             bool same = i < k && Math.Abs(values[i] - values[i - 1])
@@ -284,10 +328,13 @@ internal static class BlockOps
             if (size >= width && i < k)
                 return (false, string.Create(System.Globalization.CultureInfo.InvariantCulture,
                     $"{solver}: {size} copies of {values[start]:G6} found with block width {width}; more copies cannot be ruled out (use a block wider than the multiplicity)."));
+            last = size;
             start = i;
         }
+        // The cluster at the k-th value is cut by k, not by the spectrum: its copies beyond the set
+        // would tie with λ_k, so the values are right but how many copies λ_k has is unknown.
         return (true, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{solver}: no eigenvalue inside the set reached the block width {width}, so every copy of each was found."));
+            $"{solver}: no eigenvalue before the k-th reached the block width {width}, so each of them has all its copies in the set; the k-th value {values[k - 1]:G6} appears {last} time{(last == 1 ? "" : "s")} in the set, and copies of it outside the set cannot be counted (they would tie with it)."));
     }
 
     internal static void CheckWhich(Which which, string name)

@@ -66,19 +66,7 @@ public static class Lobpcg
         var converged = new bool[p];
 
         // X: the warm rows, then random rows; a rank-deficient start is topped up with fresh random rows.
-        var x = s.AsSpan(0, p * n);
-        if (warmRows > 0) options.StartBlock.AsSpan().CopyTo(x);
-        rng.FillGaussian(x[(warmRows * n)..]);
-        int rank = BlockOps.Orthonormalize(x, p, n, ws);
-        for (int attempt = 0; rank < p; attempt++)
-        {
-            if (attempt == 5) throw new InvalidOperationException($"Could not build {p} orthonormal start vectors in dimension {n}.");
-            var fresh = s.AsSpan(rank * n, (p - rank) * n);
-            rng.FillGaussian(fresh);
-            for (int round = 0; round < 2; round++)
-                BlockOps.ProjectOut(fresh, p - rank, s.AsSpan(0, rank * n), rank, n, ws.Coef);
-            rank += BlockOps.Orthonormalize(fresh, p - rank, n, ws);
-        }
+        BlockOps.OrthonormalStart(s.AsSpan(0, p * n), p, options.StartBlock ?? [], warmRows, n, rng, ws);
         serial.ApplyBlock(op, s.AsSpan(0, p * n), aS.AsSpan(0, p * n), p);
         int matvecs = p;
         int sCount = p;
@@ -139,14 +127,7 @@ public static class Lobpcg
     {
         int sc = sCount;
         var g = gram.AsSpan(0, sc * sc);
-        Blas.Gemm(Transpose.No, Transpose.Yes, sc, sc, n, 1.0, s, n, aS, n, 0.0, g, sc);
-        for (int i = 0; i < sc; i++)
-            for (int j = i + 1; j < sc; j++)
-            {
-                double avg = 0.5 * (g[i * sc + j] + g[j * sc + i]);
-                g[i * sc + j] = avg;
-                g[j * sc + i] = avg;
-            }
+        BlockOps.ProjectedMatrix(s, aS, n, sc, g);
         var lam = ritz.AsSpan(0, sc);
         Blas.SymmetricEigen(sc, g, lam);
         BlockOps.SortByWhich(lam, which, order.AsSpan(0, sc));

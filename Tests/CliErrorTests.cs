@@ -28,6 +28,14 @@ public class CliErrorTests
     string Out => Path.Combine(_dir, "out");
 
     [Test]
+    public void Bench_autodiff_refuses_a_batch_too_large_to_allocate_before_allocating_it()
+    {
+        // 500 million examples of width 784 would be 3 TB: refused with the bound, not an out-of-memory crash.
+        ExpectOneLineError(["bench", "autodiff", "--arch", "784-200-200-10", "--batch", "500000000"], "*'--batch'*500000000*at most 342392 examples*");
+        ExpectOneLineError(["bench", "autodiff", "--arch", "784-200-200-10", "--block", "100000"], "*'--block'*100000*at most 673 vectors*");
+    }
+
+    [Test]
     public void Unknown_option_is_one_line_and_non_zero() =>
         ExpectOneLineError(["compare", .. Tiny, "--learning-rate", "0.1", "--out", Out], "*learning-rate*");
 

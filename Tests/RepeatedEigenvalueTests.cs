@@ -101,4 +101,27 @@ public class RepeatedEigenvalueTests
         r.AllConverged.Should().BeFalse();
         r.Certificate.Should().Contain("ProbeComplement");
     }
+
+    [Test]
+    public void A_k_th_value_with_more_copies_than_the_set_holds_is_not_certified_as_having_all_its_copies()
+    {
+        // G of a softmax network is singular: shifting every logit by one function of the input
+        // leaves ce unchanged, so each of the last layer's 8 + 1 inputs gives a null direction (9).
+        var data = Curvature.Models.DataSpec.Parse("gmm:64:4:3:7");
+        var model = Curvature.Models.Mlp.Parse("4-8-3", "tanh");
+        var objective = new Curvature.Models.Objective(model, Curvature.Models.LossKind.CrossEntropy, data);
+        var theta = model.Initialize(0);
+        var dense = AutodiffTestSupport.ToMathNet(objective.DenseMatrix(Curvature.Autodiff.CurvatureKind.GaussNewton, theta));
+        var all = DenseEigenvalues(dense);
+        double scale = all.Max(Math.Abs);
+        int nullity = all.Count(v => Math.Abs(v) < 1e-10 * scale);
+        nullity.Should().Be(9, "the dense G has a 9-dimensional null space");
+
+        var r = Eigensolver.TopK(objective.CurvatureOperator(Curvature.Autodiff.CurvatureKind.GaussNewton, theta), 3,
+            options: new EigenOptions { Which = Which.SmallestAlgebraic, Seed = 1 });
+        r.Values.Should().OnlyContain(v => Math.Abs(v) < 1e-8 * scale, "the three smallest eigenvalues of G are zero");
+        r.AllConverged.Should().BeTrue("the values are the three smallest");
+        r.Certificate.Should().NotContain("every copy of each");
+        r.Certificate.Should().Contain("appears 3 times in the set").And.Contain("cannot be counted");
+    }
 }

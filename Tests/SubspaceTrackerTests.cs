@@ -116,7 +116,11 @@ public class SubspaceTrackerTests
         var g = new double[theta0.Length];
         int Spent(bool warm)
         {
-            var t = new SubspaceTracker(objective, new TrackerOptions { HessianBatch = 0, K = 4, Solver = solver, WarmStart = warm, Tolerance = 1e-6, Seed = 2 });
+            // The solvers' own warm starts; the gap-certified refresh has its own tests below.
+            var t = new SubspaceTracker(objective, new TrackerOptions
+            {
+                HessianBatch = 0, K = 4, Solver = solver, WarmStart = warm, Tolerance = 1e-6, Seed = 2, GapCertifiedRefresh = false,
+            });
             var theta = (double[])theta0.Clone();
             t.Refresh(theta);
             long first = t.Matvecs;
@@ -166,5 +170,48 @@ public class SubspaceTrackerTests
         var first = t.Projector.Basis.ToArray();
         t.Refresh(new double[q.ParameterCount]);
         (t.Projector.Basis.ToArray().SequenceEqual(first)).Should().Be(kept);
+    }
+
+    [Test]
+    public void Gap_certified_refreshes_along_a_training_path_find_the_dense_top_k_and_resume_bit_for_bit()
+    {
+        // A 4-class problem trained for a while: the top 4 of H stand clear of the rest.
+        var data = DataSpec.Parse("gmm:200:6:4:3");
+        var model = Mlp.Parse("6-12-4", "tanh");
+        var objective = new Objective(model, LossKind.MeanSquaredError, data);
+        var theta = model.Initialize(5);
+        var g = new double[theta.Length];
+        for (int s = 0; s < 300; s++)
+        {
+            objective.LossAndGradient(theta, g);
+            for (int i = 0; i < theta.Length; i++) theta[i] -= 0.5 * g[i];
+        }
+        var options = new TrackerOptions { HessianBatch = 0, K = 4, Tolerance = 1e-8, Seed = 2 };
+        var t = new SubspaceTracker(objective, options);
+        SubspaceTracker? resumed = null;
+        for (int r = 0; r < 6; r++)
+        {
+            if (r == 3)
+            {
+                resumed = new SubspaceTracker(objective, options);
+                resumed.Restore(t.State);
+            }
+            t.Refresh(theta);
+            resumed?.Refresh(theta);
+            var dense = AutodiffTestSupport.ToMathNet(objective.DenseMatrix(CurvatureKind.Hessian, theta));
+            var expected = dense.Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric).EigenValues
+                .Select(c => c.Real).OrderByDescending(x => x).Take(4).ToArray();
+            for (int i = 0; i < 4; i++) t.Eigenvalues[i].Should().BeApproximately(expected[i], 1e-6 * Math.Abs(expected[i]));
+            t.LastCertified.Should().BeTrue();
+            if (r >= 2) t.LastGapCertified.Should().BeTrue("from the second warm refresh on the guard has been through a refresh");
+            if (resumed is not null)
+            {
+                resumed.Projector.Basis.ToArray().Should().Equal(t.Projector.Basis.ToArray());
+                resumed.Matvecs.Should().Be(t.Matvecs);
+            }
+            objective.LossAndGradient(theta, g);
+            for (int i = 0; i < theta.Length; i++) theta[i] -= 0.05 * g[i];
+        }
+        t.GapCertifiedRefreshes.Should().BeGreaterThanOrEqualTo(4);
     }
 }
