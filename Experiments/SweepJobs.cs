@@ -25,7 +25,7 @@ public static class SweepJobs
     /// <summary>
     /// Writes <paramref name="directory"/>/config.json (the sweep), one run directory per cell holding its
     /// config.json (a <see cref="TrainSpec"/> with periodic checkpoints), jobs.txt and slurm.sh.
-    /// Each line of jobs.txt skips a finished run (summary.json present and not "interrupted"), resumes
+    /// Each line of jobs.txt skips a finished run (summary.json says completed or diverged), resumes
     /// one that left a checkpoint (a killed or SIGTERM-stopped job), and otherwise starts it; it runs the tool as <c>$CURVATURE</c> when
     /// that variable is set, else as <paramref name="defaultCommand"/> (e.g. "dotnet /path/curvature.dll").
     /// Returns the number of jobs.
@@ -54,7 +54,7 @@ public static class SweepJobs
             string summary = Path.Combine(cellDir, TrainingRun.SummaryFile);
             string checkpoint = Path.Combine(cellDir, TrainingRun.CheckpointFile);
             jobs.Append(CultureInfo.InvariantCulture,
-                $"{{ test -f {summary} && ! grep -q '\"status\": \"interrupted\"' {summary}; }} || ${{CURVATURE:-{defaultCommand}}} train --config {Path.Combine(cellDir, TrainingRun.ConfigFile)} --out {cellDir} --quiet $(test -f {checkpoint} && echo --resume {checkpoint})\n");
+                $"grep -qsE '\"status\": \"(completed|diverged)\"' {summary} || ${{CURVATURE:-{defaultCommand}}} train --config {Path.Combine(cellDir, TrainingRun.ConfigFile)} --out {cellDir} --quiet $(test -f {checkpoint} && echo --resume {checkpoint})\n");
         }
         AtomicFile.WriteAllText(Path.Combine(dir, JobsFile), jobs.ToString());
         AtomicFile.WriteAllText(Path.Combine(dir, SlurmFile), Slurm(dir, cells.Count));

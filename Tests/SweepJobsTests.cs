@@ -38,17 +38,31 @@ public sealed class SweepJobsTests
 
     static void RunJobs(string dir)
     {
+        var (code, output) = Finish(StartJobs(dir));
+        code.Should().Be(0, $"every job succeeds: {output}");
+    }
+
+    /// <summary>Starts GNU parallel on the emitted jobs.txt (2 at a time), as a user would.</summary>
+    static Process StartJobs(string dir)
+    {
         if (!File.Exists("/usr/bin/parallel") && !File.Exists("/usr/local/bin/parallel"))
             Assert.Ignore("GNU parallel is not installed (scripts/setup-parallel.sh installs it); the emitted jobs were not run.");
         var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add($"parallel --will-cite -j 2 < {Path.Combine(dir, SweepJobs.JobsFile)}");
         psi.Environment["CURVATURE"] = $"dotnet {CliProcess.Dll}";
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit(600_000).Should().BeTrue("the jobs finish");
-        p.ExitCode.Should().Be(0, $"every job succeeds: {err.Result}{output}");
+        return Process.Start(psi)!;
+    }
+
+    static (int Code, string Output) Finish(Process p)
+    {
+        using (p)
+        {
+            var err = p.StandardError.ReadToEndAsync();
+            string output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit(600_000).Should().BeTrue("the jobs finish");
+            return (p.ExitCode, err.Result + output);
+        }
     }
 
     static IEnumerable<string> WithoutSeconds(string file)
@@ -123,5 +137,26 @@ public sealed class SweepJobsTests
         File.ReadAllText(Path.Combine(cell, "summary.json")).Should().Contain("\"status\": \"completed\"", "the rerun resumed the interrupted cell");
         Ok(["sweep", "--collect", Dir("jobs")]);
         WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).Should().Equal(uninterrupted);
+    }
+
+    [Test]
+    public void One_jobs_txt_run_twice_at_once_keeps_one_writer_per_run_and_collects_to_the_in_process_table()
+    {
+        Ok([.. Grid, "--out", Dir("inproc")]);
+        Ok([.. Grid, "--emit", Dir("jobs")]);
+        // The repro: `parallel -j 2 < jobs.txt & sleep 1.3; parallel -j 2 < jobs.txt`.
+        var first = StartJobs(Dir("jobs"));
+        Thread.Sleep(1300);
+        var (_, second) = Finish(StartJobs(Dir("jobs")));
+        Finish(first);
+        // A job refused by a run's lock names the process that held it; nothing else fails.
+        foreach (var line in second.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)))
+            line.Should().MatchRegex("^error: Option '--out' names '.*', which process [0-9]+ is writing");
+        RunJobs(Dir("jobs")); // whatever was refused and not finished by the other is done now; finished runs are skipped
+        Ok(["sweep", "--collect", Dir("jobs")]);
+        WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).Should().Equal(WithoutSeconds(Path.Combine(Dir("inproc"), "sweep.csv")),
+            "no run's metrics.csv was written by two processes");
+        foreach (var cell in Directory.GetDirectories(Dir("jobs")))
+            File.Exists(Path.Combine(cell, Curvature.Core.DirectoryLock.FileName)).Should().BeFalse("every writer released its run");
     }
 }
