@@ -173,6 +173,20 @@ public class CliReliabilityTests
     }
 
     [Test]
+    public void A_resume_from_a_checkpoint_with_one_flipped_byte_is_refused_in_one_line_naming_the_file()
+    {
+        string run = Path.Combine(_dir, "flip");
+        Cli(["train", .. Tiny, "--steps", "20", "--checkpoint-every", "5", "--quiet", "--out", run]).Code.Should().Be(0);
+        string checkpoint = Path.Combine(run, "checkpoint.bin");
+        var bytes = File.ReadAllBytes(checkpoint);
+        bytes[bytes.Length / 2] ^= 0x01; // inside θ or the buffers: before checksums this resumed to a different θ with exit 0
+        File.WriteAllBytes(checkpoint, bytes);
+        var (code, _, err) = Cli(["train", .. Tiny, "--steps", "30", "--quiet", "--resume", checkpoint, "--out", Path.Combine(_dir, "on")]);
+        code.Should().NotBe(0);
+        err.Trim().Should().Be($"error: Option '--resume': Checkpoint '{checkpoint}' fails its SHA-256 checksum: it was truncated, edited or damaged after it was written; expected the file a training run wrote.");
+    }
+
+    [Test]
     public void A_kill_9_while_checkpointing_every_step_leaves_a_run_that_resumes_to_the_uninterrupted_bytes()
     {
         if (!OperatingSystem.IsLinux()) Assert.Ignore("POSIX signals: Linux only.");
