@@ -79,7 +79,7 @@ public sealed class SweepCommand : Command<SweepSettings>
             var collected = SweepJobs.Collect(settings.Collect, new ConsoleMessages());
             SweepExperiment.Write(collected);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"report: {Path.Combine(collected.Spec.Out, "report.md")} ({collected.Rows.Count} runs, {collected.Rows.Count(r => r.Missing)} missing, {collected.Rows.Count(r => r.DivergedStep is not null)} diverged)"));
+                $"report: {Path.Combine(collected.Spec.Out, "report.md")} ({collected.Rows.Count} runs, {collected.Rows.Count(r => r.Missing)} missing, {collected.Rows.Count(r => r.Damage is not null)} damaged, {collected.Rows.Count(r => r.DivergedStep is not null)} diverged)"));
             return 0;
         }
         var spec = settings.ToSpec();

@@ -114,6 +114,9 @@ public sealed record SweepResult(SweepSpec Spec, Problem Problem, IReadOnlyList<
 public sealed record SweepRow(GridPoint Point, ulong Seed, string Name, OptimizerSpec Spec, RunSpec Options, RunSummary Summary, long? DivergedStep,
     IReadOnlyList<MetricsRow> Metrics, bool Missing = false)
 {
+    /// <summary>Why `--collect` found this (missing) row's run directory damaged, or null.</summary>
+    public string? Damage { get; init; }
+
     /// <summary>The grid point, by its index.</summary>
     public int Index => Point.Index;
 }

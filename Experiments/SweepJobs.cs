@@ -40,8 +40,10 @@ public static class SweepJobs
             throw new ArgumentException($"Option '--emit' was '{dir}'; expected a path without spaces, quotes, '$', '`' or '\\' (it is written into shell lines).", "emit");
         spec = spec with { Out = dir };
         spec.Validate();
-        int every = checkpointEvery ?? Math.Max(1, spec.Run.Steps / 10);
+        int every = checkpointEvery ?? DefaultCheckpointEvery(spec);
         if (every < 1) throw new ArgumentOutOfRangeException("checkpoint-every", $"Option '--checkpoint-every' was {every}; expected a positive number of steps.");
+        if (File.Exists(dir)) throw new ArgumentException($"Option '--emit' names '{dir}', which is a file; expected a directory.", "emit");
+        RefuseOtherSpec(spec, dir);
         Directory.CreateDirectory(dir);
         RunJson.Save(Path.Combine(dir, "config.json"), spec);
         var jobs = new StringBuilder();
@@ -59,6 +61,47 @@ public static class SweepJobs
         AtomicFile.WriteAllText(Path.Combine(dir, JobsFile), jobs.ToString());
         AtomicFile.WriteAllText(Path.Combine(dir, SlurmFile), Slurm(dir, cells.Count));
         return cells.Count;
+    }
+
+    /// <summary>Checkpoints every tenth of the run unless the caller says otherwise.</summary>
+    static int DefaultCheckpointEvery(SweepSpec spec) => Math.Max(1, spec.Run.Steps / 10);
+
+    /// <summary>
+    /// Refuses to emit into a folder whose config.json records a different sweep (or is not a sweep's):
+    /// its run directories would be collected as this sweep's cells.
+    /// </summary>
+    static void RefuseOtherSpec(SweepSpec spec, string dir)
+    {
+        string config = Path.Combine(dir, "config.json");
+        if (!File.Exists(config)) return;
+        string? difference;
+        try
+        {
+            var old = RunJson.Load<SweepSpec>(config) with { Out = dir };
+            difference = FirstDifference(RunJson.Serialize(old), RunJson.Serialize(spec));
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException)
+        {
+            difference = $"it is not a sweep's ({e.Message.TrimEnd('.')})";
+        }
+        if (difference is not null)
+            throw new ArgumentException($"Option '--emit' names '{dir}', which holds a sweep emitted under another spec (config.json: {difference}); expected a new folder or one emitted with the same spec: remove it or choose another --emit.", "emit");
+    }
+
+    /// <summary>The first field in which two JSON texts differ ("run.steps is 20, expected 30"), or null when they are equal.</summary>
+    static string? FirstDifference(string found, string expected, string root = "") =>
+        FirstDifference(System.Text.Json.Nodes.JsonNode.Parse(found), System.Text.Json.Nodes.JsonNode.Parse(expected), root);
+
+    static string? FirstDifference(System.Text.Json.Nodes.JsonNode? a, System.Text.Json.Nodes.JsonNode? b, string at)
+    {
+        if (a is System.Text.Json.Nodes.JsonObject oa && b is System.Text.Json.Nodes.JsonObject ob)
+        {
+            foreach (var key in oa.Select(p => p.Key).Union(ob.Select(p => p.Key)))
+                if (FirstDifference(oa[key], ob[key], at.Length == 0 ? key : $"{at}.{key}") is string d) return d;
+            return null;
+        }
+        string sa = a?.ToJsonString() ?? "null", sb = b?.ToJsonString() ?? "null";
+        return sa == sb ? null : $"{(at.Length == 0 ? "the file" : at)} is {sa}, expected {sb}";
     }
 
     /// <summary>The train spec of one cell: the run the in-process sweep trains there.</summary>
@@ -91,7 +134,11 @@ public static class SweepJobs
     /// <summary>
     /// Reads the sweep in <paramref name="directory"/> (its config.json and run directories) into a
     /// result: a finished run (completed or diverged) is read back; a run directory without a finished
-    /// run (never started, killed, interrupted) is a row marked missing with NaN numbers.
+    /// run (never started, killed, interrupted, or being written) is a row marked missing with NaN numbers.
+    /// Every cell is verified first: its config.json must describe the cell's run, and a finished run's
+    /// metrics.csv must parse and end at the step its summary.json records. A cell that fails is a
+    /// missing row marked damaged; its files are moved into a damaged-… folder inside it and its
+    /// config.json rewritten, so the next run of jobs.txt trains it again.
     /// </summary>
     public static SweepResult Collect(string directory, IProgressSink? progress = null)
     {
@@ -100,6 +147,9 @@ public static class SweepJobs
         string config = Path.Combine(dir, "config.json");
         if (!File.Exists(config))
             throw new FileNotFoundException($"Option '--collect' names '{dir}', which has no config.json; expected a directory written by `curvature sweep --emit`.", config);
+        // A train run's or an in-process sweep's folder is never collected into (collect would overwrite its files).
+        if (!File.Exists(Path.Combine(dir, JobsFile)))
+            throw new ArgumentException($"Option '--collect' names '{dir}', which has no {JobsFile}; expected a directory written by `curvature sweep --emit`.", "collect");
         var spec = RunJson.Load<SweepSpec>(config) with { Out = dir };
         spec.Validate();
         // The first cell's run: the sweep's own run may lack the α's an interp run needs to validate.
@@ -112,18 +162,20 @@ public static class SweepJobs
             var o = SweepExperiment.At(spec, cell.Point) with { Seed = cell.Seed };
             var ospec = new OptimizerSpec(spec.Run.Optimizer, o.AlphaDom, o.AlphaBulk);
             string cellDir = Path.Combine(dir, cell.Name);
-            TrainingSummary? s = RunDirectory.IsFinished(cellDir) ? RunDirectory.Summary(cellDir) : null;
-            if (s is { Status: TrainingStatus.Completed or TrainingStatus.Diverged })
+            var expected = CellSpec(spec, cell, cellDir) with { CheckpointEvery = DefaultCheckpointEvery(spec) };
+            var state = Inspect(cellDir, expected, out var s, out var metrics);
+            if (state.Length == 0)
             {
-                var summary = RunDirectory.Read(cellDir, cell.Name, ospec, o.LearningRate, out var metrics);
-                summary = summary.WithTarget(target, metrics) with { Name = cell.Name };
-                rows.Add(new SweepRow(cell.Point, cell.Seed, cell.Name, ospec, o, summary, summary.Diverged ? summary.StoppedAt : null, metrics));
+                var summary = RunDirectory.Summarize(s!, metrics!, cell.Name, ospec, o.LearningRate);
+                summary = summary.WithTarget(target, metrics!) with { Name = cell.Name };
+                rows.Add(new SweepRow(cell.Point, cell.Seed, cell.Name, ospec, o, summary, summary.Diverged ? summary.StoppedAt : null, metrics!));
+                continue;
             }
-            else
+            rows.Add(new SweepRow(cell.Point, cell.Seed, cell.Name, ospec, o, RunSummary.Missing(cell.Name, ospec, o.LearningRate), null, [], Missing: true)
             {
-                rows.Add(new SweepRow(cell.Point, cell.Seed, cell.Name, ospec, o, RunSummary.Missing(cell.Name, ospec, o.LearningRate), null, [], Missing: true));
-                progress?.Message($"{cell.Name}: missing ({(s is null ? "no finished run" : s.Status.ToString().ToLowerInvariant())})");
-            }
+                Damage = state.StartsWith("damaged", StringComparison.Ordinal) ? state : null,
+            });
+            progress?.Message($"{cell.Name}: {state}");
         }
         var result = new SweepSummary
         {
@@ -133,5 +185,72 @@ public static class SweepJobs
             Seconds = rows.Where(r => !r.Missing).Sum(r => r.Summary.Seconds),
         };
         return new SweepResult(spec, problem, rows, result, initialLoss);
+    }
+
+    /// <summary>
+    /// Verifies one cell: "" when it holds a finished run of its own spec (then <paramref name="summary"/> and
+    /// <paramref name="metrics"/> are its files), else why it is missing ("missing (…)") or damaged ("damaged (…); …").
+    /// </summary>
+    static string Inspect(string cellDir, TrainSpec expected, out TrainingSummary? summary, out IReadOnlyList<MetricsRow>? metrics)
+    {
+        summary = null;
+        metrics = null;
+        if (!Directory.Exists(cellDir)) return "missing (no run directory)";
+        DirectoryLock held;
+        try { held = DirectoryLock.Acquire(cellDir, "collect"); }
+        catch (IOException e) { return $"missing (being written: {e.Message.TrimEnd('.')})"; }
+        using (held)
+        {
+            string? damage = null;
+            string config = Path.Combine(cellDir, TrainingRun.ConfigFile);
+            try
+            {
+                if (!File.Exists(config)) damage = "no config.json";
+                else if (FirstDifference(RunJson.Serialize(RunJson.Load<TrainSpec>(config).Run), RunJson.Serialize(expected.Run), "run") is string d)
+                    damage = $"config.json describes another run: {d}";
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException)
+            {
+                damage = $"config.json unreadable: {e.Message.TrimEnd('.')}";
+            }
+            if (damage is null && File.Exists(Path.Combine(cellDir, TrainingRun.SummaryFile)))
+            {
+                try
+                {
+                    var s = RunDirectory.Summary(cellDir);
+                    if (s.Status is TrainingStatus.Completed or TrainingStatus.Diverged)
+                    {
+                        if (!File.Exists(Path.Combine(cellDir, TrainingRun.MetricsFile))) damage = "summary.json without metrics.csv";
+                        else
+                        {
+                            var rows = RunDirectory.Metrics(cellDir);
+                            long last = s.StoppedAt ?? s.Steps;
+                            if (rows.Count == 0) damage = $"metrics.csv has no rows but summary.json records step {last}";
+                            else if (rows[^1].Step != last) damage = $"metrics.csv ends at step {rows[^1].Step} but summary.json records step {last}";
+                            else { summary = s; metrics = rows; }
+                        }
+                    }
+                }
+                catch (Exception e) when (e is InvalidDataException or IOException or FormatException or ArgumentException or NotSupportedException or System.Text.Json.JsonException)
+                {
+                    damage = e.Message.TrimEnd('.');
+                }
+            }
+            if (damage is not null) return Quarantine(cellDir, expected, damage);
+            if (summary is not null) return "";
+            var status = File.Exists(Path.Combine(cellDir, TrainingRun.SummaryFile)) ? RunDirectory.Summary(cellDir).Status.ToString().ToLowerInvariant() : "no finished run";
+            return $"missing ({status})";
+        }
+    }
+
+    /// <summary>Moves a damaged cell's files into a damaged-… folder inside it and writes its config.json afresh, so its job starts it again.</summary>
+    static string Quarantine(string cellDir, TrainSpec expected, string damage)
+    {
+        string aside = Path.Combine(cellDir, "damaged-" + DateTime.UtcNow.ToString("yyyyMMddTHHmmssfff", CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(aside);
+        foreach (var file in Directory.GetFiles(cellDir).Where(f => Path.GetFileName(f) != DirectoryLock.FileName))
+            File.Move(file, Path.Combine(aside, Path.GetFileName(file)));
+        RunJson.Save(Path.Combine(cellDir, TrainingRun.ConfigFile), expected);
+        return $"damaged ({damage}); its files were moved to {aside} and the next run of {JobsFile} trains it again";
     }
 }

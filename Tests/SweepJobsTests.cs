@@ -159,4 +159,69 @@ public sealed class SweepJobsTests
         foreach (var cell in Directory.GetDirectories(Dir("jobs")))
             File.Exists(Path.Combine(cell, Curvature.Core.DirectoryLock.FileName)).Should().BeFalse("every writer released its run");
     }
+
+    [Test]
+    public void Collect_reports_truncated_header_only_and_foreign_cells_damaged_collects_the_rest_and_the_next_jobs_run_redoes_them()
+    {
+        Ok([.. Grid, "--emit", Dir("jobs")]);
+        RunJobs(Dir("jobs"));
+        Ok(["sweep", "--collect", Dir("jobs")]);
+        var whole = WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).ToList();
+        var cells = Directory.GetDirectories(Dir("jobs")).Order().ToList();
+
+        // Truncated: the last two rows gone, summary.json still "completed".
+        string truncated = Path.Combine(cells[1], "metrics.csv");
+        var lines = File.ReadAllLines(truncated);
+        File.WriteAllLines(truncated, lines[..^2]);
+        // Header only.
+        File.WriteAllLines(Path.Combine(cells[3], "metrics.csv"), [File.ReadAllLines(Path.Combine(cells[3], "metrics.csv"))[0]]);
+        // A finished run of another cell (same k and seed, another η) dropped in whole.
+        foreach (var f in Directory.GetFiles(cells[4])) File.Copy(f, Path.Combine(cells[0], Path.GetFileName(f)), overwrite: true);
+
+        var (code, stdout, stderr) = CliProcess.Run(["sweep", "--collect", Dir("jobs")]);
+        code.Should().Be(0, stderr);
+        var damaged = stdout.Split('\n').Where(l => l.Contains(": damaged (", StringComparison.Ordinal)).ToList();
+        damaged.Should().HaveCount(3, stdout);
+        damaged.Should().ContainSingle(l => l.StartsWith(Path.GetFileName(cells[1]), StringComparison.Ordinal) && l.Contains($"metrics.csv ends at step 10 but summary.json records step 20", StringComparison.Ordinal));
+        damaged.Should().ContainSingle(l => l.StartsWith(Path.GetFileName(cells[3]), StringComparison.Ordinal) && l.Contains("metrics.csv has no rows", StringComparison.Ordinal));
+        damaged.Should().ContainSingle(l => l.StartsWith(Path.GetFileName(cells[0]), StringComparison.Ordinal) && l.Contains("config.json describes another run: run.learning_rate is 0.2, expected 0.1", StringComparison.Ordinal));
+        stdout.Should().Contain("(8 runs, 3 missing, 3 damaged, 0 diverged)");
+        var table = CsvTable.Load(Path.Combine(Dir("jobs"), "sweep.csv"));
+        table.Column("missing").Should().Equal(1, 1, 0, 1, 0, 0, 0, 0);
+        var now = WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).ToList();
+        foreach (int i in new[] { 2, 4, 5, 6, 7 })
+            now[i + 1].Should().Be(whole[i + 1], "the intact cells are collected as before");
+        File.ReadAllText(Path.Combine(Dir("jobs"), "report.md")).Should().Contain("**damaged**");
+
+        // The next run of jobs.txt trains exactly the damaged cells again: the table is whole.
+        RunJobs(Dir("jobs"));
+        Ok(["sweep", "--collect", Dir("jobs")]);
+        WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).Should().Equal(whole);
+    }
+
+    [Test]
+    public void Emit_refuses_a_folder_emitted_under_another_spec_and_collect_refuses_a_folder_not_emitted()
+    {
+        Ok([.. Grid, "--emit", Dir("jobs")]);
+        byte[] jobs = File.ReadAllBytes(Path.Combine(Dir("jobs"), SweepJobs.JobsFile));
+        Ok([.. Grid, "--emit", Dir("jobs")]); // the same spec again: allowed
+        var (code, _, err) = CliProcess.Run([.. Grid.Select(a => a == "20" ? "30" : a), "--emit", Dir("jobs")]);
+        code.Should().Be(2);
+        err.Trim().Should().Be($"error: Option '--emit' names '{Dir("jobs")}', which holds a sweep emitted under another spec (config.json: run.steps is 20, expected 30); expected a new folder or one emitted with the same spec: remove it or choose another --emit.");
+        File.ReadAllBytes(Path.Combine(Dir("jobs"), SweepJobs.JobsFile)).Should().Equal(jobs, "the refused emit changed nothing");
+
+        // A train run's folder: collect refuses it and leaves its files as they were.
+        string run = Dir("train");
+        Ok(["train", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--test-data", "none", "--steps", "5", "--batch", "10", "-k", "2", "--hessian-batch", "0", "--quiet", "--out", run]);
+        var before = Directory.GetFiles(run).ToDictionary(f => f, File.ReadAllBytes);
+        var (code2, _, err2) = CliProcess.Run(["sweep", "--collect", run]);
+        code2.Should().Be(2);
+        err2.Trim().Should().Be($"error: Option '--collect' names '{run}', which has no jobs.txt; expected a directory written by `curvature sweep --emit`.");
+        Directory.GetFiles(run).Should().BeEquivalentTo(before.Keys);
+        foreach (var (f, bytes) in before) File.ReadAllBytes(f).Should().Equal(bytes, $"{f} is untouched");
+        // Nor can a train run be emitted over.
+        var (code3, _, err3) = CliProcess.Run([.. Grid, "--emit", run]);
+        code3.Should().Be(2);
+        err3.Should().Contain($"Option '--emit' names '{run}', which holds a sweep emitted under another spec");
+    }
 }
