@@ -30,7 +30,7 @@ public sealed class ExportDataCommand : Command<ExportDataCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var data = DataSpec.Parse(settings.Data);
-        Directory.CreateDirectory(settings.Out);
+        CliFiles.OutputDirectory(settings.Out, "out");
         string x = Path.Combine(settings.Out, "X.npy");
         string y = Path.Combine(settings.Out, "y.npy");
         Npy.Write(x, data.X);

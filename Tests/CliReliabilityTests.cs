@@ -187,6 +187,26 @@ public class CliReliabilityTests
     }
 
     [Test]
+    public void Under_a_file_size_limit_the_run_stops_with_one_error_line_instead_of_dying_by_SIGXFSZ()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("ulimit -f and SIGXFSZ: Linux only.");
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // The runtime's W^X double mapping needs a file as large as its code heap: off, so only our outputs meet the limit.
+        psi.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        psi.Environment["CURVATURE_BLAS"] = "libopenblas.so.0";
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("ulimit -f 20; exec dotnet \"$0\" \"$@\"");
+        foreach (var a in new[] { CliProcess.Dll, "train", "--arch", "4-64-64-3", "--data", "gmm:200:4:3:1", "--test-data", "none", "--steps", "200", "--eval-every", "1",
+            "--hessian-batch", "0", "--quiet", "--save-theta", "--out", Path.Combine(_dir, "big") }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit(120_000).Should().BeTrue();
+        p.ExitCode.Should().Be(1, "an error exit, not 128 + SIGXFSZ (153)");
+        err.Result.Trim().Should().StartWith("error: A file grew past the file-size limit (ulimit -f)").And.NotContain("\n");
+    }
+
+    [Test]
     public void A_kill_9_while_checkpointing_every_step_leaves_a_run_that_resumes_to_the_uninterrupted_bytes()
     {
         if (!OperatingSystem.IsLinux()) Assert.Ignore("POSIX signals: Linux only.");
