@@ -41,6 +41,15 @@ public sealed class SweepSettings : RunSettings
     [CommandOption("--emit <DIR>"), Description("Write the grid × seeds as resumable `train` jobs (DIR/jobs.txt for GNU parallel, DIR/slurm.sh for Slurm) instead of running them.")]
     public string? Emit { get; init; }
 
+    [CommandOption("--slurm-time <TIME>"), Description("With --emit: #SBATCH --time of every array task, e.g. 02:00:00 (default: the partition's).")]
+    public string? SlurmTime { get; init; }
+
+    [CommandOption("--slurm-mem <SIZE>"), Description("With --emit: #SBATCH --mem of every array task, e.g. 4G (default: the partition's).")]
+    public string? SlurmMem { get; init; }
+
+    [CommandOption("--slurm-max-array <N>"), Description("With --emit: the cluster's MaxArraySize; larger grids are split into slurm.sh, slurm-2.sh, … (default 1001).")]
+    public string? SlurmMaxArray { get; init; }
+
     [CommandOption("--collect <DIR>"), Description("Build sweep.csv and the report from the run directories of an emitted sweep (missing runs reported).")]
     public string? Collect { get; init; }
 
@@ -87,9 +96,10 @@ public sealed class SweepCommand : Command<SweepSettings>
         if (settings.Emit is not null)
         {
             string dll = System.Reflection.Assembly.GetEntryAssembly()?.Location ?? typeof(SweepCommand).Assembly.Location;
-            int n = SweepJobs.Emit(spec, settings.Emit, $"dotnet {dll}");
+            var slurm = new SlurmOptions(settings.SlurmTime, settings.SlurmMem, RunSettings.Integer(settings.SlurmMaxArray, "slurm-max-array") ?? 1001);
+            int n = SweepJobs.Emit(spec, settings.Emit, $"dotnet {dll}", slurm);
             string dir = Path.GetFullPath(settings.Emit);
-            Console.WriteLine($"{n} jobs: {Path.Combine(dir, SweepJobs.JobsFile)} (parallel -j 2 < jobs.txt) and {Path.Combine(dir, SweepJobs.SlurmFile)} (sbatch); then curvature sweep --collect {dir}");
+            Console.WriteLine($"{n} jobs: {Path.Combine(dir, SweepJobs.JobsFile)} (sh {Path.Combine(dir, SweepJobs.ParallelFile)}: GNU parallel with --termseq INT,30000,KILL,25) and {Path.Combine(dir, SweepJobs.SlurmFile)} (sbatch); then curvature sweep --collect {dir}");
             return 0;
         }
         var result = ProgressDisplay.Run("sweep", (long)spec.Cells().Count * spec.Run.Steps, sink =>

@@ -6,7 +6,7 @@ using Curvature.Optimizers;
 namespace Curvature.Experiments;
 
 /// <summary>
-/// A sweep on an existing scheduler: <see cref="Emit"/> writes every (grid point, seed) run as an
+/// A sweep on an existing scheduler: <see cref="Emit(SweepSpec, string, string, int?)"/> writes every (grid point, seed) run as an
 /// independent, resumable `curvature train` job — one shell line each in jobs.txt (for GNU
 /// parallel) and a Slurm job-array script running line $SLURM_ARRAY_TASK_ID — and
 /// <see cref="Collect"/> builds sweep.csv and the report from the run directories, reporting
@@ -30,8 +30,18 @@ public static class SweepJobs
     /// that variable is set, else as <paramref name="defaultCommand"/> (e.g. "dotnet /path/curvature.dll").
     /// Returns the number of jobs.
     /// </summary>
-    public static int Emit(SweepSpec spec, string directory, string defaultCommand, int? checkpointEvery = null)
+    public static int Emit(SweepSpec spec, string directory, string defaultCommand, int? checkpointEvery = null) =>
+        Emit(spec, directory, defaultCommand, new SlurmOptions(), checkpointEvery);
+
+    /// <summary>
+    /// <see cref="Emit(SweepSpec, string, string, int?)"/> with the Slurm script's settings: time and memory
+    /// limits, and the cluster's MaxArraySize — a larger grid is split into several array scripts
+    /// (slurm.sh, slurm-2.sh, …), each task running its own line of jobs.txt.
+    /// </summary>
+    public static int Emit(SweepSpec spec, string directory, string defaultCommand, SlurmOptions slurm, int? checkpointEvery = null)
     {
+        ArgumentNullException.ThrowIfNull(slurm);
+        slurm.Validate();
         ArgumentNullException.ThrowIfNull(spec);
         if (string.IsNullOrWhiteSpace(directory)) throw new ArgumentException("Option '--emit' was empty; expected a directory.", "emit");
         if (string.IsNullOrWhiteSpace(defaultCommand)) throw new ArgumentException("Argument 'defaultCommand' was empty; expected the command that runs curvature.", nameof(defaultCommand));
@@ -59,9 +69,26 @@ public static class SweepJobs
                 $"grep -qsE '\"status\": \"(completed|diverged)\"' {summary} || ${{CURVATURE:-{defaultCommand}}} train --config {Path.Combine(cellDir, TrainingRun.ConfigFile)} --out {cellDir} --quiet $(test -f {checkpoint} && echo --resume {checkpoint})\n");
         }
         AtomicFile.WriteAllText(Path.Combine(dir, JobsFile), jobs.ToString());
-        AtomicFile.WriteAllText(Path.Combine(dir, SlurmFile), Slurm(dir, cells.Count));
+        int parts = (cells.Count + slurm.MaxArraySize - 2) / (slurm.MaxArraySize - 1);
+        var scripts = Enumerable.Range(1, Math.Max(1, parts)).Select(i => Path.Combine(dir, SlurmScript(i))).ToList();
+        for (int i = 0; i < scripts.Count; i++)
+            AtomicFile.WriteAllText(scripts[i], Slurm(dir, cells.Count, i * (slurm.MaxArraySize - 1), Math.Min(slurm.MaxArraySize - 1, cells.Count - i * (slurm.MaxArraySize - 1)), scripts, slurm));
+        AtomicFile.WriteAllText(Path.Combine(dir, ParallelFile), string.Create(CultureInfo.InvariantCulture, $$"""
+            #!/bin/sh
+            # Runs the sweep's jobs with GNU parallel, JOBS (default 2) at a time. On Ctrl-C parallel sends
+            # SIGINT to every job and waits 30 s — a job ends its step and writes an interrupted checkpoint —
+            # before it kills; rerun this script to resume. Then: curvature sweep --collect {{dir}}
+            exec parallel --will-cite --termseq INT,30000,KILL,25 -j "${JOBS:-2}" < {{Path.Combine(dir, JobsFile)}}
+
+            """));
         return cells.Count;
     }
+
+    /// <summary>The script that runs jobs with GNU parallel, with the signal sequence a job needs to stop cleanly.</summary>
+    public const string ParallelFile = "parallel.sh";
+
+    /// <summary>The name of the <paramref name="part"/>-th Slurm array script (slurm.sh, slurm-2.sh, …).</summary>
+    public static string SlurmScript(int part) => part == 1 ? SlurmFile : string.Create(CultureInfo.InvariantCulture, $"slurm-{part}.sh");
 
     /// <summary>Checkpoints every tenth of the run unless the caller says otherwise.</summary>
     static int DefaultCheckpointEvery(SweepSpec spec) => Math.Max(1, spec.Run.Steps / 10);
@@ -114,19 +141,27 @@ public static class SweepJobs
         return new TrainSpec { Run = ospec.Apply(o), Out = cellDirectory, SaveTheta = true };
     }
 
-    static string Slurm(string dir, int count) => string.Create(CultureInfo.InvariantCulture, $$"""
+    static string Slurm(string dir, int total, int offset, int count, IReadOnlyList<string> scripts, SlurmOptions o) => string.Create(CultureInfo.InvariantCulture, $$"""
         #!/bin/bash
-        # Runs the sweep's jobs as a Slurm job array, one array task per line of jobs.txt:
-        #   sbatch {{Path.Combine(dir, SlurmFile)}}
+        # Runs the sweep's jobs as a Slurm job array, one array task per line of jobs.txt
+        # (this script: lines {{offset + 1}}-{{offset + count}} of {{total}}). Submit every part:
+        {{string.Join("\n", scripts.Select(f => "#   sbatch " + f))}}
         # then, when they have finished: curvature sweep --collect {{dir}}
         # Set CURVATURE (e.g. export CURVATURE="dotnet /path/to/curvature.dll") if the tool lives
-        # elsewhere on the cluster. A rerun of a task resumes its run from the last checkpoint.
+        # elsewhere on the cluster. A rerun or requeue of a task resumes its run from the last checkpoint
+        # and appends to its log.
         #SBATCH --job-name=curvature-sweep
         #SBATCH --array=1-{{count}}
         #SBATCH --cpus-per-task=1
+        #SBATCH --open-mode=append
         #SBATCH --output={{Path.Combine(dir, "slurm-%A_%a.out")}}
-        set -eu
-        line=$(sed -n "${SLURM_ARRAY_TASK_ID}p" {{Path.Combine(dir, JobsFile)}})
+        {{(o.Time is null ? "" : "#SBATCH --time=" + o.Time + "\n")}}{{(o.Memory is null ? "" : "#SBATCH --mem=" + o.Memory + "\n")}}set -eu
+        line_number=$(( ${SLURM_ARRAY_TASK_ID:-0} + {{offset}} ))
+        if [ "${SLURM_ARRAY_TASK_ID:-0}" -lt 1 ] || [ "${SLURM_ARRAY_TASK_ID:-0}" -gt {{count}} ]; then
+          echo "error: SLURM_ARRAY_TASK_ID is '${SLURM_ARRAY_TASK_ID:-}'; expected 1-{{count}} (line $line_number is not one of the {{total}} jobs)" >&2
+          exit 2
+        fi
+        line=$(sed -n "${line_number}p" {{Path.Combine(dir, JobsFile)}})
         exec sh -c "$line"
 
         """);
@@ -252,5 +287,23 @@ public static class SweepJobs
             File.Move(file, Path.Combine(aside, Path.GetFileName(file)));
         RunJson.Save(Path.Combine(cellDir, TrainingRun.ConfigFile), expected);
         return $"damaged ({damage}); its files were moved to {aside} and the next run of {JobsFile} trains it again";
+    }
+}
+
+/// <summary>Settings of the emitted Slurm scripts.</summary>
+/// <param name="Time">#SBATCH --time (e.g. 02:00:00), or none (the partition's default).</param>
+/// <param name="Memory">#SBATCH --mem (e.g. 4G), or none.</param>
+/// <param name="MaxArraySize">The cluster's MaxArraySize (slurm.conf; default 1001): array indices stay below it, a larger grid is split.</param>
+public sealed record SlurmOptions(string? Time = null, string? Memory = null, int MaxArraySize = 1001)
+{
+    /// <summary>Checks the values that go into #SBATCH lines; messages name the option.</summary>
+    public void Validate()
+    {
+        if (MaxArraySize < 2)
+            throw new ArgumentOutOfRangeException("slurm-max-array", $"Option '--slurm-max-array' was {MaxArraySize}; expected the cluster's MaxArraySize, at least 2.");
+        if (Time is not null && !System.Text.RegularExpressions.Regex.IsMatch(Time, @"^[0-9]+([-:][0-9]+){0,3}$"))
+            throw new ArgumentException($"Option '--slurm-time' was '{Time}'; expected a Slurm time such as 30, 02:00:00 or 1-12:00:00.", "slurm-time");
+        if (Memory is not null && !System.Text.RegularExpressions.Regex.IsMatch(Memory, @"^[0-9]+[KMGT]?$"))
+            throw new ArgumentException($"Option '--slurm-mem' was '{Memory}'; expected a Slurm memory size such as 4000, 4G or 512M.", "slurm-mem");
     }
 }

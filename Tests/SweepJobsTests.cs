@@ -224,4 +224,50 @@ public sealed class SweepJobsTests
         code3.Should().Be(2);
         err3.Should().Contain($"Option '--emit' names '{run}', which holds a sweep emitted under another spec");
     }
+
+    static (int Code, string Stdout, string Stderr) Task(string script, string taskId)
+    {
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(script);
+        psi.Environment["SLURM_ARRAY_TASK_ID"] = taskId;
+        psi.Environment["CURVATURE"] = "echo"; // the job prints the train command it would run
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit(60_000).Should().BeTrue();
+        return (p.ExitCode, output, err.Result);
+    }
+
+    [Test]
+    public void Slurm_scripts_split_a_grid_past_max_array_size_cover_every_job_once_refuse_other_task_ids_and_append_their_logs()
+    {
+        Ok([.. Grid, "--emit", Dir("jobs"), "--slurm-max-array", "4", "--slurm-time", "00:30:00", "--slurm-mem", "2G"]);
+        string[] scripts = ["slurm.sh", "slurm-2.sh", "slurm-3.sh"];
+        File.Exists(Path.Combine(Dir("jobs"), "slurm-4.sh")).Should().BeFalse("8 jobs in arrays of at most 3 tasks (indices below MaxArraySize 4) make 3 scripts");
+        var run = new List<string>();
+        foreach (var script in scripts.Select(f => Path.Combine(Dir("jobs"), f)))
+        {
+            string text = File.ReadAllText(script);
+            text.Should().Contain("#SBATCH --open-mode=append").And.Contain("#SBATCH --time=00:30:00").And.Contain("#SBATCH --mem=2G");
+            int count = int.Parse(System.Text.RegularExpressions.Regex.Match(text, "#SBATCH --array=1-([0-9]+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            count.Should().BeLessThan(4);
+            for (int task = 1; task <= count; task++)
+            {
+                var (code, stdout, stderr) = Task(script, task.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                code.Should().Be(0, stderr);
+                run.Add(stdout.Split(' ')[2]); // train --config <cell>/config.json …
+            }
+            foreach (var outside in new[] { "0", (count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) })
+            {
+                var (code, stdout, stderr) = Task(script, outside);
+                code.Should().Be(2, $"task {outside} of {script} is outside its array");
+                stdout.Should().BeEmpty("no job runs");
+                stderr.Trim().Should().StartWith($"error: SLURM_ARRAY_TASK_ID is '{outside}'; expected 1-{count}");
+            }
+        }
+        run.Should().Equal(Directory.GetDirectories(Dir("jobs")).Order().Select(d => Path.Combine(d, "config.json")), "every job once, in jobs.txt order");
+        File.ReadAllText(Path.Combine(Dir("jobs"), SweepJobs.ParallelFile)).Should().Contain("parallel --will-cite --termseq INT,30000,KILL,25 -j");
+        CliProcess.Run([.. Grid, "--emit", Dir("bad"), "--slurm-time", "2 hours"]).Stderr.Trim()
+            .Should().Be("error: Option '--slurm-time' was '2 hours'; expected a Slurm time such as 30, 02:00:00 or 1-12:00:00.");
+    }
 }
