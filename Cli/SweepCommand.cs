@@ -110,7 +110,7 @@ public sealed class SweepCommand : Command<SweepSettings>
         });
         var summary = result.Summary;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")} ({summary.Runs.Count} runs, {summary.Runs.Count(r => r.Diverged)} diverged, {ReportWriter.Num(summary.Seconds)} s)"));
+            $"{(summary.Status == Curvature.Optimizers.TrainingStatus.Interrupted ? "interrupted: " : "")}report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")} ({summary.Runs.Count} runs, {result.Rows.Count(r => r.Missing)} missing, {summary.Runs.Count(r => r.Diverged)} diverged, {ReportWriter.Num(summary.Seconds)} s)"));
         return 0;
     }
 }
