@@ -121,7 +121,7 @@ internal sealed class ProductCommand : Command<ProductCommand.Settings>
         var objective = new Objective(model, LossNames.Parse(settings.Loss), data,
             new ObjectiveOptions { Threads = settings.Threads > 0 ? settings.Threads : Environment.ProcessorCount, ChunkSize = settings.Chunk });
         double[] theta = settings.Theta is null ? model.Initialize(settings.Seed) : ThetaFiles.Read(settings.Theta, model, "theta");
-        Directory.CreateDirectory(settings.Out);
+        CliFiles.OutputDirectory(settings.Out, "out");
 
         double loss;
         string file;
@@ -176,5 +176,20 @@ static class CliFiles
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+    }
+
+    /// <summary>Creates the output folder an option names; a file there, or a folder that cannot be made, is an error naming the option.</summary>
+    public static void OutputDirectory(string dir, string option)
+    {
+        if (File.Exists(dir))
+            throw new ArgumentException($"Option '--{option}' names '{dir}', which is a file; expected a directory (new or existing).", option);
+        try
+        {
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Option '--{option}' names '{dir}', which cannot be created ({e.Message.TrimEnd('.')}); expected a writable directory.", e);
+        }
     }
 }

@@ -9,7 +9,7 @@ namespace Curvature.Cli;
 /// The `curvature` tool. Every command is registered here; every failure, from the
 /// parser or from the engine, ends as one line on stderr and a non-zero exit code.
 /// </summary>
-internal static class CurvatureApp
+internal static partial class CurvatureApp
 {
     /// <summary>Exit code of a run stopped by SIGINT/SIGTERM after writing its checkpoint and summary (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
@@ -64,6 +64,7 @@ internal static class CurvatureApp
                     config.AddBranch(group.Key, branch => { foreach (var c in group) RegisterBranch(branch, c.Path[1], c); });
             }
         });
+        IgnoreFileSizeSignal();
         using var cancel = new CancellationTokenSource();
         // SIGINT/SIGTERM: the running command finishes its step, writes what it has and returns;
         // the default (killing the process at once) is cancelled. A second signal then kills.
@@ -87,13 +88,29 @@ internal static class CurvatureApp
             stderr.WriteLine("error: " + OneLine(e));
             if (Environment.GetEnvironmentVariable("CURVATURE_TRACE") == "1") stderr.WriteLine(e.ToString());
             if (cancel.IsCancellationRequested && e is OperationCanceledException) return InterruptedExitCode;
-            return e is CommandParseException or CommandRuntimeException or ArgumentException or FormatException ? 2 : 1;
+            return !IsFileTooLarge(Innermost(e)) && e is CommandParseException or CommandRuntimeException or ArgumentException or FormatException ? 2 : 1;
         }
         finally
         {
             foreach (var h in handlers) h.Dispose();
         }
     }
+
+    /// <summary>
+    /// Under a file-size limit (ulimit -f) the kernel kills a writer with SIGXFSZ, leaving no error line. Ignored,
+    /// the write fails with EFBIG instead: an IOException the caller reports in one line like any full disk.
+    /// </summary>
+    static void IgnoreFileSizeSignal()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        const int SigXfsz = 25;
+        try { _ = Signal(SigXfsz, 1 /* SIG_IGN */); }
+        catch (EntryPointNotFoundException) { }
+        catch (DllNotFoundException) { }
+    }
+
+    [LibraryImport("libc", EntryPoint = "signal")]
+    private static partial nint Signal(int signal, nint handler);
 
     static void RegisterBranch(IConfigurator<CommandSettings> config, string name, CommandEntry entry) =>
         typeof(CurvatureApp).GetMethod(nameof(AddTyped), BindingFlags.NonPublic | BindingFlags.Static)!
@@ -117,15 +134,26 @@ internal static class CurvatureApp
         .Select(a => a.Length >= 3 && a.StartsWith("--", StringComparison.Ordinal) && char.IsAsciiLetter(a[2]) && (a.Length == 3 || a[3] == '=') ? a[1..] : a)
         .ToArray();
 
-    static string OneLine(Exception e)
+    /// <summary>EFBIG from a write: .NET reports it as an ArgumentOutOfRangeException with this text (invariant globalization).</summary>
+    static bool IsFileTooLarge(Exception e) =>
+        e is ArgumentOutOfRangeException && e.Message.StartsWith("Specified file length was too large for the file system", StringComparison.Ordinal);
+
+    static Exception Innermost(Exception e)
     {
         var inner = e;
         while (inner is System.Reflection.TargetInvocationException or AggregateException && inner.InnerException != null)
             inner = inner.InnerException;
+        return inner;
+    }
+
+    static string OneLine(Exception e)
+    {
+        var inner = Innermost(e);
         string message = inner switch
         {
             OutOfMemoryException => "Out of memory; expected sizes within the stated limits (see docs/reliability.md) — reduce --arch, --data, --batch, --hessian-batch or -k.",
             OverflowException => $"A size overflowed ({inner.Message}); expected sizes within the stated limits (see docs/reliability.md).",
+            _ when IsFileTooLarge(inner) => "A file grew past the file-size limit (ulimit -f) or the file system's largest file; the write failed (EFBIG) and the run stopped; expected room for the outputs (raise the limit, then resume from the last checkpoint).",
             _ => inner.Message,
         };
         // ArgumentException appends " (Parameter 'x')", also inside wrapped messages; ours already name the option.

@@ -31,7 +31,7 @@ internal sealed class ExportDataCommand : Command<ExportDataCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var data = DataSpec.Parse(settings.Data);
-        Directory.CreateDirectory(settings.Out);
+        CliFiles.OutputDirectory(settings.Out, "out");
         string x = Path.Combine(settings.Out, "X.npy");
         string y = Path.Combine(settings.Out, "y.npy");
         Npy.Write(x, data.X);

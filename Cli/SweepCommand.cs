@@ -42,6 +42,15 @@ internal sealed class SweepSettings : RunSettings
     [CommandOption("--emit <DIR>"), Description("Write the grid × seeds as resumable `train` jobs (DIR/jobs.txt for GNU parallel, DIR/slurm.sh for Slurm) instead of running them.")]
     public string? Emit { get; init; }
 
+    [CommandOption("--slurm-time <TIME>"), Description("With --emit: #SBATCH --time of every array task, e.g. 02:00:00 (default: the partition's).")]
+    public string? SlurmTime { get; init; }
+
+    [CommandOption("--slurm-mem <SIZE>"), Description("With --emit: #SBATCH --mem of every array task, e.g. 4G (default: the partition's).")]
+    public string? SlurmMem { get; init; }
+
+    [CommandOption("--slurm-max-array <N>"), Description("With --emit: the cluster's MaxArraySize; larger grids are split into slurm.sh, slurm-2.sh, … (default 1001).")]
+    public string? SlurmMaxArray { get; init; }
+
     [CommandOption("--collect <DIR>"), Description("Build sweep.csv and the report from the run directories of an emitted sweep (missing runs reported).")]
     public string? Collect { get; init; }
 
@@ -83,7 +92,7 @@ internal sealed class SweepCommand : Command<SweepSettings>
             var collected = SweepJobs.Collect(settings.Collect, new ConsoleMessages());
             SweepExperiment.Write(collected);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"report: {Path.Combine(collected.Spec.Out, "report.md")} ({collected.Rows.Count} runs, {collected.Rows.Count(r => r.Missing)} missing, {collected.Rows.Count(r => r.DivergedStep is not null)} diverged)"));
+                $"report: {Path.Combine(collected.Spec.Out, "report.md")} ({collected.Rows.Count} runs, {collected.Rows.Count(r => r.Missing)} missing, {collected.Rows.Count(r => r.Damage is not null)} damaged, {collected.Rows.Count(r => r.DivergedStep is not null)} diverged)"));
             return 0;
         }
         var spec = settings.ToSpec();
@@ -91,9 +100,10 @@ internal sealed class SweepCommand : Command<SweepSettings>
         if (settings.Emit is not null)
         {
             string dll = System.Reflection.Assembly.GetEntryAssembly()?.Location ?? typeof(SweepCommand).Assembly.Location;
-            int n = SweepJobs.Emit(spec, settings.Emit, $"dotnet {dll}");
+            var slurm = new SlurmOptions(settings.SlurmTime, settings.SlurmMem, RunSettings.Integer(settings.SlurmMaxArray, "slurm-max-array") ?? 1001);
+            int n = SweepJobs.Emit(spec, settings.Emit, $"dotnet {dll}", slurm);
             string dir = Path.GetFullPath(settings.Emit);
-            Console.WriteLine($"{n} jobs: {Path.Combine(dir, SweepJobs.JobsFile)} (parallel -j 2 < jobs.txt) and {Path.Combine(dir, SweepJobs.SlurmFile)} (sbatch); then curvature sweep --collect {dir}");
+            Console.WriteLine($"{n} jobs: {Path.Combine(dir, SweepJobs.JobsFile)} (sh {Path.Combine(dir, SweepJobs.ParallelFile)}: GNU parallel with --termseq INT,30000,KILL,25) and {Path.Combine(dir, SweepJobs.SlurmFile)} (sbatch); then curvature sweep --collect {dir}");
             return 0;
         }
         var result = ProgressDisplay.Run("sweep", (long)spec.Cells().Count * spec.Run.Steps, sink =>
@@ -104,7 +114,7 @@ internal sealed class SweepCommand : Command<SweepSettings>
         });
         var summary = result.Summary;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")} ({summary.Runs.Count} runs, {summary.Runs.Count(r => r.Diverged)} diverged, {ReportWriter.Num(summary.Seconds)} s)"));
+            $"{(summary.Status == Curvature.Optimizers.TrainingStatus.Interrupted ? "interrupted: " : "")}report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")} ({summary.Runs.Count} runs, {result.Rows.Count(r => r.Missing)} missing, {summary.Runs.Count(r => r.Diverged)} diverged, {ReportWriter.Num(summary.Seconds)} s)"));
         return 0;
     }
 }

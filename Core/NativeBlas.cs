@@ -110,8 +110,18 @@ public sealed unsafe class NativeBlas : BlasBackend
     /// <inheritdoc/>
     public override string Config => _config
         + (Blas.RoutesLargeGemmsToManaged ? $"; GEMMs of at least {Blas.ManagedGemmRouteMin} multiply-adds and {Blas.ManagedGemmRouteMinDimension} in every dimension on the managed AVX-512 kernel" : "");
-    /// <summary>Threads the native library itself runs on: 1, pinned at load (the facade threads over panels).</summary>
+    /// <summary>Threads the native library itself runs on: 1, pinned at load and re-asserted before every call (the facade threads over panels).</summary>
     public int NativeThreads => _getThreads != null ? _getThreads() : 1;
+
+    /// <summary>
+    /// Puts the library back on one thread when someone else changed it: a host or another library in
+    /// the process may call openblas_set_num_threads after load, and a threaded kernel sums in another
+    /// order (a Bulk-SGD run changed 7,155 of 7,690 parameters). Costs one read of a global when unchanged.
+    /// </summary>
+    void Pin()
+    {
+        if (_getThreads != null && _setThreads != null && _getThreads() != 1) _setThreads(1);
+    }
 
     /// <summary>
     /// Loads the first native library that exports the kernels we need, or returns null
@@ -284,6 +294,7 @@ public sealed unsafe class NativeBlas : BlasBackend
     protected override void GemmCore(Transpose transA, Transpose transB, int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc, int threads)
     {
+        Pin();
         int panels = GemmPartition.Panels(m, n, k, out bool rows, out int size);
         fixed (double* pa = a, pb = b, pc = c)
         {
@@ -365,6 +376,7 @@ public sealed unsafe class NativeBlas : BlasBackend
     protected override void GemvCore(Transpose transA, int m, int n, double alpha, ReadOnlySpan<double> a, int lda,
         ReadOnlySpan<double> x, double beta, Span<double> y, int threads)
     {
+        Pin();
         fixed (double* pa = a, px = x, py = y)
             CBlas.cblas_dgemv(CBlas.RowMajor, Op(transA), m, n, alpha, pa, lda, px, 1, beta, py, 1);
     }
@@ -372,30 +384,35 @@ public sealed unsafe class NativeBlas : BlasBackend
     /// <inheritdoc/>
     protected override double DotCore(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
     {
+        Pin();
         fixed (double* px = x, py = y) return CBlas.cblas_ddot(x.Length, px, 1, py, 1);
     }
 
     /// <inheritdoc/>
     protected override void AxpyCore(double alpha, ReadOnlySpan<double> x, Span<double> y)
     {
+        Pin();
         fixed (double* px = x, py = y) CBlas.cblas_daxpy(x.Length, alpha, px, 1, py, 1);
     }
 
     /// <inheritdoc/>
     protected override void ScalCore(double alpha, Span<double> x)
     {
+        Pin();
         fixed (double* px = x) CBlas.cblas_dscal(x.Length, alpha, px, 1);
     }
 
     /// <inheritdoc/>
     protected override double Nrm2Core(ReadOnlySpan<double> x)
     {
+        Pin();
         fixed (double* px = x) return CBlas.cblas_dnrm2(x.Length, px, 1);
     }
 
     /// <inheritdoc/>
     protected override void SymmetricEigenCore(int n, Span<double> a, Span<double> eigenvalues)
     {
+        Pin();
         // LAPACK is column-major; a symmetric matrix reads the same either way, and the
         // eigenvectors come back as columns of a column-major array, i.e. rows of ours:
         // one transpose at the end puts them in our columns.

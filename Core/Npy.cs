@@ -251,6 +251,9 @@ public static class Npy
 
     internal static InvalidDataException Bad(string name, string what) => new($"{name}: {what}.");
 
+    /// <summary>The dtype and shape from an array's header; the data after it is not read.</summary>
+    internal static (NpyDtype Dtype, int[] Shape) ReadHeaderOnly(Stream s, string name) => ReadHeader(s, name);
+
     static (NpyDtype Dtype, int[] Shape) ReadHeader(Stream s, string name)
     {
         Span<byte> pre = stackalloc byte[8];
@@ -690,6 +693,64 @@ public static class Npz
     {
         Guard.NotNull(stream);
         Guard.NotNull(name);
+        using var zip = Open(stream, name);
+        var result = new OrderedDictionary<string, NpyArray>(StringComparer.Ordinal);
+        long budget = Npy.MaxElements;
+        foreach (var entry in zip.Entries)
+        {
+            string key = Key(entry, name, result.ContainsKey);
+            string where = $"{name}: entry '{Sanitize(entry.FullName)}'";
+            NpyArray array;
+            try
+            {
+                using var s = entry.Open();
+                array = Npy.Read(s, where, minRank: 0, maxRank: Npy.MaxRank, maxElements: budget);
+            }
+            catch (Exception e) when (Unnamed(e, where) is { } named)
+            {
+                throw named;
+            }
+            budget -= (long)(array.Float64?.Length ?? array.Int64!.Length);
+            result.Add(key, array);
+        }
+        return new System.Collections.ObjectModel.ReadOnlyDictionary<string, NpyArray>(result);
+    }
+
+    /// <summary>
+    /// The name, dtype and shape of every array in the archive at <paramref name="path"/>, in archive
+    /// order, from each entry's NPY header alone: no array is decoded, so a caller can check names and
+    /// shapes (and refuse a small file that claims huge arrays) before <see cref="Read(string)"/> allocates.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">As for <see cref="Read(string)"/>, for the archive and the headers.</exception>
+    public static IReadOnlyList<(string Name, NpyDtype Dtype, int[] Shape)> Headers(string path)
+    {
+        Guard.NotNull(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"File '{path}' does not exist; expected an .npz archive.", path);
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var zip = Open(fs, path);
+        var result = new List<(string Name, NpyDtype Dtype, int[] Shape)>();
+        foreach (var entry in zip.Entries)
+        {
+            string key = Key(entry, path, k => result.Exists(r => r.Name == k));
+            string where = $"{path}: entry '{Sanitize(entry.FullName)}'";
+            try
+            {
+                using var s = entry.Open();
+                var (dtype, shape) = Npy.ReadHeaderOnly(s, where);
+                result.Add((key, dtype, shape));
+            }
+            catch (Exception e) when (Unnamed(e, where) is { } named)
+            {
+                throw named;
+            }
+        }
+        return result;
+    }
+
+    static ZipArchive Open(Stream stream, string name)
+    {
         ZipArchive zip;
         try
         {
@@ -699,42 +760,36 @@ public static class Npz
         {
             throw Npy.Bad(name, $"not a zip archive ({OneLine(e.Message)}); expected an .npz written by numpy.savez or numpy.savez_compressed");
         }
-        using (zip)
+        if (zip.Entries.Count > MaxEntries)
         {
-            if (zip.Entries.Count > MaxEntries)
-                throw Npy.Bad(name, $"archive has {zip.Entries.Count} entries; expected at most {MaxEntries} (Npz.MaxEntries)");
-            var result = new OrderedDictionary<string, NpyArray>(StringComparer.Ordinal);
-            long budget = Npy.MaxElements;
-            foreach (var entry in zip.Entries)
-            {
-                string entryName = entry.FullName;
-                string where = $"{name}: entry '{Sanitize(entryName)}'";
-                if (!entryName.EndsWith(".npy", StringComparison.Ordinal) || entryName.Length == 4)
-                    throw Npy.Bad(name, $"entry '{Sanitize(entryName)}' is not an array; expected only NAME.npy entries as numpy.savez writes them");
-                string key = entryName[..^4];
-                if (result.ContainsKey(key))
-                    throw Npy.Bad(name, $"entry '{Sanitize(entryName)}' appears twice; expected unique array names");
-                NpyArray array;
-                try
-                {
-                    using var s = entry.Open();
-                    array = Npy.Read(s, where, minRank: 0, maxRank: Npy.MaxRank, maxElements: budget);
-                }
-                catch (InvalidDataException e) when (!e.Message.StartsWith(where, StringComparison.Ordinal))
-                {
-                    // The zip layer's own complaints (bad deflate data, CRC mismatch) carry no name.
-                    throw Npy.Bad(where, $"corrupt entry data ({OneLine(e.Message)}); expected a valid stored or deflated zip entry");
-                }
-                catch (IOException e) when (e is not FileNotFoundException)
-                {
-                    throw Npy.Bad(where, $"unreadable entry ({OneLine(e.Message)}); expected a valid stored or deflated zip entry");
-                }
-                budget -= (long)(array.Float64?.Length ?? array.Int64!.Length);
-                result.Add(key, array);
-            }
-            return new System.Collections.ObjectModel.ReadOnlyDictionary<string, NpyArray>(result);
+            int count = zip.Entries.Count;
+            zip.Dispose();
+            throw Npy.Bad(name, $"archive has {count} entries; expected at most {MaxEntries} (Npz.MaxEntries)");
         }
+        return zip;
     }
+
+    /// <summary>The array name of an entry (NAME.npy), refusing other entries and repeated names.</summary>
+    static string Key(ZipArchiveEntry entry, string name, Func<string, bool> seen)
+    {
+        string entryName = entry.FullName;
+        if (!entryName.EndsWith(".npy", StringComparison.Ordinal) || entryName.Length == 4)
+            throw Npy.Bad(name, $"entry '{Sanitize(entryName)}' is not an array; expected only NAME.npy entries as numpy.savez writes them");
+        string key = entryName[..^4];
+        if (seen(key))
+            throw Npy.Bad(name, $"entry '{Sanitize(entryName)}' appears twice; expected unique array names");
+        return key;
+    }
+
+    /// <summary>The zip layer's own complaints (bad deflate data, CRC mismatch) carry no name: the same error naming the entry, or null for ours.</summary>
+    static InvalidDataException? Unnamed(Exception e, string where) => e switch
+    {
+        InvalidDataException when !e.Message.StartsWith(where, StringComparison.Ordinal) =>
+            Npy.Bad(where, $"corrupt entry data ({OneLine(e.Message)}); expected a valid stored or deflated zip entry"),
+        IOException and not FileNotFoundException =>
+            Npy.Bad(where, $"unreadable entry ({OneLine(e.Message)}); expected a valid stored or deflated zip entry"),
+        _ => null,
+    };
 
     /// <summary>Writes <paramref name="arrays"/> as an <c>.npz</c> archive at
     /// <paramref name="path"/>, through a temporary file and a rename

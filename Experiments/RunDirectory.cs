@@ -58,7 +58,15 @@ public static class RunDirectory
     {
         var s = Summary(directory);
         metrics = Metrics(directory);
-        var result = new TrainingResult(s.Status, s.StoppedAt, s.Steps, metrics.Count > 0 ? metrics[^1] : null, s.Matvecs, s.Seconds);
+        return Summarize(s, metrics, name, spec, lr);
+    }
+
+    /// <summary>The <see cref="RunSummary"/> of a run from its summary.json and metrics.csv, already read.</summary>
+    public static RunSummary Summarize(TrainingSummary summary, IReadOnlyList<MetricsRow> metrics, string name, OptimizerSpec spec, double lr)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        ArgumentNullException.ThrowIfNull(metrics);
+        var result = new TrainingResult(summary.Status, summary.StoppedAt, summary.Steps, metrics.Count > 0 ? metrics[^1] : null, summary.Matvecs, summary.Seconds);
         return RunSummary.From(name, spec, lr, result, metrics);
     }
 

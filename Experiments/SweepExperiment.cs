@@ -114,6 +114,9 @@ public sealed record SweepResult(SweepSpec Spec, Problem Problem, IReadOnlyList<
 public sealed record SweepRow(GridPoint Point, ulong Seed, string Name, OptimizerSpec Spec, RunSpec Options, RunSummary Summary, long? DivergedStep,
     IReadOnlyList<MetricsRow> Metrics, bool Missing = false)
 {
+    /// <summary>Why `--collect` found this (missing) row's run directory damaged, or null.</summary>
+    public string? Damage { get; init; }
+
     /// <summary>The grid point, by its index.</summary>
     public int Index => Point.Index;
 }
@@ -121,6 +124,9 @@ public sealed record SweepRow(GridPoint Point, ulong Seed, string Name, Optimize
 /// <summary>What sweep measured, as written to its summary.json.</summary>
 public sealed record SweepSummary
 {
+    /// <summary>Completed, or interrupted by a signal (the finished runs and the interrupted one are written; the rest are missing).</summary>
+    public TrainingStatus Status { get; init; } = TrainingStatus.Completed;
+
     /// <summary>The swept rule.</summary>
     public required OptimizerKind Optimizer { get; init; }
     /// <summary>The loss the steps-to-target column counts to.</summary>
@@ -209,21 +215,32 @@ public static class SweepExperiment
         var runs = new List<CompletedRun>();
         var cells = spec.Cells();
         var theta0 = new Dictionary<ulong, double[]>();
+        bool interrupted = false;
         for (int i = 0; i < cells.Count; i++)
         {
             var (p, seed, name) = (cells[i].Point, cells[i].Seed, cells[i].Name);
             var o = pointOptions[p.Index] with { Seed = seed };
             if (!theta0.TryGetValue(seed, out var t0)) theta0[seed] = t0 = problem.Model.Initialize(seed);
             var ospec = new OptimizerSpec(optimizer, o.AlphaDom, o.AlphaBulk);
+            if (interrupted)
+            {
+                rows.Add(new SweepRow(p, seed, name, ospec, o, RunSummary.Missing(name, ospec, o.LearningRate), null, [], Missing: true));
+                continue;
+            }
             string label = spec.Seeds is null ? $"#{p.Index} {p.Label}" : $"#{p.Index} {p.Label} seed {seed}";
-            var run = TrainingRunner.Run(problem, o, ospec, t0, new Labelled(progress, label), (long)i * baseOptions.Steps, null, cancel);
+            // A signal ends the running step: that run is kept as interrupted (its directory resumes), every finished one as it is.
+            var run = TrainingRunner.Run(problem, o, ospec, t0, new Labelled(progress, label), (long)i * baseOptions.Steps, null, cancel, throwWhenCancelled: false);
             run = run with { Name = name, Summary = run.Summary.WithTarget(target, run.Trainer.Metrics) with { Name = name } };
             runs.Add(run);
-            rows.Add(new SweepRow(p, seed, name, ospec, o, run.Summary, run.Result.Diverged ? run.Result.StoppedAt : null, run.Trainer.Metrics.ToList()));
+            interrupted = run.Result.Status == TrainingStatus.Interrupted;
+            rows.Add(interrupted
+                ? new SweepRow(p, seed, name, ospec, o, RunSummary.Missing(name, ospec, o.LearningRate), null, [], Missing: true)
+                : new SweepRow(p, seed, name, ospec, o, run.Summary, run.Result.Diverged ? run.Result.StoppedAt : null, run.Trainer.Metrics.ToList()));
             progress.Message($"{label}: {run.Result.Text}, final loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}");
         }
         var result = new SweepSummary
         {
+            Status = interrupted ? TrainingStatus.Interrupted : TrainingStatus.Completed,
             Optimizer = optimizer,
             TargetLoss = target,
             Runs = rows.Select(r => r.Summary).ToList(),

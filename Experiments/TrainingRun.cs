@@ -125,7 +125,10 @@ public static class TrainingRun
         // The spec as run: the test set resolved (config.json records it), the resume not recorded.
         spec = spec with { Run = problem.Spec };
         var train = problem.TrainObjective;
+        // One writer per run directory: taken before anything in it is read or replaced.
+        using var runLock = DirectoryLock.Acquire(spec.Out);
         var resume = spec.Resume is null ? null : LoadResume(spec.Resume);
+        if (resume is null) RefuseInterrupted(spec.Out);
         var options = spec.Run.TrainerOptions(train.ExampleCount);
         // A cadence derived from --steps is not part of the run: a resume to more steps keeps the
         // checkpoint's (summary.json records it; config.json keeps the spec as given).
@@ -138,12 +141,14 @@ public static class TrainingRun
             : Trainer.Resume(train, problem.TestObjective, options, resume);
         Directory.CreateDirectory(spec.Out);
         string checkpointPath = Path.Combine(spec.Out, CheckpointFile);
-        // A checkpoint of an earlier run here would count bytes of a metrics.csv this run is about to replace.
-        foreach (var stale in new[] { CheckpointFile, DivergedCheckpointFile })
+        // Files of an earlier run go before this run writes anything: its checkpoints would count bytes of a
+        // metrics.csv this run replaces, and its summary and θ would claim a finished run beside this one's rows.
+        foreach (var stale in new[] { CheckpointFile, DivergedCheckpointFile, SummaryFile, ThetaFile, ThetaNpzFile, DivergedThetaFile })
         {
             string path = Path.Combine(spec.Out, stale);
             if (File.Exists(path) && !SamePath(path, spec.Resume)) File.Delete(path);
         }
+        RunJson.Save(Path.Combine(spec.Out, ConfigFile), spec);
         int k = options.Tracker?.K ?? 0;
         string metricsPath = Path.Combine(spec.Out, MetricsFile);
         using var log = resume is null ? MetricsLog.Create(metricsPath, k) : MetricsLog.Resume(metricsPath, k, resume, spec.Resume!);
@@ -162,6 +167,29 @@ public static class TrainingRun
             lastGood.Save(checkpointPath);
         }
         return Write(spec.Out, spec, trainer, train.ExampleCount, trainer.Status == TrainingStatus.Diverged ? lastGood : null, log);
+    }
+
+    /// <summary>
+    /// Refuses a fresh run into <paramref name="directory"/> while it holds an unfinished run (a checkpoint
+    /// without a completed or diverged summary: killed or interrupted), printing the command that resumes it.
+    /// </summary>
+    static void RefuseInterrupted(string directory)
+    {
+        directory = Path.GetFullPath(directory);
+        string checkpoint = Path.Combine(directory, CheckpointFile);
+        if (!File.Exists(checkpoint)) return;
+        string summaryPath = Path.Combine(directory, SummaryFile);
+        TrainingStatus? status = null;
+        try { if (File.Exists(summaryPath)) status = RunJson.Load<TrainingSummary>(summaryPath).Status; }
+        catch (Exception e) when (e is IOException or InvalidDataException or System.Text.Json.JsonException or ArgumentException or NotSupportedException) { }
+        if (status is TrainingStatus.Completed or TrainingStatus.Diverged) return;
+        string at;
+        try { at = $" at step {TrainerCheckpoint.Load(checkpoint).Step}"; }
+        catch (Exception e) when (e is IOException or InvalidDataException) { at = ""; }
+        throw new ArgumentException(
+            $"Option '--out' names '{directory}', which holds an unfinished run (checkpoint.bin{at}, {(status is null ? "no summary" : "summary " + status.Value.ToString().ToLowerInvariant())}); " +
+            $"expected a finished run or a new folder. Resume it with: curvature train --config {Path.Combine(directory, ConfigFile)} --out {directory} --resume {checkpoint} " +
+            $"(or delete {checkpoint} to start again at step 0).", "out");
     }
 
     static bool SamePath(string path, string? other) =>
@@ -184,8 +212,12 @@ public static class TrainingRun
     /// Files of these names that this run does not write are removed, so a reused directory
     /// never mixes runs.
     /// </summary>
-    public static TrainingSummary Write(string directory, TrainSpec spec, Trainer trainer, int examples, TrainerCheckpoint? lastGood = null) =>
-        Write(directory, spec, trainer, examples, lastGood, null);
+    public static TrainingSummary Write(string directory, TrainSpec spec, Trainer trainer, int examples, TrainerCheckpoint? lastGood = null)
+    {
+        Guard.NotNull(directory);
+        using var runLock = DirectoryLock.Acquire(directory);
+        return Write(directory, spec, trainer, examples, lastGood, null);
+    }
 
     /// <summary>
     /// <see cref="Write(string, TrainSpec, Trainer, int, TrainerCheckpoint?)"/> with metrics.csv already open as

@@ -22,7 +22,16 @@ public static class TrainingRunner
     /// offset by <paramref name="unitOffset"/>.
     /// </summary>
     public static CompletedRun Run(Problem problem, RunSpec run, OptimizerSpec spec, ReadOnlySpan<double> theta0,
-        IProgressSink progress, long unitOffset, IReadOnlyList<long>? snapshotSteps, CancellationToken cancel)
+        IProgressSink progress, long unitOffset, IReadOnlyList<long>? snapshotSteps, CancellationToken cancel) =>
+        Run(problem, run, spec, theta0, progress, unitOffset, snapshotSteps, cancel, throwWhenCancelled: true);
+
+    /// <summary>
+    /// <see cref="Run(Problem, RunSpec, OptimizerSpec, ReadOnlySpan{double}, IProgressSink, long, IReadOnlyList{long}?, CancellationToken)"/>;
+    /// with <paramref name="throwWhenCancelled"/> false a cancelled run is returned with status interrupted
+    /// (stopped at a step boundary, so its directory resumes) instead of raising.
+    /// </summary>
+    public static CompletedRun Run(Problem problem, RunSpec run, OptimizerSpec spec, ReadOnlySpan<double> theta0,
+        IProgressSink progress, long unitOffset, IReadOnlyList<long>? snapshotSteps, CancellationToken cancel, bool throwWhenCancelled)
     {
         ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(run);
@@ -41,7 +50,7 @@ public static class TrainingRunner
             if (result.Diverged || trainer.Step < stop) break;
             if (snapshotSteps?.Contains(stop) == true) snapshots.Add((trainer.Step, trainer.Theta.ToArray()));
         }
-        cancel.ThrowIfCancellationRequested();
+        if (throwWhenCancelled) cancel.ThrowIfCancellationRequested();
         var summary = RunSummary.From(spec.DirectoryName, spec, runSpec.LearningRate, result, trainer.Metrics);
         return new CompletedRun(spec.DirectoryName, spec, config, trainer, result, snapshots, summary);
     }

@@ -59,21 +59,26 @@ public static class ThetaFiles
 
     static double[] ReadNpz(string path, INetwork network, string option)
     {
+        // Names, shapes and dtypes from the headers first: a small file claiming huge or foreign arrays is refused before any is decoded.
+        var headers = Npz.Headers(path);
+        foreach (var b in network.Blocks)
+        {
+            int i = headers.ToList().FindIndex(h => h.Name == b.Name);
+            if (i < 0)
+                throw new ArgumentException($"Option '--{option}' names '{path}', which has no array '{b.Name}'; expected the state_dict names of {network.Spec}: {Names(network)}.", option);
+            var (_, dtype, shape) = headers[i];
+            if (!shape.SequenceEqual(b.Shape))
+                throw new ArgumentException($"Option '--{option}' names '{path}', whose '{b.Name}' has shape [{string.Join(", ", shape)}]; expected [{string.Join(", ", b.Shape)}] for {network.Spec}.", option);
+            if (dtype is not (NpyDtype.Float64 or NpyDtype.Float32))
+                throw new ArgumentException($"Option '--{option}' names '{path}', whose '{b.Name}' is an integer array ({dtype.ToString().ToLowerInvariant()}); expected float64 or float32 weights.", option);
+        }
+        var extra = headers.Select(h => h.Name).Where(k => !network.Blocks.Any(b => b.Name == k)).ToList();
+        if (extra.Count > 0)
+            throw new ArgumentException($"Option '--{option}' names '{path}', which has arrays {string.Join(", ", extra.Select(e => $"'{e}'"))} that {network.Spec} does not have; expected exactly {Names(network)}.", option);
         var arrays = Npz.Read(path);
         var theta = new double[network.ParameterCount];
         foreach (var b in network.Blocks)
-        {
-            if (!arrays.TryGetValue(b.Name, out var a))
-                throw new ArgumentException($"Option '--{option}' names '{path}', which has no array '{b.Name}'; expected the state_dict names of {network.Spec}: {Names(network)}.", option);
-            if (!a.Shape.SequenceEqual(b.Shape))
-                throw new ArgumentException($"Option '--{option}' names '{path}', whose '{b.Name}' has shape [{string.Join(", ", a.Shape)}]; expected [{string.Join(", ", b.Shape)}] for {network.Spec}.", option);
-            if (a.Float64 is null)
-                throw new ArgumentException($"Option '--{option}' names '{path}', whose '{b.Name}' is an integer array ({a.Descr}); expected float64 or float32 weights.", option);
-            a.Float64.AsSpan().CopyTo(theta.AsSpan(b.Offset, b.Count));
-        }
-        var extra = arrays.Keys.Where(k => !network.Blocks.Any(b => b.Name == k)).ToList();
-        if (extra.Count > 0)
-            throw new ArgumentException($"Option '--{option}' names '{path}', which has arrays {string.Join(", ", extra.Select(e => $"'{e}'"))} that {network.Spec} does not have; expected exactly {Names(network)}.", option);
+            arrays[b.Name].Float64!.AsSpan().CopyTo(theta.AsSpan(b.Offset, b.Count));
         return theta;
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 using Curvature.Core;
 
@@ -11,8 +12,10 @@ namespace Curvature.Optimizers;
 /// elapsed time, how much of metrics.csv belongs to it (rows and bytes, plus the last row),
 /// and the options that shaped the trajectory. Restoring it and running on gives the same bits
 /// as never having stopped. Its size does not grow with the step count: the metrics rows live
-/// in metrics.csv beside it, appended row by row (format version 4, which adds each row's update share to version 3; version 2 carried every row
-/// and is still read).
+/// in metrics.csv beside it, appended row by row. Format version 4 adds each row's update share
+/// and ends with the SHA-256 of every byte before it, so a changed or damaged file is refused
+/// instead of resuming to a different θ (versions 3 and 2, without either, are still read; version 2
+/// carried every row).
 /// </summary>
 public sealed record TrainerCheckpoint
 {
@@ -70,9 +73,10 @@ public sealed record TrainerCheckpoint
     public IReadOnlyList<MetricsRow>? LegacyMetrics { get; init; }
 
     const string Magic = "CURVATURE-CHECKPOINT";
-    // Version 4 adds each row's update share (version 3 is still read, without it).
     const int Version = 4;
     const int LegacyVersion = 2;
+    const int UnsummedVersion = 3;
+    const int ChecksumBytes = 32;
 
     /// <summary>Writes the checkpoint to a temporary file beside <paramref name="path"/> and renames it into place.</summary>
     public void Save(string path)
@@ -82,9 +86,13 @@ public sealed record TrainerCheckpoint
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         AtomicFile.Write(full, (Stream fs) =>
         {
-            using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
-            Write(w);
-            w.Flush();
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            using (var w = new BinaryWriter(new HashingStream(fs, hash), Encoding.UTF8, leaveOpen: true))
+            {
+                Write(w);
+                w.Flush();
+            }
+            fs.Write(hash.GetHashAndReset());
         });
     }
 
@@ -97,10 +105,15 @@ public sealed record TrainerCheckpoint
         try
         {
             using var fs = File.OpenRead(path);
-            using var r = new BinaryReader(fs, Encoding.UTF8);
+            bool summed = PeekVersion(fs) == Version;
+            // The checksum first: a damaged file is refused as such, whatever its damaged fields would parse to.
+            if (summed && !ChecksumHolds(fs)) throw ChecksumFailed(path);
+            long end = summed ? fs.Length - ChecksumBytes : fs.Length;
+            fs.Position = 0;
+            using var r = new BinaryReader(fs, Encoding.UTF8, leaveOpen: true);
             var c = Read(r, path);
-            if (fs.Position != fs.Length)
-                throw new InvalidDataException($"Checkpoint '{path}' has {fs.Length - fs.Position} bytes after its end; expected none.");
+            if (fs.Position != end)
+                throw new InvalidDataException($"Checkpoint '{path}' has {end - fs.Position} bytes after its end; expected none.");
             return c;
         }
         catch (EndOfStreamException)
@@ -110,6 +123,62 @@ public sealed record TrainerCheckpoint
         catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
         {
             throw new InvalidDataException($"Checkpoint '{path}' is corrupt ({e.Message.TrimEnd('.')}); expected a file written by a training run.", e);
+        }
+    }
+
+    /// <summary>The format version after the magic, or 0 for a file that does not start like a checkpoint (Read names it); the stream is rewound.</summary>
+    static int PeekVersion(Stream fs)
+    {
+        try
+        {
+            using var r = new BinaryReader(fs, Encoding.UTF8, leaveOpen: true);
+            return r.ReadString() == Magic ? r.ReadInt32() : 0;
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or FormatException) { return 0; }
+        finally { fs.Position = 0; }
+    }
+
+    /// <summary>Whether the SHA-256 of every byte but the last 32 equals those 32.</summary>
+    static bool ChecksumHolds(Stream fs)
+    {
+        if (fs.Length < ChecksumBytes) return false;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        long left = fs.Length - ChecksumBytes;
+        fs.Position = 0;
+        while (left > 0)
+        {
+            int n = fs.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+            if (n <= 0) return false;
+            hash.AppendData(buffer, 0, n);
+            left -= n;
+        }
+        var stored = new byte[ChecksumBytes];
+        fs.ReadExactly(stored);
+        return CryptographicOperations.FixedTimeEquals(stored, hash.GetHashAndReset());
+    }
+
+    static InvalidDataException ChecksumFailed(string path) =>
+        new($"Checkpoint '{path}' fails its SHA-256 checksum: it was truncated, edited or damaged after it was written; expected the file a training run wrote.");
+
+    /// <summary>Passes every byte written on to the file and into the checksum.</summary>
+    sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            hash.AppendData(buffer);
+            inner.Write(buffer);
         }
     }
 
@@ -162,7 +231,7 @@ public sealed record TrainerCheckpoint
         Chi = ReadOptional(r), ChiEma = ReadOptional(r), Projecting = r.ReadBoolean(),
         Eigenvalues = ReadDoubles(r, path),
         Matvecs = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
-        UpdateShare = version >= 4 && r.ReadDouble() is var share && !double.IsNaN(share) ? share : null,
+        UpdateShare = version >= Version && r.ReadDouble() is var share && !double.IsNaN(share) ? share : null,
     };
 
     static TrainerCheckpoint Read(BinaryReader r, string path)
@@ -176,8 +245,8 @@ public sealed record TrainerCheckpoint
         if (magic != Magic)
             throw new InvalidDataException($"File '{path}' is not a Curvature checkpoint; expected one written by a training run.");
         int version = r.ReadInt32();
-        if (version != Version && version != 3 && version != LegacyVersion)
-            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version} (or 3 and {LegacyVersion}, still read).");
+        if (version != Version && version != UnsummedVersion && version != LegacyVersion)
+            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version} (or {UnsummedVersion} or {LegacyVersion}, still read).");
         int pairs = Count(r, r.ReadInt32(), path, 2);
         var fingerprint = new List<KeyValuePair<string, string>>(pairs);
         for (int i = 0; i < pairs; i++) fingerprint.Add(new(r.ReadString(), r.ReadString()));
@@ -191,7 +260,7 @@ public sealed record TrainerCheckpoint
         long updates = 0;
         if (version != LegacyVersion) { secondMoment = ReadDoubles(r, path); updates = r.ReadInt64(); }
         double ema = r.ReadDouble(); bool projecting = r.ReadBoolean();
-        double updateShare = version >= 4 ? r.ReadDouble() : double.NaN;
+        double updateShare = version >= Version ? r.ReadDouble() : double.NaN;
         TrackerState? tracker = null;
         if (r.ReadBoolean())
         {

@@ -242,4 +242,32 @@ public class BlasThreadingTests
         for (int i = 0; i < 10; i++) Step();
         (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0, $"{backend}: the facade's threads need no tasks, closures or work items");
     }
+
+    [Test]
+    public void A_host_that_sets_the_native_library_to_two_threads_after_load_changes_no_bit_of_a_bulk_sgd_run()
+    {
+        if (Blas.Native is not { LibraryPath: { } path }) { Assert.Ignore("No native BLAS on this machine: " + Blas.ProbeDiagnostics); return; }
+        var handle = System.Runtime.InteropServices.NativeLibrary.Load(path);
+        if (!System.Runtime.InteropServices.NativeLibrary.TryGetExport(handle, "openblas_set_num_threads", out var set)
+            && !System.Runtime.InteropServices.NativeLibrary.TryGetExport(handle, "MKL_Set_Num_Threads", out set))
+            Assert.Ignore($"'{path}' exports no thread setter a host could call.");
+        var pinned = Curvature.Examples.BulkSgdRun.Run().Theta.ToArray();
+        unsafe
+        {
+            // What another library in the process (or the host) may do after Curvature loaded the BLAS.
+            ((delegate* unmanaged<int, void>)set)(2);
+        }
+        try
+        {
+            var hosted = Curvature.Examples.BulkSgdRun.Run().Theta.ToArray();
+            hosted.Length.Should().Be(pinned.Length);
+            Enumerable.Range(0, pinned.Length).Count(i => BitConverter.DoubleToInt64Bits(hosted[i]) != BitConverter.DoubleToInt64Bits(pinned[i]))
+                .Should().Be(0, "the facade puts the library back on one thread before every call");
+            Blas.Native.NativeThreads.Should().Be(1);
+        }
+        finally
+        {
+            unsafe { ((delegate* unmanaged<int, void>)set)(1); }
+        }
+    }
 }

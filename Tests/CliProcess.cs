@@ -13,6 +13,17 @@ public static class CliProcess
     public static string Dll { get; } = Path.GetFullPath(typeof(CliProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "CurvatureCliDll").Value!);
 
+    /// <summary>Starts the CLI with <paramref name="args"/> in the background (output redirected, not read): for the tests that signal or race it.</summary>
+    public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        if (!File.Exists(Dll)) throw new FileNotFoundException($"The CLI is not built at '{Dll}'; expected the test project's build to build it.", Dll);
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (environment is not null) foreach (var (k, v) in environment) psi.Environment[k] = v;
+        return Process.Start(psi)!;
+    }
+
     /// <summary>Runs the CLI with <paramref name="args"/> and returns its exit code, stdout and stderr.</summary>
     public static (int Code, string Stdout, string Stderr) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {

@@ -174,6 +174,40 @@ public class CliReliabilityTests
     }
 
     [Test]
+    public void A_resume_from_a_checkpoint_with_one_flipped_byte_is_refused_in_one_line_naming_the_file()
+    {
+        string run = Path.Combine(_dir, "flip");
+        Cli(["train", .. Tiny, "--steps", "20", "--checkpoint-every", "5", "--quiet", "--out", run]).Code.Should().Be(0);
+        string checkpoint = Path.Combine(run, "checkpoint.bin");
+        var bytes = File.ReadAllBytes(checkpoint);
+        bytes[bytes.Length / 2] ^= 0x01; // inside θ or the buffers: before checksums this resumed to a different θ with exit 0
+        File.WriteAllBytes(checkpoint, bytes);
+        var (code, _, err) = Cli(["train", .. Tiny, "--steps", "30", "--quiet", "--resume", checkpoint, "--out", Path.Combine(_dir, "on")]);
+        code.Should().NotBe(0);
+        err.Trim().Should().Be($"error: Option '--resume': Checkpoint '{checkpoint}' fails its SHA-256 checksum: it was truncated, edited or damaged after it was written; expected the file a training run wrote.");
+    }
+
+    [Test]
+    public void Under_a_file_size_limit_the_run_stops_with_one_error_line_instead_of_dying_by_SIGXFSZ()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("ulimit -f and SIGXFSZ: Linux only.");
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // The runtime's W^X double mapping needs a file as large as its code heap: off, so only our outputs meet the limit.
+        psi.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        psi.Environment["CURVATURE_BLAS"] = "libopenblas.so.0";
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("ulimit -f 20; exec dotnet \"$0\" \"$@\"");
+        foreach (var a in new[] { CliProcess.Dll, "train", "--arch", "4-64-64-3", "--data", "gmm:200:4:3:1", "--test-data", "none", "--steps", "200", "--eval-every", "1",
+            "--hessian-batch", "0", "--quiet", "--save-theta", "--out", Path.Combine(_dir, "big") }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit(120_000).Should().BeTrue();
+        p.ExitCode.Should().Be(1, "an error exit, not 128 + SIGXFSZ (153)");
+        err.Result.Trim().Should().StartWith("error: A file grew past the file-size limit (ulimit -f)").And.NotContain("\n");
+    }
+
+    [Test]
     public void A_kill_9_while_checkpointing_every_step_leaves_a_run_that_resumes_to_the_uninterrupted_bytes()
     {
         if (!OperatingSystem.IsLinux()) Assert.Ignore("POSIX signals: Linux only.");

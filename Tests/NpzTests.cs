@@ -269,4 +269,31 @@ public class NpzTests
             z["n"].Int64.Should().Equal(0L, 1L, 2L, 3L);
         }
     }
+
+    /// <summary>The state dict of 2-3-2 plus an entry whose header claims 25,000,000 float64 values (200 MB) but carries none.</summary>
+    static (string, byte[])[] WithForeignHugeEntry() => [.. StateDictEntries(), ("bogus.npy", NpyFile("<f8", "(25000000,)", []))];
+
+    [Test]
+    public void Headers_give_every_entrys_name_dtype_and_shape_without_decoding_its_data()
+    {
+        string p = PathOf("bomb.npz");
+        File.WriteAllBytes(p, Zip(true, WithForeignHugeEntry()));
+        var headers = Npz.Headers(p);
+        headers.Select(h => h.Name).Should().Equal("0.weight", "0.bias", "2.weight", "2.bias", "bogus");
+        headers[0].Shape.Should().Equal(3, 2);
+        headers[4].Shape.Should().Equal(25_000_000);
+        headers[4].Dtype.Should().Be(NpyDtype.Float64);
+        // Decoding it, by contrast, finds the data missing: the headers were read without touching it.
+        FluentActions.Invoking(() => Npz.Read(p)).Should().Throw<InvalidDataException>().WithMessage("*bogus*");
+    }
+
+    [Test]
+    public void A_theta_archive_with_a_foreign_array_is_refused_by_its_name_before_any_array_is_decoded()
+    {
+        string p = PathOf("bomb.npz");
+        File.WriteAllBytes(p, Zip(true, WithForeignHugeEntry()));
+        var net = Curvature.Models.Sequential.Parse("2-3-2", Curvature.Models.Activation.Tanh);
+        FluentActions.Invoking(() => Curvature.Optimizers.ThetaFiles.Read(p, net, "theta")).Should().Throw<ArgumentException>()
+            .WithMessage($"Option '--theta' names '{p}', which has arrays 'bogus' that 2-3-2 does not have; expected exactly *");
+    }
 }

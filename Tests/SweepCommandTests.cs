@@ -80,4 +80,61 @@ public class SweepCommandEndToEndTests
         Directory.GetDirectories(outDir).Should().HaveCount(4);
         System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))).Dispose();
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    static extern int kill(int pid, int signal);
+
+    [Test]
+    public void SIGTERM_during_an_in_process_sweep_keeps_every_finished_run_and_writes_the_running_one_interrupted_so_it_resumes()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("POSIX signals: Linux only.");
+        string dir = Directory.CreateTempSubdirectory("curvature-sweep-sigterm-").FullName;
+        try
+        {
+            string outDir = Path.Combine(dir, "s");
+            using var p = CliProcess.Start(["sweep", "--arch", "4-16-3", "--data", "gmm:200:4:3:1", "--test-data", "none", "--steps", "3000", "--batch", "20",
+                "--hessian-batch", "0", "--lr", "0.1,0.2", "--k", "1,2", "--seed", "3", "--out", outDir]);
+            var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            using var firstDone = new ManualResetEventSlim();
+            void Line(string? l)
+            {
+                if (l is null) return;
+                output.Enqueue(l);
+                if (l.Contains(": completed, final loss", StringComparison.Ordinal)) firstDone.Set();
+            }
+            p.OutputDataReceived += (_, e) => Line(e.Data);
+            p.ErrorDataReceived += (_, e) => Line(e.Data);
+            p.BeginOutputReadLine();
+            p.BeginErrorReadLine();
+            // Once the first run has finished (its line), the second is running.
+            firstDone.Wait(120_000).Should().BeTrue(string.Join("\n", output));
+            kill(p.Id, 15).Should().Be(0);
+            p.WaitForExit(120_000).Should().BeTrue();
+            p.WaitForExit();
+            p.ExitCode.Should().Be(130, string.Join("\n", output));
+            output.Should().Contain(l => l.StartsWith("interrupted: report:", StringComparison.Ordinal));
+            File.ReadAllText(Path.Combine(outDir, "summary.json")).Should().Contain("\"status\": \"interrupted\"");
+            var cells = Directory.GetDirectories(outDir).Order().ToList();
+            var statuses = cells.Select(c => File.Exists(Path.Combine(c, "summary.json"))
+                ? System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(c, "summary.json"))).RootElement.GetProperty("status").GetString() : "none").ToList();
+            statuses.Should().ContainSingle(x => x == "interrupted", string.Join(",", statuses));
+            int cut = statuses.IndexOf("interrupted");
+            cut.Should().BeGreaterThan(0, "the first run had finished");
+            statuses.Take(cut).Should().OnlyContain(x => x == "completed", "every run before the signal is kept whole");
+            var table = CsvTable.Load(Path.Combine(outDir, "sweep.csv"));
+            table.Column("missing").Sum().Should().Be(4 - cut, "the interrupted run and those never started are missing rows");
+
+            // The interrupted run's directory resumes to the bits of a run that never stopped.
+            string cell = cells[cut];
+            var resumed = CliProcess.Run(["train", "--config", Path.Combine(cell, "config.json"), "--out", cell, "--quiet", "--resume", Path.Combine(cell, "checkpoint.bin")]);
+            resumed.Code.Should().Be(0, resumed.Stderr);
+            var straight = CliProcess.Run(["train", "--config", Path.Combine(cell, "config.json"), "--out", Path.Combine(dir, "straight"), "--quiet"]);
+            straight.Code.Should().Be(0, straight.Stderr);
+            File.ReadAllBytes(Path.Combine(cell, "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(dir, "straight", "theta.npy")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -22,7 +22,7 @@ public static class SweepReport
             + $"with training loss ≤ {ReportWriter.Num(summary.TargetLoss)}.");
         int missing = rows.Count(r => r.Missing);
         if (missing > 0)
-            report.Paragraph($"**{missing} of {rows.Count} runs are missing** (no finished run directory: never run, killed or interrupted); their rows say so and are left out of every mean.");
+            report.Paragraph($"**{missing} of {rows.Count} runs are missing** (no finished run directory: never run, killed, interrupted or damaged); their rows say so and are left out of every mean.");
         report.Code("curvature sweep --config config.json");
 
         var varying = rows.Count == 0 ? [] : rows[0].Point.Names.Where((n, i) => rows.Select(r => r.Point.Values[i]).Distinct().Count() > 1).ToList();
@@ -57,7 +57,7 @@ public static class SweepReport
             r.Options.Refresh.ToString(CultureInfo.InvariantCulture), r.Options.HessianBatch is int hb && hb > 0 ? hb.ToString(CultureInfo.InvariantCulture) : "all",
             ReportWriter.Num(r.Spec.Alphas.Dom), ReportWriter.Num(r.Spec.Alphas.Bulk), ReportWriter.Num(r.Summary.FinalTrainLoss), ReportWriter.Num(r.Summary.MinTrainLoss),
             r.Summary.StepsToTarget?.ToString(CultureInfo.InvariantCulture) ?? "never",
-            r.Missing ? "**missing**" : r.DivergedStep is long d ? $"yes (step {d})" : "no",
+            r.Missing ? (r.Damage is null ? "**missing**" : "**damaged**") : r.DivergedStep is long d ? $"yes (step {d})" : "no",
             ReportWriter.Num(r.Summary.FinalTestAccuracy), ReportWriter.Num(r.Summary.MaxLambda1), r.Summary.Matvecs.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(r.Summary.Seconds),
         ]));
         int diverged = rows.Count(r => r.DivergedStep is not null);
