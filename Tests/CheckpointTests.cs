@@ -155,11 +155,19 @@ public class CheckpointTests
     public void A_version_3_checkpoint_without_a_checksum_is_still_read()
     {
         var path = Path.Combine(_dir, "c.bin");
-        var c = Saved(path);
+        // A distinctive update share and no last row: its 8 bytes are then the only ones version 4 adds to the body.
+        const double share = 0.123456789012345;
+        var c = Saved(path) with { UpdateShare = share, LastMetrics = null };
+        c.Save(path);
         var bytes = File.ReadAllBytes(path);
-        // Version 3 is version 4 without the 32 checksum bytes at the end; the version sits after the 1 + 20 bytes of the magic string.
+        // Version 3 is version 4 without the update share and the 32 checksum bytes at the end; the version sits after the 1 + 20 bytes of the magic string.
         BitConverter.ToInt32(bytes, 21).Should().Be(4);
-        var v3 = bytes[..^32];
+        var body = bytes[..^32];
+        var pattern = BitConverter.GetBytes(share);
+        int at = body.AsSpan().IndexOf(pattern);
+        at.Should().BePositive();
+        body.AsSpan(at + 1).IndexOf(pattern).Should().Be(-1, "the share's bytes occur once");
+        var v3 = body[..at].Concat(body[(at + 8)..]).ToArray();
         BitConverter.GetBytes(3).CopyTo(v3, 21);
         var old = Path.Combine(_dir, "v3.bin");
         File.WriteAllBytes(old, v3);
@@ -167,6 +175,7 @@ public class CheckpointTests
         back.Theta.Should().Equal(c.Theta);
         back.Tracker!.Basis.Should().Equal(c.Tracker!.Basis);
         (back.Step, back.MetricsRows).Should().Be((c.Step, c.MetricsRows));
+        back.UpdateShare.Should().Be(double.NaN, "version 3 carried no update share");
     }
 
     [Test]
