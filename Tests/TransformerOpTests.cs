@@ -163,4 +163,60 @@ public class TransformerOpTests
         var soft = () => t.Softmax(x, 1, t.Constant([1.0, 1, 0, 0, 1, 1], 3, 2), 1);
         soft.Should().Throw<ArgumentException>().Where(e => e.ParamName == "mask");
     }
+
+
+    [Test]
+    public void Worked_example_layer_norm_of_1_2_3_has_x_hat_r_times_minus1_0_1_and_gradient_of_y0_r_times_one_sixth_minus_one_third_one_sixth()
+    {
+        // docs/autodiff.md §5 "LayerNorm": θ = (x, γ, β) = (1, 2, 3, 1, 1, 1, 0, 0, 0), L = y₀.
+        double[] theta = [1, 2, 3, 1, 1, 1, 0, 0, 0];
+        static Tensor Loss(Tape t, Tensor p) =>
+            t.Sum(t.Mul(t.LayerNorm(t.Slice(p, 0, 1, 3), t.Slice(p, 3, 1, 3), t.Slice(p, 6, 1, 3)), t.Constant([1.0, 0, 0], 1, 3)));
+        // μ = 2, σ² = 2/3, r = (σ² + ε)^{−1/2}, x̂ = r(−1, 0, 1); x̄ = Jᵀe₀ = r(e₀ − ⟨e₀⟩1 − x̂⟨e₀∘x̂⟩).
+        double r = 1 / Math.Sqrt(2.0 / 3 + 1e-5);
+        double[] xHat = [-r, 0, r];
+        var xBar = new double[3];
+        for (int c = 0; c < 3; c++) xBar[c] = r * ((c == 0 ? 1 : 0) - 1.0 / 3 - xHat[c] * xHat[0] / 3);
+        r.Should().BeApproximately(1.224736, 1e-6);
+        xBar.Should().Equal([0.204124, -0.408248, 0.204124], (a, b) => Math.Abs(a - b) < 1e-5, "r(1/6, −1/3, 1/6) = (1/√6)(1, −2, 1) when ε = 0");
+        xBar.Should().Equal([0.204132, -0.408245, 0.204113], (a, b) => Math.Abs(a - b) < 1e-6, "ε = 10⁻⁵ moves the sixth digit");
+
+        var moveGamma0 = new double[9];
+        moveGamma0[3] = 1;
+        var result = new Tape().HessianVectorProduct(Loss, theta, moveGamma0);
+        result.Loss.Should().BeApproximately(-r, 1e-12);
+        result.Gradient.Should().Equal([.. xBar, -r, 0, 0, 1, 0, 0], (a, b) => Math.Abs(a - b) < 1e-12);
+        // L = γ₀x̂₀ is linear in γ, so ∂²L/∂x∂γ₀ = ∂x̂₀/∂x = x̄ and ∂²L/∂γ₀² = 0.
+        result.Product.Should().Equal([.. xBar, 0, 0, 0, 0, 0, 0], (a, b) => Math.Abs(a - b) < 1e-12);
+    }
+
+    [Test]
+    public void Worked_example_softmax_of_0_0_ln2_has_p0_gradient_p0_times_e0_minus_p_and_the_hand_computed_Hessian_column()
+    {
+        // docs/autodiff.md §5 "Softmax along an axis": L = p₀, p = softmax(0, 0, ln 2) = (1/4, 1/4, 1/2), then with entry 2 masked.
+        double[] z = [0, 0, Math.Log(2)];
+        double[] e0 = [1, 0, 0];
+        static Tensor Pick(Tape t, Tensor p) => t.Constant([1.0, 0, 0], 1, 3);
+        static Tensor Plain(Tape t, Tensor p) => t.Sum(t.Mul(t.Softmax(t.Reshape(p, 1, 3)), Pick(t, p)));
+        static Tensor Masked(Tape t, Tensor p) => t.Sum(t.Mul(t.Softmax(t.Reshape(p, 1, 3), 1, t.Constant([1.0, 1, 0], 1, 3)), Pick(t, p)));
+
+        // ∂p₀/∂z_b = p₀(δ₀b − p_b); ∂²p₀/∂z_b∂z₀ = p₀(1 − 2p₀)(δ₀b − p_b).
+        static (double[] G, double[] H) ClosedForm(double[] p) =>
+            (p.Select((pb, b) => p[0] * ((b == 0 ? 1 : 0) - pb)).ToArray(),
+             p.Select((pb, b) => p[0] * (1 - 2 * p[0]) * ((b == 0 ? 1 : 0) - pb)).ToArray());
+        var (g, h) = ClosedForm([0.25, 0.25, 0.5]);
+        g.Should().Equal(3.0 / 16, -1.0 / 16, -1.0 / 8);
+        h.Should().Equal(3.0 / 32, -1.0 / 32, -1.0 / 16);
+        var plain = new Tape().HessianVectorProduct(Plain, z, e0);
+        plain.Loss.Should().BeApproximately(0.25, 1e-15);
+        plain.Gradient.Should().Equal(g, (a, b) => Math.Abs(a - b) < 1e-15);
+        plain.Product.Should().Equal(h, (a, b) => Math.Abs(a - b) < 1e-15);
+
+        var (gm, hm) = ClosedForm([0.5, 0.5, 0]);
+        gm.Should().Equal(0.25, -0.25, 0);
+        var masked = new Tape().HessianVectorProduct(Masked, z, e0);
+        masked.Loss.Should().BeApproximately(0.5, 1e-15);
+        masked.Gradient.Should().Equal(gm, (a, b) => Math.Abs(a - b) < 1e-15);
+        masked.Product.Should().Equal(hm, (a, b) => Math.Abs(a - b) < 1e-15, "p₀ = 1/2 is the logistic's inflection point");
+    }
 }
