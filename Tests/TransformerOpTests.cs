@@ -219,4 +219,57 @@ public class TransformerOpTests
         masked.Gradient.Should().Equal(gm, (a, b) => Math.Abs(a - b) < 1e-15);
         masked.Product.Should().Equal(hm, (a, b) => Math.Abs(a - b) < 1e-15, "p₀ = 1/2 is the logistic's inflection point");
     }
+
+
+    [Test]
+    public void Worked_example_embedding_of_ids_2_0_2_scatters_half_squared_loss_adjoints_and_counts_repeated_rows_twice()
+    {
+        // docs/autodiff.md §5 "Token embedding": E = [[1, 2], [3, 4], [5, 6]], ids (2, 0, 2), L = ½ΣY².
+        double[] table = [1, 2, 3, 4, 5, 6];
+        int[] ids = [2, 0, 2];
+        static Tensor Loss(Tape t, Tensor p) => t.Scale(t.Sum(t.Square(t.Embedding(t.Reshape(p, 3, 2), t.Constant([2.0, 0, 2], 1, 3)))), 0.5);
+        // Ē = SᵀSE, H·v = SᵀSv: row k is scaled by the number of times id k occurs.
+        var count = new double[3];
+        foreach (int id in ids) count[id]++;
+        count.Should().Equal(1, 0, 2);
+        double[] v = [1, -1, 2, 3, 0.5, -2];
+        var r = new Tape().HessianVectorProduct(Loss, table, v);
+        r.Loss.Should().Be(0.5 * (25 + 36 + 1 + 4 + 25 + 36));
+        r.Gradient.Should().Equal(table.Select((e, i) => count[i / 2] * e));
+        r.Gradient.Should().Equal(1, 2, 0, 0, 10, 12);
+        r.Product.Should().Equal(v.Select((e, i) => count[i / 2] * e));
+    }
+
+    [Test]
+    public void Worked_example_attention_scores_of_one_head_have_adjoints_alpha_Sbar_K_and_alpha_Sbar_transpose_Q()
+    {
+        // docs/autodiff.md §5 "Batched products for heads": T = 2, one head of width 2, α = 1/√2,
+        // Q = [[1, 0], [0, 1]], K = [[1, 1], [0, 2]], L = ΣS (S̄ = 1); θ = (Q, K).
+        double alpha = 1 / Math.Sqrt(2);
+        double[] theta = [1, 0, 0, 1, 1, 1, 0, 2];
+        Tensor Loss(Tape t, Tensor p) => t.Sum(t.AttentionScores(t.Slice(p, 0, 2, 2), 0, t.Slice(p, 4, 2, 2), 0, 1, 2, 2, alpha));
+        var q = new double[,] { { 1, 0 }, { 0, 1 } };
+        var k = new double[,] { { 1, 1 }, { 0, 2 } };
+        // S = αQKᵀ, Q̄ = αS̄K (each row Σ_j K_j), K̄ = αS̄ᵀQ (each row Σ_i Q_i).
+        double sum = 0;
+        var qBar = new double[4];
+        var kBar = new double[4];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+                for (int c = 0; c < 2; c++)
+                {
+                    sum += alpha * q[i, c] * k[j, c];
+                    qBar[i * 2 + c] += alpha * k[j, c];
+                    kBar[j * 2 + c] += alpha * q[i, c];
+                }
+        sum.Should().BeApproximately(4 * alpha, 1e-15, "QKᵀ = [[1, 0], [1, 2]]");
+        var moveQ00 = new double[8];
+        moveQ00[0] = 1;
+        var r = new Tape().HessianVectorProduct(Loss, theta, moveQ00);
+        r.Loss.Should().BeApproximately(sum, 1e-15);
+        r.Gradient.Should().Equal([.. qBar, .. kBar], (a, b) => Math.Abs(a - b) < 1e-15);
+        r.Gradient.Should().Equal([alpha, 3 * alpha, alpha, 3 * alpha, alpha, alpha, alpha, alpha], (a, b) => Math.Abs(a - b) < 1e-15);
+        // The curvature term K̄̇ = αS̄ᵀQ̇: Q̇ = e₀₀ puts α in column 0 of every row of K̄̇.
+        r.Product.Should().Equal([0, 0, 0, 0, alpha, 0, alpha, 0], (a, b) => Math.Abs(a - b) < 1e-15);
+    }
 }
