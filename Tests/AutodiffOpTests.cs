@@ -178,4 +178,22 @@ public class AutodiffOpTests
         var act = () => tape.Exp(old);
         act.Should().Throw<ArgumentException>().WithMessage("*earlier recording*");
     }
+
+
+    [Test]
+    public void Worked_example_log_softmax_of_0_0_ln2_has_gradient_e0_minus_p_and_Hessian_column_minus_diag_p_minus_p_p_transpose()
+    {
+        // docs/autodiff.md §5 "Log-softmax": L = y₀ = log p₀ with p = (1/4, 1/4, 1/2); ∇ = e₀ − p, ∇² = −(diag p − ppᵀ).
+        double[] z = [0, 0, Math.Log(2)];
+        double[] p = [0.25, 0.25, 0.5];
+        static Tensor Loss(Tape t, Tensor th) => t.Sum(t.Mul(t.LogSoftmax(t.Reshape(th, 1, 3)), t.Constant([1.0, 0, 0], 1, 3)));
+        var gradient = p.Select((pb, b) => (b == 0 ? 1 : 0) - pb).ToArray();
+        var column = p.Select((pb, b) => -((b == 0 ? pb : 0) - pb * p[0])).ToArray();
+        gradient.Should().Equal(0.75, -0.25, -0.5);
+        column.Should().Equal(-3.0 / 16, 1.0 / 16, 1.0 / 8);
+        var r = new Tape().HessianVectorProduct(Loss, z, [1.0, 0, 0]);
+        r.Loss.Should().BeApproximately(-Math.Log(4), 1e-15);
+        r.Gradient.Should().Equal(gradient, (a, b) => Math.Abs(a - b) < 1e-15);
+        r.Product.Should().Equal(column, (a, b) => Math.Abs(a - b) < 1e-15);
+    }
 }

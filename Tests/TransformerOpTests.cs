@@ -272,4 +272,25 @@ public class TransformerOpTests
         // The curvature term K̄̇ = αS̄ᵀQ̇: Q̇ = e₀₀ puts α in column 0 of every row of K̄̇.
         r.Product.Should().Equal([0, 0, 0, 0, alpha, 0, alpha, 0], (a, b) => Math.Abs(a - b) < 1e-15);
     }
+
+
+    [Test]
+    public void Worked_example_masked_mean_pool_of_1_2_4_with_the_last_token_padded_is_one_and_a_half_with_weights_one_half()
+    {
+        // docs/autodiff.md §5 "Masked mean pooling": T = 3, d = 1, mask (1, 1, 0), L = ½y², v = 1.
+        double[] x = [1, 2, 4];
+        double[] m = [1, 1, 0];
+        static Tensor Loss(Tape t, Tensor p) => t.Scale(t.Sum(t.Square(t.MaskedMeanPool(t.Reshape(p, 3, 1), t.Constant([1.0, 1, 0], 1, 3)))), 0.5);
+        var w = m.Select(mt => mt / m.Sum()).ToArray();
+        double y = w.Zip(x, (a, b) => a * b).Sum();
+        y.Should().Be(1.5);
+        double[] v = [1, 1, 1];
+        var r = new Tape().HessianVectorProduct(Loss, x, v);
+        r.Loss.Should().Be(0.5 * y * y);
+        r.Gradient.Should().Equal(w.Select(wt => wt * y));
+        r.Gradient.Should().Equal(0.75, 0.75, 0);
+        // H = wwᵀ: H·1 = w(wᵀ1) = w.
+        r.Product.Should().Equal(w.Select(wt => wt * w.Zip(v, (a, b) => a * b).Sum()));
+        r.Product.Should().Equal(0.5, 0.5, 0);
+    }
 }
