@@ -196,4 +196,38 @@ public class AutodiffOpTests
         r.Gradient.Should().Equal(gradient, (a, b) => Math.Abs(a - b) < 1e-15);
         r.Product.Should().Equal(column, (a, b) => Math.Abs(a - b) < 1e-15);
     }
+
+
+    [TestCase("tanh", 0.6931471805599453, 0.6, 16.0 / 25, -96.0 / 125)]
+    [TestCase("sigmoid", 1.0986122886681098, 0.75, 3.0 / 16, -3.0 / 32)]
+    [TestCase("softplus", 1.0986122886681098, 1.3862943611198906, 0.75, 3.0 / 16)]
+    [TestCase("gelu", 0.0, 0.0, 0.5, 0.7978845608028654)]
+    public void Worked_example_elementwise_function_at_a_point_has_gradient_f_prime_and_Hv_f_double_prime(string name, double x, double f, double f1, double f2)
+    {
+        // docs/autodiff.md §5 "Elementwise functions": tanh at ln 2 (y = 3/5), σ and softplus at ln 3 (σ = 3/4), gelu at 0.
+        // The expected values come from the table's closed forms, evaluated here; the test cases restate them as fractions.
+        double y = name switch { "tanh" => Math.Tanh(x), "sigmoid" => 1 / (1 + Math.Exp(-x)), "softplus" => Math.Log(1 + Math.Exp(x)), _ => 0.0 };
+        double s = 1 / (1 + Math.Exp(-x));
+        (double d1, double d2) = name switch
+        {
+            "tanh" => (1 - y * y, -2 * y * (1 - y * y)),
+            "sigmoid" => (y * (1 - y), y * (1 - y) * (1 - 2 * y)),
+            "softplus" => (s, s * (1 - s)),
+            _ => (0.5, 2 / Math.Sqrt(2 * Math.PI)),
+        };
+        y.Should().BeApproximately(f, 1e-15);
+        d1.Should().BeApproximately(f1, 1e-15);
+        d2.Should().BeApproximately(f2, 1e-15);
+        Tensor Loss(Tape t, Tensor p) => t.Sum(name switch
+        {
+            "tanh" => t.Tanh(p),
+            "sigmoid" => t.Sigmoid(p),
+            "softplus" => t.Softplus(p),
+            _ => t.Gelu(p),
+        });
+        var r = new Tape().HessianVectorProduct(Loss, [x], [1.0]);
+        r.Loss.Should().BeApproximately(f, 1e-15);
+        r.Gradient[0].Should().BeApproximately(f1, 1e-15);
+        r.Product[0].Should().BeApproximately(f2, 1e-15);
+    }
 }
