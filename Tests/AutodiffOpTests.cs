@@ -230,4 +230,41 @@ public class AutodiffOpTests
         r.Gradient[0].Should().BeApproximately(f1, 1e-15);
         r.Product[0].Should().BeApproximately(f2, 1e-15);
     }
+
+
+    [Test]
+    public void Worked_example_matrix_product_of_2x2_matrices_has_adjoints_Cbar_B_transpose_and_A_transpose_Cbar_and_the_curvature_term_Adot_transpose_Cbar()
+    {
+        // docs/autodiff.md §5 "Matrix product": A = [[1, 2], [0, 1]], B = [[1, 0], [1, 1]], L = ½‖AB‖², v = e_{A₀₀}; θ = (A, B).
+        double[,] a = { { 1, 2 }, { 0, 1 } }, b = { { 1, 0 }, { 1, 1 } }, aDot = { { 1, 0 }, { 0, 0 } };
+        static double[,] Times(double[,] x, double[,] y, bool tx = false, bool ty = false)
+        {
+            var z = new double[2, 2];
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++)
+                    for (int k = 0; k < 2; k++) z[i, j] += (tx ? x[k, i] : x[i, k]) * (ty ? y[j, k] : y[k, j]);
+            return z;
+        }
+        static double[] Flat(double[,] x) => [x[0, 0], x[0, 1], x[1, 0], x[1, 1]];
+        var c = Times(a, b);
+        var cDot = Times(aDot, b);
+        // C̄ = C and C̄̇ = Ċ = ȦB for L = ½‖C‖²; Ā = C̄Bᵀ, B̄ = AᵀC̄; Ā̇ = C̄̇Bᵀ (Ḃ = 0), B̄̇ = AᵀC̄̇ + [ȦᵀC̄].
+        var aBar = Times(c, b, ty: true);
+        var bBar = Times(a, c, tx: true);
+        var aBarDot = Times(cDot, b, ty: true);
+        var bBarDot = Times(a, cDot, tx: true);
+        var curvature = Times(aDot, c, tx: true);
+        for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bBarDot[i, j] += curvature[i, j];
+        Flat(c).Should().Equal(3, 2, 1, 1);
+        Flat(aBar).Should().Equal(3, 5, 1, 2);
+        Flat(bBar).Should().Equal(3, 2, 7, 5);
+        Flat(aBarDot).Should().Equal(1, 1, 0, 0);
+        Flat(bBarDot).Should().Equal(4, 2, 2, 0);
+
+        static Tensor Loss(Tape t, Tensor p) => t.Scale(t.Sum(t.Square(t.MatMul(t.Slice(p, 0, 2, 2), t.Slice(p, 4, 2, 2)))), 0.5);
+        var r = new Tape().HessianVectorProduct(Loss, [.. Flat(a), .. Flat(b)], [1.0, 0, 0, 0, 0, 0, 0, 0]);
+        r.Loss.Should().Be(0.5 * (9 + 4 + 1 + 1));
+        r.Gradient.Should().Equal([.. Flat(aBar), .. Flat(bBar)]);
+        r.Product.Should().Equal([.. Flat(aBarDot), .. Flat(bBarDot)]);
+    }
 }
