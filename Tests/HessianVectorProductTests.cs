@@ -309,4 +309,27 @@ public class HessianVectorProductTests
                 r.Products[j, i].Should().Be(h[i, 0] * v[j, 0] + h[i, 1] * v[j, 1], $"(H·v{j})[{i}]");
         r.Products.Data.Should().Equal(4, 2, 2, 0, 2, 2);
     }
+
+
+    [Test]
+    public void Worked_example_ab_plus_a_writes_a_bar_first_then_accumulates_and_a_warm_tape_gives_the_same_b_plus_1()
+    {
+        // docs/autodiff.md §4: L = ab + a at (2, 3); ā = b (first write, by the product) + 1 (accumulated, by the sum).
+        static Tensor F(Tape t, Tensor p)
+        {
+            var a = t.Slice(p, 0, 1, 1);
+            return t.Sum(t.Add(t.Mul(a, t.Slice(p, 1, 1, 1)), a));
+        }
+        double[] theta = [2, 3], v = [1, 1];
+        double[] gradient = [theta[1] + 1, theta[0]], hv = [v[1], v[0]];
+        gradient.Should().Equal(4, 2);
+        var tape = new Tape();
+        for (int recording = 0; recording < 3; recording++)
+        {
+            var r = tape.HessianVectorProduct(F, theta, v);
+            r.Loss.Should().Be(theta[0] * theta[1] + theta[0]);
+            r.Gradient.Should().Equal(gradient, $"recording {recording} overwrites the previous adjoints instead of adding to them");
+            r.Product.Should().Equal(hv, "H = [[0, 1], [1, 0]]");
+        }
+    }
 }
