@@ -267,4 +267,23 @@ public class AutodiffOpTests
         r.Gradient.Should().Equal([.. Flat(aBar), .. Flat(bBar)]);
         r.Product.Should().Equal([.. Flat(aBarDot), .. Flat(bBarDot)]);
     }
+
+
+    [Test]
+    public void Worked_example_elementwise_product_has_adjoints_B_and_A_and_its_own_operand_twice_gives_Hessian_2I()
+    {
+        // docs/autodiff.md §5 "Elementwise product": θ = (A, B) = (1, 2, 3, −1), L = Σ A∘B, v = e_{A₀}; then L = Σ a∘a.
+        double[] a = [1, 2], b = [3, -1];
+        static Tensor Product(Tape t, Tensor p) => t.Sum(t.Mul(t.Slice(p, 0, 1, 2), t.Slice(p, 2, 1, 2)));
+        var r = new Tape().HessianVectorProduct(Product, [.. a, .. b], [1.0, 0, 0, 0]);
+        r.Loss.Should().Be(a[0] * b[0] + a[1] * b[1]);
+        r.Gradient.Should().Equal([.. b, .. a], "Ā = Ȳ∘B, B̄ = Ȳ∘A with Ȳ = 1");
+        r.Product.Should().Equal(0, 0, 1, 0, "only the bracket B̄̇ = Ȳ∘Ȧ = e₀ is left");
+
+        static Tensor Square(Tape t, Tensor p) => t.Sum(t.Mul(p, p));
+        double[] v = [1, -3];
+        var s = new Tape().HessianVectorProduct(Square, a, v);
+        s.Gradient.Should().Equal(a.Select(x => 2 * x), "both operand adjoints, a and a, add");
+        s.Product.Should().Equal(v.Select(x => 2 * x));
+    }
 }
