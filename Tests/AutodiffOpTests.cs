@@ -278,7 +278,7 @@ public class AutodiffOpTests
         var r = new Tape().HessianVectorProduct(Product, [.. a, .. b], [1.0, 0, 0, 0]);
         r.Loss.Should().Be(a[0] * b[0] + a[1] * b[1]);
         r.Gradient.Should().Equal([.. b, .. a], "Ā = Ȳ∘B, B̄ = Ȳ∘A with Ȳ = 1");
-        r.Product.Should().Equal(0, 0, 1, 0, "only the bracket B̄̇ = Ȳ∘Ȧ = e₀ is left");
+        r.Product.Should().Equal([0.0, 0, 1, 0], "only the bracket B̄̇ = Ȳ∘Ȧ = e₀ is left");
 
         static Tensor Square(Tape t, Tensor p) => t.Sum(t.Mul(p, p));
         double[] v = [1, -3];
