@@ -293,4 +293,23 @@ public class TransformerOpTests
         r.Product.Should().Equal(w.Select(wt => wt * w.Zip(v, (a, b) => a * b).Sum()));
         r.Product.Should().Equal(0.5, 0.5, 0);
     }
+
+
+    [Test]
+    public void Worked_example_self_attention_of_a_length_1_sequence_is_x_times_w_v_times_w_o_and_ignores_query_and_key()
+    {
+        // docs/autodiff.md §5 "Multi-head self-attention": d = H = T = 1, x = 2, θ = (w_q, w_k, w_v, w_o) = (0.5, −1, 3, 2), no biases, L = y.
+        // One key: P = softmax of one score = 1, so y = w_o·(w_v·x) whatever w_q and w_k are.
+        const double x = 2;
+        double[] theta = [0.5, -1, 3, 2];
+        static Tensor Loss(Tape t, Tensor p) =>
+            t.Sum(t.SelfAttention(t.Constant(x), t.Slice(p, 0, 3, 1), null, t.Slice(p, 3, 1, 1), null, heads: 1, seqLen: 1));
+        double[] gradient = [0, 0, theta[3] * x, theta[2] * x];
+        gradient.Should().Equal(0, 0, 4, 6);
+        var alongWv = new Tape().HessianVectorProduct(Loss, theta, [0.0, 0, 1, 0]);
+        alongWv.Loss.Should().Be(theta[3] * theta[2] * x);
+        alongWv.Gradient.Should().Equal(gradient, (a, b) => Math.Abs(a - b) < 1e-15);
+        alongWv.Product.Should().Equal([0, 0, 0, x], (a, b) => Math.Abs(a - b) < 1e-15, "∂²L/∂w_o∂w_v = x");
+        new Tape().HessianVectorProduct(Loss, theta, [1.0, 0, 0, 0]).Product.Should().Equal([0.0, 0, 0, 0], "L does not depend on w_q");
+    }
 }
