@@ -312,4 +312,24 @@ public class TransformerOpTests
         alongWv.Product.Should().Equal([0, 0, 0, x], (a, b) => Math.Abs(a - b) < 1e-15, "∂²L/∂w_o∂w_v = x");
         new Tape().HessianVectorProduct(Loss, theta, [1.0, 0, 0, 0]).Product.Should().Equal([0.0, 0, 0, 0], "L does not depend on w_q");
     }
+
+
+    [Test]
+    public void Worked_example_positional_embedding_of_two_sequences_sums_the_adjoints_of_both_blocks_into_P()
+    {
+        // docs/autodiff.md §5 "Positional embedding": B = 2, T = 2, d = 1, X = (1, 2, 3, 4), P = (10, 20), L = ½ΣY²; θ = P.
+        double[] x = [1, 2, 3, 4];
+        double[] positions = [10, 20];
+        static Tensor Loss(Tape t, Tensor p) => t.Scale(t.Sum(t.Square(t.AddPositional(t.Constant([1.0, 2, 3, 4], 4, 1), t.Reshape(p, 2, 1)))), 0.5);
+        var y = x.Select((xi, r) => xi + positions[r % 2]).ToArray();
+        y.Should().Equal(11, 22, 13, 24);
+        // P̄_t = Σ_b Ȳ_bt = Σ_b Y_bt, and H = Σ_b I = 2I.
+        double[] pBar = [y[0] + y[2], y[1] + y[3]];
+        pBar.Should().Equal(24, 46);
+        double[] v = [1, -2];
+        var r = new Tape().HessianVectorProduct(Loss, positions, v);
+        r.Loss.Should().Be(0.5 * y.Sum(yi => yi * yi));
+        r.Gradient.Should().Equal(pBar);
+        r.Product.Should().Equal(v.Select(vi => 2 * vi));
+    }
 }
