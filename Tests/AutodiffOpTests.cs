@@ -178,4 +178,112 @@ public class AutodiffOpTests
         var act = () => tape.Exp(old);
         act.Should().Throw<ArgumentException>().WithMessage("*earlier recording*");
     }
+
+
+    [Test]
+    public void Worked_example_log_softmax_of_0_0_ln2_has_gradient_e0_minus_p_and_Hessian_column_minus_diag_p_minus_p_p_transpose()
+    {
+        // docs/autodiff.md §5 "Log-softmax": L = y₀ = log p₀ with p = (1/4, 1/4, 1/2); ∇ = e₀ − p, ∇² = −(diag p − ppᵀ).
+        double[] z = [0, 0, Math.Log(2)];
+        double[] p = [0.25, 0.25, 0.5];
+        static Tensor Loss(Tape t, Tensor th) => t.Sum(t.Mul(t.LogSoftmax(t.Reshape(th, 1, 3)), t.Constant([1.0, 0, 0], 1, 3)));
+        var gradient = p.Select((pb, b) => (b == 0 ? 1 : 0) - pb).ToArray();
+        var column = p.Select((pb, b) => -((b == 0 ? pb : 0) - pb * p[0])).ToArray();
+        gradient.Should().Equal(0.75, -0.25, -0.5);
+        column.Should().Equal(-3.0 / 16, 1.0 / 16, 1.0 / 8);
+        var r = new Tape().HessianVectorProduct(Loss, z, [1.0, 0, 0]);
+        r.Loss.Should().BeApproximately(-Math.Log(4), 1e-15);
+        r.Gradient.Should().Equal(gradient, (a, b) => Math.Abs(a - b) < 1e-15);
+        r.Product.Should().Equal(column, (a, b) => Math.Abs(a - b) < 1e-15);
+    }
+
+
+    [TestCase("tanh", 0.6931471805599453, 0.6, 16.0 / 25, -96.0 / 125)]
+    [TestCase("sigmoid", 1.0986122886681098, 0.75, 3.0 / 16, -3.0 / 32)]
+    [TestCase("softplus", 1.0986122886681098, 1.3862943611198906, 0.75, 3.0 / 16)]
+    [TestCase("gelu", 0.0, 0.0, 0.5, 0.7978845608028654)]
+    public void Worked_example_elementwise_function_at_a_point_has_gradient_f_prime_and_Hv_f_double_prime(string name, double x, double f, double f1, double f2)
+    {
+        // docs/autodiff.md §5 "Elementwise functions": tanh at ln 2 (y = 3/5), σ and softplus at ln 3 (σ = 3/4), gelu at 0.
+        // The expected values come from the table's closed forms, evaluated here; the test cases restate them as fractions.
+        double y = name switch { "tanh" => Math.Tanh(x), "sigmoid" => 1 / (1 + Math.Exp(-x)), "softplus" => Math.Log(1 + Math.Exp(x)), _ => 0.0 };
+        double s = 1 / (1 + Math.Exp(-x));
+        (double d1, double d2) = name switch
+        {
+            "tanh" => (1 - y * y, -2 * y * (1 - y * y)),
+            "sigmoid" => (y * (1 - y), y * (1 - y) * (1 - 2 * y)),
+            "softplus" => (s, s * (1 - s)),
+            _ => (0.5, 2 / Math.Sqrt(2 * Math.PI)),
+        };
+        y.Should().BeApproximately(f, 1e-15);
+        d1.Should().BeApproximately(f1, 1e-15);
+        d2.Should().BeApproximately(f2, 1e-15);
+        Tensor Loss(Tape t, Tensor p) => t.Sum(name switch
+        {
+            "tanh" => t.Tanh(p),
+            "sigmoid" => t.Sigmoid(p),
+            "softplus" => t.Softplus(p),
+            _ => t.Gelu(p),
+        });
+        var r = new Tape().HessianVectorProduct(Loss, [x], [1.0]);
+        r.Loss.Should().BeApproximately(f, 1e-15);
+        r.Gradient[0].Should().BeApproximately(f1, 1e-15);
+        r.Product[0].Should().BeApproximately(f2, 1e-15);
+    }
+
+
+    [Test]
+    public void Worked_example_matrix_product_of_2x2_matrices_has_adjoints_Cbar_B_transpose_and_A_transpose_Cbar_and_the_curvature_term_Adot_transpose_Cbar()
+    {
+        // docs/autodiff.md §5 "Matrix product": A = [[1, 2], [0, 1]], B = [[1, 0], [1, 1]], L = ½‖AB‖², v = e_{A₀₀}; θ = (A, B).
+        double[,] a = { { 1, 2 }, { 0, 1 } }, b = { { 1, 0 }, { 1, 1 } }, aDot = { { 1, 0 }, { 0, 0 } };
+        static double[,] Times(double[,] x, double[,] y, bool tx = false, bool ty = false)
+        {
+            var z = new double[2, 2];
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++)
+                    for (int k = 0; k < 2; k++) z[i, j] += (tx ? x[k, i] : x[i, k]) * (ty ? y[j, k] : y[k, j]);
+            return z;
+        }
+        static double[] Flat(double[,] x) => [x[0, 0], x[0, 1], x[1, 0], x[1, 1]];
+        var c = Times(a, b);
+        var cDot = Times(aDot, b);
+        // C̄ = C and C̄̇ = Ċ = ȦB for L = ½‖C‖²; Ā = C̄Bᵀ, B̄ = AᵀC̄; Ā̇ = C̄̇Bᵀ (Ḃ = 0), B̄̇ = AᵀC̄̇ + [ȦᵀC̄].
+        var aBar = Times(c, b, ty: true);
+        var bBar = Times(a, c, tx: true);
+        var aBarDot = Times(cDot, b, ty: true);
+        var bBarDot = Times(a, cDot, tx: true);
+        var curvature = Times(aDot, c, tx: true);
+        for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) bBarDot[i, j] += curvature[i, j];
+        Flat(c).Should().Equal(3, 2, 1, 1);
+        Flat(aBar).Should().Equal(3, 5, 1, 2);
+        Flat(bBar).Should().Equal(3, 2, 7, 5);
+        Flat(aBarDot).Should().Equal(1, 1, 0, 0);
+        Flat(bBarDot).Should().Equal(4, 2, 2, 0);
+
+        static Tensor Loss(Tape t, Tensor p) => t.Scale(t.Sum(t.Square(t.MatMul(t.Slice(p, 0, 2, 2), t.Slice(p, 4, 2, 2)))), 0.5);
+        var r = new Tape().HessianVectorProduct(Loss, [.. Flat(a), .. Flat(b)], [1.0, 0, 0, 0, 0, 0, 0, 0]);
+        r.Loss.Should().Be(0.5 * (9 + 4 + 1 + 1));
+        r.Gradient.Should().Equal([.. Flat(aBar), .. Flat(bBar)]);
+        r.Product.Should().Equal([.. Flat(aBarDot), .. Flat(bBarDot)]);
+    }
+
+
+    [Test]
+    public void Worked_example_elementwise_product_has_adjoints_B_and_A_and_its_own_operand_twice_gives_Hessian_2I()
+    {
+        // docs/autodiff.md §5 "Elementwise product": θ = (A, B) = (1, 2, 3, −1), L = Σ A∘B, v = e_{A₀}; then L = Σ a∘a.
+        double[] a = [1, 2], b = [3, -1];
+        static Tensor Product(Tape t, Tensor p) => t.Sum(t.Mul(t.Slice(p, 0, 1, 2), t.Slice(p, 2, 1, 2)));
+        var r = new Tape().HessianVectorProduct(Product, [.. a, .. b], [1.0, 0, 0, 0]);
+        r.Loss.Should().Be(a[0] * b[0] + a[1] * b[1]);
+        r.Gradient.Should().Equal([.. b, .. a], "Ā = Ȳ∘B, B̄ = Ȳ∘A with Ȳ = 1");
+        r.Product.Should().Equal([0.0, 0, 1, 0], "only the bracket B̄̇ = Ȳ∘Ȧ = e₀ is left");
+
+        static Tensor Square(Tape t, Tensor p) => t.Sum(t.Mul(p, p));
+        double[] v = [1, -3];
+        var s = new Tape().HessianVectorProduct(Square, a, v);
+        s.Gradient.Should().Equal(a.Select(x => 2 * x), "both operand adjoints, a and a, add");
+        s.Product.Should().Equal(v.Select(x => 2 * x));
+    }
 }

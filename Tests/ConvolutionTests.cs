@@ -248,4 +248,51 @@ public class ConvolutionTests
         tape.HessianBlockProduct(f, theta, v);
         GemmCounter.Flops.Should().Be(2 * ((2 + 2 * m) * mac1 + (3 + 6 * m) * mac2));
     }
+
+
+    [Test]
+    public void Worked_example_2x2_kernel_on_a_3x3_image_gives_the_hand_computed_output_adjoints_and_mixed_second_derivatives()
+    {
+        // docs/autodiff.md §5 "2-D convolution": θ = (x 3×3, W 2×2, b), L = ΣY, stride 1, no padding.
+        double[] x = [1, 2, 0, 0, 1, 3, 2, 1, 1];
+        double[] w = [1, -1, 0, 2];
+        const double bias = 0.5;
+        var geometry = new Conv2dGeometry(new ImageShape(1, 3, 3), 1, 2);
+        Tensor Loss(Tape t, Tensor p) => t.Sum(t.Conv2d(t.Slice(p, 0, 1, 9), t.Slice(p, 9, 1, 4), t.Slice(p, 13, 1, 1), geometry));
+        double[] theta = [.. x, .. w, bias];
+
+        // The direct sums: Y[i,j] = b + Σ w[k,l]·x[i+k, j+l]; ∂L/∂x[p,q] = Σ of the w that touch (p,q); ∂L/∂w[k,l] = Σ_{i,j} x[i+k, j+l].
+        var y = new double[4];
+        var xBar = new double[9];
+        var wBar = new double[4];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+            {
+                y[i * 2 + j] = bias;
+                for (int k = 0; k < 2; k++)
+                    for (int l = 0; l < 2; l++)
+                    {
+                        y[i * 2 + j] += w[k * 2 + l] * x[(i + k) * 3 + j + l];
+                        xBar[(i + k) * 3 + j + l] += w[k * 2 + l];
+                        wBar[k * 2 + l] += x[(i + k) * 3 + j + l];
+                    }
+            }
+        y.Should().Equal(1.5, 8.5, 1.5, 0.5);
+        xBar.Should().Equal(1, 0, -1, 1, 2, 1, 0, 2, 2);
+        wBar.Should().Equal(4, 6, 4, 6);
+
+        var moveW00 = new double[14];
+        moveW00[9] = 1;
+        var r = new Tape().HessianVectorProduct(Loss, theta, moveW00);
+        r.Loss.Should().BeApproximately(y.Sum(), 1e-14);
+        r.Gradient.Should().Equal([.. xBar, .. wBar, 4.0], (a, b) => Math.Abs(a - b) < 1e-14);
+        // ∂²L/∂x[p,q]∂w₀₀ = 1 where (p,q) is the top-left of a window: p, q < 2.
+        r.Product.Should().Equal([1.0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], (a, b) => Math.Abs(a - b) < 1e-14);
+
+        var moveCentre = new double[14];
+        moveCentre[4] = 1;
+        // The centre pixel sits once under each kernel entry: ∂²L/∂w[k,l]∂x₁₁ = 1 for all four.
+        new Tape().HessianVectorProduct(Loss, theta, moveCentre).Product
+            .Should().Equal([0.0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0], (a, b) => Math.Abs(a - b) < 1e-14);
+    }
 }

@@ -58,4 +58,15 @@ public class CurvatureDiagonalTests
         }
         ratios.Average().Should().BeInRange(0.8, 1.25, "the stated standard error matches the estimator's exact spread");
     }
+
+
+    [Test]
+    public void Worked_example_line_through_two_points_has_diag_G_one_half_two_one()
+    {
+        // docs/curvature.md §8: diag G = ½Σᵢ (xᵢ, 1)∘(xᵢ, 1) = ½((1, 0, 1) + (0, 4, 1)).
+        var (obj, theta, j, _) = TwoPointLine();
+        var expected = Enumerable.Range(0, 3).Select(a => 0.5 * (j[0][a] * j[0][a] + j[1][a] * j[1][a])).ToArray();
+        expected.Should().Equal(0.5, 2, 1);
+        obj.GaussNewtonDiagonal(theta).Should().Equal(expected, (a, b) => Math.Abs(a - b) < 1e-14);
+    }
 }

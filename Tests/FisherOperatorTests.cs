@@ -198,4 +198,35 @@ public class FisherOperatorTests
         double s = e.Sum();
         return e.Select(v => v / s).ToArray();
     }
+
+
+    [Test]
+    public void Worked_example_line_through_two_points_has_EF_mean_g_g_transpose_rank_one_Sigma_and_Fisher_equal_to_G()
+    {
+        // docs/curvature.md §7: g₁ = (1, 0, 1), g₂ = (0, 4, 2); Λ = 1, Jᵢ = (xᵢ, 1).
+        var (obj, theta, j, r) = TwoPointLine();
+        var ef = new double[9];
+        var sigma = new double[9];
+        var g = new double[9];
+        var d = new double[3];
+        for (int a = 0; a < 3; a++) d[a] = r[0] * j[0][a] - r[1] * j[1][a];
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+            {
+                ef[a * 3 + b] = 0.5 * (r[0] * r[0] * j[0][a] * j[0][b] + r[1] * r[1] * j[1][a] * j[1][b]);
+                sigma[a * 3 + b] = 0.25 * d[a] * d[b];
+                g[a * 3 + b] = 0.5 * (j[0][a] * j[0][b] + j[1][a] * j[1][b]);
+            }
+        ef.Should().Equal(0.5, 0, 0.5, 0, 8, 4, 0.5, 4, 2.5);
+        sigma.Should().Equal(0.25, -1, -0.25, -1, 4, 1, -0.25, 1, 0.25);
+        g.Should().Equal(0.5, 0, 0.5, 0, 2, 1, 0.5, 1, 1);
+
+        static void Same(Matrix actual, double[] expected, string what) =>
+            actual.Data.Should().Equal(expected, (a, b) => Math.Abs(a - b) < 1e-13, what);
+        Same(Checks.Dense(obj.EmpiricalFisher(theta)), ef, "EF = ½(g₁g₁ᵀ + g₂g₂ᵀ)");
+        Same(Checks.Dense(obj.GradientCovariance(theta)), sigma, "Σ = ¼(g₁ − g₂)(g₁ − g₂)ᵀ for n = 2");
+        Same(Checks.Dense(obj.Fisher(theta)), g, "Fisher = G = ½Σ JᵢᵀJᵢ");
+        Checks.Eigenvalues(Checks.Dense(obj.GradientCovariance(theta))).Take(2)
+            .Should().OnlyContain(l => Math.Abs(l) < 1e-13, "two examples give a rank-one covariance");
+    }
 }

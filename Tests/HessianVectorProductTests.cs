@@ -291,4 +291,45 @@ public class HessianVectorProductTests
         r.Gradient[6].Should().BeApproximately(0.383616, 1e-6, "b̄₀ = z̄₀ = (1 − y₀²)y₀");
         r.Loss.Should().BeApproximately(0.456270, 1e-6);
     }
+
+
+    [Test]
+    public void Worked_example_block_of_three_directions_on_theta0_squared_theta1_gives_the_rows_of_V_times_the_hand_Hessian()
+    {
+        // docs/autodiff.md §3: f = θ₀²θ₁ at (1, 2); H = [[2θ₁, 2θ₀], [2θ₀, 0]] = [[4, 2], [2, 0]].
+        static Tensor F(Tape t, Tensor p) => t.Sum(t.Mul(t.Square(t.Slice(p, 0, 1, 1)), t.Slice(p, 1, 1, 1)));
+        double[] theta = [1, 2];
+        var v = Matrix.FromRows(new double[,] { { 1, 0 }, { 0, 1 }, { 1, -1 } });
+        var h = new double[,] { { 2 * theta[1], 2 * theta[0] }, { 2 * theta[0], 0 } };
+        var r = new Tape().HessianBlockProduct(F, theta, v);
+        r.Loss.Should().Be(theta[0] * theta[0] * theta[1]);
+        r.Gradient.Should().Equal(2 * theta[0] * theta[1], theta[0] * theta[0]);
+        for (int j = 0; j < 3; j++)
+            for (int i = 0; i < 2; i++)
+                r.Products[j, i].Should().Be(h[i, 0] * v[j, 0] + h[i, 1] * v[j, 1], $"(H·v{j})[{i}]");
+        r.Products.Data.Should().Equal(4, 2, 2, 0, 2, 2);
+    }
+
+
+    [Test]
+    public void Worked_example_ab_plus_a_writes_a_bar_first_then_accumulates_and_a_warm_tape_gives_the_same_b_plus_1()
+    {
+        // docs/autodiff.md §4: L = ab + a at (2, 3); ā = b (first write, by the product) + 1 (accumulated, by the sum).
+        static Tensor F(Tape t, Tensor p)
+        {
+            var a = t.Slice(p, 0, 1, 1);
+            return t.Sum(t.Add(t.Mul(a, t.Slice(p, 1, 1, 1)), a));
+        }
+        double[] theta = [2, 3], v = [1, 1];
+        double[] gradient = [theta[1] + 1, theta[0]], hv = [v[1], v[0]];
+        gradient.Should().Equal(4, 2);
+        var tape = new Tape();
+        for (int recording = 0; recording < 3; recording++)
+        {
+            var r = tape.HessianVectorProduct(F, theta, v);
+            r.Loss.Should().Be(theta[0] * theta[1] + theta[0]);
+            r.Gradient.Should().Equal(gradient, $"recording {recording} overwrites the previous adjoints instead of adding to them");
+            r.Product.Should().Equal(hv, "H = [[0, 1], [1, 0]]");
+        }
+    }
 }

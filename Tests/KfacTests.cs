@@ -165,4 +165,20 @@ public class KfacTests
         Kfac.Overlap(a, orthogonal, 2, 4).Should().Be(0.0);
         Kfac.Overlap(a, half, 2, 4).Should().BeApproximately(0.5, 1e-15);
     }
+
+
+    [Test]
+    public void Worked_example_line_through_two_points_has_A_the_mean_of_x1_x1_transpose_and_B_one_so_B_kron_A_is_G()
+    {
+        // docs/curvature.md §9: āᵢ = (xᵢ, 1), A = ½Σ āᵢāᵢᵀ; one output with Λ = 1 gives ĝ = 1 and B = 1.
+        var (obj, theta, j, _) = PerExampleGradientTests.TwoPointLine();
+        var a = new double[9];
+        for (int p = 0; p < 3; p++)
+            for (int q = 0; q < 3; q++) a[p * 3 + q] = 0.5 * (j[0][p] * j[0][q] + j[1][p] * j[1][q]);
+        a.Should().Equal(0.5, 0, 0.5, 0, 2, 1, 0.5, 1, 1);
+        var layer = obj.KroneckerFactors(theta).Layers.Should().ContainSingle().Subject;
+        layer.A.Data.Should().Equal(a, (x, y) => Math.Abs(x - y) < 1e-14);
+        layer.B.Data.Should().Equal([1.0], (x, y) => Math.Abs(x - y) < 1e-14);
+        obj.DenseMatrix(CurvatureKind.GaussNewton, theta).Data.Should().Equal(a, (x, y) => Math.Abs(x - y) < 1e-13, "B ⊗ A = G here");
+    }
 }

@@ -146,4 +146,29 @@ public class LossTests
             for (int i = 0; i < 3; i++) column[i].Should().BeApproximately(expected[i, j], 1e-15, $"Λ[{i},{j}]");
         }
     }
+
+
+    [Test]
+    public void Worked_example_mse_of_rows_2_0_and_half_1_against_labels_0_1_is_five_sixteenths_with_gradient_rho_over_2()
+    {
+        // docs/autodiff.md §5 "Mean squared error": two rows, s = 1/2, ρ = z − onehot(y).
+        double[] z = [2, 0, 0.5, 1];
+        int[] labels = [0, 1];
+        static Tensor Loss(Tape t, Tensor p) => t.MeanSquaredError(t.Reshape(p, 2, 2), [0, 1]);
+        double s = 0.5, l = 0;
+        var rho = new double[4];
+        for (int r = 0; r < 2; r++)
+            for (int c = 0; c < 2; c++)
+            {
+                rho[r * 2 + c] = z[r * 2 + c] - (c == labels[r] ? 1 : 0);
+                l += 0.5 * s * rho[r * 2 + c] * rho[r * 2 + c];
+            }
+        l.Should().Be(0.3125, "the doc's L = ½·½·(1² + 0.5²)");
+        double[] v = [1, -2, 3, 0.5];
+        var result = new Tape().HessianVectorProduct(Loss, z, v);
+        result.Loss.Should().BeApproximately(l, 1e-15);
+        result.Gradient.Should().Equal(rho.Select(x => s * x), (a, b) => Math.Abs(a - b) < 1e-15);
+        result.Gradient.Should().Equal([0.5, 0, 0.25, 0], (a, b) => Math.Abs(a - b) < 1e-15);
+        result.Product.Should().Equal(v.Select(x => s * x), (a, b) => Math.Abs(a - b) < 1e-15);
+    }
 }

@@ -338,4 +338,17 @@ public class ObjectiveTests
         for (int i = 0; i < steps; i++) obj.LossAndGradient(theta, gradient, batch);
         return GC.GetAllocatedBytesForCurrentThread() - before;
     }
+
+
+    [Test]
+    public void Worked_example_two_chunks_of_one_example_each_add_their_scaled_losses_to_the_mean()
+    {
+        // docs/curvature.md §4: chunk i records ½rᵢ² with scale 1/N = 1/2; r = (1, 2) gives 0.25 + 1 = 1.25 = mean(0.5, 2).
+        var (obj, theta, _, r) = PerExampleGradientTests.TwoPointLine();
+        double[] chunkLosses = [0.5 * 0.5 * r[0] * r[0], 0.5 * 0.5 * r[1] * r[1]];
+        chunkLosses.Should().Equal(0.25, 1);
+        var g = new double[3];
+        obj.LossAndGradient(theta, g).Should().Be(chunkLosses[0] + chunkLosses[1]);
+        g.Should().Equal(0.5, 2, 1.5);
+    }
 }

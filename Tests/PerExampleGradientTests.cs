@@ -216,4 +216,41 @@ public class PerExampleGradientTests
         var act = () => obj.PerExampleGradients(obj.Model.Initialize(1));
         act.Should().Throw<InvalidOperationException>().WithMessage("*at most 67108864*PerExampleGradientNorms*");
     }
+
+
+    /// <summary>
+    /// docs/curvature.md §4–9's worked example: the line z = w₁x₁ + w₂x₂ + b (θ = (w₁, w₂, b),
+    /// a 2-1 MLP), mse, x₁ = (1, 0) with target 1 and x₂ = (0, 2) with target 0, at θ = (2, 1, 0),
+    /// one example per chunk. Returns the hand-derived ∂z/∂θ = (x, 1) and residuals r = z − t.
+    /// </summary>
+    internal static (Objective Objective, double[] Theta, double[][] Jacobians, double[] Residuals) TwoPointLine()
+    {
+        var x = Matrix.FromRows(new double[,] { { 1, 0 }, { 0, 2 } });
+        var t = Matrix.FromRows(new double[,] { { 1 }, { 0 } });
+        var obj = new Objective(Mlp.Parse("2-1", Activation.Tanh), LossKind.MeanSquaredError, new Dataset(x, null, t, 1, "two-points"),
+            new ObjectiveOptions { ChunkSize = 1 });
+        double[] theta = [2, 1, 0];
+        var jacobians = new double[2][];
+        var residuals = new double[2];
+        for (int i = 0; i < 2; i++)
+        {
+            jacobians[i] = [x[i, 0], x[i, 1], 1];
+            residuals[i] = theta[0] * x[i, 0] + theta[1] * x[i, 1] + theta[2] - t[i, 0];
+        }
+        return (obj, theta, jacobians, residuals);
+    }
+
+    [Test]
+    public void Worked_example_line_through_two_points_has_per_example_gradients_residual_times_x_and_1()
+    {
+        // gᵢ = rᵢ(xᵢ, 1): r = (1, 2), g₁ = (1, 0, 1), g₂ = (0, 4, 2), ‖gᵢ‖ = (√2, √20).
+        var (obj, theta, j, r) = TwoPointLine();
+        r.Should().Equal(1, 2);
+        var expected = new[] { j[0].Select(v => r[0] * v).ToArray(), j[1].Select(v => r[1] * v).ToArray() };
+        expected[0].Should().Equal(1, 0, 1);
+        expected[1].Should().Equal(0, 4, 2);
+        var g = obj.PerExampleGradients(theta);
+        for (int i = 0; i < 2; i++) g.Row(i).ToArray().Should().Equal(expected[i], (a, b) => Math.Abs(a - b) < 1e-14, $"g{i + 1}");
+        obj.PerExampleGradientNorms(theta).Should().Equal([Math.Sqrt(2), Math.Sqrt(20)], (a, b) => Math.Abs(a - b) < 1e-14);
+    }
 }

@@ -231,4 +231,46 @@ public class PoolingTests
         ((Action)(() => tape.MaxPool2d(x, pool))).Should().Throw<ArgumentException>().WithMessage("*MaxPool2d*'x' is 2x15*batch x 32*");
         ((Action)(() => tape.AvgPool2d(x, pool))).Should().Throw<ArgumentException>().WithMessage("*AvgPool2d*'x' is 2x15*batch x 32*");
     }
+
+
+    [Test]
+    public void Worked_example_2x2_pooling_of_a_2x4_image_routes_half_squared_loss_derivatives_by_the_hand_computed_selection_and_means()
+    {
+        // docs/autodiff.md §5 "Max pooling" and "Average pooling": L = ½Σy², v = 1.
+        double[] x = [1, 3, 0, -1, 2, 0, 5, 4];
+        var ones = Enumerable.Repeat(1.0, 8).ToArray();
+        var geometry = new Pool2dGeometry(new ImageShape(1, 2, 4), 2);
+        Tensor Max(Tape t, Tensor p) => t.Scale(t.Sum(t.Square(t.MaxPool2d(t.Reshape(p, 1, 8), geometry))), 0.5);
+        Tensor Avg(Tape t, Tensor p) => t.Scale(t.Sum(t.Square(t.AvgPool2d(t.Reshape(p, 1, 8), geometry))), 0.5);
+
+        // Window w covers columns 2w, 2w + 1 of both rows.
+        static IEnumerable<int> Window(int w) => [2 * w, 2 * w + 1, 4 + 2 * w, 5 + 2 * w];
+        var argmax = new int[2];
+        var mean = new double[2];
+        for (int w = 0; w < 2; w++)
+        {
+            argmax[w] = Window(w).First(i => x[i] == Window(w).Max(k => x[k]));
+            mean[w] = Window(w).Average(i => x[i]);
+        }
+        argmax.Should().Equal(1, 6);
+        mean.Should().Equal(1.5, 2);
+
+        var max = new Tape().HessianVectorProduct(Max, x, ones);
+        max.Loss.Should().Be(0.5 * (9 + 25), "y = (3, 5)");
+        var maxGradient = new double[8];
+        var maxHv = new double[8];
+        for (int w = 0; w < 2; w++) { maxGradient[argmax[w]] = x[argmax[w]]; maxHv[argmax[w]] = 1; }
+        max.Gradient.Should().Equal(maxGradient);
+        max.Gradient.Should().Equal(0, 3, 0, 0, 0, 0, 5, 0);
+        max.Product.Should().Equal(maxHv, "SᵀS·1 has a 1 at each window's maximum");
+
+        var avg = new Tape().HessianVectorProduct(Avg, x, ones);
+        avg.Loss.Should().BeApproximately(0.5 * (1.5 * 1.5 + 2 * 2), 1e-15);
+        avg.Loss.Should().Be(3.125);
+        var avgGradient = new double[8];
+        for (int w = 0; w < 2; w++) foreach (int i in Window(w)) avgGradient[i] = mean[w] / 4;
+        avg.Gradient.Should().Equal(avgGradient, (a, b) => Math.Abs(a - b) < 1e-15);
+        avg.Gradient.Should().Equal([0.375, 0.375, 0.5, 0.5, 0.375, 0.375, 0.5, 0.5], (a, b) => Math.Abs(a - b) < 1e-15);
+        avg.Product.Should().Equal(Enumerable.Repeat(0.25, 8), (a, b) => Math.Abs(a - b) < 1e-15, "AᵀA·1 = Aᵀ(1, 1) = 1/4 everywhere");
+    }
 }

@@ -8,37 +8,29 @@ using NUnit.Framework;
 namespace Curvature.Tests;
 
 /// <summary>
-/// H, G and F of a small MLP with mse loss built without the engine's curvature code:
-/// H by central differences of the gradient, G = (1/N) Σᵢ JᵢᵀJᵢ with the output Jacobians Jᵢ
-/// by central differences of the network's outputs (∇²_z of ½‖z − y‖² is I), F = H − G.
+/// H, G and F of a small MLP with mse loss built without the engine's curvature code, on the
+/// public <see cref="Checks"/> differences: H by central differences of the gradient, G =
+/// (1/N) Σᵢ JᵢᵀJᵢ with the output Jacobians Jᵢ by central differences of the network's
+/// outputs (∇²_z of ½‖z − y‖² is I), F = H − G.
 /// </summary>
 internal static class FiniteDifferenceCurvature
 {
-    public static (Matrix<double> H, Matrix<double> G, Matrix<double> F) Build(Objective objective, double[] theta, double h = 1e-5)
+    public static (Matrix<double> H, Matrix<double> G, Matrix<double> F) Build(Objective objective, double[] theta)
     {
         int n = theta.Length;
-        var hess = Matrix<double>.Build.Dense(n, n);
-        var gp = new double[n];
-        var gm = new double[n];
-        var t = (double[])theta.Clone();
-        for (int i = 0; i < n; i++)
-        {
-            t[i] = theta[i] + h; objective.LossAndGradient(t, gp);
-            t[i] = theta[i] - h; objective.LossAndGradient(t, gm);
-            t[i] = theta[i];
-            for (int j = 0; j < n; j++) hess[j, i] = (gp[j] - gm[j]) / (2 * h);
-        }
-        hess = (hess + hess.Transpose()) / 2;
+        var h = Checks.Hessian(objective, theta);
+        var hess = Matrix<double>.Build.Dense(n, n, (i, j) => h[i, j]);
 
         var x = objective.Data.X;
         int rows = x.Rows, outputs = objective.Model.OutputWidth;
         var jac = Matrix<double>.Build.Dense(rows * outputs, n);
+        var e = new double[n];
         for (int i = 0; i < n; i++)
         {
-            t[i] = theta[i] + h; var zp = objective.Model.Predict(t, x);
-            t[i] = theta[i] - h; var zm = objective.Model.Predict(t, x);
-            t[i] = theta[i];
-            for (int r = 0; r < rows * outputs; r++) jac[r, i] = (zp.Data[r] - zm.Data[r]) / (2 * h);
+            e[i] = 1;
+            var column = Checks.Directional(t => objective.Model.Predict(t, x).Data, theta, e);
+            e[i] = 0;
+            for (int r = 0; r < rows * outputs; r++) jac[r, i] = column[r];
         }
         var g = jac.TransposeThisAndMultiply(jac) / rows;
         return (hess, g, hess - g);
@@ -46,7 +38,7 @@ internal static class FiniteDifferenceCurvature
 
     /// <summary>Eigenvalues, largest first.</summary>
     public static double[] Eigenvalues(Matrix<double> a) =>
-        a.Evd(Symmetricity.Symmetric).EigenValues.Select(c => c.Real).OrderByDescending(v => v).ToArray();
+        Checks.Eigenvalues(Curvature.Core.Matrix.FromRows(a.ToArray())).Reverse().ToArray();
 }
 
 public class SpectrumCommandTests
