@@ -159,12 +159,9 @@ internal static class Kernels
     {
         int m = transA ? a.Cols : a.Rows, k = transA ? a.Rows : a.Cols;
         int n = transB ? b.Rows : b.Cols;
-        long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
-        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         Blas.Gemm(transA ? Transpose.Yes : Transpose.No, transB ? Transpose.Yes : Transpose.No, m, n, k, 1.0,
             a.Array.AsSpan(a.Offset), Math.Max(1, a.Cols), b.Array.AsSpan(b.Offset), Math.Max(1, b.Cols),
             beta, c.Array.AsSpan(c.Offset), Math.Max(1, c.Cols));
-        GemmCounter.Record(m, n, k, System.Diagnostics.Stopwatch.GetTimestamp() - started, GC.GetAllocatedBytesForCurrentThread() - allocatedBefore);
     }
 
     public static Mat ValueMat(Tensor t) => new(t.ValueArray, t.ValueOffset, t.Rows, t.Cols);

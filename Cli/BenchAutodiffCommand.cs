@@ -214,9 +214,9 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
     /// <summary>GEMM floating-point operations of one run on the calling thread.</summary>
     static double Flops(Action run)
     {
-        GemmCounter.Reset();
+        using var gemms = CountingBlas.Start();
         run();
-        return GemmCounter.Flops;
+        return gemms.Flops;
     }
 
     static Sequential ParseArch(string spec, Activation act)

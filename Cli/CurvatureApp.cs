@@ -213,6 +213,9 @@ internal sealed record OptionInfo(string[] Names, string? ValueName, bool ValueI
     /// <summary>The name shown first: the long name, else the short one.</summary>
     public string Display => Names[0];
 
+    /// <summary>What the option alone changes when it is declared <see cref="OnlyAffectsAttribute"/> (speed or printing), else null.</summary>
+    public OnlyAffectsAttribute? OnlyAffects => Property.GetCustomAttribute<OnlyAffectsAttribute>();
+
     /// <summary>Whether the option takes a value (not a flag).</summary>
     public bool TakesValue => Property.PropertyType != typeof(bool) && Property.PropertyType != typeof(bool?);
 }

@@ -64,6 +64,7 @@ internal sealed class PlainHelp(IReadOnlyList<CommandEntry> commands) : IHelpPro
     public static string Describe(OptionInfo o, object? fresh)
     {
         string d = (o.Description ?? "").Trim();
+        if (o.OnlyAffects is { } only) d = (d.Length == 0 ? "" : d + " ") + only.Sentence;
         if (!o.TakesValue || d.Contains("default", StringComparison.OrdinalIgnoreCase)) return d;
         if (fresh is RunSettings settings && settings.DefaultAt(o) is { } fromSpec)
             return (d.Length == 0 ? "" : d.TrimEnd('.') + " ") + $"(default {fromSpec}).";

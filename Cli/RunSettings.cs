@@ -96,7 +96,7 @@ internal class RunSettings : CommandSettings
     [CommandOption("--seed <SEED>"), Description("Seed of θ₀, minibatches, Hessian batch and solvers."), SpecPath("run.seed")]
     public string? Seed { get; init; }
 
-    [CommandOption("--threads <N>"), Description("Objective threads (0: all cores); results do not depend on it."), SpecPath("run.threads")]
+    [CommandOption("--threads <N>"), Description("Objective threads (0: all cores)."), OnlyAffects("speed"), SpecPath("run.threads")]
     public string? Threads { get; init; }
 
     /// <summary>The base run (from <see cref="Config"/> via <paramref name="fromConfig"/>, else <paramref name="fallback"/>) with the given flags applied.</summary>

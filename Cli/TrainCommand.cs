@@ -36,10 +36,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--save-theta"), Description("Write the final parameters as theta.npy and theta.npz (state_dict names).")]
         public bool SaveTheta { get; init; }
 
-        [CommandOption("--resume <CHECKPOINT>"), Description("Continue from a checkpoint (same options; --steps is the new total; default: none).")]
+        [CommandOption("--resume <CHECKPOINT>"), Description("Continue from a checkpoint (same options; --steps is the new total; default: none)."), OnlyAffects("speed")]
         public string? Resume { get; init; }
 
-        [CommandOption("--quiet"), Description("Print only the final line.")]
+        [CommandOption("--quiet"), Description("Print only the final line."), OnlyAffects("printing")]
         public bool Quiet { get; init; }
 
         /// <inheritdoc />

@@ -22,8 +22,45 @@ public static class Blas
     /// <summary>The managed backend (the best SIMD kernel this CPU supports); always available.</summary>
     public static ManagedBlas Managed => ManagedBlas.Instance;
 
-    /// <summary>The backend the facade forwards to.</summary>
-    public static BlasBackend Backend => (BlasBackend?)Native ?? Managed;
+    /// <summary>
+    /// The backend the facade forwards to: the calling thread's <see cref="Use"/> scope when
+    /// one is open, else the backend chosen at start-up.
+    /// </summary>
+    public static BlasBackend Backend => _scoped ?? StartupBackend;
+
+    /// <summary>The backend chosen at start-up, ignoring any <see cref="Use"/> scope.</summary>
+    internal static BlasBackend StartupBackend => (BlasBackend?)Native ?? Managed;
+
+    [ThreadStatic] static BlasBackend? _scoped;
+
+    /// <summary>
+    /// Sends every facade call made from the calling thread to <paramref name="backend"/>
+    /// until the returned scope is disposed (on the same thread), for example a
+    /// <see cref="CountingBlas"/> that wraps the active backend. Thread-local, so parallel
+    /// tests and sweeps do not see each other's decorators; scopes nest.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="backend"/> is null.</exception>
+    public static BackendScope Use(BlasBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        var previous = _scoped;
+        _scoped = backend;
+        return new BackendScope(previous);
+    }
+
+    /// <summary>Restores the calling thread's previous backend when disposed; returned by <see cref="Use"/>.</summary>
+    public readonly struct BackendScope : IDisposable
+    {
+        readonly BlasBackend? _previous;
+
+        internal BackendScope(BlasBackend? previous) => _previous = previous;
+
+        /// <summary>Restores the backend that was in force on this thread before the scope.</summary>
+        public void Dispose() => _scoped = _previous;
+    }
+
+    /// <summary>The calling thread's scoped backend, or null when none is open (a decorator's inner backend).</summary>
+    internal static BlasBackend? Scoped => _scoped;
 
     /// <summary>
     /// GEMMs of at least this many multiply-adds go to the managed AVX-512 kernel when the
@@ -53,10 +90,16 @@ public static class Blas
     /// </summary>
     public static bool RoutesLargeGemmsToManaged => RouteLargeGemms.Value;
 
-    /// <summary>The backend that computes a GEMM of this shape through the facade.</summary>
-    public static BlasBackend GemmBackend(int m, int n, int k) =>
+    /// <summary>
+    /// The backend that computes a GEMM of this shape through the facade: the calling
+    /// thread's <see cref="Use"/> scope when one is open, else <see cref="RoutedGemmBackend"/>.
+    /// </summary>
+    public static BlasBackend GemmBackend(int m, int n, int k) => _scoped ?? RoutedGemmBackend(m, n, k);
+
+    /// <summary>The start-up backend for a GEMM of this shape, ignoring any <see cref="Use"/> scope.</summary>
+    internal static BlasBackend RoutedGemmBackend(int m, int n, int k) =>
         RouteLargeGemms.Value && (long)m * n * k >= ManagedGemmRouteMin
-        && Math.Min(m, Math.Min(n, k)) >= ManagedGemmRouteMinDimension ? Managed : Backend;
+        && Math.Min(m, Math.Min(n, k)) >= ManagedGemmRouteMinDimension ? Managed : StartupBackend;
 
     /// <summary>C ← α·op(A)·op(B) + β·C on spans with leading dimensions (row-major), through <see cref="GemmBackend"/>.</summary>
     public static void Gemm(Transpose transA, Transpose transB, int m, int n, int k, double alpha,

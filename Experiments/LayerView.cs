@@ -1,4 +1,5 @@
 using Curvature.Autodiff;
+using Curvature.Core;
 using Curvature.Models;
 using Curvature.Optimizers;
 using Curvature.Spectral;

@@ -18,40 +18,8 @@ public static class RunDirectory
     /// <summary>The run's summary.json.</summary>
     public static TrainingSummary Summary(string directory) => RunJson.Load<TrainingSummary>(Path.Combine(directory, TrainingRun.SummaryFile));
 
-    /// <summary>The run's metrics.csv as rows (the fields the reports use: step, losses, accuracies, χ_k, eigenvalues, matvecs, refreshes, seconds).</summary>
-    public static IReadOnlyList<MetricsRow> Metrics(string directory)
-    {
-        var t = CsvTable.Load(Path.Combine(directory, TrainingRun.MetricsFile));
-        var lambdas = t.Columns.Where(c => c.StartsWith("lambda_", StringComparison.Ordinal)).ToList();
-        var rows = new List<MetricsRow>(t.RowCount);
-        static double? N(double v) => double.IsNaN(v) ? null : v;
-        for (int i = 0; i < t.RowCount; i++)
-        {
-            var eig = lambdas.Select(c => t[i, c]).TakeWhile(v => !double.IsNaN(v)).ToArray();
-            rows.Add(new MetricsRow
-            {
-                Step = (long)t[i, "step"],
-                Epoch = (int)t[i, "epoch"],
-                LearningRate = t[i, "lr"],
-                TrainLoss = t[i, "train_loss"],
-                TrainAccuracy = t[i, "train_acc"],
-                TestLoss = N(t[i, "test_loss"]),
-                TestAccuracy = N(t[i, "test_acc"]),
-                GradNorm = t[i, "grad_norm"],
-                DomNorm = N(t[i, "dom_norm"]),
-                BulkNorm = N(t[i, "bulk_norm"]),
-                Chi = N(t[i, "chi_k"]),
-                ChiEma = N(t[i, "chi_ema"]),
-                Projecting = t[i, "projecting"] != 0,
-                UpdateShare = t.Has("update_share") ? N(t[i, "update_share"]) : null,
-                Eigenvalues = eig,
-                Matvecs = (long)t[i, "matvecs"],
-                Refreshes = (int)t[i, "refreshes"],
-                Seconds = t[i, "seconds"],
-            });
-        }
-        return rows;
-    }
+    /// <summary>The run's metrics.csv as rows (<see cref="MetricsCsv.Load"/>).</summary>
+    public static IReadOnlyList<MetricsRow> Metrics(string directory) => MetricsCsv.Load(Path.Combine(directory, TrainingRun.MetricsFile));
 
     /// <summary>The <see cref="RunSummary"/> of a finished run directory, as the in-process experiments compute it.</summary>
     public static RunSummary Read(string directory, string name, OptimizerSpec spec, double lr, out IReadOnlyList<MetricsRow> metrics)

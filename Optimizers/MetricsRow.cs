@@ -84,19 +84,63 @@ public sealed record MetricsRow
     }
 }
 
-/// <summary>metrics.csv: a header, then one line per <see cref="MetricsRow"/>; invariant culture, round-trip doubles, empty cells for unmeasured values.</summary>
+/// <summary>
+/// metrics.csv: a header, then one line per <see cref="MetricsRow"/>; invariant culture, round-trip
+/// doubles, empty cells for unmeasured values. The writer (<see cref="Header"/>, <see cref="Line"/>)
+/// and the reader (<see cref="Load"/>, <see cref="Parse"/>) share the column names below, so the
+/// layout is owned here alone.
+/// </summary>
 public static class MetricsCsv
 {
-    /// <summary>The header for a run tracking <paramref name="k"/> eigenvalues.</summary>
-    public static string Header(int k)
-    {
-        var sb = new StringBuilder("step,epoch,lr,train_loss,train_acc,test_loss,test_acc,grad_norm,dom_norm,bulk_norm,chi_k,chi_ema,projecting,update_share");
-        for (int j = 1; j <= Math.Max(k, 1); j++) sb.Append(",lambda_").Append(j.ToString(CultureInfo.InvariantCulture));
-        sb.Append(",two_over_lr,matvecs,refreshes,seconds");
-        return sb.ToString();
-    }
+    /// <summary>The column of <see cref="MetricsRow.Step"/>.</summary>
+    public const string StepColumn = "step";
+    /// <summary>The column of <see cref="MetricsRow.Epoch"/>.</summary>
+    public const string EpochColumn = "epoch";
+    /// <summary>The column of <see cref="MetricsRow.LearningRate"/>.</summary>
+    public const string LearningRateColumn = "lr";
+    /// <summary>The column of <see cref="MetricsRow.TrainLoss"/>.</summary>
+    public const string TrainLossColumn = "train_loss";
+    /// <summary>The column of <see cref="MetricsRow.TrainAccuracy"/>.</summary>
+    public const string TrainAccuracyColumn = "train_acc";
+    /// <summary>The column of <see cref="MetricsRow.TestLoss"/>.</summary>
+    public const string TestLossColumn = "test_loss";
+    /// <summary>The column of <see cref="MetricsRow.TestAccuracy"/>.</summary>
+    public const string TestAccuracyColumn = "test_acc";
+    /// <summary>The column of <see cref="MetricsRow.GradNorm"/>.</summary>
+    public const string GradNormColumn = "grad_norm";
+    /// <summary>The column of <see cref="MetricsRow.DomNorm"/>.</summary>
+    public const string DomNormColumn = "dom_norm";
+    /// <summary>The column of <see cref="MetricsRow.BulkNorm"/>.</summary>
+    public const string BulkNormColumn = "bulk_norm";
+    /// <summary>The column of <see cref="MetricsRow.Chi"/>.</summary>
+    public const string ChiColumn = "chi_k";
+    /// <summary>The column of <see cref="MetricsRow.ChiEma"/>.</summary>
+    public const string ChiEmaColumn = "chi_ema";
+    /// <summary>The column of <see cref="MetricsRow.Projecting"/>.</summary>
+    public const string ProjectingColumn = "projecting";
+    /// <summary>The column of <see cref="MetricsRow.UpdateShare"/>.</summary>
+    public const string UpdateShareColumn = "update_share";
+    /// <summary>The column of <see cref="MetricsRow.TwoOverLearningRate"/>.</summary>
+    public const string TwoOverLearningRateColumn = "two_over_lr";
+    /// <summary>The column of <see cref="MetricsRow.Matvecs"/>.</summary>
+    public const string MatvecsColumn = "matvecs";
+    /// <summary>The column of <see cref="MetricsRow.Refreshes"/>.</summary>
+    public const string RefreshesColumn = "refreshes";
+    /// <summary>The column of <see cref="MetricsRow.Seconds"/>.</summary>
+    public const string SecondsColumn = "seconds";
 
-    /// <summary>One metrics.csv line for <paramref name="r"/> with <paramref name="k"/> eigenvalue columns.</summary>
+    /// <summary>The column of the j-th largest tracked eigenvalue, j ≥ 1 (<c>lambda_j</c>).</summary>
+    public static string LambdaColumn(int j) => "lambda_" + j.ToString(CultureInfo.InvariantCulture);
+
+    static readonly string[] Leading = [StepColumn, EpochColumn, LearningRateColumn, TrainLossColumn, TrainAccuracyColumn, TestLossColumn, TestAccuracyColumn,
+        GradNormColumn, DomNormColumn, BulkNormColumn, ChiColumn, ChiEmaColumn, ProjectingColumn, UpdateShareColumn];
+    static readonly string[] Trailing = [TwoOverLearningRateColumn, MatvecsColumn, RefreshesColumn, SecondsColumn];
+
+    /// <summary>The header for a run tracking <paramref name="k"/> eigenvalues.</summary>
+    public static string Header(int k) =>
+        string.Join(",", [.. Leading, .. Enumerable.Range(1, Math.Max(k, 1)).Select(LambdaColumn), .. Trailing]);
+
+    /// <summary>One metrics.csv line for <paramref name="r"/> with <paramref name="k"/> eigenvalue columns, in the order of <see cref="Header"/>.</summary>
     public static string Line(MetricsRow r, int k)
     {
         var c = CultureInfo.InvariantCulture;
@@ -119,6 +163,49 @@ public static class MetricsCsv
         var sb = new StringBuilder(Header(k)).Append('\n');
         foreach (var r in rows) sb.Append(Line(r, k)).Append('\n');
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// The rows of the metrics.csv at <paramref name="path"/>, equal bit for bit to the rows that
+    /// were written (doubles are round-trip). A file without the <c>update_share</c> column (written
+    /// before it existed) reads it as null. Errors name the file, line and column.
+    /// </summary>
+    public static IReadOnlyList<MetricsRow> Load(string path) => Rows(CsvTable.Load(path));
+
+    /// <summary>The rows of metrics.csv text; <paramref name="source"/> names it in error messages.</summary>
+    public static IReadOnlyList<MetricsRow> Parse(string text, string source = "metrics.csv") => Rows(CsvTable.Parse(text, source));
+
+    static IReadOnlyList<MetricsRow> Rows(CsvTable t)
+    {
+        var lambdas = new List<string>();
+        for (int j = 1; t.Has(LambdaColumn(j)); j++) lambdas.Add(LambdaColumn(j));
+        var rows = new List<MetricsRow>(t.RowCount);
+        static double? N(double v) => double.IsNaN(v) ? null : v;
+        for (int i = 0; i < t.RowCount; i++)
+        {
+            rows.Add(new MetricsRow
+            {
+                Step = (long)t[i, StepColumn],
+                Epoch = (int)t[i, EpochColumn],
+                LearningRate = t[i, LearningRateColumn],
+                TrainLoss = t[i, TrainLossColumn],
+                TrainAccuracy = t[i, TrainAccuracyColumn],
+                TestLoss = N(t[i, TestLossColumn]),
+                TestAccuracy = N(t[i, TestAccuracyColumn]),
+                GradNorm = t[i, GradNormColumn],
+                DomNorm = N(t[i, DomNormColumn]),
+                BulkNorm = N(t[i, BulkNormColumn]),
+                Chi = N(t[i, ChiColumn]),
+                ChiEma = N(t[i, ChiEmaColumn]),
+                Projecting = t[i, ProjectingColumn] != 0,
+                UpdateShare = t.Has(UpdateShareColumn) ? N(t[i, UpdateShareColumn]) : null,
+                Eigenvalues = lambdas.Select(c => t[i, c]).TakeWhile(v => !double.IsNaN(v)).ToArray(),
+                Matvecs = (long)t[i, MatvecsColumn],
+                Refreshes = (int)t[i, RefreshesColumn],
+                Seconds = t[i, SecondsColumn],
+            });
+        }
+        return rows;
     }
 
     static string D(double? v) => v is double x ? x.ToString("R", CultureInfo.InvariantCulture) : "";

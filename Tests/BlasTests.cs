@@ -441,4 +441,33 @@ public class BlasTests
         var bad = () => Blas.Managed.SetThreads(0);
         bad.Should().Throw<ArgumentOutOfRangeException>().Where(e => e.Message.Contains("was 0"));
     }
+
+    [Test]
+    public void Counting_decorator_counts_2mnk_per_GEMM_on_its_thread_only_and_keeps_the_bits()
+    {
+        const int m = 7, n = 5, k = 9;
+        var rng = new Rng(31);
+        var a = new double[m * k];
+        var b = new double[k * n];
+        rng.FillGaussian(a);
+        rng.FillGaussian(b);
+        var plain = new double[m * n];
+        Blas.Gemm(Transpose.No, Transpose.No, m, n, k, 1.0, a, k, b, n, 0.0, plain, n);
+        var before = Blas.Backend;
+        var counted = new double[m * n];
+        using (var gemms = CountingBlas.Start())
+        {
+            Blas.Backend.Should().BeSameAs(gemms);
+            Blas.Gemm(Transpose.No, Transpose.No, m, n, k, 1.0, a, k, b, n, 0.0, counted, n);
+            Blas.Gemm(Transpose.Yes, Transpose.No, k, n, m, 1.0, a, k, counted, n, 0.0, new double[k * n], n);
+            var other = new Thread(() => Blas.Gemm(Transpose.No, Transpose.No, m, n, k, 1.0, a, k, b, n, 0.0, new double[m * n], n));
+            other.Start();
+            other.Join();
+            gemms.Calls.Should().Be(2, "the GEMM on another thread goes to that thread's own backend");
+            gemms.Flops.Should().Be(2L * (2L * m * n * k));
+            gemms.Name.Should().Be(before.Name, "the decorator reports the backend it wraps");
+        }
+        counted.Should().Equal(plain, "the decorator forwards to the same kernel");
+        Blas.Backend.Should().BeSameAs(before, "disposing restores the thread's backend");
+    }
 }

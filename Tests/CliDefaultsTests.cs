@@ -208,4 +208,173 @@ public class CliDefaultsTests
         ((int)lobpcg["eigen_matvecs"]!).Should().NotBe((int)block["eigen_matvecs"]!, "another solver spends another number of products");
         ((int)loose["eigen_matvecs"]!).Should().BeLessThan((int)block["eigen_matvecs"]!, "a looser tolerance stops earlier");
     }
+
+    /// <summary>The options a command's help lists, each with whether the help declares it speed- or printing-only.</summary>
+    static List<(string Option, bool OnlySpeedOrPrinting)> Listed(string command) =>
+        Regex.Matches(CliProcess.Run([command, "--help"]).Stdout, @"^\s+(?:-\w, )?(--?[\w-]+)(.*)$", RegexOptions.Multiline)
+            .Select(m => (m.Groups[1].Value, Regex.IsMatch(m.Groups[2].Value, @"\bOnly (speed|printing): ")))
+            .Where(o => o.Item1 != "--help").ToList();
+
+    /// <summary>
+    /// What a run wrote, less what changes from run to run anyway: every file's name; config.json,
+    /// summary.json and the CSV files with wall times dropped and the output directory's own path
+    /// blanked; θ files byte for byte.
+    /// </summary>
+    static string Fingerprint(string outDir)
+    {
+        if (!Directory.Exists(outDir)) return "(no output directory)";
+        var sb = new System.Text.StringBuilder();
+        foreach (var file in Directory.GetFiles(outDir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            string name = Path.GetRelativePath(outDir, file);
+            sb.Append("## ").Append(name).Append('\n');
+            string ext = Path.GetExtension(file);
+            if (ext == ".json") sb.Append(WithoutTimes(JsonNode.Parse(File.ReadAllText(file))!).ToJsonString().Replace(JsonEncodedText.Encode(outDir).ToString(), "<OUT>").Replace(outDir, "<OUT>"));
+            else if (ext == ".csv")
+            {
+                var rows = File.ReadAllLines(file).Select(l => l.Split(',')).ToList();
+                var keep = Enumerable.Range(0, rows[0].Length).Where(c => !IsTime(rows[0][c])).ToList();
+                foreach (var r in rows) sb.Append(string.Join(",", keep.Where(c => c < r.Length).Select(c => r[c]))).Append('\n');
+            }
+            else if (ext is ".npy" or ".npz") sb.Append(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file))));
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    static bool IsTime(string key) => Regex.IsMatch(key, @"(^|_)(seconds|ms|time|elapsed|version|cpu|blas|host|started|finished|date)(_|$)", RegexOptions.IgnoreCase);
+
+    static JsonNode WithoutTimes(JsonNode node)
+    {
+        if (node is JsonObject o)
+            foreach (var key in o.Select(p => p.Key).ToList())
+            {
+                if (IsTime(key)) o.Remove(key);
+                else if (o[key] is { } child) WithoutTimes(child);
+            }
+        else if (node is JsonArray a)
+            foreach (var child in a) if (child is not null) WithoutTimes(child);
+        return node;
+    }
+
+    [Test]
+    public void Every_option_a_run_commands_help_lists_changes_what_it_computes_or_writes_unless_declared_speed_or_printing_only()
+    {
+        string d = Path.Combine(_dir, "read");
+        string[] data = ["--data", "gmm:40:4:3:1", "--arch", "4-8-3"];
+        string[] short_ = [.. data, "--steps", "4", "-k", "2", "--refresh", "2", "--eval-every", "1", "--lr", "0.1"];
+        // Inputs the variants point at: a θ and a checkpoint from another seed, and a config.json that names another seed.
+        string other = Path.Combine(d, "other");
+        Ok(["train", .. short_, "--seed", "5", "--save-theta", "--out", other]);
+        string theta = Path.Combine(other, "theta.npy"), checkpoint = Path.Combine(other, "checkpoint.bin");
+        string measureTheta = Path.Combine(d, "theta0.npy");
+        Ok(["train", .. short_, "--save-theta", "--out", Path.Combine(d, "base-theta")]);
+        File.Copy(Path.Combine(d, "base-theta", "theta.npy"), measureTheta);
+        var baseline = new Dictionary<string, string[]>
+        {
+            ["train"] = short_,
+            ["compare"] = [.. short_, "--optimizers", "sgd,bulk", "--points", "2", "--density-probes", "1", "--density-steps", "8"],
+            ["sweep"] = [.. data, "--steps", "4", "-k", "2", "--refresh", "2", "--eval-every", "1", "--lr", "0.1"],
+            ["spectrum"] = [.. data, "--theta", measureTheta, "-k", "2", "--density-probes", "1", "--density-steps", "8"],
+            ["decompose"] = [.. short_, "--points", "2"],
+        };
+        // A value other than the one the baseline runs with, for each option the help lists.
+        var values = new Dictionary<string, string[]>
+        {
+            ["--arch"] = ["4-6-3"], ["--act"] = ["relu"], ["--loss"] = ["ce"], ["--data"] = ["gmm:40:4:3:2"],
+            ["--test-data"] = ["gmm:20:4:3:5"], ["--batch"] = ["10"], ["--steps"] = ["5"], ["--warmup"] = ["2"],
+            ["--momentum"] = ["0.5"], ["--update"] = ["adam"], ["--beta1"] = ["0.5"], ["--beta2"] = ["0.9"],
+            ["--adam-eps"] = ["1e-3"], ["--weight-decay"] = ["0.01"], ["--switch-chi"] = ["0.5"], ["--switch-step"] = ["2"],
+            ["--chi-ema"] = ["0.5"], ["--subspace"] = ["random"], ["--solver"] = ["lanczos"], ["--curvature"] = ["g"],
+            ["--tolerance"] = ["1e-2"], ["--cold-start"] = [], ["--eval-every"] = ["2"], ["--divergence-factor"] = ["1.01"],
+            ["--seed"] = ["7"], ["--lr"] = ["0.05"], ["-k"] = ["1"], ["--refresh"] = ["3"], ["--hessian-batch"] = ["20"],
+            ["--optimizer"] = ["dom"], ["--checkpoint-every"] = ["2"], ["--theta"] = [theta], ["--save-theta"] = [],
+            ["--points"] = ["3"], ["--norms"] = ["hutchinson"], ["--probes"] = ["3"], ["--analysis-tolerance"] = ["1e-2"],
+            ["--density-probes"] = ["2"], ["--density-steps"] = ["10"], ["--optimizers"] = ["sgd,dom"], ["--target-loss"] = ["0.5"],
+            ["--seeds"] = ["2"], ["--checkpoint"] = [checkpoint],
+        };
+        var fingerprints = new Dictionary<string, string>();
+        var lastDir = "";
+        int run = 0;
+        string Run(string command, string[] args)
+        {
+            string key = command + " " + string.Join(" ", args);
+            if (fingerprints.TryGetValue(key, out var known)) return known;
+            string outDir = lastDir = Path.Combine(d, $"{command}-{run++}");
+            Ok([command, .. args, "--out", outDir]);
+            return fingerprints[key] = Fingerprint(outDir);
+        }
+        static string[] With(string[] args, string option, string[] value)
+        {
+            var list = new List<string>();
+            for (int i = 0; i < args.Length; i++)
+            {
+                if (args[i] == option) { i++; continue; }   // every baseline option takes a value
+                list.Add(args[i]);
+            }
+            return [.. list, option, .. value];
+        }
+        var checkedOptions = new List<string>();
+        var unread = new List<string>();
+        // compare and sweep fill the run options they share with train from the same declarations
+        // into the same RunSpec fields (and refuse the ones they do not read): train tries those, and
+        // compare and sweep try their own, which keeps the test's run time small.
+        var trainOptions = Listed("train").Select(o => o.Option).ToHashSet();
+        foreach (var (command, args) in baseline)
+        {
+            Run(command, args);
+            string baseConfig = Path.Combine(lastDir, "config.json");
+            foreach (var (option, onlySpeedOrPrinting) in Listed(command))
+            {
+                if (onlySpeedOrPrinting || option == "--out") continue;   // --out is where every fingerprint is read from
+                if (command is "compare" or "sweep" && trainOptions.Contains(option) && option is not ("--config" or "--hessian-batch" or "-k" or "--lr" or "--refresh" or "--optimizer" or "--alpha-dom" or "--alpha-bulk")) continue;
+                string[] a = args, b;
+                if (option == "--config")
+                {
+                    // The command's own config.json with another seed; the flags are dropped so the file decides.
+                    var config = Json(baseConfig);
+                    string edited = Path.Combine(d, $"{command}-config.json");
+                    if (config["run"] is JsonObject r) r["seed"] = 9;
+                    File.WriteAllText(edited, config.ToJsonString());
+                    b = ["--config", edited];
+                    a = ["--config", baseConfig];
+                }
+                else if (option is "--alpha-dom" or "--alpha-bulk")
+                {
+                    // Read only with --optimizer interp: two interp runs that differ in this α.
+                    string[] interp = command == "sweep" ? ["--optimizer", "interp"] : ["--optimizer", "interp", "--alpha-dom", "1", "--alpha-bulk", "1"];
+                    a = [.. args, .. interp];
+                    b = With(a, option, ["0.5"]);
+                }
+                else if (option == "--emit" || option == "--collect")
+                {
+                    // sweep --emit writes jobs instead of running them; --collect builds the table from an emitted sweep's runs.
+                    string jobs = Path.Combine(d, "jobs");
+                    if (option == "--emit") b = [.. args, "--emit", jobs];
+                    else
+                    {
+                        if (!Directory.Exists(jobs)) Ok(["sweep", .. args, "--emit", jobs, "--out", Path.Combine(d, "emit-out")]);
+                        b = [.. args, "--collect", jobs];
+                    }
+                }
+                else if (command == "spectrum" && option == "--arch")
+                {
+                    // θ must fit the network: the other architecture's own seeded θ.
+                    string small = Path.Combine(d, "theta-4-6-3");
+                    if (!Directory.Exists(small)) Ok(["train", .. With(short_, "--arch", ["4-6-3"]), "--save-theta", "--out", small]);
+                    b = With(With(args, "--arch", ["4-6-3"]), "--theta", [Path.Combine(small, "theta.npy")]);
+                }
+                else if (command == "spectrum" && option == "--checkpoint") b = [.. args.Where((_, i) => i < 4 || i > 5), "--checkpoint", checkpoint];
+                else
+                {
+                    values.Should().ContainKey(option, $"`{command} --help` lists {option}; the test needs a value for it");
+                    b = With(args, option, values[option]);
+                }
+                if (Run(command, b) == Run(command, a)) unread.Add($"{command} {option}");
+                checkedOptions.Add($"{command} {option}");
+            }
+        }
+        unread.Should().BeEmpty($"each option must change what the run computes or writes (tried {checkedOptions.Count}), or be declared speed- or printing-only in its declaration");
+        checkedOptions.Should().HaveCountGreaterThan(90, "every option of train, spectrum and decompose and every own option of compare and sweep was tried");
+    }
 }

@@ -165,10 +165,10 @@ public class ConvolutionTests
         tape.Begin();
         var x = tape.Constant(new double[batch * g.Input.Size], 0, batch, g.Input.Size);
         var w = tape.Constant(new double[g.WeightCount], 0, g.OutChannels, g.PatchSize);
-        GemmCounter.Reset();
+        using var gemms = CountingBlas.Start();
         tape.Conv2d(x, w, null, g);
-        GemmCounter.Calls.Should().Be(1, "the three small images form one group, side by side in one patch matrix");
-        GemmCounter.Flops.Should().Be(2 * batch * g.MultiplyAddsPerImage);
+        gemms.Calls.Should().Be(1, "the three small images form one group, side by side in one patch matrix");
+        gemms.Flops.Should().Be(2 * batch * g.MultiplyAddsPerImage);
         g.MultiplyAddsPerImage.Should().Be(4L * 18 * (5 * 4));
     }
 
@@ -207,12 +207,12 @@ public class ConvolutionTests
         }
         Step();
         Step();
-        GemmCounter.Reset();
+        using var gemms = CountingBlas.Start();
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 3; i++) Step();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        GemmCounter.Calls.Should().BeGreaterThan(0);
-        GemmCounter.FacadeAllocatedBytes.Should().Be(0, "the BLAS facade reuses its buffers");
+        gemms.Calls.Should().BeGreaterThan(0);
+        gemms.FacadeAllocatedBytes.Should().Be(0, "the BLAS facade reuses its buffers");
         allocated.Should().Be(0, "the tape reuses its nodes, im2col buffers and argmax indices");
     }
 
@@ -236,17 +236,17 @@ public class ConvolutionTests
         };
         var theta = AutodiffTestSupport.Gaussian(rng, size);
         var tape = new Tape();
-        GemmCounter.Reset();
+        using var gemms = CountingBlas.Start();
         tape.Gradient(f, theta);
-        GemmCounter.Flops.Should().Be(2 * (2 * mac1 + 3 * mac2));
-        GemmCounter.Reset();
+        gemms.Flops.Should().Be(2 * (2 * mac1 + 3 * mac2));
+        gemms.Reset();
         tape.HessianVectorProduct(f, theta, AutodiffTestSupport.Gaussian(rng, size));
-        GemmCounter.Flops.Should().Be(2 * (4 * mac1 + 9 * mac2));
-        GemmCounter.Reset();
+        gemms.Flops.Should().Be(2 * (4 * mac1 + 9 * mac2));
+        gemms.Reset();
         var v = new Matrix(m, size);
         rng.FillGaussian(v.Data);
         tape.HessianBlockProduct(f, theta, v);
-        GemmCounter.Flops.Should().Be(2 * ((2 + 2 * m) * mac1 + (3 + 6 * m) * mac2));
+        gemms.Flops.Should().Be(2 * ((2 + 2 * m) * mac1 + (3 + 6 * m) * mac2));
     }
 
 

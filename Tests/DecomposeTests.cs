@@ -1,3 +1,4 @@
+using Curvature.Core;
 using Curvature.Experiments;
 using Curvature.Spectral;
 using FluentAssertions;

@@ -1,3 +1,4 @@
+using Curvature.Core;
 using Curvature.Experiments;
 using FluentAssertions;
 using NUnit.Framework;

@@ -144,5 +144,5 @@ public class RerunFromConfigTests
         spectrum[0, "eigenvalue"].Should().BeApproximately(tracked[0, "lambda_1"], 1e-3 * Math.Abs(tracked[0, "lambda_1"]));
     }
 
-    static Experiments.CsvTable CsvTableOf(string path) => Experiments.CsvTable.Load(path);
+    static Core.CsvTable CsvTableOf(string path) => Core.CsvTable.Load(path);
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Curvature.Core;
 using Curvature.Experiments;
 using FluentAssertions;
 using NUnit.Framework;

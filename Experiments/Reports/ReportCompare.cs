@@ -1,4 +1,5 @@
 using System.Globalization;
+using Curvature.Core;
 using Curvature.Models;
 using Curvature.Optimizers;
 
@@ -12,7 +13,7 @@ public static class CompareReport
         IReadOnlyList<RunSummary> summaries, CompareSummary summary, DensityCurve? densityStart, DensityCurve? densityEnd,
         AnalysisOptions analysis, NormMethod method, int? curvatureExamples)
     {
-        var tables = runs.Select(r => (r.Spec.Label, Table: CsvTable.Load(Path.Combine(outDir, r.Name, "metrics.csv")), r.Result.Diverged)).ToList();
+        var tables = runs.Select(r => (r.Spec.Label, Table: CsvTable.Load(Path.Combine(outDir, r.Name, TrainingRun.MetricsFile)), r.Result.Diverged)).ToList();
         double lr = options.LearningRate;
         var twoOverEta = new ReferenceLine($"2/η = {ReportWriter.Num(2 / lr)}", 2 / lr);
         var report = new ReportWriter($"Curvature compare: {problem.Model.Spec} {options.Activation.Name()}, {options.Loss.Name()}, {options.Data}");
@@ -51,29 +52,29 @@ public static class CompareReport
             ]));
 
         Plots.Lines(Path.Combine(outDir, "loss.png"), "Training loss", "step", "training loss (log scale)",
-            tables.Select(t => Series(t.Label, t.Table, "train_loss") with { Diverged = t.Diverged }).ToList(), logY: true,
+            tables.Select(t => Series(t.Label, t.Table, MetricsCsv.TrainLossColumn) with { Diverged = t.Diverged }).ToList(), logY: true,
             references: [new ReferenceLine($"target {ReportWriter.Num(summary.TargetLoss)}", summary.TargetLoss)]);
         report.Figure("loss.png", "Training loss per optimizer (log scale); dashed: the target loss of the steps-to-target column.");
 
-        string accColumn = options.TestData is null ? "train_acc" : "test_acc";
+        string accColumn = options.TestData is null ? MetricsCsv.TrainAccuracyColumn : MetricsCsv.TestAccuracyColumn;
         Plots.Lines(Path.Combine(outDir, "accuracy.png"), options.TestData is null ? "Training accuracy" : "Test accuracy", "step", "accuracy",
             tables.Select(t => Series(t.Label, t.Table, accColumn) with { Diverged = t.Diverged }).ToList());
         report.Figure("accuracy.png", $"{(options.TestData is null ? "Training" : "Test")} accuracy per optimizer.");
 
         Plots.Lines(Path.Combine(outDir, "lambda1.png"), "Sharpness λ₁ of H", "step", "λ₁",
-            tables.Select(t => Series(t.Label, t.Table, "lambda_1") with { Diverged = t.Diverged }).ToList(), references: [twoOverEta]);
+            tables.Select(t => Series(t.Label, t.Table, MetricsCsv.LambdaColumn(1)) with { Diverged = t.Diverged }).ToList(), references: [twoOverEta]);
         report.Figure("lambda1.png", "Top Hessian eigenvalue λ₁ of each run, at its own iterate; dashed: the stability threshold 2/η of plain gradient descent.");
 
         var refTable = tables[runs.ToList().FindIndex(r => r.Name == summary.Reference)].Table;
         var eigSeries = new List<PlotSeries>();
         for (int j = 1; j <= options.K; j++)
-            if (refTable.Has($"lambda_{j}")) eigSeries.Add(Series($"λ{j}", refTable, $"lambda_{j}"));
+            if (refTable.Has(MetricsCsv.LambdaColumn(j))) eigSeries.Add(Series($"λ{j}", refTable, MetricsCsv.LambdaColumn(j)));
         Plots.Lines(Path.Combine(outDir, "eigenvalues.png"), $"Top-{options.K} eigenvalues of H along the {summary.Reference} run", "step", "eigenvalue",
             eigSeries, references: [twoOverEta]);
         report.Figure("eigenvalues.png", $"The top-{options.K} Hessian eigenvalues along the {summary.Reference} run; dashed: 2/η.");
 
         Plots.Lines(Path.Combine(outDir, "chi.png"), "Gradient alignment χ_k = ‖P_dom ∇L‖ / ‖∇L‖", "step", "χ_k",
-            tables.Select(t => Series(t.Label, t.Table, "chi_k")).ToList());
+            tables.Select(t => Series(t.Label, t.Table, MetricsCsv.ChiColumn)).ToList());
         report.Figure("chi.png", $"Fraction χ_k of the full-batch gradient's norm inside the top-{options.K} Hessian subspace, per run.");
 
         if (densityStart is not null && densityEnd is not null)

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text;
-using Curvature.Core;
 
-namespace Curvature.Experiments;
+namespace Curvature.Core;
 
 /// <summary>
 /// A numeric table read from or written as CSV (a header line of column names, then one
