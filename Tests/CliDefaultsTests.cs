@@ -357,6 +357,20 @@ public class CliDefaultsTests
                         b = [.. args, "--collect", jobs];
                     }
                 }
+                else if (command == "sweep" && option.StartsWith("--slurm-", StringComparison.Ordinal))
+                {
+                    // Read only with --emit: they shape the emitted Slurm scripts, not any run.
+                    string Emitted(string[] extra)
+                    {
+                        string jobs = Path.Combine(d, $"slurm-{run++}");
+                        Ok(["sweep", .. args, .. extra, "--emit", jobs, "--out", Path.Combine(d, "emit-out")]);
+                        return string.Concat(Directory.GetFiles(jobs, "slurm*.sh").Order().Select(File.ReadAllText));
+                    }
+                    string[] slurmValue = option switch { "--slurm-time" => ["01:00:00"], "--slurm-mem" => ["2G"], _ => ["2"] };
+                    if (Emitted([]) == Emitted([option, .. slurmValue])) unread.Add($"{command} {option}");
+                    checkedOptions.Add($"{command} {option}");
+                    continue;
+                }
                 else if (command == "spectrum" && option == "--arch")
                 {
                     // θ must fit the network: the other architecture's own seeded θ.
