@@ -26,13 +26,7 @@ public class PerExampleBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var mlp = Mlp.Parse("784-200-200-10", Activation.Tanh);
-        var rng = new Rng(0);
-        var x = new Matrix(Batch, mlp.InputWidth);
-        rng.FillUniform(x.Data, 0, 1);
-        var labels = new int[Batch];
-        for (int i = 0; i < Batch; i++) labels[i] = rng.NextInt(mlp.OutputWidth);
-        _objective = new Objective(mlp, LossKind.CrossEntropy, new Dataset(x, labels, null, mlp.OutputWidth, "random:1000"));
+        (var mlp, _, _, _objective, var rng) = BenchmarkProblems.RandomMlp(Batch);
         _theta = mlp.Initialize(1);
         _gradient = new double[mlp.ParameterCount];
         _v = new double[mlp.ParameterCount];
