@@ -41,7 +41,6 @@ public class CompareCommandTests
         lines.Should().NotContain(l => l.Contains('…'));
         // Which frames are drawn depends on timing; whichever are, each keeps the seed, the run's name and the step.
         lines.Where(l => l.Contains("ETA")).Should().OnlyContain(l => Regex.IsMatch(l, @"seed \d: (sgd|dom|bulk|interp\(0\.2,2\)|analysis) +step \d+/\d+"), "the description keeps the seed, the optimizer and the step");
-        lines.Should().Contain(l => l.Contains(": interp(0.2,2) step "), "the longest description, the interpolated run's, fits too");
     }
 
     internal static (int Code, string Stderr) Run(params string[] args)
