@@ -73,7 +73,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     {
         var config = settings.ToSpec();
         var problem = Problem.Load(config.Run);
-        if (!settings.Quiet) foreach (var note in problem.Notes) Console.WriteLine(note);
+        if (!settings.Quiet)
+        {
+            foreach (var note in problem.Notes) Console.WriteLine(note);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{problem.Spec.Arch}: {problem.ParameterCount} parameters"));
+        }
         var progress = settings.Quiet ? null : new RowPrinter();
         var summary = TrainingRun.Execute(config, problem, progress, cancellationToken);
         var c = CultureInfo.InvariantCulture;

@@ -27,11 +27,28 @@ public class TransformerCommandTests
     {
         var r = Run("init", "--arch", Arch, "--seed", "2", "--out", Path.Combine(_dir, "theta.npy"));
         r.Code.Should().Be(0, r.Stderr);
-        int v = SpamSubjects.Vocabulary.Count, l = SpamSubjects.SequenceLength;
-        // pos_embedding + embedding + one layer (attention, feed-forward, two norms) + classifier.
-        int expected = l * 8 + v * 8 + (3 * 64 + 24 + 64 + 8) + (16 * 8 + 16 + 8 * 16 + 8) + 4 * 8 + (2 * 8 + 2);
-        r.Stdout.Should().Contain($"{expected} parameters");
+        r.Stdout.Should().Contain($"{PyTorchParameterCount} parameters");
         Npy.ReadVector(Path.Combine(_dir, "theta.npy")).Should().Equal(TransformerClassifier.Parse(Arch).Initialize(2));
+    }
+
+    /// <summary>sum(p.numel() for p in model.parameters()) of the PyTorch module behind <see cref="Arch"/>.</summary>
+    static int PyTorchParameterCount
+    {
+        get
+        {
+            int v = SpamSubjects.Vocabulary.Count, l = SpamSubjects.SequenceLength;
+            // pos_embedding + embedding + one layer (attention, feed-forward, two norms) + classifier.
+            return l * 8 + v * 8 + (3 * 64 + 24 + 64 + 8) + (16 * 8 + 16 + 8 * 16 + 8) + 4 * 8 + (2 * 8 + 2);
+        }
+    }
+
+    [Test]
+    public void Train_prints_the_parameter_count_of_the_PyTorch_module()
+    {
+        var r = Run("train", "--arch", Arch, "--loss", "ce", "--data", Data, "--steps", "1", "--batch", "20",
+            "--hessian-batch", "40", "-k", "2", "--out", Path.Combine(_dir, "run"));
+        r.Code.Should().Be(0, r.Stderr);
+        r.Stdout.Should().Contain($"{Arch}: {PyTorchParameterCount} parameters");
     }
 
     [Test]

@@ -30,6 +30,9 @@
 #   SETTING=stability         Bulk-SGD at ½η* and η* (0.25, 0.5) × T ∈ {10,100}, 2,000 steps, λ₁ every 100 steps;
 #                             LONG=1 adds T = 1 and the small network for 20,000 steps to $OUT/long-jobs.txt.
 #   SETTING=g-vs-h            Bulk-SGD tracking G's top-k against H's (--curvature g|h), η = 0.5, 200 steps.
+#   SETTING=transformer       Song et al.'s third setting: spam-e64-t8f256x2-2 on spam:1000, ce, η = 0.1, batch 100,
+#                             200 steps, m = 100: compare (SGD, Dom, Bulk; k = 2; H/G/F split, per layer) and the
+#                             k = 10 sweeps of SGD, Dom and Bulk.
 # Their sizes were set against a per-step cost measured on a short run (docs/findings.md, "What the next runs
 # test"); the five together, without the long jobs, are estimated at about 95 minutes on two cores
 # (docs/experiments.md, "Issue 21's settings").
@@ -81,7 +84,13 @@ case "$SETTING" in
     NET="--arch 784-200-200-10 --act tanh --data mnist:5000 --test-data mnist-test"; FULL=5000; MLP_LRS; GRID=${GRID:-studies}
     ETA=0.25; BULK_ETA=0.5
     case "$SETTING" in song|stability) STEPS=${STEPS:-2000} ;; interp-stability) STEPS=${STEPS:-1000} ;; *) STEPS=${STEPS:-200} ;; esac ;;
-  *) echo "findings.sh: SETTING was '$SETTING'; expected findings, mnist5k, fashion-cnn, song, boundary, interp-stability, stability or g-vs-h" >&2; exit 2 ;;
+  transformer)
+    # Song et al.'s third setting on real sentences: 2 layers, d = 64, 8 heads, feed-forward 256, ce.
+    # η = 0.1 puts η·λ₁(θ₀) near 0.4 (λ₁(θ₀) ≈ 4 on 100 lines), the studies' regime. The H·v of this
+    # 453,058-parameter model costs about 30× the MLP's per example, hence m = 100 and 200 steps.
+    NET="--arch spam-e64-t8f256x2-2 --data spam:1000 --test-data spam-test"; FULL=1000; MLP_LRS; GRID=${GRID:-studies}
+    LOSS=ce; STEPS=${STEPS:-200} ;;
+  *) echo "findings.sh: SETTING was '$SETTING'; expected findings, mnist5k, fashion-cnn, song, boundary, interp-stability, stability, g-vs-h or transformer" >&2; exit 2 ;;
 esac
 STEPS=${STEPS:-1000}
 ADAM_LRS=${ADAM_LRS:-0.001,0.003}
@@ -126,7 +135,7 @@ emit_long() {
   cat "$OUT/long/$name/jobs.txt" >> "$OUT/long-jobs.txt"
 }
 [ -z "${LONG:-}" ] || : > "$OUT/long-jobs.txt"
-case "$SETTING" in song|boundary|interp-stability|stability|g-vs-h) PLAN=$SETTING ;; *) PLAN=protocol ;; esac
+case "$SETTING" in song|boundary|interp-stability|stability|g-vs-h|transformer) PLAN=$SETTING ;; *) PLAN=protocol ;; esac
 {
 if [ "$PLAN" = song ]; then
   S="--batch 50 --eval-every 100"; E=0.05; M=0.005
@@ -166,6 +175,12 @@ elif [ "$PLAN" = stability ]; then
   emit_long stability-bulk-t1 $NET --loss $LOSS --seeds $SEEDS --steps $STEPS --eval-every 100 --optimizer bulk --lr 0.25,0.5 --refresh 1
   emit_long stability-small --arch 196-32-32-10 --act tanh --data mnist14:2000 --test-data mnist14-test --loss $LOSS --seeds $SEEDS \
                             --steps 20000 --eval-every 100 --optimizer bulk --lr 0.5,1 --refresh 1,10,100
+elif [ "$PLAN" = transformer ]; then
+  # k = 10 beside the compare's k = 2 (one direction per class): SGD logs χ_10, Dom and Bulk project on it.
+  T="--batch 100 --lr 0.1 -k 10 --hessian-batch 100 --eval-every 10"
+  emit transformer-k10-sgd  $T --optimizer sgd
+  emit transformer-k10-dom  $T --optimizer dom
+  emit transformer-k10-bulk $T --optimizer bulk
 elif [ "$PLAN" = g-vs-h ]; then
   emit g-vs-h-h             --eval-every 10 --optimizer bulk --lr $BULK_ETA --curvature h
   emit g-vs-h-g             --eval-every 10 --optimizer bulk --lr $BULK_ETA --curvature g
@@ -205,6 +220,13 @@ fi
 if [ "$PLAN" = protocol ]; then
   case " ${ONLY:-compare} " in
     *" compare "*) echo "test -f $OUT/compare/report.md || $CURVATURE compare $COMMON --steps $STEPS --lr $ETA --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt" ;;
+  esac
+fi
+# The Transformer's compare: k = 2, the H/G/F split and the per-layer view at 3 points, with
+# Hutchinson norms (10 probes) and a 2-probe density, all on the same 100 lines.
+if [ "$PLAN" = transformer ]; then
+  case " ${ONLY:-compare} " in
+    *" compare "*) echo "test -f $OUT/compare/report.md || $CURVATURE compare $NET --loss ce --seeds $SEEDS --batch 100 --lr 0.1 --optimizers sgd,dom,bulk -k 2 --steps $STEPS --eval-every 10 --hessian-batch 100 --points 3 --probes 10 --density-probes 2 --density-steps 30 --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt" ;;
   esac
 fi
 # The boundary's predictions need the spectrum at θ₀ on every example, one per seed.
