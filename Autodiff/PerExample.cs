@@ -425,18 +425,31 @@ public sealed partial class Tape
     /// (batch×in) and its output Y (batch×out, whose <see cref="Tensor.Adjoint"/> after a
     /// backward sweep holds each row's output gradient); null when no dense layer has that weight.
     /// </summary>
-    public (Tensor Input, Tensor Output)? DenseLayer(Tensor parameter, int weightOffset)
+    public (Tensor Input, Tensor Output)? DenseLayer(Tensor parameter, int weightOffset) =>
+        WeightConsumer<LinearOp>(parameter, weightOffset) is { } y ? (y.A!, y) : null;
+
+    /// <summary>The first node of op <typeparamref name="TOp"/> whose second operand is the view of θ at <paramref name="weightOffset"/>.</summary>
+    Tensor? WeightConsumer<TOp>(Tensor parameter, int weightOffset) where TOp : Op
     {
         Check(parameter, nameof(parameter));
         var probe = new PerExampleTarget(parameter, [], 0, 0, 0, 0, 0);
         for (int i = 0; i < _count; i++)
         {
             var y = _nodes[i];
-            if (y.Kind == NodeKind.Computed && y.Op is LinearOp && probe.Locate(y.B, out int at) && at == weightOffset)
-                return (y.A!, y);
+            if (y.Kind == NodeKind.Computed && y.Op is TOp && probe.Locate(y.B, out int at) && at == weightOffset) return y;
         }
         return null;
     }
+
+    /// <summary>
+    /// The convolution (<see cref="Conv2d"/>) of this recording whose weight is the view of
+    /// <paramref name="parameter"/> starting at <paramref name="weightOffset"/>: its input X
+    /// (batch×(C·H·W)), its output Y (batch×(N·Ho·Wo), whose <see cref="Tensor.Adjoint"/> after a
+    /// backward sweep holds each image's output gradient) and its geometry; null when no
+    /// convolution has that weight.
+    /// </summary>
+    public (Tensor Input, Tensor Output, Conv2dGeometry Geometry)? ConvolutionLayer(Tensor parameter, int weightOffset) =>
+        WeightConsumer<Conv2dOp>(parameter, weightOffset) is { } y ? (y.A!, y, ((Conv2dState)y.State!).Geometry) : null;
 
     /// <summary>
     /// Records Σ_r w_rᵀ z_r for constant weights W (rows×cols like <paramref name="z"/>, copied):
