@@ -225,6 +225,18 @@ public class PerExampleGradientTests
     }
 
     [Test]
+    public void Per_example_gradients_and_norms_on_a_spam_architecture_are_those_of_the_one_example_losses()
+    {
+        var obj = new Objective(TransformerClassifier.Parse("spam-e8-t2f16x1-2"), LossKind.CrossEntropy, SpamSubjects.Train(6),
+            new ObjectiveOptions { ChunkSize = 4 });
+        var theta = obj.Model.Initialize(8);
+        var reference = OneExampleGradients(obj, theta);
+        Checks.RelativeError(obj.PerExampleGradients(theta).Data, reference.Data).Should().BeLessThan(1e-12);
+        var expected = Enumerable.Range(0, reference.Rows).Select(i => Math.Sqrt(reference.Row(i).ToArray().Sum(v => v * v))).ToArray();
+        Checks.RelativeError(obj.PerExampleGradientNorms(theta), expected).Should().BeLessThan(1e-12);
+    }
+
+    [Test]
     public void An_op_whose_rules_expect_one_row_per_example_is_refused_when_it_sees_several()
     {
         // matmul on 4 rows pooled into 2 examples: matmul's per-example rules split by row, not by example.
