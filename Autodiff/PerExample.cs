@@ -66,10 +66,12 @@ internal readonly record struct PerExampleTarget(Tensor Parameter, double[] Arra
 
 /// <summary>
 /// An op that consumes θ (a weight or bias) and can split its contribution to θ's adjoint
-/// by batch row. For a loss that sums over rows, row r's contribution is the gradient of
-/// row r's own loss, because every op before the loss acts on rows independently: the
-/// adjoint ȳ_r of a row-wise network depends on example r alone. Each op states the rule
-/// beside its other four (see docs/curvature.md §6).
+/// by example ("row r" below: example r, which owns g consecutive rows of a node with g rows
+/// per example, see <see cref="PerExampleTarget.Group"/>). For a loss that sums over
+/// examples, example r's contribution is the gradient of its own loss, because every op
+/// before the loss mixes rows only within an example (row-wise networks; attention within a
+/// sequence): the adjoint of example r's rows depends on example r alone. Each op states the
+/// rule beside its other four (see docs/curvature.md §6).
 /// </summary>
 internal interface IPerExampleOp
 {
@@ -327,11 +329,12 @@ public sealed partial class Tape
         probe.Locate(y.A, out _) || probe.Locate(y.B, out _) || probe.Locate(y.C, out _);
 
     /// <summary>
-    /// After <see cref="Backward"/>: writes, for batch rows [<paramref name="firstRow"/>,
-    /// firstRow + <paramref name="count"/>), each row's contribution to θ's adjoint as one
-    /// row of θ's length into <paramref name="destination"/> (count rows, <paramref name="offset"/>
-    /// first, rows θ's length apart), overwriting. The rows sum to θ's adjoint. Costs one
-    /// outer product (or, for a convolution, one GEMM) per row and consumer; no sweep is repeated.
+    /// After <see cref="Backward"/>: writes, for examples [<paramref name="firstRow"/>,
+    /// firstRow + <paramref name="count"/>) of the batch (see <see cref="PerExampleRows"/>), each
+    /// example's contribution to θ's adjoint as one row of θ's length into
+    /// <paramref name="destination"/> (count rows, <paramref name="offset"/> first, rows θ's
+    /// length apart), overwriting. The rows sum to θ's adjoint. Costs one outer product (or, for
+    /// a convolution or an example of several rows, one GEMM) per example and consumer; no sweep is repeated.
     /// </summary>
     public void PerExampleAdjoints(Tensor parameter, int firstRow, int count, double[] destination, int offset)
     {
