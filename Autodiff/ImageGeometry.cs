@@ -128,6 +128,22 @@ public sealed record Conv2dGeometry
 
     /// <summary>E.g. "1x28x28 -> 16x24x24 (k5 s1 p0)".</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Input} -> {Output} (k{Kernel} s{Stride} p{Padding})");
+
+    /// <summary>
+    /// im2col of one C×H×W <paramref name="image"/>: the (C·K·K)×(Ho·Wo) patch matrix U(x), row
+    /// (c, ki, kj) and column (oh, ow) holding x[c, oh·S − P + ki, ow·S − P + kj] (0 in the
+    /// padding), written row-major at the start of <paramref name="patches"/>; the output of
+    /// the convolution is W·U(x) + b1ᵀ.
+    /// </summary>
+    /// <exception cref="ArgumentException">A length does not match the geometry.</exception>
+    public void Patches(ReadOnlySpan<double> image, double[] patches)
+    {
+        Core.Guard.Length(image, Input.Size, nameof(image));
+        ArgumentNullException.ThrowIfNull(patches);
+        if (patches.Length < (long)PatchSize * Output.Plane)
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Argument 'patches' has length {patches.Length}; expected at least {PatchSize * Output.Plane} ({PatchSize}x{Output.Plane})."), nameof(patches));
+        Conv2dOp.Im2Col(this, image, patches, 0, Output.Plane);
+    }
 }
 
 /// <summary>

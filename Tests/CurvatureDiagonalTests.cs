@@ -15,6 +15,7 @@ public class CurvatureDiagonalTests
     [TestCase("cnn", LossKind.MeanSquaredError)]
     [TestCase("cnn-max", LossKind.TorchMeanSquaredError)]
     [TestCase("cnn", LossKind.CrossEntropy)]
+    [TestCase("transformer", LossKind.CrossEntropy)]
     public void Gauss_Newton_diagonal_by_per_output_backpropagation_equals_the_diagonal_of_dense_G(string kind, LossKind loss)
     {
         var obj = Problem(kind, loss);

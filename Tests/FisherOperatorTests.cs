@@ -50,6 +50,7 @@ public class FisherOperatorTests
     [TestCase("mlp", LossKind.CrossEntropy)]
     [TestCase("cnn", LossKind.MeanSquaredError)]
     [TestCase("cnn-max", LossKind.CrossEntropy)]
+    [TestCase("transformer", LossKind.CrossEntropy)]
     public void Empirical_Fisher_equals_the_mean_outer_product_of_the_one_example_gradients(string kind, LossKind loss)
     {
         var obj = Problem(kind, loss);
@@ -60,6 +61,7 @@ public class FisherOperatorTests
 
     [TestCase("mlp", LossKind.MeanSquaredError)]
     [TestCase("cnn", LossKind.CrossEntropy)]
+    [TestCase("transformer", LossKind.CrossEntropy)]
     public void Gradient_covariance_equals_the_centered_outer_product_of_the_one_example_gradients(string kind, LossKind loss)
     {
         var obj = Problem(kind, loss);

@@ -10,7 +10,11 @@ namespace Curvature.Tests;
 /// <summary>Per-example gradients from one sweep (docs/curvature.md §6).</summary>
 public class PerExampleGradientTests
 {
-    /// <summary>Small problems for dense references: an MLP and two CNNs (stride, padding, both poolings), P ≤ 2,000.</summary>
+    /// <summary>
+    /// Small problems for dense references: an MLP, two CNNs (stride, padding, both poolings) and
+    /// a two-layer Transformer (362 parameters, six sequences of four tokens with padding and a
+    /// repeated token; <paramref name="n"/> does not apply), P ≤ 2,000.
+    /// </summary>
     internal static Objective Problem(string kind, LossKind loss, int n = 11, int chunk = 4)
     {
         var options = new ObjectiveOptions { ChunkSize = chunk, MaxBlock = 8 };
@@ -19,6 +23,7 @@ public class PerExampleGradientTests
             "mlp" => new Objective(Mlp.Parse("4-6-5-3", Activation.Tanh), loss, ObjectiveTests.Classification(n, 4, 3, 7), options),
             "cnn" => new Objective(Sequential.Parse("2x7x7-c3k3s2p1-a2-c2k2p1-m2-3", Activation.Tanh), loss, Images(n, 2, 7, 7, 3, 5), options),
             "cnn-max" => new Objective(Sequential.Parse("1x6x6-c2-m2-4-3", Activation.Softplus), loss, Images(n, 1, 6, 6, 3, 9), options),
+            "transformer" => new Objective(TransformerClassifier.Parse("tok7x4-e4-t2f6x2-2"), loss, TransformerModelTests.TinyData(), options),
             _ => throw new ArgumentException(kind),
         };
     }
@@ -45,6 +50,8 @@ public class PerExampleGradientTests
     [TestCase("mlp", LossKind.MeanSquaredError)]
     [TestCase("cnn", LossKind.CrossEntropy)]
     [TestCase("cnn-max", LossKind.TorchMeanSquaredError)]
+    [TestCase("transformer", LossKind.CrossEntropy)]
+    [TestCase("transformer", LossKind.MeanSquaredError)]
     public void Per_example_gradients_average_to_the_mean_gradient(string kind, LossKind loss)
     {
         var obj = Problem(kind, loss);
@@ -61,6 +68,7 @@ public class PerExampleGradientTests
     [TestCase("mlp", LossKind.CrossEntropy)]
     [TestCase("cnn", LossKind.MeanSquaredError)]
     [TestCase("cnn-max", LossKind.CrossEntropy)]
+    [TestCase("transformer", LossKind.CrossEntropy)]
     public void Each_per_example_gradient_is_the_gradient_of_its_one_example_loss(string kind, LossKind loss)
     {
         var obj = Problem(kind, loss);
@@ -84,6 +92,7 @@ public class PerExampleGradientTests
 
     [TestCase("mlp")]
     [TestCase("cnn")]
+    [TestCase("transformer")]
     public void Per_example_norms_equal_the_norms_of_the_one_example_gradients(string kind)
     {
         var obj = Problem(kind, LossKind.CrossEntropy);
@@ -198,6 +207,49 @@ public class PerExampleGradientTests
         tape.Backward(loss);
         var act = () => tape.PerExampleRows(theta);
         act.Should().Throw<NotSupportedException>().WithMessage("*'tanh'*");
+    }
+
+    [Test]
+    public void Per_example_gradients_of_a_transformer_subset_are_the_rows_of_those_sequences()
+    {
+        var obj = Problem("transformer", LossKind.CrossEntropy);
+        var theta = obj.Model.Initialize(7);
+        int[] subset = [5, 2, 3];
+        var g = obj.PerExampleGradients(theta, subset);
+        var reference = OneExampleGradients(obj, theta, subset);
+        Checks.RelativeError(g.Data, reference.Data).Should().BeLessThan(1e-12);
+        // The embedding rows of tokens the subset never uses receive nothing (token 1 appears only in sequences 1 and 4).
+        int embedding = obj.Model.Blocks.Single(b => b.Name == "embedding.weight").Offset;
+        for (int i = 0; i < subset.Length; i++)
+            for (int c = 0; c < 4; c++) g[i, embedding + 1 * 4 + c].Should().Be(0.0);
+    }
+
+    [Test]
+    public void Per_example_gradients_and_norms_on_a_spam_architecture_are_those_of_the_one_example_losses()
+    {
+        var obj = new Objective(TransformerClassifier.Parse("spam-e8-t2f16x1-2"), LossKind.CrossEntropy, SpamSubjects.Train(6),
+            new ObjectiveOptions { ChunkSize = 4 });
+        var theta = obj.Model.Initialize(8);
+        var reference = OneExampleGradients(obj, theta);
+        Checks.RelativeError(obj.PerExampleGradients(theta).Data, reference.Data).Should().BeLessThan(1e-12);
+        var expected = Enumerable.Range(0, reference.Rows).Select(i => Math.Sqrt(reference.Row(i).ToArray().Sum(v => v * v))).ToArray();
+        Checks.RelativeError(obj.PerExampleGradientNorms(theta), expected).Should().BeLessThan(1e-12);
+    }
+
+    [Test]
+    public void An_op_whose_rules_expect_one_row_per_example_is_refused_when_it_sees_several()
+    {
+        // matmul on 4 rows pooled into 2 examples: matmul's per-example rules split by row, not by example.
+        var tape = new Tape();
+        tape.Begin();
+        var theta = tape.Parameter([0.1, 0.2, 0.3, 0.4, -0.2, 0.5, 0.7, -0.1, 0.3, 0.2]);
+        var h = tape.MatMul(tape.Constant([1, 2, 3, 4, 5, 6, 7, 8], 4, 2), tape.Slice(theta, 0, 2, 2));
+        var pooled = tape.MaskedMeanPool(h, tape.Constant([1, 1, 1, 1], 2, 2));
+        var z = tape.Linear(pooled, tape.Slice(theta, 4, 2, 2), tape.Slice(theta, 8, 1, 2));
+        tape.MarkNetworkOutput(z);
+        tape.Backward(tape.Sum(tape.Mul(z, z)));
+        var act = () => tape.PerExampleRows(theta);
+        act.Should().Throw<NotSupportedException>().WithMessage("*'matmul'*2 rows per example*");
     }
 
     [Test]

@@ -65,7 +65,7 @@ public sealed partial class Tape
 /// Backward: X̄ += Ȳ; b̄ += Σ_k Ȳ_k (sum of the row blocks; column sums when R = 1).
 /// Backward tangent: X̄̇ += Ȳ̇; b̄̇ += Σ_k Ȳ̇_k.
 /// </summary>
-internal sealed class BiasAddOp : Op, IPerExampleOp
+internal sealed class BiasAddOp : Op, IPerExampleOp, IFormedPerExampleOp
 {
     public static readonly BiasAddOp Instance = new();
     public override string Name => "bias_add";
@@ -128,11 +128,33 @@ internal sealed class BiasAddOp : Op, IPerExampleOp
             for (int j = 0; j < m; j++) BlockSums(y.AdjointTangentMut(j), y.Rows, y.Cols, b.AdjointTangentMut(j), acc);
         }
     }
-    /// <summary>Per example r: b̄_r = ȳ_r (the column sum of the backward rule, split by row).</summary>
+    /// <summary>Example r may own g rows (a Transformer's tokens), and b may have R rows (positions).</summary>
+    public bool GroupsRows => true;
+
+    /// <summary>Whether the one-row closed forms below apply: one row per example and a 1×cols bias.</summary>
+    static bool RowWise(Tensor y, in PerExampleTarget t) => t.Group(y) == 1 && y.B!.Rows == 1;
+
+    /// <summary>
+    /// Example r's b̄_r with g rows per example and an R×cols b: row ρ of the batch adds ȳ_ρ to
+    /// row ρ mod R of b̄ (the block sums of the backward rule, restricted to the example's rows;
+    /// for positions R = g = L, b̄_r = Ȳ_r).
+    /// </summary>
+    public void Form(Tensor y, in PerExampleTarget t, int r, double[] part, int atB, int atC)
+    {
+        var b = y.B!;
+        int g = t.Group(y), cols = y.Cols, blockRows = b.Rows;
+        var dst = part.AsSpan(atB, b.Size);
+        dst.Clear();
+        for (int row = r * g; row < (r + 1) * g; row++)
+            Put(y.AdjointMut.Slice(row * cols, cols), dst.Slice(row % blockRows * cols, cols), true);
+    }
+
+    /// <summary>Per example r: b̄_r = ȳ_r (the column sum of the backward rule, split by row); else <see cref="Form"/>.</summary>
     public void PerExampleBackward(Tensor y, in PerExampleTarget t)
     {
         if (t.Locate(y.A, out _) || !t.Locate(y.B, out int at))
             throw new NotSupportedException($"Per-example gradients: bias_add (node #{y.Index}) needs θ as the bias and data as the input.");
+        if (!RowWise(y, t)) { FormedPerExample.Backward(this, y, t); return; }
         int cols = y.Cols;
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++) Put(y.AdjointMut.Slice(r * cols, cols), t.Row(r, at, cols), true);
     }
@@ -140,6 +162,7 @@ internal sealed class BiasAddOp : Op, IPerExampleOp
     /// <summary>‖b̄_r‖² = ‖ȳ_r‖².</summary>
     public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
     {
+        if (!RowWise(y, t)) { FormedPerExample.SquaredNorms(this, y, t, sums); return; }
         int cols = y.Cols;
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
         {
@@ -151,6 +174,7 @@ internal sealed class BiasAddOp : Op, IPerExampleOp
     /// <summary>b̄_r·v_b = ȳ_r·v_b.</summary>
     public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
     {
+        if (!RowWise(y, t)) { FormedPerExample.Dots(this, y, t, v, k, dots); return; }
         t.Locate(y.B, out int at);
         int cols = y.Cols;
         for (int r = 0; r < t.Count; r++)
@@ -161,6 +185,7 @@ internal sealed class BiasAddOp : Op, IPerExampleOp
     /// <summary>Σ_r w_r ȳ_r: the column sums of the rows scaled by their weights.</summary>
     public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
     {
+        if (!RowWise(y, t)) { FormedPerExample.WeightedSums(this, y, t, weights, k, sums); return; }
         t.Locate(y.B, out int at);
         int cols = y.Cols, rows = t.Count;
         var scratch = PerExampleScratch.Get(rows * cols);
@@ -174,6 +199,7 @@ internal sealed class BiasAddOp : Op, IPerExampleOp
     /// <summary>Σ_r ȳ_r∘ȳ_r: the column sums of the squared adjoint.</summary>
     public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
     {
+        if (!RowWise(y, t)) { FormedPerExample.SquaredSums(this, y, t, sums); return; }
         t.Locate(y.B, out int at);
         int cols = y.Cols, rows = t.Count;
         var scratch = PerExampleScratch.Get(rows * cols);

@@ -58,7 +58,7 @@ public sealed partial class Tape
 /// The table's adjoint is zeroed when this op writes it first (other rows must read 0);
 /// the arithmetic touches only the rows used.
 /// </summary>
-internal sealed class EmbeddingOp : Op
+internal sealed class EmbeddingOp : Op, IPerExampleOp
 {
     public static readonly EmbeddingOp Instance = new();
     public override string Name => "embedding";
@@ -97,5 +97,110 @@ internal sealed class EmbeddingOp : Op
         if (!y.AdjointTangentTouched || !e.RequiresGrad) return;
         bool acc = e.BeginAdjointTangent();
         for (int j = 0; j < y.Tape.TangentCount; j++) Scatter(y.B!.Value, y.AdjointTangentMut(j), y.Cols, e.AdjointTangentMut(j), acc);
+    }
+
+    /// <summary>Example r owns g rows, one per token (g = L, the ids of a sequence).</summary>
+    public bool GroupsRows => true;
+
+    /// <summary>Where the table starts in θ, and example r's rows [first, first + g).</summary>
+    static (int At, int First, int G) Example(Tensor y, in PerExampleTarget t, int r)
+    {
+        if (!t.Locate(y.A, out int at))
+            throw new NotSupportedException($"Per-example gradients: embedding (node #{y.Index}) needs θ as its table.");
+        int g = t.Group(y);
+        return (at, r * g, g);
+    }
+
+    /// <summary>Per example r: Ē_r = S_rᵀȲ_r, the scatter of the example's rows to the rows of their ids.</summary>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t)
+    {
+        var ids = y.B!.Value;
+        int d = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var (at, first, g) = Example(y, t, r);
+            for (int row = first; row < first + g; row++) Put(y.AdjointMut.Slice(row * d, d), t.Row(r, at + (int)ids[row] * d, d), true);
+        }
+    }
+
+    /// <summary>
+    /// ‖S_rᵀȲ_r‖² = Σ_{s,u∈r, id(s) = id(u)} ȳ_s·ȳ_u: rows of a repeated token add up before
+    /// squaring, rows of distinct tokens land in distinct table rows. O(g²) id comparisons, no V×d row.
+    /// </summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
+    {
+        var ids = y.B!.Value;
+        int d = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var (_, first, g) = Example(y, t, r);
+            double sum = 0;
+            for (int s = first; s < first + g; s++)
+            {
+                var ys = y.AdjointMut.Slice(s * d, d);
+                sum += Dot(ys, ys);
+                for (int u = s + 1; u < first + g; u++)
+                    if (ids[u] == ids[s]) sum += 2 * Dot(ys, y.AdjointMut.Slice(u * d, d));
+            }
+            sums[r - t.FirstRow] += sum;
+        }
+    }
+
+    /// <summary>(S_rᵀȲ_r)·V_E = Σ_{s∈r} ȳ_s·(V_E)_{id(s)}: a gather of V's rows.</summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
+    {
+        var ids = y.B!.Value;
+        int d = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var (at, first, g) = Example(y, t, r);
+            for (int j = 0; j < k; j++)
+            {
+                double sum = 0;
+                for (int s = first; s < first + g; s++) sum += Dot(y.AdjointMut.Slice(s * d, d), v.AsSpan(j * t.Stride + at + (int)ids[s] * d, d));
+                dots[(r - t.FirstRow) * k + j] += sum;
+            }
+        }
+    }
+
+    /// <summary>Σ_r w_r S_rᵀȲ_r: the backward scatter with each example's rows scaled by its weight.</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
+    {
+        var ids = y.B!.Value;
+        int d = y.Cols;
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var (at, first, g) = Example(y, t, r);
+            for (int j = 0; j < k; j++)
+            {
+                double w = weights[(r - t.FirstRow) * k + j];
+                for (int s = first; s < first + g; s++) PutScaled(w, y.AdjointMut.Slice(s * d, d), sums.AsSpan(j * t.Stride + at + (int)ids[s] * d, d), true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Σ_r (S_rᵀȲ_r)∘(S_rᵀȲ_r): per example and distinct id, the sum of its rows (formed in a
+    /// d-row scratch at the id's first occurrence), squared into the id's table row.
+    /// </summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
+    {
+        var ids = y.B!.Value;
+        int d = y.Cols;
+        var row = PerExampleScratch.Get(d).AsSpan(0, d);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
+        {
+            var (at, first, g) = Example(y, t, r);
+            for (int s = first; s < first + g; s++)
+            {
+                bool seen = false;
+                for (int u = first; u < s && !seen; u++) seen = ids[u] == ids[s];
+                if (seen) continue;
+                y.AdjointMut.Slice(s * d, d).CopyTo(row);
+                for (int u = s + 1; u < first + g; u++)
+                    if (ids[u] == ids[s]) Put(y.AdjointMut.Slice(u * d, d), row, true);
+                PutMul(row, row, sums.AsSpan(at + (int)ids[s] * d, d), true);
+            }
+        }
     }
 }

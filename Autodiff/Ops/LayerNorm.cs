@@ -34,7 +34,7 @@ public sealed partial class Tape
 /// Backward tangent: x̄̇ += Jᵀ(γ∘ȳ̇) + [Jᵀ(γ̇∘ȳ) − ra·Jᵀ(γ∘ȳ) − r(ẋ̂⟨g∘x̂⟩ + x̂⟨g∘ẋ̂⟩)] with g = γ∘ȳ;
 /// γ̄̇ += Σ ȳ̇∘x̂ + [ȳ∘ẋ̂]; β̄̇ += Σ ȳ̇ (derived in docs/autodiff.md).
 /// </summary>
-internal sealed class LayerNormOp : Op<LayerNormState>
+internal sealed class LayerNormOp : Op<LayerNormState>, IPerExampleOp, IFormedPerExampleOp
 {
     public static readonly LayerNormOp Instance = new();
     public override string Name => "layer_norm";
@@ -220,6 +220,39 @@ internal sealed class LayerNormOp : Op<LayerNormState>
             for (int j = 0; j < m; j++) Kernels.PutColumnSums(y.AdjointTangentMut(j), rows, d, beta.AdjointTangentMut(j), acc);
         }
     }
+
+    /// <summary>Example r may own g rows (a Transformer's tokens); γ̄_r and β̄_r sum over them.</summary>
+    public bool GroupsRows => true;
+
+    /// <summary>
+    /// Per example r (rows s of the example): γ̄_r = Σ_s ȳ_s∘x̂_s and β̄_r = Σ_s ȳ_s, the backward
+    /// rule's sums over rows restricted to the example; 2d numbers, formed directly.
+    /// </summary>
+    public void Form(Tensor y, in PerExampleTarget t, int r, double[] part, int atB, int atC)
+    {
+        if (t.Locate(y.A, out _))
+            throw new NotSupportedException($"Per-example gradients: layer_norm (node #{y.Index}) reads θ as its input; expected θ as γ and β only.");
+        var s = (LayerNormState)y.State!;
+        int g = t.Group(y), d = y.Cols;
+        var yBar = y.AdjointMut.Slice(r * g * d, g * d);
+        if (atB >= 0)
+        {
+            var xh = s.Normalized.AsSpan(r * g * d, g * d);
+            for (int row = 0; row < g; row++) Kernels.PutMul(yBar.Slice(row * d, d), xh.Slice(row * d, d), part.AsSpan(atB, d), row > 0);
+        }
+        if (atC >= 0) Kernels.PutColumnSums(yBar, g, d, part.AsSpan(atC, d), false);
+    }
+
+    /// <inheritdoc cref="Form"/>
+    public void PerExampleBackward(Tensor y, in PerExampleTarget t) => FormedPerExample.Backward(this, y, t);
+    /// <summary>‖γ̄_r‖² + ‖β̄_r‖² from the formed 2d numbers.</summary>
+    public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums) => FormedPerExample.SquaredNorms(this, y, t, sums);
+    /// <summary>γ̄_r·v_γ + β̄_r·v_β from the formed 2d numbers.</summary>
+    public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots) => FormedPerExample.Dots(this, y, t, v, k, dots);
+    /// <summary>Σ_r w_r (γ̄_r, β̄_r) from the formed 2d numbers.</summary>
+    public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums) => FormedPerExample.WeightedSums(this, y, t, weights, k, sums);
+    /// <summary>Σ_r (γ̄_r∘γ̄_r, β̄_r∘β̄_r) from the formed 2d numbers.</summary>
+    public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums) => FormedPerExample.SquaredSums(this, y, t, sums);
 }
 
 /// <summary>ε, the normalized rows x̂ and each row's r = (σ² + ε)^{−1/2} from the forward sweep, and a 2·d scratch row.</summary>

@@ -244,7 +244,7 @@ internal sealed class MatMulState : OpState
 /// Backward: X̄ += Ȳ W; W̄ += Ȳᵀ X; b̄ += 1ᵀȲ.
 /// Backward tangent: X̄̇ += Ȳ̇ W + [Ȳ Ẇ]; W̄̇ += Ȳ̇ᵀ X + [Ȳᵀ Ẋ]; b̄̇ += 1ᵀȲ̇.
 /// </summary>
-internal sealed class LinearOp : Op, IPerExampleOp
+internal sealed class LinearOp : Op, IPerExampleOp, IFormedPerExampleOp
 {
     public static readonly LinearOp Instance = new();
     public override string Name => "linear";
@@ -337,12 +337,30 @@ internal sealed class LinearOp : Op, IPerExampleOp
         }
     }
 
-    /// <summary>Per example r: W̄_r = ȳ_r x_rᵀ (an outer product) and b̄_r = ȳ_r; together over r they are the backward rule's W̄ and b̄.</summary>
+    /// <summary>Example r may own g rows (a Transformer's tokens): its W̄_r and b̄_r sum over them.</summary>
+    public bool GroupsRows => true;
+
+    /// <summary>
+    /// Example r with g rows Ȳ_r, X_r (g×out, g×in): W̄_r = Ȳ_rᵀX_r (one GEMM) and b̄_r = 1ᵀȲ_r,
+    /// the backward rule restricted to the example's rows. Used when g > 1, where the outer-product
+    /// closed forms below no longer hold (‖Ȳ_rᵀX_r‖² has cross terms between rows).
+    /// </summary>
+    public void Form(Tensor y, in PerExampleTarget t, int r, double[] part, int atB, int atC)
+    {
+        var x = y.A!;
+        int g = t.Group(y), outs = y.Cols, ins = x.Cols;
+        if (atB >= 0)
+            Gemm(new Mat(y.AdjointArray, y.AdjointOffset + r * g * outs, g, outs), true, new Mat(x.ValueArray, x.ValueOffset + r * g * ins, g, ins), false, 0.0, new Mat(part, atB, outs, ins));
+        if (atC >= 0) PutColumnSums(y.AdjointMut.Slice(r * g * outs, g * outs), g, outs, part.AsSpan(atC, outs), false);
+    }
+
+    /// <summary>Per example r: W̄_r = ȳ_r x_rᵀ (an outer product) and b̄_r = ȳ_r; together over r they are the backward rule's W̄ and b̄. With g rows per example, <see cref="Form"/>.</summary>
     public void PerExampleBackward(Tensor y, in PerExampleTarget t)
     {
         var x = y.A!; var w = y.B!; var b = y.C;
         if (t.Locate(x, out _))
             throw new NotSupportedException($"Per-example gradients: linear (node #{y.Index}) reads θ as its input; expected data with one example per row.");
+        if (t.Group(y) > 1) { FormedPerExample.Backward(this, y, t); return; }
         bool hasW = t.Locate(w, out int atW), hasB = t.Locate(b, out int atB);
         int outs = y.Cols, ins = x.Cols;
         var yBar = y.AdjointMut; var xv = x.Value;
@@ -361,6 +379,7 @@ internal sealed class LinearOp : Op, IPerExampleOp
     /// <summary>‖ȳ_r x_rᵀ‖² + ‖ȳ_r‖² = ‖ȳ_r‖²(‖x_r‖² + 1) (each term only for the operands that are θ's).</summary>
     public void PerExampleSquaredNorms(Tensor y, in PerExampleTarget t, Span<double> sums)
     {
+        if (t.Group(y) > 1) { FormedPerExample.SquaredNorms(this, y, t, sums); return; }
         var x = y.A!;
         bool hasW = t.Locate(y.B, out _), hasB = t.Locate(y.C, out _);
         int outs = y.Cols, ins = x.Cols;
@@ -372,35 +391,38 @@ internal sealed class LinearOp : Op, IPerExampleOp
         }
     }
 
-    /// <summary>(ȳ_r x_rᵀ)·V_W + ȳ_r·v_b = ȳ_r·(X V_Wᵀ)_r + ȳ_r·v_b: one GEMM X V_Wᵀ per vector.</summary>
+    /// <summary>
+    /// (ȳ_r x_rᵀ)·V_W + ȳ_r·v_b = ȳ_r·(X V_Wᵀ)_r + ȳ_r·v_b: one GEMM X V_Wᵀ per vector. With g rows
+    /// per example, (Ȳ_rᵀX_r)·V_W = Σ_{s∈r} ȳ_s·(X V_Wᵀ)_s: the same products, summed over the example's rows.
+    /// </summary>
     public void PerExampleDots(Tensor y, in PerExampleTarget t, double[] v, int k, Span<double> dots)
     {
         var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
-        int outs = y.Cols, ins = y.A!.Cols, rows = t.Count, p = t.Stride;
+        int g = t.Group(y), outs = y.Cols, ins = y.A!.Cols, rows = t.Count * g, p = t.Stride;
         var (xs, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * outs));
         for (int j = 0; j < k; j++)
         {
             if (hasW) Gemm(xs, false, new Mat(v, j * p + atW, outs, ins), true, 0.0, new Mat(scratch, 0, rows, outs));
             for (int r = 0; r < rows; r++)
             {
-                var yr = y.AdjointMut.Slice((t.FirstRow + r) * outs, outs);
+                var yr = y.AdjointMut.Slice((t.FirstRow * g + r) * outs, outs);
                 double d = 0;
                 if (hasW) d += Dot(yr, scratch.AsSpan(r * outs, outs));
                 if (hasB) d += Dot(yr, v.AsSpan(j * p + atB, outs));
-                dots[r * k + j] += d;
+                dots[r / g * k + j] += d;
             }
         }
     }
 
-    /// <summary>Σ_r w_r ȳ_r x_rᵀ = (diag(w) Ȳ)ᵀ X and Σ_r w_r ȳ_r: the backward rule with rows scaled.</summary>
+    /// <summary>Σ_r w_r ȳ_r x_rᵀ = (diag(w) Ȳ)ᵀ X and Σ_r w_r ȳ_r: the backward rule with rows scaled (with g rows per example, each row by its example's weight).</summary>
     public void PerExampleWeightedSums(Tensor y, in PerExampleTarget t, ReadOnlySpan<double> weights, int k, double[] sums)
     {
         var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
-        int outs = y.Cols, ins = y.A!.Cols, rows = t.Count, p = t.Stride;
+        int g = t.Group(y), outs = y.Cols, ins = y.A!.Cols, rows = t.Count * g, p = t.Stride;
         var (xs, scratch) = (t.Rows(y.A!), PerExampleScratch.Get(rows * outs));
         for (int j = 0; j < k; j++)
         {
-            ScaleRows(y.AdjointMut.Slice(t.FirstRow * outs, rows * outs), weights, k, j, outs, scratch);
+            ScaleRows(y.AdjointMut.Slice(t.FirstRow * g * outs, rows * outs), weights, k, j, outs, scratch, g);
             if (hasW) Gemm(new Mat(scratch, 0, rows, outs), true, xs, false, 1.0, new Mat(sums, j * p + atW, outs, ins));
             if (hasB) PutColumnSums(scratch.AsSpan(0, rows * outs), rows, outs, sums.AsSpan(j * p + atB, outs), true);
         }
@@ -409,6 +431,7 @@ internal sealed class LinearOp : Op, IPerExampleOp
     /// <summary>Σ_r (ȳ_r x_rᵀ)∘(ȳ_r x_rᵀ) = (Ȳ∘Ȳ)ᵀ(X∘X) and Σ_r ȳ_r∘ȳ_r: one GEMM on the squares.</summary>
     public void PerExampleSquaredSums(Tensor y, in PerExampleTarget t, double[] sums)
     {
+        if (t.Group(y) > 1) { FormedPerExample.SquaredSums(this, y, t, sums); return; }
         var x = y.A!;
         var (hasW, atW, hasB, atB) = t.WeightAndBias(y);
         int outs = y.Cols, ins = x.Cols, rows = t.Count;
