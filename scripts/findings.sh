@@ -31,7 +31,7 @@
 #                             LONG=1 adds T = 1 and the small network for 20,000 steps to $OUT/long-jobs.txt.
 #   SETTING=g-vs-h            Bulk-SGD tracking G's top-k against H's (--curvature g|h), η = 0.5, 200 steps.
 #   SETTING=transformer       Song et al.'s third setting: spam-e64-t8f256x2-2 on spam:1000, ce, η = 0.1, batch 100,
-#                             200 steps, m = 100: compare (SGD, Dom, Bulk; k = 2; H/G/F split, per layer) and the
+#                             100 steps, m = 50: compare (SGD, Dom, Bulk; k = 2; H/G/F split, per layer) and the
 #                             k = 10 sweeps of SGD, Dom and Bulk.
 # Their sizes were set against a per-step cost measured on a short run (docs/findings.md, "What the next runs
 # test"); the five together, without the long jobs, are estimated at about 95 minutes on two cores
@@ -86,10 +86,10 @@ case "$SETTING" in
     case "$SETTING" in song|stability) STEPS=${STEPS:-2000} ;; interp-stability) STEPS=${STEPS:-1000} ;; *) STEPS=${STEPS:-200} ;; esac ;;
   transformer)
     # Song et al.'s third setting on real sentences: 2 layers, d = 64, 8 heads, feed-forward 256, ce.
-    # η = 0.1 puts η·λ₁(θ₀) near 0.4 (λ₁(θ₀) ≈ 4 on 100 lines), the studies' regime. The H·v of this
-    # 453,058-parameter model costs about 30× the MLP's per example, hence m = 100 and 200 steps.
+    # η = 0.1 puts η·λ₁(θ₀) near 0.4 (λ₁(θ₀) ≈ 4), the studies' regime. The H·v of this 453,058-parameter
+    # model costs about 30× the MLP's per example, hence m = 50 lines and 100 steps (10 epochs at batch 100).
     NET="--arch spam-e64-t8f256x2-2 --data spam:1000 --test-data spam-test"; FULL=1000; MLP_LRS; GRID=${GRID:-studies}
-    LOSS=ce; STEPS=${STEPS:-200} ;;
+    LOSS=ce; STEPS=${STEPS:-100} ;;
   *) echo "findings.sh: SETTING was '$SETTING'; expected findings, mnist5k, fashion-cnn, song, boundary, interp-stability, stability, g-vs-h or transformer" >&2; exit 2 ;;
 esac
 STEPS=${STEPS:-1000}
@@ -177,7 +177,7 @@ elif [ "$PLAN" = stability ]; then
                             --steps 20000 --eval-every 100 --optimizer bulk --lr 0.5,1 --refresh 1,10,100
 elif [ "$PLAN" = transformer ]; then
   # k = 10 beside the compare's k = 2 (one direction per class): SGD logs χ_10, Dom and Bulk project on it.
-  T="--batch 100 --lr 0.1 -k 10 --hessian-batch 100 --eval-every 10"
+  T="--batch 100 --lr 0.1 -k 10 --hessian-batch 50 --eval-every 10"
   emit transformer-k10-sgd  $T --optimizer sgd
   emit transformer-k10-dom  $T --optimizer dom
   emit transformer-k10-bulk $T --optimizer bulk
@@ -223,10 +223,10 @@ if [ "$PLAN" = protocol ]; then
   esac
 fi
 # The Transformer's compare: k = 2, the H/G/F split and the per-layer view at 3 points, with
-# Hutchinson norms (10 probes) and a 2-probe density, all on the same 100 lines.
+# Hutchinson norms (10 probes) and a 2-probe density, all on the same 50 lines.
 if [ "$PLAN" = transformer ]; then
   case " ${ONLY:-compare} " in
-    *" compare "*) echo "test -f $OUT/compare/report.md || $CURVATURE compare $NET --loss ce --seeds $SEEDS --batch 100 --lr 0.1 --optimizers sgd,dom,bulk -k 2 --steps $STEPS --eval-every 10 --hessian-batch 100 --points 3 --probes 10 --density-probes 2 --density-steps 30 --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt" ;;
+    *" compare "*) echo "test -f $OUT/compare/report.md || $CURVATURE compare $NET --loss ce --seeds $SEEDS --batch 100 --lr 0.1 --optimizers sgd,dom,bulk -k 2 --steps $STEPS --eval-every 10 --hessian-batch 50 --points 3 --probes 10 --density-probes 2 --density-steps 30 --out $OUT/compare > $OUT/compare.log 2>&1" > "$OUT/jobs.txt" ;;
   esac
 fi
 # The boundary's predictions need the spectrum at θ₀ on every example, one per seed.
