@@ -24,20 +24,9 @@ public class CurvatureKindTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>(1/n) Σᵢ (gᵢ − c)(gᵢ − c)ᵀ over the rows of the stacked per-example gradients.</summary>
-    internal static Matrix OuterProducts(Matrix g, bool centered)
-    {
-        int n = g.Rows, p = g.Cols;
-        var mean = new double[p];
-        if (centered)
-            for (int i = 0; i < n; i++)
-                for (int k = 0; k < p; k++) mean[k] += g[i, k] / n;
-        var a = new Matrix(p, p);
-        for (int i = 0; i < n; i++)
-            for (int r = 0; r < p; r++)
-                for (int c = 0; c < p; c++) a[r, c] += (g[i, r] - mean[r]) * (g[i, c] - mean[c]) / n;
-        return a;
-    }
+    /// <summary>(1/n) Σᵢ (gᵢ − c)(gᵢ − c)ᵀ over the rows of the stacked per-example gradients, c = ḡ when centered, else 0.</summary>
+    internal static Matrix OuterProducts(Matrix g, bool centered) =>
+        new(g.Cols, g.Cols, FisherOperatorTests.OuterProducts(g, centered ? FisherOperatorTests.Mean(g) : null));
 
     /// <summary>The block-diagonal Kronecker matrix written entry by entry from K-FAC's factors: K[(o,c),(o',c')] = B[o,o']A[c,c'].</summary>
     internal static Matrix KroneckerMatrix(Kfac kfac, int p)
