@@ -124,4 +124,23 @@ public class SubspaceOverlapTests
         using var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(off, "config.json")));
         config.RootElement.GetProperty("analysis").GetProperty("overlaps").GetBoolean().Should().BeFalse();
     }
+
+    [Test]
+    public void Compare_over_seeds_reports_the_mean_and_sample_std_of_each_seeds_overlaps()
+    {
+        string outDir = Path.Combine(_dir, "seeds");
+        var (code, err) = CompareCommandTests.Run(["compare", .. CompareCommandTests.Tiny, "--optimizers", "sgd", "--points", "2", "--density-probes", "1",
+            "--density-steps", "8", "--seeds", "0,1", "--out", outDir]);
+        code.Should().Be(0, err);
+        var table = CsvTable.Load(Path.Combine(outDir, "overlaps_seeds.csv"));
+        var seeds = new[] { "seed=0", "seed=1" }.Select(d => CsvTable.Load(Path.Combine(outDir, d, "overlaps.csv"))).ToList();
+        foreach (var column in new[] { "overlap_g", "overlap_cov", "noise_share" })
+            for (int row = 0; row < 2; row++)
+            {
+                double a = seeds[0].Column(column)[row], b = seeds[1].Column(column)[row];
+                table.Column(column + "_mean")[row].Should().BeApproximately((a + b) / 2, 1e-12, column);
+                table.Column(column + "_std")[row].Should().BeApproximately(Math.Abs(a - b) / Math.Sqrt(2), 1e-12, "the sample std of two values is |a − b|/√2");
+            }
+        File.ReadAllText(Path.Combine(outDir, "report.md")).Should().Contain("## H's dominant subspace against G, EF, Σ and K-FAC (reference run)");
+    }
 }
