@@ -2,7 +2,12 @@ using Curvature.Core;
 
 namespace Curvature.Autodiff;
 
-/// <summary>Which second-order object a backward sweep with tangents produces.</summary>
+/// <summary>
+/// Which curvature matrix: the three a backward sweep with tangents produces (H, G, F; the
+/// tape's modes) and the ones built from per-example gradients or Kronecker factors
+/// (empirical Fisher, gradient covariance, Fisher, K-FAC), which the objective's operators
+/// provide and the tape refuses as a mode.
+/// </summary>
 public enum CurvatureKind
 {
     /// <summary>The Hessian H: every op keeps its curvature term.</summary>
@@ -22,6 +27,22 @@ public enum CurvatureKind
     /// </summary>
     [CliName("f", "functional", "functional-hessian", Meaning = "functional Hessian")]
     FunctionalHessian,
+
+    /// <summary>The empirical Fisher EF = (1/n) Σᵢ gᵢgᵢᵀ of the per-example gradients gᵢ (not a tape mode).</summary>
+    [CliName("ef", "empirical-fisher", Meaning = "empirical Fisher")]
+    EmpiricalFisher,
+
+    /// <summary>The gradient covariance Σ = EF − ḡḡᵀ (not a tape mode).</summary>
+    [CliName("cov", "covariance", "gradient-covariance", Meaning = "gradient covariance")]
+    GradientCovariance,
+
+    /// <summary>The Fisher of the model's predictive distribution, exactly; it equals G for ce, mse and torch-mse (not a tape mode).</summary>
+    [CliName("fisher", Meaning = "true Fisher")]
+    Fisher,
+
+    /// <summary>K-FAC's layer-wise Kronecker approximation B ⊗ A of G (not a tape mode).</summary>
+    [CliName("kfac", "k-fac", Meaning = "K-FAC")]
+    Kfac,
 }
 
 /// <summary>Builds a scalar (or, for <see cref="Tape.Jvp(TapeFunction, ReadOnlySpan{double}, ReadOnlySpan{double}, int)"/>, any) output from θ on a tape.</summary>

@@ -109,6 +109,10 @@ internal sealed class ProductCommand : Command<ProductCommand.Settings>
         [Description("Output folder.")]
         [DefaultValue(".")]
         public string Out { get; set; } = ".";
+
+        [CommandOption("--per-example <FILE>")]
+        [Description("Also write the n×P per-example gradients (row i: the gradient of example i's loss) as this float64 .npy; refused above n·P = 2^26 numbers (512 MB).")]
+        public string? PerExample { get; set; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -128,6 +132,7 @@ internal sealed class ProductCommand : Command<ProductCommand.Settings>
         var result = new double[model.ParameterCount];
         if (product == "grad")
         {
+            if (settings.PerExample is not null) WritePerExample(objective, theta, settings.PerExample);
             loss = objective.LossAndGradient(theta, result);
             file = "grad.npy";
         }
@@ -154,6 +159,22 @@ internal sealed class ProductCommand : Command<ProductCommand.Settings>
         Console.WriteLine($"loss: {loss.ToString("R", CultureInfo.InvariantCulture)}");
         Console.WriteLine($"wrote {Path.Combine(settings.Out, file)} ({model.ParameterCount} values)");
         return 0;
+    }
+
+    /// <summary>The n×P per-example gradients as .npy, refused before allocation above <see cref="Objective.MaxPerExampleEntries"/>.</summary>
+    static void WritePerExample(Objective objective, double[] theta, string path)
+    {
+        long entries = (long)objective.ExampleCount * objective.ParameterCount;
+        if (entries > Objective.MaxPerExampleEntries)
+            throw new ArgumentOutOfRangeException("per-example", string.Create(CultureInfo.InvariantCulture,
+                $"Option '--per-example' would write {objective.ExampleCount} examples × {objective.ParameterCount} parameters = {entries} numbers; expected at most {Objective.MaxPerExampleEntries} (2^26, 512 MB): use fewer examples in --data."));
+        if (Directory.Exists(path))
+            throw new ArgumentException($"Option '--per-example' names '{path}', which is a directory; expected a .npy file name.", "per-example");
+        CliFiles.EnsureParent(path);
+        var g = objective.PerExampleGradients(theta);
+        // The stream overload writes the matrix's own buffer: no second n×P copy.
+        AtomicFile.Write(path, (Stream s) => Npy.Write(s, g.Data, g.Rows, g.Cols));
+        Console.WriteLine($"wrote {path} ({g.Rows}x{g.Cols} per-example gradients)");
     }
 
     static double[] ReadVector(string path, string option, int expected)

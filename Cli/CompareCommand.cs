@@ -52,6 +52,9 @@ internal sealed class CompareSettings : AnalysisSettings
     [CommandOption("--seeds <LIST>"), Description("Seeds, comma-separated (0,1,2), or a count (3 means 0,1,2): the comparison runs once per seed into seed=S/ and the report gives mean ± std (default: the --seed alone).")]
     public string? Seeds { get; init; }
 
+    [CommandOption("--no-overlaps"), Description("Skip the overlaps of H's top-k with G, EF, Σ and K-FAC and the noise share at the analysis steps (three more top-k solves per step).")]
+    public bool NoOverlaps { get; init; }
+
     /// <inheritdoc />
     public override object? DefaultSpec() => new CompareSpec();
 
@@ -63,7 +66,7 @@ internal sealed class CompareSettings : AnalysisSettings
         {
             Run = ApplySingle(d.Run),
             Optimizers = Optimizers is null ? d.Optimizers : Optimizers.Split(','),
-            Analysis = ApplyAnalysis(d.Analysis),
+            Analysis = ApplyAnalysis(d.Analysis) with { Overlaps = !NoOverlaps && d.Analysis.Overlaps },
             TargetLoss = Number(TargetLoss, "target-loss") ?? d.TargetLoss,
             Out = Out ?? d.Out,
             Seeds = Seeds is null ? d.Seeds : SweepSpec.ParseSeeds(Seeds),

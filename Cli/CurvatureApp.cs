@@ -24,6 +24,9 @@ internal static partial class CurvatureApp
     /// <summary>What decompose does not read: its own SGD run never projects (--switch-chi, --chi-ema) and it draws no density.</summary>
     static readonly HashSet<string> DecomposeUnread = ["--switch-chi", "--switch-step", "--chi-ema", "--subspace", "--density-probes", "--density-steps"];
 
+    /// <summary>What the products other than grad do not read: only grad writes per-example gradients.</summary>
+    static readonly HashSet<string> PerExampleUnread = ["--per-example"];
+
     /// <summary>Every command: its path (a branch and a name for `bench autodiff`), its class and one line of description.</summary>
     public static readonly IReadOnlyList<CommandEntry> Commands =
     [
@@ -32,15 +35,15 @@ internal static partial class CurvatureApp
         new(["train"], typeof(TrainCommand), "One training run (sgd, dom, bulk, interp) with metrics and a checkpoint."),
         new(["compare"], typeof(CompareCommand), "Several optimizers from one initialization; report with plots."),
         new(["sweep"], typeof(SweepCommand), "Ablation grid over lr, k, refresh, Hessian batch, alpha; table and report."),
-        new(["spectrum"], typeof(SpectrumCommand), "Top-k eigenvalues and spectral density of H, G or F at one θ.") { Unread = SpectrumUnread },
+        new(["spectrum"], typeof(SpectrumCommand), "Top-k eigenvalues and spectral density of H, G, F, EF, Σ, the Fisher or K-FAC at one θ.") { Unread = SpectrumUnread },
         new(["decompose"], typeof(DecomposeCommand), "Curvature energy of H, G, F inside the dominant subspace of H.") { Unread = DecomposeUnread },
         new(["bench", "autodiff"], typeof(BenchAutodiffCommand), "Gradient, HVP and block-HVP timings as JSON."),
         new(["export-data"], typeof(ExportDataCommand), "Write any --data spec as X.npy (float64) and y.npy (int64 labels or float64 targets)."),
         new(["init"], typeof(InitCommand), "Write θ at the seeded default initialization as theta.npy and theta.npz."),
-        new(["grad"], typeof(ProductCommand), "Write the gradient of the mean loss as grad.npy.") { Unread = new HashSet<string> { "--vector", "-v" } },
-        new(["hvp"], typeof(ProductCommand), "Write the Hessian-vector product H·v as hv.npy."),
-        new(["ggnvp"], typeof(ProductCommand), "Write the Gauss-Newton product G·v as gv.npy."),
-        new(["fvp"], typeof(ProductCommand), "Write the functional-Hessian product F·v as fv.npy."),
+        new(["grad"], typeof(ProductCommand), "Write the gradient of the mean loss as grad.npy (and, with --per-example, the per-example gradients).") { Unread = new HashSet<string> { "--vector", "-v" } },
+        new(["hvp"], typeof(ProductCommand), "Write the Hessian-vector product H·v as hv.npy.") { Unread = PerExampleUnread },
+        new(["ggnvp"], typeof(ProductCommand), "Write the Gauss-Newton product G·v as gv.npy.") { Unread = PerExampleUnread },
+        new(["fvp"], typeof(ProductCommand), "Write the functional-Hessian product F·v as fv.npy.") { Unread = PerExampleUnread },
     ];
 
     /// <summary>Runs the tool; returns the exit code.</summary>

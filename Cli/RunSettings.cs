@@ -78,7 +78,7 @@ internal class RunSettings : CommandSettings
     [CommandOption("--solver <NAME>"), Description("Top-k eigensolver (of train's tracker, of spectrum's measurement): block-lanczos, lanczos, lobpcg or power."), SpecPath("run.solver")]
     public string? Solver { get; init; }
 
-    [CommandOption("--curvature <KIND>"), Description("h (Hessian), g (Gauss–Newton) or f (functional Hessian): the matrix train tracks and spectrum measures."), SpecPath("run.curvature")]
+    [CommandOption("--curvature <KIND>"), Description("h (Hessian), g (Gauss–Newton), f (functional Hessian; spectrum only), ef (empirical Fisher), cov (gradient covariance Σ = EF − ḡḡᵀ), fisher (true Fisher, = G for ce and mse) or kfac (K-FAC's approximate eigenpairs, for networks K-FAC covers): the matrix train tracks (on its Hessian batch) and spectrum measures."), SpecPath("run.curvature")]
     public string? Curvature { get; init; }
 
     [CommandOption("--tolerance <TOL>"), Description("Residual tolerance of that top-k eigensolver."), SpecPath("run.tolerance")]

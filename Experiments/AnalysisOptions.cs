@@ -22,6 +22,13 @@ public sealed record AnalysisOptions
     /// <summary>Residual tolerance of the analysis' top-k solves (<c>--analysis-tolerance</c>); tighter than the tracker's, since the energies are read off the eigenvectors.</summary>
     public double Tolerance { get; init; } = 1e-6;
 
+    /// <summary>
+    /// At each analysis point of compare, also the subspace overlaps of H's top-k with the top-k of
+    /// G, EF, Σ and K-FAC and the noise share tr(UᵀΣU)/tr Σ (<c>--no-overlaps</c> turns them off):
+    /// three more top-k solves per point (<see cref="SubspaceOverlaps"/>).
+    /// </summary>
+    public bool Overlaps { get; init; } = true;
+
     /// <summary>Largest network whose totals "auto" computes densely.</summary>
     public const int DenseLimit = 1500;
 

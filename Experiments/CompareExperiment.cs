@@ -25,6 +25,8 @@ public sealed record CompareSummary
     public required IReadOnlyList<DecompositionRow> Decomposition { get; init; }
     /// <summary>How ‖A‖²_F and tr A were found (dense or Hutchinson).</summary>
     public required string NormMethod { get; init; }
+    /// <summary>H's top-k against G, EF, Σ and K-FAC, and the noise share, at each analysis step (empty with <see cref="AnalysisOptions.Overlaps"/> off).</summary>
+    public IReadOnlyList<OverlapRow> Overlaps { get; init; } = [];
     /// <summary>Wall-clock seconds of the measurement.</summary>
     public required double Seconds { get; init; }
     /// <summary>The BLAS backend that ran it.</summary>
@@ -232,6 +234,7 @@ public static class CompareExperiment
         // The curvature is measured on the same fixed example batch the tracker used.
         var examples = problem.CurvatureExamples();
         var decomposition = new List<DecompositionRow>();
+        var overlaps = new List<OverlapRow>();
         var layers = new List<LayerRow>();
         DensityCurve? densityStart = null, densityEnd = null;
         int k = options.K;
@@ -241,6 +244,8 @@ public static class CompareExperiment
             progress.Report("analysis", offset + i * AnalysisWeight, i + 1, reference.Snapshots.Count + 2, double.NaN, double.NaN);
             var point = CurvatureAnalysis.Decompose(problem.TrainObjective, step, theta, examples, k, method, analysis.Probes, options.Seed + (ulong)step, analysis.Tolerance);
             decomposition.Add(DecompositionRow.From(point));
+            if (analysis.Overlaps)
+                overlaps.Add(SubspaceOverlaps.Measure(problem.TrainObjective, step, theta, examples, point.Vectors, k, options.Seed + (ulong)step, analysis.Tolerance));
             layers.AddRange(LayerView.Measure(problem.TrainObjective, problem.Model.Blocks, step, theta, examples, point.Vectors, k, options.Seed + (ulong)step, analysis.Tolerance));
             cancel.ThrowIfCancellationRequested();
         }
@@ -261,6 +266,7 @@ public static class CompareExperiment
             TargetLoss = target,
             Runs = summaries,
             Decomposition = decomposition,
+            Overlaps = overlaps,
             NormMethod = method == NormMethod.Dense ? "dense" : $"hutchinson ({analysis.Probes} probes, deflated)",
             Seconds = clock.Elapsed.TotalSeconds,
             Blas = Blas.Backend.Name,
@@ -290,6 +296,7 @@ public static class CompareExperiment
         var method = spec.Analysis.Method(result.Problem.ParameterCount);
         CompareReport.Write(outDir, spec.Run, result.Problem, result.Runs, summary.Runs, summary, result.DensityStart, result.DensityEnd, spec.Analysis, method, result.CurvatureExamples?.Length);
         if (result.Layers.Count > 0) WriteLayers(outDir, result);
+        if (summary.Overlaps.Count > 0) WriteOverlaps(outDir, result);
         RunJson.Save(Path.Combine(outDir, "summary.json"), summary);
     }
 
@@ -318,6 +325,41 @@ public static class CompareExperiment
               .Append(" | ").Append(string.Join(" | ", at.Select(r => ReportWriter.Num(r.BlockLambda1)))).Append(" |\n");
         }
         sb.Append("\n![layers](layers.png)\n\n![layers_lambda](layers_lambda.png)\n");
+        Core.AtomicFile.WriteAllText(report, sb.ToString());
+    }
+
+    /// <summary>overlaps.csv, overlaps.png and a section of report.md.</summary>
+    static void WriteOverlaps(string outDir, CompareResult result)
+    {
+        var rows = result.Summary.Overlaps;
+        int k = result.Spec.Run.K;
+        OverlapRow.Table(rows).Save(Path.Combine(outDir, "overlaps.csv"));
+        var x = rows.Select(r => (double)r.Step).ToList();
+        var series = new List<PlotSeries>
+        {
+            new("G", x, rows.Select(r => r.G).ToList()),
+            new("EF", x, rows.Select(r => r.EmpiricalFisher).ToList()),
+            new("Σ", x, rows.Select(r => r.Covariance).ToList()),
+        };
+        bool kfac = rows.All(r => !double.IsNaN(r.Kfac));
+        if (kfac) series.Add(new("K-FAC", x, rows.Select(r => r.Kfac).ToList()));
+        series.Add(new("noise share tr(UᵀΣU)/tr Σ", x, rows.Select(r => r.NoiseShare).ToList()));
+        Plots.Lines(Path.Combine(outDir, "overlaps.png"), $"H's top-{k} against other curvatures, along {result.Summary.Reference}", "step", "‖U_Hᵀ U_A‖²_F / k; noise share", series, markers: true);
+        string report = Path.Combine(outDir, "report.md");
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var sb = new System.Text.StringBuilder(File.ReadAllText(report));
+        sb.Append("\n## H's dominant subspace against G, EF, Σ and K-FAC\n\n")
+          .Append(c, $"Along the reference run, at the analysis steps, on the Hessian batch: the overlap ‖U_Hᵀ U_A‖²_F / k of H's top-{k} eigenvectors with the top-{k} of ")
+          .Append("A = G, the empirical Fisher EF, the gradient covariance Σ = EF − ḡḡᵀ and K-FAC (1: the same subspace, 0: orthogonal; a random subspace gets about k/n), ")
+          .Append("and the noise share tr(U_HᵀΣU_H) / tr Σ, the fraction of the per-example gradient variance inside H's dominant subspace. ")
+          .Append(kfac ? "" : "K-FAC does not cover this network: its column is n/a. ")
+          .Append("Cost per step: three more top-k solves (G, EF, Σ), K-FAC's factors, k products with Σ and one per-example norm sweep; `--no-overlaps` turns it off. Table: `overlaps.csv`.\n\n")
+          .Append("| step | G | EF | Σ | K-FAC | noise share | tr Σ |\n|---|---|---|---|---|---|---|\n");
+        foreach (var r in rows)
+            sb.Append(r.Step.ToString(c)).Append(" | ").Append(ReportWriter.Num(r.G)).Append(" | ").Append(ReportWriter.Num(r.EmpiricalFisher)).Append(" | ")
+              .Append(ReportWriter.Num(r.Covariance)).Append(" | ").Append(double.IsNaN(r.Kfac) ? "n/a" : ReportWriter.Num(r.Kfac)).Append(" | ")
+              .Append(ReportWriter.Num(r.NoiseShare)).Append(" | ").Append(ReportWriter.Num(r.CovarianceTrace)).Append(" |\n");
+        sb.Append("\n![overlaps](overlaps.png)\n");
         Core.AtomicFile.WriteAllText(report, sb.ToString());
     }
 

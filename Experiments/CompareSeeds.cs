@@ -79,6 +79,8 @@ public static class CompareSeeds
 
         var energy = first.Summary.Decomposition.Count > 0 ? EnergyTable(result) : null;
         energy?.Save(Path.Combine(outDir, "energy_seeds.csv"));
+        var overlaps = first.Summary.Overlaps.Count > 0 ? OverlapTable(result) : null;
+        overlaps?.Save(Path.Combine(outDir, "overlaps_seeds.csv"));
 
         var loss = names.Select((o, i) => Stats.Band(o.Label, result.PerSeed.Select(p => Curve(p.Result.Runs[i].Trainer.Metrics, m => m.TrainLoss)).ToList())).ToList();
         Plots.Lines(Path.Combine(outDir, "loss.png"), "Training loss: mean ± one standard deviation over seeds", "step", "training loss (log scale)", loss, logY: true);
@@ -106,27 +108,49 @@ public static class CompareSeeds
                     Pm((energy[i, "f_energy_mean"], energy[i, "f_energy_std"])), Pm((energy[i, "h_trace_share_mean"], energy[i, "h_trace_share_std"])),
                 ]));
         }
+        if (overlaps is not null)
+        {
+            report.Heading("H's dominant subspace against G, EF, Σ and K-FAC (reference run)");
+            report.Paragraph("Overlap ‖U_Hᵀ U_A‖²_F / k of H's top-k with the top-k of A, and the noise share tr(U_HᵀΣU_H) / tr Σ, on each seed's Hessian batch (docs/curvature.md §12); n/a: K-FAC does not cover the network.");
+            string Cell(int i, string f) => double.IsNaN(overlaps[i, f + "_mean"]) ? "n/a" : Pm((overlaps[i, f + "_mean"], overlaps[i, f + "_std"]));
+            report.Table(["step", "G", "EF", "Σ", "K-FAC", "noise share"],
+                Enumerable.Range(0, overlaps.RowCount).Select(i => (IReadOnlyList<string>)
+                [
+                    overlaps[i, "step"].ToString(CultureInfo.InvariantCulture),
+                    Cell(i, "overlap_g"), Cell(i, "overlap_ef"), Cell(i, "overlap_cov"), Cell(i, "overlap_kfac"), Cell(i, "noise_share"),
+                ]));
+        }
         report.Figure("loss.png", "Training loss (log scale), mean over seeds with a band of ± one standard deviation; a curve ends where its first seed diverged.");
         report.Figure("lambda1.png", "λ₁ tracked by each run, mean ± one standard deviation over seeds; dashed: the stability threshold 2/η.");
         report.Heading("Files");
         report.Bullets(["`seed=S/`: the full compare output of seed S (run directories, energy.csv, figures, report.md)",
             "`compare_seeds.csv`: the results table, one row per optimizer in --optimizers order", "`energy_seeds.csv`: energy and trace shares, mean and std per analysis step",
+            "`overlaps_seeds.csv`: overlaps with H's top-k and the noise share, mean and std per analysis step (absent with --no-overlaps)",
             "`config.json`: reruns everything with `--config`"]);
         report.Save(Path.Combine(outDir, "report.md"));
     }
 
-    static CsvTable EnergyTable(CompareSeedsResult result)
+    static CsvTable EnergyTable(CompareSeedsResult result) =>
+        SeedTable(result, s => s.Decomposition, r => r.Step, r => r.CsvValues(), DecompositionRow.CsvColumns,
+            ["h_energy", "g_energy", "f_energy", "h_trace_share", "g_trace_share", "f_trace_share", "lambda_1"]);
+
+    static CsvTable OverlapTable(CompareSeedsResult result) =>
+        SeedTable(result, s => s.Overlaps, r => r.Step, r => r.CsvValues(), OverlapRow.CsvColumns,
+            ["overlap_g", "overlap_ef", "overlap_cov", "overlap_kfac", "noise_share"]);
+
+    /// <summary>Mean and std over the seeds of <paramref name="fields"/> at each analysis step the seeds share with the first.</summary>
+    static CsvTable SeedTable<TRow>(CompareSeedsResult result, Func<CompareSummary, IReadOnlyList<TRow>> rowsOf, Func<TRow, long> stepOf,
+        Func<TRow, double[]> valuesOf, string[] columns, string[] fields)
     {
-        string[] fields = ["h_energy", "g_energy", "f_energy", "h_trace_share", "g_trace_share", "f_trace_share", "lambda_1"];
         var t = new CsvTable(["step", "seeds", .. fields.SelectMany(f => new[] { f + "_mean", f + "_std" })]);
-        var first = result.PerSeed[0].Result.Summary.Decomposition;
+        var first = rowsOf(result.PerSeed[0].Result.Summary);
         for (int i = 0; i < first.Count; i++)
         {
-            var at = result.PerSeed.Select(p => p.Result.Summary.Decomposition).Where(d => d.Count > i && d[i].Step == first[i].Step).Select(d => d[i].CsvValues()).ToList();
-            var values = new List<double> { first[i].Step, at.Count };
+            var at = result.PerSeed.Select(p => rowsOf(p.Result.Summary)).Where(d => d.Count > i && stepOf(d[i]) == stepOf(first[i])).Select(d => valuesOf(d[i])).ToList();
+            var values = new List<double> { stepOf(first[i]), at.Count };
             foreach (var f in fields)
             {
-                int c = Array.IndexOf(DecompositionRow.CsvColumns, f);
+                int c = Array.IndexOf(columns, f);
                 var (m, s) = Stats.MeanStd(at.Select(v => v[c]));
                 values.Add(m); values.Add(s);
             }

@@ -22,20 +22,29 @@ public sealed record DensityCurve(double[] Grid, double[] Density, double Sigma,
 /// </summary>
 public static class CurvatureAnalysis
 {
-    /// <summary>H, G or F.</summary>
+    /// <summary>The matrix's symbol: H, G, F, EF, Σ, Fisher or K-FAC.</summary>
     public static string Letter(CurvatureKind kind) => kind switch
     {
         CurvatureKind.Hessian => "H",
         CurvatureKind.GaussNewton => "G",
-        _ => "F",
+        CurvatureKind.FunctionalHessian => "F",
+        CurvatureKind.EmpiricalFisher => "EF",
+        CurvatureKind.GradientCovariance => "Σ",
+        CurvatureKind.Fisher => "Fisher",
+        CurvatureKind.Kfac => "K-FAC",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), $"Argument 'kind' was {kind}; expected a defined curvature kind."),
     };
 
-    /// <summary>The k algebraically largest eigenpairs of the curvature at θ, by <paramref name="solver"/>.</summary>
+    /// <summary>
+    /// The k algebraically largest eigenpairs of the curvature at θ, by <paramref name="solver"/>;
+    /// K-FAC's from its factors (<see cref="KfacOperator.TopK"/>, no solver).
+    /// </summary>
     public static EigenResult TopK(IObjective objective, CurvatureKind kind, ReadOnlySpan<double> theta, int[]? examples, int k, ulong seed,
         double tolerance = 1e-6, EigenSolver solver = Eigensolver.Default)
     {
         ArgumentNullException.ThrowIfNull(objective);
-        return Eigensolver.TopK(objective.CurvatureOperator(kind, theta, examples), k, solver, new EigenOptions { Tolerance = tolerance, Seed = seed });
+        var op = objective.CurvatureOperator(kind, theta, examples);
+        return op is KfacOperator kfac ? kfac.TopK(k) : Eigensolver.TopK(op, k, solver, new EigenOptions { Tolerance = tolerance, Seed = seed });
     }
 
     /// <summary>

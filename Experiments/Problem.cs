@@ -1,4 +1,5 @@
 using System.Globalization;
+using Curvature.Autodiff;
 using Curvature.Models;
 using Curvature.Optimizers;
 
@@ -62,7 +63,7 @@ public sealed class Problem
             notes.Add(string.Create(c, $"note: the default minibatch of {defaultBatch} is more than the {train.Count} examples of '{spec.Data}'; using {train.Count} (full batch)."));
         if (spec.HessianBatch is null && spec.K > 0 && defaultHessianBatch > train.Count)
             notes.Add(string.Create(c, $"note: the default Hessian batch of {defaultHessianBatch} is more than the {train.Count} examples of '{spec.Data}'; measuring on all of them."));
-        return new Problem
+        var problem = new Problem
         {
             Spec = spec,
             Model = model,
@@ -73,6 +74,23 @@ public sealed class Problem
             TestObjective = test is null ? null : new Objective(model, spec.Loss, test, options),
             Notes = notes,
         };
+        if (spec.K > 0) problem.CheckCurvature(spec.Curvature);
+        return problem;
+    }
+
+    /// <summary>
+    /// Refuses a curvature the network cannot give before any work: K-FAC on a network it does not
+    /// cover (tried on one example at θ₀, which costs one forward and C backward sweeps).
+    /// </summary>
+    /// <exception cref="ArgumentException">The message names <c>--curvature</c>, the value and what is supported.</exception>
+    public void CheckCurvature(CurvatureKind kind)
+    {
+        if (kind != CurvatureKind.Kfac) return;
+        try { TrainObjective.KfacOperator(Model.Initialize(Spec.Seed), [0]); }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException($"Option '--curvature' was kfac; expected a network whose every parameter lies in a layer K-FAC supports (Objective.KroneckerFactors), or another of h, g, ef, cov or fisher: {e.Message}", "curvature", e);
+        }
     }
 
     /// <summary>θ₀: the seeded initialization, or the θ in <paramref name="thetaFile"/> (a flat float64 .npy or a named .npz; errors name --theta).</summary>

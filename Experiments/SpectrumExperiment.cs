@@ -10,7 +10,7 @@ namespace Curvature.Experiments;
 /// <summary>What spectrum measured, as written to its summary.json.</summary>
 public sealed record SpectrumSummary
 {
-    /// <summary>H, G or F.</summary>
+    /// <summary>H, G, F, EF, Σ, Fisher or K-FAC.</summary>
     public required string Operator { get; init; }
     /// <summary>The θ file.</summary>
     public required string Theta { get; init; }
@@ -69,7 +69,7 @@ public sealed record SpectrumSpec
     /// <summary>θ as a float64 .npy vector (<c>--theta</c>).</summary>
     public string? Theta { get; init; }
 
-    /// <summary>h, g or f (<c>--curvature</c>; <c>--operator</c> is a hidden old spelling).</summary>
+    /// <summary>h, g, f, ef, cov, fisher or kfac (<c>--curvature</c>; <c>--operator</c> is a hidden old spelling).</summary>
     public CurvatureKind Operator { get; init; } = CurvatureKind.Hessian;
 
     /// <summary>Solver tolerance and density quadrature.</summary>
@@ -131,6 +131,7 @@ public static class SpectrumExperiment
         ThetaSource.Check(theta, problem.ParameterCount, problem.Model.Spec, option);
         int k = spec.Run.K;
         problem.CheckK(k);
+        problem.CheckCurvature(kind);
         var examples = problem.CurvatureExamples(allByDefault: true);
         ulong seed = spec.Run.Seed;
         progress.Report("top-k", 0, 0, 2, double.NaN, double.NaN);

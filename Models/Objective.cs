@@ -171,8 +171,20 @@ public sealed partial class Objective : IObjective, IChunkJob
         => CurvatureBlockProduct(kind, theta, vectors, count, products, default, examples);
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// H, G and F are products through the tape; the empirical Fisher, the gradient covariance,
+    /// the Fisher (= G) and K-FAC come from <see cref="EmpiricalFisher"/>, <see cref="GradientCovariance"/>,
+    /// <see cref="Fisher"/> and <see cref="KfacOperator"/>.
+    /// </remarks>
     public ILinearOperator CurvatureOperator(CurvatureKind kind, ReadOnlySpan<double> theta, int[]? examples = null)
     {
+        switch (kind)
+        {
+            case CurvatureKind.EmpiricalFisher: return EmpiricalFisher(theta, examples);
+            case CurvatureKind.GradientCovariance: return GradientCovariance(theta, examples);
+            case CurvatureKind.Fisher: return Fisher(theta, examples);
+            case CurvatureKind.Kfac: return KfacOperator(theta, examples);
+        }
         CheckKind(kind);
         CheckTheta(theta);
         if (examples is not null) CheckExamples(examples);
@@ -188,6 +200,7 @@ public sealed partial class Objective : IObjective, IChunkJob
         int n = ParameterCount;
         if (n > MaxDenseParameters)
             throw new InvalidOperationException($"DenseMatrix needs a network of at most {MaxDenseParameters} parameters; the {Model.Spec} network has {n}.");
+        if (!IsTapeKind(kind)) return Checks.Dense(CurvatureOperator(kind, theta, examples), MaxDenseParameters);
         var result = new Matrix(n, n);
         int block = Math.Min(n, Options.MaxBlock);
         var basis = new double[block * n];
@@ -205,10 +218,12 @@ public sealed partial class Objective : IObjective, IChunkJob
         return result;
     }
 
+    static bool IsTapeKind(CurvatureKind kind) => kind is CurvatureKind.Hessian or CurvatureKind.GaussNewton or CurvatureKind.FunctionalHessian;
+
     static void CheckKind(CurvatureKind kind)
     {
-        if (!Enum.IsDefined(kind))
-            throw new ArgumentOutOfRangeException(nameof(kind), $"Argument 'kind' was {kind}; expected Hessian, GaussNewton or FunctionalHessian.");
+        if (!IsTapeKind(kind))
+            throw new ArgumentOutOfRangeException(nameof(kind), $"Argument 'kind' was {kind}; expected Hessian, GaussNewton or FunctionalHessian (a product through the tape; the other kinds through CurvatureOperator).");
     }
 
     internal void CheckTheta(ReadOnlySpan<double> theta)

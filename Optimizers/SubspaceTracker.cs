@@ -85,7 +85,7 @@ public sealed record TrackerOptions
         if (Guard is int g && (g < 1 || K + g >= parameterCount))
             throw new ArgumentOutOfRangeException("guard", $"Option 'guard' was {g}; expected an integer in [1, {parameterCount - K - 1}] (k + guard below the parameter count {parameterCount}).");
         if (!Enum.IsDefined(Kind) || Kind == CurvatureKind.FunctionalHessian)
-            throw new ArgumentOutOfRangeException("curvature", $"Option 'curvature' was {Kind}; expected Hessian or GaussNewton.");
+            throw new ArgumentOutOfRangeException("curvature", $"Option 'curvature' was {Kind}; expected h, g, ef, cov, fisher or kfac (F is indefinite: its top-k is no dominant subspace).");
         if (!Enum.IsDefined(Subspace))
             throw new ArgumentOutOfRangeException("subspace", $"Option 'subspace' was {Subspace}; expected top, random or random-fixed.");
         if (!Enum.IsDefined(Solver))
@@ -103,8 +103,8 @@ public sealed record TrackerState(
     int Refreshes, long Matvecs, int LastMatvecs, int[]? HessianBatch);
 
 /// <summary>
-/// Keeps an orthonormal basis of the top-k eigenvectors of the loss curvature (H or G, on all
-/// examples or one fixed batch), recomputed every T steps, warm-started from the previous one,
+/// Keeps an orthonormal basis of the top-k eigenvectors of the loss curvature (H, G, the empirical
+/// Fisher, the gradient covariance or K-FAC, on all examples or one fixed batch), recomputed every T steps, warm-started from the previous one,
 /// with a running count of the curvature-vector products (matvecs) spent.
 /// </summary>
 public sealed class SubspaceTracker
@@ -194,6 +194,12 @@ public sealed class SubspaceTracker
             RefreshRandom(op, seed);
             return;
         }
+        if (op is KfacOperator kfac)
+        {
+            // K-FAC's eigenpairs come from its factors: no solver, no warm start.
+            Install(kfac.TopK(_o.K), warm: false, seed, solved: false);
+            return;
+        }
         bool warm = _o.WarmStart && HasBasis;
         // The block solvers start from the previous basis; Lanczos from the sum of its rows, whose Krylov space holds every previous direction.
         var r = warm && UsesGapCertifiedRefresh
@@ -206,6 +212,12 @@ public sealed class SubspaceTracker
                 MaxMatvecs = _o.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
                 MaxIterations = _o.MaxIterations,
             });
+        Install(r, warm, seed, solved: true);
+    }
+
+    /// <summary>Installs the solver's (or K-FAC's) top-k as the basis and counts the refresh.</summary>
+    void Install(EigenResult r, bool warm, ulong seed, bool solved)
+    {
         if (r.Count != _o.K || r.Size != _n)
             throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
                 $"The {_o.Solver} solver returned {r.Count} eigenpairs of size {r.Size}; expected {_o.K} of size {_n}."));
@@ -219,7 +231,7 @@ public sealed class SubspaceTracker
             LastGapCertified = false;
             LastBlockWidths = [r.Matvecs];
             // The cold solve's guard: random rows in the complement, trusted after one warm refresh.
-            if (UsesGapCertifiedRefresh && _o.WarmStart)
+            if (solved && UsesGapCertifiedRefresh && _o.WarmStart)
                 _guard = WarmRefresh.RandomGuard(r.Vectors.AsSpan(0, _o.K * _n).ToArray(), _o.K, GuardRows, seed ^ 0x4755415244UL);
         }
         LastMatvecs = r.Matvecs;

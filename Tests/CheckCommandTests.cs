@@ -54,6 +54,44 @@ public class CheckCommandTests
     }
 
     [Test]
+    public void Per_example_gradient_file_holds_each_examples_one_example_gradient_and_the_library_matrix()
+    {
+        const string arch = "1x5x5-c2k3-m2-3", data = "gmm:13:25:3:4";
+        var objective = new Objective(Sequential.Parse(arch, Activation.Tanh), LossKind.CrossEntropy, DataSpec.Parse(data));
+        var theta = objective.Model.Initialize(6);
+        string thetaFile = Path.Combine(_dir, "theta.npy"), file = Path.Combine(_dir, "sub", "g.npy");
+        Npy.Write(thetaFile, theta);
+        var (code, stderr) = Run("grad", "--arch", arch, "--act", "tanh", "--loss", "ce", "--data", data, "--theta", thetaFile, "--chunk", "5",
+            "--per-example", file, "--out", _dir);
+        code.Should().Be(0, stderr);
+        var g = Npy.ReadMatrix(file);
+        g.Shape.Should().Be($"13x{objective.ParameterCount}");
+        var one = new double[objective.ParameterCount];
+        for (int i = 0; i < 13; i++)
+        {
+            objective.LossAndGradient(theta, one, [i]);
+            Checks.RelativeError(g.Row(i), one).Should().BeLessThan(1e-12, $"row {i} is example {i}'s gradient");
+        }
+        g.Data.Should().Equal(objective.PerExampleGradients(theta).Data, "the CLI writes the library's matrix");
+        var mean = Npy.ReadVector(Path.Combine(_dir, "grad.npy"));
+        for (int k = 0; k < mean.Length; k++)
+            Enumerable.Range(0, 13).Sum(i => g[i, k]).Should().BeApproximately(13 * mean[k], 1e-12, "the rows average to the mean gradient");
+    }
+
+    [Test]
+    public void Per_example_gradients_above_the_bound_are_refused_before_allocating_naming_the_size()
+    {
+        // 784-200-200-10 has 199,210 parameters: 400 examples are 79,684,000 numbers, above 2^26.
+        var r = CliProcess.Run(["grad", "--arch", "784-200-200-10", "--data", "gmm:400:784:10:1", "--per-example", Path.Combine(_dir, "big.npy"), "--out", _dir]);
+        r.Code.Should().NotBe(0);
+        r.Stderr.Trim().Split('\n').Should().ContainSingle();
+        r.Stderr.Should().Contain("--per-example").And.Contain("400 examples × 199210 parameters = 79684000").And.Contain("67108864");
+        File.Exists(Path.Combine(_dir, "big.npy")).Should().BeFalse();
+        Run("hvp", "--arch", "3-4-2", "--data", "gmm:20:3:2:5", "--per-example", Path.Combine(_dir, "h.npy"), "--out", _dir).code
+            .Should().NotBe(0, "only grad writes per-example gradients");
+    }
+
+    [Test]
     public void Hessian_product_file_matches_differences_of_the_gradient_and_equals_G_plus_F()
     {
         const string arch = "3-4-2", data = "gmm:20:3:2:5";

@@ -291,7 +291,7 @@ public class CliDefaultsTests
             ["--optimizer"] = ["dom"], ["--checkpoint-every"] = ["2"], ["--theta"] = [theta], ["--save-theta"] = [],
             ["--points"] = ["3"], ["--norms"] = ["hutchinson"], ["--probes"] = ["3"], ["--analysis-tolerance"] = ["1e-2"],
             ["--density-probes"] = ["2"], ["--density-steps"] = ["10"], ["--optimizers"] = ["sgd,dom"], ["--target-loss"] = ["0.5"],
-            ["--seeds"] = ["2"], ["--checkpoint"] = [checkpoint],
+            ["--seeds"] = ["2"], ["--checkpoint"] = [checkpoint], ["--no-overlaps"] = [],
         };
         var fingerprints = new Dictionary<string, string>();
         var lastDir = "";

@@ -24,7 +24,7 @@ public class FisherOperatorTests
     }
 
     /// <summary>(1/n) Σᵢ wᵢ (gᵢ − c)(gᵢ − c)ᵀ over the rows of <paramref name="g"/>.</summary>
-    static double[] OuterProducts(Matrix g, double[]? center = null, double[]? weights = null, double? divisor = null)
+    internal static double[] OuterProducts(Matrix g, double[]? center = null, double[]? weights = null, double? divisor = null)
     {
         int p = g.Cols;
         var a = new double[p * p];
@@ -39,7 +39,7 @@ public class FisherOperatorTests
         return a;
     }
 
-    static double[] Mean(Matrix g)
+    internal static double[] Mean(Matrix g)
     {
         var m = new double[g.Cols];
         for (int i = 0; i < g.Rows; i++)
