@@ -249,7 +249,7 @@ public static class SweepExperiment
             runs.Add(run);
             interrupted = run.Result.Status == TrainingStatus.Interrupted;
             rows.Add(interrupted
-                ? new SweepRow(p, seed, name, ospec, o, RunSummary.Missing(name, ospec, o.LearningRate), null, [], Missing: true)
+                ? new SweepRow(p, seed, name, ospec, o, RunSummary.Missing(name, ospec, o.LearningRate) with { Status = TrainingStatus.Interrupted, Steps = run.Trainer.Step }, null, [], Missing: true)
                 : new SweepRow(p, seed, name, ospec, o, run.Summary, run.Result.Diverged ? run.Result.StoppedAt : null, run.Metrics.ToList()));
             progress.Message($"{label}: {run.Result.Text}{run.Origin}, final loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}");
         }

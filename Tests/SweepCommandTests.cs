@@ -116,6 +116,8 @@ public class SweepCommandEndToEndTests
             int cut = statuses.IndexOf("interrupted");
             cut.Should().BeGreaterThan(0, "the first run had finished");
             statuses.Take(cut).Should().OnlyContain(x => x == "completed", "every run before the signal is kept whole");
+            using (var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))))
+                summary.RootElement.GetProperty("runs")[cut].GetProperty("status").GetString().Should().Be("interrupted", "the sweep's summary names the interrupted run so");
             var table = CsvTable.Load(Path.Combine(outDir, "sweep.csv"));
             table.Column("missing").Sum().Should().Be(4 - cut, "the interrupted run and those never started are missing rows");
 
