@@ -201,7 +201,12 @@ public static class CompareExperiment
         return result;
     }
 
-    /// <summary>Trains every optimizer from one θ₀ and analyses the reference run; touches no file.</summary>
+    /// <summary>
+    /// Trains every optimizer from one θ₀ and analyses the reference run; writes no file. An earlier, interrupted
+    /// attempt in the spec's output directory is picked up (<see cref="TrainingRunner.Continue"/>): its finished runs
+    /// are kept, its interrupted run resumes. A signal (<paramref name="cancel"/>) ends the running step and returns
+    /// the runs so far with <see cref="CompareSummary.Status"/> interrupted and no analysis.
+    /// </summary>
     public static CompareResult Measure(CompareSpec spec, IProgressSink? progress = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
