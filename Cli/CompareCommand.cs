@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Curvature.Experiments;
+using Curvature.Optimizers;
 using Spectre.Console.Cli;
 
 namespace Curvature.Cli;
@@ -91,6 +92,12 @@ internal sealed class CompareCommand : Command<CompareSettings>
                 CompareSeeds.Write(r);
                 return r;
             });
+            if (seeds.Interrupted)
+            {
+                var (seed, last) = seeds.PerSeed[^1];
+                Console.WriteLine(InterruptedLine(last, $"{seeds.PerSeed.Count - 1} of {spec.Seeds.Count} seeds finished; seed {seed}: "));
+                return 0; // exit 130: the signal was caught
+            }
             Console.WriteLine($"report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")} ({seeds.PerSeed.Count} seeds, {ReportWriter.Num(seeds.PerSeed.Sum(p => p.Result.Summary.Seconds))} s)");
             return 0;
         }
@@ -100,7 +107,21 @@ internal sealed class CompareCommand : Command<CompareSettings>
             CompareExperiment.Write(r);
             return r;
         });
+        if (result.Summary.Status == TrainingStatus.Interrupted)
+        {
+            Console.WriteLine(InterruptedLine(result, ""));
+            return 0; // exit 130: the signal was caught
+        }
         Console.WriteLine($"report: {Path.Combine(Path.GetFullPath(spec.Out), "report.md")} ({ReportWriter.Num(result.Summary.Seconds)} s)");
         return 0;
+    }
+
+    /// <summary>The one line an interrupted compare prints: what finished, what was interrupted, and how to go on.</summary>
+    static string InterruptedLine(CompareResult result, string prefix)
+    {
+        int total = result.Spec.OptimizerList().Count;
+        var stopped = result.Runs.FirstOrDefault(r => r.Result.Status == TrainingStatus.Interrupted);
+        string what = stopped is null ? "the analysis was interrupted" : $"{stopped.Name} was interrupted at step {stopped.Result.StoppedAt}";
+        return $"interrupted: {prefix}{Path.GetFullPath(result.Spec.Out)}: {result.Runs.Count(r => r.Result.Status != TrainingStatus.Interrupted)} of {total} runs finished, {what}; rerun the same command to resume.";
     }
 }

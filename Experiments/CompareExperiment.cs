@@ -9,6 +9,9 @@ namespace Curvature.Experiments;
 /// <summary>Everything compare measured, as written to its summary.json.</summary>
 public sealed record CompareSummary
 {
+    /// <summary>Completed, or interrupted by a signal (the runs that finished and the interrupted one are written, the analysis is not; a rerun resumes).</summary>
+    public TrainingStatus Status { get; init; } = TrainingStatus.Completed;
+
     /// <summary>Length of θ.</summary>
     public required int Parameters { get; init; }
     /// <summary>Training examples.</summary>
@@ -200,7 +203,12 @@ public static class CompareExperiment
         return result;
     }
 
-    /// <summary>Trains every optimizer from one θ₀ and analyses the reference run; touches no file.</summary>
+    /// <summary>
+    /// Trains every optimizer from one θ₀ and analyses the reference run; writes no file. An earlier, interrupted
+    /// attempt in the spec's output directory is picked up (<see cref="TrainingRunner.Continue"/>): its finished runs
+    /// are kept, its interrupted run resumes. A signal (<paramref name="cancel"/>) ends the running step and returns
+    /// the runs so far with <see cref="CompareSummary.Status"/> interrupted and no analysis.
+    /// </summary>
     public static CompareResult Measure(CompareSpec spec, IProgressSink? progress = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -218,18 +226,22 @@ public static class CompareExperiment
         var analysisSteps = analysis.Steps(options.Steps);
         var runs = new List<CompletedRun>();
         long offset = 0;
+        string outDir = Path.GetFullPath(spec.Out);
         for (int i = 0; i < optimizers.Count; i++)
         {
             var o = optimizers[i];
-            var run = TrainingRunner.Run(problem, options, o, theta0, progress, offset, i == referenceIndex ? analysisSteps : null, cancel);
+            // A rerun into the same --out keeps the runs an earlier, interrupted attempt finished and resumes the one it interrupted.
+            var run = TrainingRunner.Continue(problem, options, o, theta0, progress, offset, i == referenceIndex ? analysisSteps : null, cancel, Path.Combine(outDir, o.DirectoryName));
             runs.Add(run);
             offset += options.Steps;
-            progress.Message($"{o.Label}: {run.Result.Text}, train loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}, {ReportWriter.Num(run.Result.Seconds)} s");
+            progress.Message($"{o.Label}: {run.Result.Text}{run.Origin}, train loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}, {ReportWriter.Num(run.Result.Seconds)} s");
+            if (run.Result.Status == TrainingStatus.Interrupted) break;
         }
+        if (cancel.IsCancellationRequested) return Interrupted(spec, problem, runs, optimizers[referenceIndex], method, clock);
 
         var reference = runs[referenceIndex];
         double target = spec.TargetLoss ?? reference.Summary.MinTrainLoss;
-        var summaries = runs.Select(r => r.Summary.WithTarget(target, r.Trainer.Metrics)).ToList();
+        var summaries = runs.Select(r => r.Summary.WithTarget(target, r.Metrics)).ToList();
 
         // The curvature is measured on the same fixed example batch the tracker used.
         var examples = problem.CurvatureExamples();
@@ -247,7 +259,8 @@ public static class CompareExperiment
             if (analysis.Overlaps)
                 overlaps.Add(SubspaceOverlaps.Measure(problem.TrainObjective, step, theta, examples, point.Vectors, k, options.Seed + (ulong)step, analysis.Tolerance));
             layers.AddRange(LayerView.Measure(problem.TrainObjective, problem.Model.Blocks, step, theta, examples, point.Vectors, k, options.Seed + (ulong)step, analysis.Tolerance));
-            cancel.ThrowIfCancellationRequested();
+            // The analysis is redone whole by the rerun, from the reference run's θ kept at these steps.
+            if (cancel.IsCancellationRequested) return Interrupted(spec, problem, runs, optimizers[referenceIndex], method, clock);
         }
         if (analysis.Points > 0)
         {
@@ -274,7 +287,31 @@ public static class CompareExperiment
         return new CompareResult(spec, problem, runs, summary, densityStart, densityEnd, examples) { Layers = layers };
     }
 
-    /// <summary>Writes config.json, one directory per run, energy.csv, density.csv, the figures, report.md and summary.json to the spec's output directory.</summary>
+    /// <summary>What an interrupted compare has: the runs so far (the last one interrupted unless the analysis was), no analysis.</summary>
+    static CompareResult Interrupted(CompareSpec spec, Problem problem, List<CompletedRun> runs, OptimizerSpec reference, NormMethod method, Stopwatch clock)
+    {
+        var summary = new CompareSummary
+        {
+            Status = TrainingStatus.Interrupted,
+            Parameters = problem.ParameterCount,
+            TrainExamples = problem.Train.Count,
+            TestExamples = problem.Test?.Count,
+            Reference = reference.DirectoryName,
+            TargetLoss = spec.TargetLoss ?? double.NaN,
+            Runs = runs.Select(r => r.Summary).ToList(),
+            Decomposition = [],
+            NormMethod = method == NormMethod.Dense ? "dense" : $"hutchinson ({spec.Analysis.Probes} probes, deflated)",
+            Seconds = clock.Elapsed.TotalSeconds,
+            Blas = Blas.Backend.Name,
+        };
+        return new CompareResult(spec, problem, runs, summary, null, null, null);
+    }
+
+    /// <summary>
+    /// Writes config.json, one directory per run, energy.csv, density.csv, the figures, report.md and summary.json to the spec's output directory.
+    /// An interrupted compare writes config.json, the directories of its runs (the reference run with θ at the analysis steps it reached,
+    /// theta-step-N.npy, for the rerun's analysis) and summary.json with status interrupted.
+    /// </summary>
     public static void Write(CompareResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
@@ -282,8 +319,14 @@ public static class CompareExperiment
         string outDir = Path.GetFullPath(spec.Out);
         Directory.CreateDirectory(outDir);
         RunJson.Save(Path.Combine(outDir, "config.json"), spec);
-        foreach (var run in result.Runs) TrainingRunner.Write(outDir, run, result.Problem.Train.Count);
         var summary = result.Summary;
+        bool interrupted = summary.Status == TrainingStatus.Interrupted;
+        foreach (var run in result.Runs) TrainingRunner.Write(outDir, run, result.Problem.Train.Count, keepSnapshots: interrupted && run.Name == summary.Reference);
+        if (interrupted)
+        {
+            RunJson.Save(Path.Combine(outDir, "summary.json"), summary);
+            return;
+        }
         if (summary.Decomposition.Count > 0)
             DecompositionRow.Table(summary.Decomposition).Save(Path.Combine(outDir, "energy.csv"));
         if (result.DensityStart is { } densityStart && result.DensityEnd is { } densityEnd)

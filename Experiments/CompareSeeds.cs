@@ -8,7 +8,11 @@ namespace Curvature.Experiments;
 /// <summary>A comparison repeated over seeds: one full <see cref="CompareResult"/> per seed.</summary>
 /// <param name="Spec">The spec with its seed list.</param>
 /// <param name="PerSeed">One result per seed, in the spec's order (each written to <c>seed=S/</c>).</param>
-public sealed record CompareSeedsResult(CompareSpec Spec, IReadOnlyList<(ulong Seed, CompareResult Result)> PerSeed);
+public sealed record CompareSeedsResult(CompareSpec Spec, IReadOnlyList<(ulong Seed, CompareResult Result)> PerSeed)
+{
+    /// <summary>Whether a signal stopped it: the last seed's comparison is interrupted and the seeds after it never started.</summary>
+    public bool Interrupted => PerSeed.Count > 0 && PerSeed[^1].Result.Summary.Status == TrainingStatus.Interrupted;
+}
 
 /// <summary>
 /// `compare --seeds`: the whole comparison (every optimizer and the curvature analysis) once per
@@ -42,6 +46,7 @@ public static class CompareSeeds
             var s = one with { Run = spec.Run with { Seed = seed }, Out = Path.Combine(spec.Out, $"seed={seed}") };
             var r = CompareExperiment.Measure(s, new Offset(progress, i * units, $"seed {seed}: "), cancel);
             results.Add((seed, r));
+            if (r.Summary.Status == TrainingStatus.Interrupted) break;
         }
         return new CompareSeedsResult(spec, results);
     }
@@ -54,6 +59,8 @@ public static class CompareSeeds
         Directory.CreateDirectory(outDir);
         RunJson.Save(Path.Combine(outDir, "config.json"), result.Spec);
         foreach (var (_, r) in result.PerSeed) CompareExperiment.Write(r);
+        // Interrupted: the seeds so far are written (the last one interrupted); a rerun resumes them and then aggregates.
+        if (result.Interrupted) return;
         var first = result.PerSeed[0].Result;
         var names = first.Runs.Select(r => r.Spec).ToList();
 
@@ -82,9 +89,9 @@ public static class CompareSeeds
         var overlaps = first.Summary.Overlaps.Count > 0 ? OverlapTable(result) : null;
         overlaps?.Save(Path.Combine(outDir, "overlaps_seeds.csv"));
 
-        var loss = names.Select((o, i) => Stats.Band(o.Label, result.PerSeed.Select(p => Curve(p.Result.Runs[i].Trainer.Metrics, m => m.TrainLoss)).ToList())).ToList();
+        var loss = names.Select((o, i) => Stats.Band(o.Label, result.PerSeed.Select(p => Curve(p.Result.Runs[i].Metrics, m => m.TrainLoss)).ToList())).ToList();
         Plots.Lines(Path.Combine(outDir, "loss.png"), "Training loss: mean ± one standard deviation over seeds", "step", "training loss (log scale)", loss, logY: true);
-        var lambda = names.Select((o, i) => Stats.Band(o.Label, result.PerSeed.Select(p => Curve(p.Result.Runs[i].Trainer.Metrics, m => m.Lambda1 ?? double.NaN)).ToList())).ToList();
+        var lambda = names.Select((o, i) => Stats.Band(o.Label, result.PerSeed.Select(p => Curve(p.Result.Runs[i].Metrics, m => m.Lambda1 ?? double.NaN)).ToList())).ToList();
         Plots.Lines(Path.Combine(outDir, "lambda1.png"), "Top Hessian eigenvalue λ₁: mean ± one standard deviation over seeds", "step", "λ₁",
             lambda.Where(s => s.X.Count > 0).ToList(), references: [new ReferenceLine("2/η", 2.0 / result.Spec.Run.LearningRate)]);
 

@@ -192,7 +192,11 @@ public static class SweepExperiment
             : o with { AlphaDom = null, AlphaBulk = null };
     }
 
-    /// <summary>Trains every grid point from one θ₀; touches no file.</summary>
+    /// <summary>
+    /// Trains every grid point from one θ₀; writes no file. An earlier attempt of the same sweep in its
+    /// output directory (a run interrupted by a signal) is picked up: finished cells are read back, the
+    /// interrupted one resumes from its checkpoint.
+    /// </summary>
     public static SweepResult Measure(SweepSpec spec, IProgressSink? progress = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -215,6 +219,7 @@ public static class SweepExperiment
         var runs = new List<CompletedRun>();
         var cells = spec.Cells();
         var theta0 = new Dictionary<ulong, double[]>();
+        string outDir = Path.GetFullPath(spec.Out);
         bool interrupted = false;
         for (int i = 0; i < cells.Count; i++)
         {
@@ -228,15 +233,25 @@ public static class SweepExperiment
                 continue;
             }
             string label = spec.Seeds is null ? $"#{p.Index} {p.Label}" : $"#{p.Index} {p.Label} seed {seed}";
+            // A rerun into the same --out keeps every cell an earlier attempt finished (completed or diverged) and
+            // resumes the one a signal interrupted from its checkpoint; the table is the uninterrupted sweep's.
+            string cellDir = Path.Combine(outDir, name);
+            if (RunDirectory.Check(cellDir, ospec.Apply(o), out var finished, out var finishedRows, out _) == RunState.Finished)
+            {
+                var row = SweepJobs.FinishedRow(cells[i], ospec, o, finished!, finishedRows!, target);
+                rows.Add(row);
+                progress.Message($"{label}: {TrainingStatusText.Format(finished!.Status, finished.StoppedAt)}{TrainingRunner.KeptNote}, final loss {ReportWriter.Num(row.Summary.FinalTrainLoss)}");
+                continue;
+            }
             // A signal ends the running step: that run is kept as interrupted (its directory resumes), every finished one as it is.
-            var run = TrainingRunner.Run(problem, o, ospec, t0, new Labelled(progress, label), (long)i * baseOptions.Steps, null, cancel, throwWhenCancelled: false);
-            run = run with { Name = name, Summary = run.Summary.WithTarget(target, run.Trainer.Metrics) with { Name = name } };
+            var run = TrainingRunner.Continue(problem, o, ospec, t0, new Labelled(progress, label), (long)i * baseOptions.Steps, null, cancel, cellDir);
+            run = run with { Name = name, Summary = run.Summary.WithTarget(target, run.Metrics) with { Name = name } };
             runs.Add(run);
             interrupted = run.Result.Status == TrainingStatus.Interrupted;
             rows.Add(interrupted
-                ? new SweepRow(p, seed, name, ospec, o, RunSummary.Missing(name, ospec, o.LearningRate), null, [], Missing: true)
-                : new SweepRow(p, seed, name, ospec, o, run.Summary, run.Result.Diverged ? run.Result.StoppedAt : null, run.Trainer.Metrics.ToList()));
-            progress.Message($"{label}: {run.Result.Text}, final loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}");
+                ? new SweepRow(p, seed, name, ospec, o, RunSummary.Missing(name, ospec, o.LearningRate) with { Status = TrainingStatus.Interrupted, Steps = run.Trainer.Step }, null, [], Missing: true)
+                : new SweepRow(p, seed, name, ospec, o, run.Summary, run.Result.Diverged ? run.Result.StoppedAt : null, run.Metrics.ToList()));
+            progress.Message($"{label}: {run.Result.Text}{run.Origin}, final loss {ReportWriter.Num(run.Summary.FinalTrainLoss)}");
         }
         var result = new SweepSummary
         {

@@ -105,7 +105,7 @@ public static class SweepJobs
         try
         {
             var old = RunJson.Load<SweepSpec>(config) with { Out = dir };
-            difference = FirstDifference(RunJson.Serialize(old), RunJson.Serialize(spec));
+            difference = RunDirectory.FirstDifference(RunJson.Serialize(old), RunJson.Serialize(spec));
         }
         catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException)
         {
@@ -113,22 +113,6 @@ public static class SweepJobs
         }
         if (difference is not null)
             throw new ArgumentException($"Option '--emit' names '{dir}', which holds a sweep emitted under another spec (config.json: {difference}); expected a new folder or one emitted with the same spec: remove it or choose another --emit.", "emit");
-    }
-
-    /// <summary>The first field in which two JSON texts differ ("run.steps is 20, expected 30"), or null when they are equal.</summary>
-    static string? FirstDifference(string found, string expected, string root = "") =>
-        FirstDifference(System.Text.Json.Nodes.JsonNode.Parse(found), System.Text.Json.Nodes.JsonNode.Parse(expected), root);
-
-    static string? FirstDifference(System.Text.Json.Nodes.JsonNode? a, System.Text.Json.Nodes.JsonNode? b, string at)
-    {
-        if (a is System.Text.Json.Nodes.JsonObject oa && b is System.Text.Json.Nodes.JsonObject ob)
-        {
-            foreach (var key in oa.Select(p => p.Key).Union(ob.Select(p => p.Key)))
-                if (FirstDifference(oa[key], ob[key], at.Length == 0 ? key : $"{at}.{key}") is string d) return d;
-            return null;
-        }
-        string sa = a?.ToJsonString() ?? "null", sb = b?.ToJsonString() ?? "null";
-        return sa == sb ? null : $"{(at.Length == 0 ? "the file" : at)} is {sa}, expected {sb}";
     }
 
     /// <summary>The train spec of one cell: the run the in-process sweep trains there.</summary>
@@ -202,9 +186,7 @@ public static class SweepJobs
             var state = Inspect(cellDir, expected, out var s, out var metrics);
             if (state.Length == 0)
             {
-                var summary = RunDirectory.Summarize(s!, metrics!, cell.Name, ospec, o.LearningRate);
-                summary = summary.WithTarget(target, metrics!) with { Name = cell.Name };
-                rows.Add(new SweepRow(cell.Point, cell.Seed, cell.Name, ospec, o, summary, summary.Diverged ? summary.StoppedAt : null, metrics!));
+                rows.Add(FinishedRow(cell, ospec, o, s!, metrics!, target));
                 continue;
             }
             rows.Add(new SweepRow(cell.Point, cell.Seed, cell.Name, ospec, o, RunSummary.Missing(cell.Name, ospec, o.LearningRate), null, [], Missing: true)
@@ -223,6 +205,13 @@ public static class SweepJobs
         return new SweepResult(spec, problem, rows, result, initialLoss);
     }
 
+    /// <summary>The row of a cell whose directory holds its finished run (<paramref name="summary"/> and <paramref name="metrics"/> read from it).</summary>
+    internal static SweepRow FinishedRow(SweepCell cell, OptimizerSpec ospec, RunSpec run, TrainingSummary summary, IReadOnlyList<MetricsRow> metrics, double target)
+    {
+        var s = RunDirectory.Summarize(summary, metrics, cell.Name, ospec, run.LearningRate).WithTarget(target, metrics) with { Name = cell.Name };
+        return new SweepRow(cell.Point, cell.Seed, cell.Name, ospec, run, s, s.Diverged ? s.StoppedAt : null, metrics);
+    }
+
     /// <summary>
     /// Verifies one cell: "" when it holds a finished run of its own spec (then <paramref name="summary"/> and
     /// <paramref name="metrics"/> are its files), else why it is missing ("missing (…)") or damaged ("damaged (…); …").
@@ -237,43 +226,9 @@ public static class SweepJobs
         catch (IOException e) { return $"missing (being written: {e.Message.TrimEnd('.')})"; }
         using (held)
         {
-            string? damage = null;
-            string config = Path.Combine(cellDir, TrainingRun.ConfigFile);
-            try
-            {
-                if (!File.Exists(config)) damage = "no config.json";
-                else if (FirstDifference(RunJson.Serialize(RunJson.Load<TrainSpec>(config).Run), RunJson.Serialize(expected.Run), "run") is string d)
-                    damage = $"config.json describes another run: {d}";
-            }
-            catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException)
-            {
-                damage = $"config.json unreadable: {e.Message.TrimEnd('.')}";
-            }
-            if (damage is null && File.Exists(Path.Combine(cellDir, TrainingRun.SummaryFile)))
-            {
-                try
-                {
-                    var s = RunDirectory.Summary(cellDir);
-                    if (s.Status is TrainingStatus.Completed or TrainingStatus.Diverged)
-                    {
-                        if (!File.Exists(Path.Combine(cellDir, TrainingRun.MetricsFile))) damage = "summary.json without metrics.csv";
-                        else
-                        {
-                            var rows = RunDirectory.Metrics(cellDir);
-                            long last = s.StoppedAt ?? s.Steps;
-                            if (rows.Count == 0) damage = $"metrics.csv has no rows but summary.json records step {last}";
-                            else if (rows[^1].Step != last) damage = $"metrics.csv ends at step {rows[^1].Step} but summary.json records step {last}";
-                            else { summary = s; metrics = rows; }
-                        }
-                    }
-                }
-                catch (Exception e) when (e is InvalidDataException or IOException or FormatException or ArgumentException or NotSupportedException or System.Text.Json.JsonException)
-                {
-                    damage = e.Message.TrimEnd('.');
-                }
-            }
-            if (damage is not null) return Quarantine(cellDir, expected, damage);
-            if (summary is not null) return "";
+            var state = RunDirectory.Check(cellDir, expected.Run, out summary, out metrics, out string? damage);
+            if (state is RunState.Damaged or RunState.Absent) return Quarantine(cellDir, expected, damage!);
+            if (state is RunState.Finished) return "";
             var status = File.Exists(Path.Combine(cellDir, TrainingRun.SummaryFile)) ? RunDirectory.Summary(cellDir).Status.ToString().ToLowerInvariant() : "no finished run";
             return $"missing ({status})";
         }

@@ -220,6 +220,27 @@ public static class TrainingRun
     }
 
     /// <summary>
+    /// <see cref="Write(string, TrainSpec, Trainer, int, TrainerCheckpoint?)"/> of a trainer that, when <paramref name="resumedFrom"/>
+    /// is given, was resumed from that checkpoint in <paramref name="directory"/>: its metrics.csv is cut back to the checkpoint and the
+    /// trainer's rows are appended (the in-process compare and sweep resuming an interrupted run).
+    /// </summary>
+    internal static TrainingSummary Write(string directory, TrainSpec spec, Trainer trainer, int examples, (TrainerCheckpoint Checkpoint, string Path)? resumedFrom)
+    {
+        Guard.NotNull(directory);
+        Guard.NotNull(trainer);
+        using var runLock = DirectoryLock.Acquire(directory);
+        if (resumedFrom is not { } from) return Write(directory, spec, trainer, examples, null, null);
+        using var log = MetricsLog.Resume(Path.Combine(directory, MetricsFile), trainer.Tracker?.Options.K ?? 0, from.Checkpoint, from.Path);
+        return Write(directory, spec, trainer, examples, null, log);
+    }
+
+    /// <summary>θ at an analysis step, kept beside the reference run of an interrupted compare: theta-step-N.npy.</summary>
+    public static string SnapshotFile(long step) => string.Create(CultureInfo.InvariantCulture, $"theta-step-{step}.npy");
+
+    /// <summary>The file pattern of <see cref="SnapshotFile"/>.</summary>
+    public const string SnapshotPattern = "theta-step-*.npy";
+
+    /// <summary>
     /// <see cref="Write(string, TrainSpec, Trainer, int, TrainerCheckpoint?)"/> with metrics.csv already open as
     /// <paramref name="log"/> (the rows not yet in it are appended and synced) or, without one, written whole.
     /// </summary>

@@ -258,8 +258,6 @@ public class CheckpointTests
         last.MetricsRows.Should().Be(201);
     }
 
-    static IEnumerable<string> WithoutSeconds(string path) => File.ReadAllLines(path).Select(l => l[..l.LastIndexOf(',')]);
-
     [Test]
     public void A_run_cut_after_its_rows_were_appended_but_before_the_checkpoint_resumes_to_the_uninterrupted_bytes()
     {
@@ -274,7 +272,7 @@ public class CheckpointTests
         File.AppendAllText(Path.Combine(cut, "metrics.csv"), "25,3,0.1,1.2345,0.5,,,0.9\n26,3,0.1,1.2");
         var resumed = TrainingRun.Execute(Tiny(cut, 60, 1) with { Resume = Path.Combine(cut, "checkpoint.bin") });
         resumed.Status.Should().Be(TrainingStatus.Completed);
-        WithoutSeconds(Path.Combine(cut, "metrics.csv")).Should().Equal(WithoutSeconds(Path.Combine(straight, "metrics.csv")));
+        CliProcess.WithoutSeconds(Path.Combine(cut, "metrics.csv")).Should().Equal(CliProcess.WithoutSeconds(Path.Combine(straight, "metrics.csv")));
         File.ReadAllBytes(Path.Combine(cut, "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(straight, "theta.npy")));
         var a = TrainerCheckpoint.Load(Path.Combine(cut, "checkpoint.bin"));
         var b = TrainerCheckpoint.Load(Path.Combine(straight, "checkpoint.bin"));

@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.InteropServices;
 
 namespace Curvature.Tests;
 
@@ -7,7 +9,7 @@ namespace Curvature.Tests;
 /// Runs the `curvature` tool as users meet it: a child process (`dotnet curvature.dll ARGS`),
 /// its exit code, stdout and stderr. The test project builds the CLI but references no executable.
 /// </summary>
-public static class CliProcess
+public static partial class CliProcess
 {
     /// <summary>Path of the built CLI (set by the test project's build).</summary>
     public static string Dll { get; } = Path.GetFullPath(typeof(CliProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
@@ -43,4 +45,60 @@ public static class CliProcess
         }
         return (process.ExitCode, stdout, stderr.Result);
     }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    /// <summary>POSIX signal numbers (Linux) the tests send.</summary>
+    public const int SigInt = 2, SigKill = 9, SigTerm = 15;
+
+    /// <summary>Sends the POSIX <paramref name="signal"/> to <paramref name="process"/>.</summary>
+    public static void Signal(Process process, int signal)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        if (Kill(process.Id, signal) != 0)
+            throw new IOException($"kill({process.Id}, {signal}) failed with errno {Marshal.GetLastPInvokeError()}.");
+    }
+
+    /// <summary>
+    /// Runs the CLI with <paramref name="args"/> and sends it <paramref name="signal"/> as soon as a line of its output
+    /// (stdout or stderr) satisfies <paramref name="when"/>; returns its exit code and every line it printed, in order.
+    /// Throws when the process ends before that line, or either wait exceeds two minutes.
+    /// </summary>
+    public static (int Code, IReadOnlyList<string> Output) RunAndSignal(IEnumerable<string> args, Func<string, bool> when, int signal = SigTerm,
+        IReadOnlyDictionary<string, string>? environment = null)
+    {
+        ArgumentNullException.ThrowIfNull(when);
+        using var process = Start(args, environment);
+        var output = new ConcurrentQueue<string>();
+        using var seen = new ManualResetEventSlim();
+        void Line(string? line)
+        {
+            if (line is null) return;
+            output.Enqueue(line);
+            if (when(line)) seen.Set();
+        }
+        process.OutputDataReceived += (_, e) => Line(e.Data);
+        process.ErrorDataReceived += (_, e) => Line(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var clock = Stopwatch.StartNew();
+        while (!seen.Wait(50))
+            if (process.HasExited || clock.Elapsed.TotalSeconds > 120)
+            {
+                if (!process.HasExited) process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"curvature {string.Join(" ", args)} printed no line to signal after: {string.Join("\n", output)}");
+            }
+        Signal(process, signal);
+        if (!process.WaitForExit(120_000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"curvature {string.Join(" ", args)} did not exit within 120 s of signal {signal}.");
+        }
+        process.WaitForExit();
+        return (process.ExitCode, output.ToList());
+    }
+
+    /// <summary>The lines of a CSV file with their last cell (the wall-clock seconds of metrics.csv and sweep.csv) taken off: what two runs of one spec share bit for bit.</summary>
+    public static IEnumerable<string> WithoutSeconds(string path) => File.ReadAllLines(path).Select(l => l[..l.LastIndexOf(',')]);
 }

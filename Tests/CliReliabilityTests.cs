@@ -192,8 +192,7 @@ public class CliReliabilityTests
     {
         if (!OperatingSystem.IsLinux()) Assert.Ignore("ulimit -f and SIGXFSZ: Linux only.");
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        // The runtime's W^X double mapping needs a file as large as its code heap: off, so only our outputs meet the limit.
-        psi.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        // As a user runs it: the tool's runtimeconfig turns the runtime's W^X double mapping (a file as large as its code heap) off.
         psi.Environment["CURVATURE_BLAS"] = "libopenblas.so.0";
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add("ulimit -f 20; exec dotnet \"$0\" \"$@\"");

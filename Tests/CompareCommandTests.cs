@@ -146,4 +146,49 @@ public class CompareCommandTests
         var bulk = CsvTable.Load(Path.Combine(outDir, "bulk", "metrics.csv")).Column("train_loss");
         dom[^1].Should().BeGreaterThan(bulk[^1]);
     }
+
+    /// <summary>Three 3000-step runs and a three-point analysis of the sgd run: long enough that a signal sent when sgd finishes finds bulk running.</summary>
+    static string[] LongCompare(string outDir) =>
+        ["compare", "--arch", "4-16-3", "--data", "gmm:200:4:3:1", "--test-data", "none", "--steps", "3000", "--batch", "20", "--lr", "0.1", "--k", "2",
+            "--hessian-batch", "0", "--optimizers", "sgd,bulk,dom", "--points", "3", "--seed", "3", "--out", outDir];
+
+    static string Status(string summaryJson) =>
+        JsonDocument.Parse(File.ReadAllText(summaryJson)).RootElement.GetProperty("status").GetString()!;
+
+    [Test]
+    public void SIGINT_during_compare_keeps_the_finished_run_marks_the_running_one_interrupted_and_the_same_command_resumes_to_the_uninterrupted_bits()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("POSIX signals: Linux only.");
+        string outDir = Path.Combine(_dir, "c"), straight = Path.Combine(_dir, "straight");
+        var (code, output) = CliProcess.RunAndSignal(LongCompare(outDir), l => l.Contains("sgd: completed, train loss", StringComparison.Ordinal), CliProcess.SigInt);
+        code.Should().Be(130, string.Join("\n", output));
+        output.Should().NotContain(l => l.StartsWith("error:", StringComparison.Ordinal));
+        output.Where(l => l.StartsWith("interrupted:", StringComparison.Ordinal)).Should().ContainSingle()
+            .Which.Should().Match($"interrupted: {outDir}: 1 of 3 runs finished, bulk was interrupted at step *; rerun the same command to resume.");
+        Status(Path.Combine(outDir, "summary.json")).Should().Be("interrupted");
+        Status(Path.Combine(outDir, "sgd", "summary.json")).Should().Be("completed");
+        Status(Path.Combine(outDir, "bulk", "summary.json")).Should().Be("interrupted");
+        Directory.Exists(Path.Combine(outDir, "dom")).Should().BeFalse("the run after the interrupted one never started");
+        File.Exists(Path.Combine(outDir, "report.md")).Should().BeFalse("the analysis has not run");
+        Directory.GetFiles(Path.Combine(outDir, "sgd"), "theta-step-*.npy").Select(Path.GetFileName).Should().BeEquivalentTo(
+            ["theta-step-0.npy", "theta-step-1500.npy", "theta-step-3000.npy"], "the reference run keeps θ at the analysis steps for the rerun's analysis");
+        var sgdWritten = File.GetLastWriteTimeUtc(Path.Combine(outDir, "sgd", "summary.json"));
+
+        var rerun = CliProcess.Run(LongCompare(outDir));
+        rerun.Code.Should().Be(0, rerun.Stderr);
+        rerun.Stdout.Should().Contain("sgd: completed (kept from the earlier run), train loss").And.Contain("bulk: completed (resumed from step ");
+        File.GetLastWriteTimeUtc(Path.Combine(outDir, "sgd", "summary.json")).Should().Be(sgdWritten, "the finished run is not trained or written again");
+        Status(Path.Combine(outDir, "summary.json")).Should().Be("completed");
+        Directory.GetFiles(Path.Combine(outDir, "sgd"), "theta-step-*.npy").Should().BeEmpty("a finished compare keeps no snapshots");
+
+        var whole = CliProcess.Run(LongCompare(straight));
+        whole.Code.Should().Be(0, whole.Stderr);
+        foreach (var run in new[] { "sgd", "bulk", "dom" })
+        {
+            File.ReadAllBytes(Path.Combine(outDir, run, "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(straight, run, "theta.npy")), run);
+            CliProcess.WithoutSeconds(Path.Combine(outDir, run, "metrics.csv")).Should().Equal(CliProcess.WithoutSeconds(Path.Combine(straight, run, "metrics.csv")), run);
+        }
+        foreach (var table in new[] { "energy.csv", "density.csv", "layers.csv" })
+            File.ReadAllBytes(Path.Combine(outDir, table)).Should().Equal(File.ReadAllBytes(Path.Combine(straight, table)), $"{table}: the analysis of the kept run's θ is the uninterrupted one");
+    }
 }

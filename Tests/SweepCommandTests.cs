@@ -82,8 +82,22 @@ public class SweepCommandEndToEndTests
         System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))).Dispose();
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    static extern int kill(int pid, int signal);
+    /// <summary>A 2×2 grid of 3000-step runs: long enough that a signal sent when the first run finishes finds the second running.</summary>
+    static string[] LongSweep(string outDir) =>
+        ["sweep", "--arch", "4-16-3", "--data", "gmm:200:4:3:1", "--test-data", "none", "--steps", "3000", "--batch", "20",
+            "--hessian-batch", "0", "--lr", "0.1,0.2", "--k", "1,2", "--seed", "3", "--out", outDir];
+
+    /// <summary>Runs <see cref="LongSweep"/> and sends SIGTERM once its first run has finished (its line printed), so the second is running.</summary>
+    static IReadOnlyList<string> InterruptedSweep(string outDir)
+    {
+        var (code, output) = CliProcess.RunAndSignal(LongSweep(outDir), l => l.Contains(": completed, final loss", StringComparison.Ordinal));
+        code.Should().Be(130, string.Join("\n", output));
+        return output;
+    }
+
+    /// <summary>The status in each cell's summary.json, in cell order ("none" without one).</summary>
+    static List<string?> CellStatuses(string outDir) => Directory.GetDirectories(outDir).Order().Select(c => File.Exists(Path.Combine(c, "summary.json"))
+        ? System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(c, "summary.json"))).RootElement.GetProperty("status").GetString() : "none").ToList();
 
     [Test]
     public void SIGTERM_during_an_in_process_sweep_keeps_every_finished_run_and_writes_the_running_one_interrupted_so_it_resumes()
@@ -93,35 +107,17 @@ public class SweepCommandEndToEndTests
         try
         {
             string outDir = Path.Combine(dir, "s");
-            using var p = CliProcess.Start(["sweep", "--arch", "4-16-3", "--data", "gmm:200:4:3:1", "--test-data", "none", "--steps", "3000", "--batch", "20",
-                "--hessian-batch", "0", "--lr", "0.1,0.2", "--k", "1,2", "--seed", "3", "--out", outDir]);
-            var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-            using var firstDone = new ManualResetEventSlim();
-            void Line(string? l)
-            {
-                if (l is null) return;
-                output.Enqueue(l);
-                if (l.Contains(": completed, final loss", StringComparison.Ordinal)) firstDone.Set();
-            }
-            p.OutputDataReceived += (_, e) => Line(e.Data);
-            p.ErrorDataReceived += (_, e) => Line(e.Data);
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
-            // Once the first run has finished (its line), the second is running.
-            firstDone.Wait(120_000).Should().BeTrue(string.Join("\n", output));
-            kill(p.Id, 15).Should().Be(0);
-            p.WaitForExit(120_000).Should().BeTrue();
-            p.WaitForExit();
-            p.ExitCode.Should().Be(130, string.Join("\n", output));
+            var output = InterruptedSweep(outDir);
             output.Should().Contain(l => l.StartsWith("interrupted: report:", StringComparison.Ordinal));
             File.ReadAllText(Path.Combine(outDir, "summary.json")).Should().Contain("\"status\": \"interrupted\"");
             var cells = Directory.GetDirectories(outDir).Order().ToList();
-            var statuses = cells.Select(c => File.Exists(Path.Combine(c, "summary.json"))
-                ? System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(c, "summary.json"))).RootElement.GetProperty("status").GetString() : "none").ToList();
+            var statuses = CellStatuses(outDir);
             statuses.Should().ContainSingle(x => x == "interrupted", string.Join(",", statuses));
             int cut = statuses.IndexOf("interrupted");
             cut.Should().BeGreaterThan(0, "the first run had finished");
             statuses.Take(cut).Should().OnlyContain(x => x == "completed", "every run before the signal is kept whole");
+            using (var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))))
+                summary.RootElement.GetProperty("runs")[cut].GetProperty("status").GetString().Should().Be("interrupted", "the sweep's summary names the interrupted run so");
             var table = CsvTable.Load(Path.Combine(outDir, "sweep.csv"));
             table.Column("missing").Sum().Should().Be(4 - cut, "the interrupted run and those never started are missing rows");
 
@@ -132,6 +128,47 @@ public class SweepCommandEndToEndTests
             var straight = CliProcess.Run(["train", "--config", Path.Combine(cell, "config.json"), "--out", Path.Combine(dir, "straight"), "--quiet"]);
             straight.Code.Should().Be(0, straight.Stderr);
             File.ReadAllBytes(Path.Combine(cell, "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(dir, "straight", "theta.npy")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void Rerunning_an_interrupted_sweep_keeps_its_finished_cells_resumes_the_interrupted_one_and_gives_the_uninterrupted_table()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("POSIX signals: Linux only.");
+        string dir = Directory.CreateTempSubdirectory("curvature-sweep-rerun-").FullName;
+        try
+        {
+            string outDir = Path.Combine(dir, "s"), straight = Path.Combine(dir, "straight");
+            InterruptedSweep(outDir);
+            var before = CellStatuses(outDir);
+            int cut = before.IndexOf("interrupted");
+            cut.Should().BeGreaterThan(0, string.Join(",", before));
+            var keptTheta = File.ReadAllBytes(Path.Combine(Directory.GetDirectories(outDir).Order().First(), "theta.npy"));
+            var keptWritten = File.GetLastWriteTimeUtc(Path.Combine(Directory.GetDirectories(outDir).Order().First(), "summary.json"));
+
+            // The same command again: the finished cells are read back, the interrupted one resumes, the rest train.
+            var rerun = CliProcess.Run(LongSweep(outDir));
+            rerun.Code.Should().Be(0, rerun.Stderr);
+            rerun.Stdout.Split('\n').Count(l => l.Contains(": completed (kept from the earlier run), final loss", StringComparison.Ordinal)).Should().Be(cut, rerun.Stdout);
+            rerun.Stdout.Split('\n').Should().ContainSingle(l => l.Contains(": completed (resumed from step ", StringComparison.Ordinal), rerun.Stdout);
+            File.GetLastWriteTimeUtc(Path.Combine(Directory.GetDirectories(outDir).Order().First(), "summary.json")).Should().Be(keptWritten, "a kept cell is not written again");
+            CellStatuses(outDir).Should().OnlyContain(x => x == "completed");
+            File.ReadAllText(Path.Combine(outDir, "summary.json")).Should().Contain("\"status\": \"completed\"");
+
+            var whole = CliProcess.Run(LongSweep(straight));
+            whole.Code.Should().Be(0, whole.Stderr);
+            CliProcess.WithoutSeconds(Path.Combine(outDir, "sweep.csv")).Should().Equal(CliProcess.WithoutSeconds(Path.Combine(straight, "sweep.csv")),
+                "the table of the interrupted and rerun sweep is the uninterrupted one in every column but the wall time");
+            foreach (var cell in Directory.GetDirectories(straight).Select(Path.GetFileName))
+            {
+                File.ReadAllBytes(Path.Combine(outDir, cell!, "theta.npy")).Should().Equal(File.ReadAllBytes(Path.Combine(straight, cell!, "theta.npy")), cell);
+                CliProcess.WithoutSeconds(Path.Combine(outDir, cell!, "metrics.csv")).Should().Equal(CliProcess.WithoutSeconds(Path.Combine(straight, cell!, "metrics.csv")), cell);
+            }
+            keptTheta.Should().Equal(File.ReadAllBytes(Path.Combine(Directory.GetDirectories(straight).Order().First(), "theta.npy")));
         }
         finally
         {
