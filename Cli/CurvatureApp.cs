@@ -19,10 +19,11 @@ internal static partial class CurvatureApp
     [
         "--test-data", "--batch", "--steps", "--warmup", "--momentum", "--update", "--beta1", "--beta2", "--adam-eps", "--weight-decay",
         "--switch-chi", "--switch-step", "--chi-ema", "--subspace", "--cold-start", "--eval-every", "--divergence-factor", "--refresh", "--points", "--norms", "--probes",
+        "--switch-chi-source", "--full-lambda-every", "--curvature-log-every",
     ];
 
     /// <summary>What decompose does not read: its own SGD run never projects (--switch-chi, --chi-ema) and it draws no density.</summary>
-    static readonly HashSet<string> DecomposeUnread = ["--switch-chi", "--switch-step", "--chi-ema", "--subspace", "--density-probes", "--density-steps"];
+    static readonly HashSet<string> DecomposeUnread = ["--switch-chi", "--switch-step", "--switch-chi-source", "--chi-ema", "--subspace", "--density-probes", "--density-steps"];
 
     /// <summary>Every command: its path (a branch and a name for `bench autodiff`), its class and one line of description.</summary>
     public static readonly IReadOnlyList<CommandEntry> Commands =
