@@ -214,4 +214,85 @@ public class SubspaceTrackerTests
         }
         t.GapCertifiedRefreshes.Should().BeGreaterThanOrEqualTo(4);
     }
+
+    [Test]
+    public void Overlap_of_a_basis_with_itself_is_one_with_an_orthogonal_one_zero_and_after_a_plane_rotation_the_closed_form()
+    {
+        // Rows e_0..e_2 of R^6; rotating the last row by φ in the (e_2, e_3) plane leaves cos²φ of it:
+        // ‖AᵀB‖²_F / k = (k − 1 + cos²φ) / k.
+        const int k = 3, n = 6;
+        var a = new double[k * n];
+        for (int j = 0; j < k; j++) a[j * n + j] = 1;
+        SubspaceTracker.Overlap(a, a, k, n).Should().Be(1.0);
+        var orthogonal = new double[k * n];
+        for (int j = 0; j < k; j++) orthogonal[j * n + k + j] = 1;
+        SubspaceTracker.Overlap(a, orthogonal, k, n).Should().Be(0.0);
+        const double phi = 0.7;
+        var rotated = (double[])a.Clone();
+        rotated[2 * n + 2] = Math.Cos(phi);
+        rotated[2 * n + 3] = Math.Sin(phi);
+        SubspaceTracker.Overlap(a, rotated, k, n).Should().BeApproximately((k - 1 + Math.Cos(phi) * Math.Cos(phi)) / k, 1e-15);
+        // The overlap is of subspaces: mixing the rows of one basis by an orthogonal k×k matrix does not change it.
+        var mixed = new double[k * n];
+        double c = Math.Cos(1.1), sn = Math.Sin(1.1);
+        for (int i = 0; i < n; i++)
+        {
+            mixed[i] = c * rotated[i] - sn * rotated[n + i];
+            mixed[n + i] = sn * rotated[i] + c * rotated[n + i];
+            mixed[2 * n + i] = rotated[2 * n + i];
+        }
+        SubspaceTracker.Overlap(a, mixed, k, n).Should().BeApproximately((k - 1 + Math.Cos(phi) * Math.Cos(phi)) / k, 1e-15);
+    }
+
+    [Test]
+    public void Basis_overlap_of_consecutive_refreshes_and_gap_k_match_the_dense_eigenvectors_and_eigenvalues()
+    {
+        // The problem of the gap-certified test: the top 4 of H stand clear of the rest after 300 GD steps.
+        var data = DataSpec.Parse("gmm:200:6:4:3");
+        var model = Mlp.Parse("6-12-4", "tanh");
+        var objective = new Objective(model, LossKind.MeanSquaredError, data);
+        var theta = model.Initialize(5);
+        var g = new double[theta.Length];
+        void Descend(int steps, double lr)
+        {
+            for (int s = 0; s < steps; s++)
+            {
+                objective.LossAndGradient(theta, g);
+                for (int i = 0; i < theta.Length; i++) theta[i] -= lr * g[i];
+            }
+        }
+        Descend(300, 0.5);
+        const int k = 4;
+        int n = theta.Length;
+        (double[] Values, double[] TopRows) Dense()
+        {
+            var evd = AutodiffTestSupport.ToMathNet(objective.DenseMatrix(CurvatureKind.Hessian, theta)).Evd(Symmetricity.Symmetric);
+            var order = Enumerable.Range(0, n).OrderByDescending(i => evd.EigenValues[i].Real).ToArray();
+            var rows = new double[k * n];
+            for (int j = 0; j < k; j++)
+                for (int i = 0; i < n; i++) rows[j * n + i] = evd.EigenVectors[i, order[j]];
+            return (order.Select(i => evd.EigenValues[i].Real).ToArray(), rows);
+        }
+        var t = new SubspaceTracker(objective, new TrackerOptions { HessianBatch = 0, K = k, Tolerance = 1e-8, Seed = 2 });
+        t.Refresh(theta);
+        double.IsNaN(t.LastOverlap).Should().BeTrue("a first basis has nothing to overlap with");
+        double.IsNaN(t.LastGap).Should().BeTrue("a cold solve has no guard");
+        t.Refresh(theta);
+        t.LastOverlap.Should().BeApproximately(1.0, 1e-10, "the same operator twice gives the same subspace");
+        var (values, before) = Dense();
+        for (int r = 0; r < 3; r++)
+        {
+            Descend(5, 0.2);
+            var (after, rows) = Dense();
+            t.Refresh(theta);
+            t.LastOverlap.Should().BeApproximately(SubspaceTracker.Overlap(before, rows, k, n), 1e-6, $"refresh {r}: the dense top-{k} subspaces overlap so");
+            t.LastOverlap.Should().BeLessThan(1 - 1e-8, "the operator moved");
+            t.LastGapCertified.Should().BeTrue();
+            // θ_(k+1) ≤ λ_(k+1) by Cauchy interlacing, so the ratio can only overstate the gap, and by little.
+            double ratio = after[k - 1] / after[k];
+            t.LastGap.Should().BeGreaterThanOrEqualTo(ratio * (1 - 1e-9), $"refresh {r}: the guard's Ritz value is at most λ_(k+1)");
+            t.LastGap.Should().BeApproximately(ratio, 1e-2 * ratio, $"refresh {r}: λ_k/λ_(k+1) of the dense H");
+            (before, values) = (rows, after);
+        }
+    }
 }
