@@ -290,25 +290,7 @@ public sealed class SubspaceTracker
         bool had = HasBasis;
         if (had) Projector.Basis.CopyTo(_previous);
         Projector.SetBasis(rows, k);
-        LastOverlap = had ? Overlap(_previous, Projector.Basis, k, _n) : double.NaN;
-    }
-
-    /// <summary>
-    /// ‖AᵀB‖²_F / k for two k×n row bases (rows orthonormal): Σ_ij (a_i·b_j)² / k, the squared
-    /// Frobenius norm of P_A P_B over k (docs/optimizers.md, "Basis overlap and gap").
-    /// </summary>
-    public static double Overlap(ReadOnlySpan<double> a, ReadOnlySpan<double> b, int k, int n)
-    {
-        Guard.Length(a, k * n, nameof(a));
-        Guard.Length(b, k * n, nameof(b));
-        double sum = 0;
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < k; j++)
-            {
-                double c = Blas.Dot(a.Slice(i * n, n), b.Slice(j * n, n));
-                sum += c * c;
-            }
-        return sum / k;
+        LastOverlap = had ? Kfac.Overlap(_previous, Projector.Basis, k, _n) : double.NaN;
     }
 
     bool UsesGapCertifiedRefresh => _o.GapCertifiedRefresh && _o.Solver == EigenSolver.BlockLanczos && _o.K + 1 < _n;

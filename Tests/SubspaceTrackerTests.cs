@@ -216,35 +216,6 @@ public class SubspaceTrackerTests
     }
 
     [Test]
-    public void Overlap_of_a_basis_with_itself_is_one_with_an_orthogonal_one_zero_and_after_a_plane_rotation_the_closed_form()
-    {
-        // Rows e_0..e_2 of R^6; rotating the last row by φ in the (e_2, e_3) plane leaves cos²φ of it:
-        // ‖AᵀB‖²_F / k = (k − 1 + cos²φ) / k.
-        const int k = 3, n = 6;
-        var a = new double[k * n];
-        for (int j = 0; j < k; j++) a[j * n + j] = 1;
-        SubspaceTracker.Overlap(a, a, k, n).Should().Be(1.0);
-        var orthogonal = new double[k * n];
-        for (int j = 0; j < k; j++) orthogonal[j * n + k + j] = 1;
-        SubspaceTracker.Overlap(a, orthogonal, k, n).Should().Be(0.0);
-        const double phi = 0.7;
-        var rotated = (double[])a.Clone();
-        rotated[2 * n + 2] = Math.Cos(phi);
-        rotated[2 * n + 3] = Math.Sin(phi);
-        SubspaceTracker.Overlap(a, rotated, k, n).Should().BeApproximately((k - 1 + Math.Cos(phi) * Math.Cos(phi)) / k, 1e-15);
-        // The overlap is of subspaces: mixing the rows of one basis by an orthogonal k×k matrix does not change it.
-        var mixed = new double[k * n];
-        double c = Math.Cos(1.1), sn = Math.Sin(1.1);
-        for (int i = 0; i < n; i++)
-        {
-            mixed[i] = c * rotated[i] - sn * rotated[n + i];
-            mixed[n + i] = sn * rotated[i] + c * rotated[n + i];
-            mixed[2 * n + i] = rotated[2 * n + i];
-        }
-        SubspaceTracker.Overlap(a, mixed, k, n).Should().BeApproximately((k - 1 + Math.Cos(phi) * Math.Cos(phi)) / k, 1e-15);
-    }
-
-    [Test]
     public void Basis_overlap_of_consecutive_refreshes_and_gap_k_match_the_dense_eigenvectors_and_eigenvalues()
     {
         // The problem of the gap-certified test: the top 4 of H stand clear of the rest after 300 GD steps.
@@ -285,7 +256,7 @@ public class SubspaceTrackerTests
             Descend(5, 0.2);
             var (after, rows) = Dense();
             t.Refresh(theta);
-            t.LastOverlap.Should().BeApproximately(SubspaceTracker.Overlap(before, rows, k, n), 1e-6, $"refresh {r}: the dense top-{k} subspaces overlap so");
+            t.LastOverlap.Should().BeApproximately(Kfac.Overlap(before, rows, k, n), 1e-6, $"refresh {r}: the dense top-{k} subspaces overlap so");
             t.LastOverlap.Should().BeLessThan(1 - 1e-8, "the operator moved");
             t.LastGapCertified.Should().BeTrue();
             // θ_(k+1) ≤ λ_(k+1) by Cauchy interlacing, so the ratio can only overstate the gap, and by little.
