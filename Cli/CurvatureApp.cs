@@ -19,7 +19,7 @@ internal static partial class CurvatureApp
     [
         "--test-data", "--batch", "--steps", "--warmup", "--momentum", "--update", "--beta1", "--beta2", "--adam-eps", "--weight-decay",
         "--switch-chi", "--switch-step", "--chi-ema", "--subspace", "--cold-start", "--eval-every", "--divergence-factor", "--refresh", "--points", "--norms", "--probes",
-        "--switch-chi-source", "--full-lambda-every", "--curvature-log-every",
+        "--switch-chi-source", "--full-lambda-every", "--curvature-log-every", "--curvature-log-tolerance",
     ];
 
     /// <summary>What decompose does not read: its own SGD run never projects (--switch-chi, --chi-ema) and it draws no density.</summary>

@@ -75,8 +75,11 @@ internal class RunSettings : CommandSettings
     [CommandOption("--full-lambda-every <N>"), Description("Measure λ₁ of the curvature on every training example every N steps (metrics column lambda_1_full, beside two_over_lr; default: never)."), SpecPath("run.full_lambda_every")]
     public string? FullLambdaEvery { get; init; }
 
-    [CommandOption("--curvature-log-every <L>"), Description("For a rule that does not project (sgd), refresh the subspace, which then only feeds the metrics, every L steps (default: max(refresh, 5 × eval-every))."), SpecPath("run.curvature_log_every")]
+    [CommandOption("--curvature-log-every <L>"), Description("For a rule that does not project (sgd), refresh the subspace, which then only feeds the metrics, every L steps (default: max(refresh, 10 × eval-every))."), SpecPath("run.curvature_log_every")]
     public string? CurvatureLogEvery { get; init; }
+
+    [CommandOption("--curvature-log-tolerance <TOL>"), Description("Residual tolerance of those log refreshes (a rule that projects uses --tolerance)."), SpecPath("run.curvature_log_tolerance")]
+    public string? CurvatureLogTolerance { get; init; }
 
     [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi."), SpecPath("run.chi_ema")]
     public string? ChiEma { get; init; }
@@ -131,6 +134,7 @@ internal class RunSettings : CommandSettings
         SwitchChiSource = Enum<ChiSource>(SwitchChiSource, "switch-chi-source") ?? run.SwitchChiSource,
         FullLambdaEvery = Integer(FullLambdaEvery, "full-lambda-every") ?? run.FullLambdaEvery,
         CurvatureLogEvery = Integer(CurvatureLogEvery, "curvature-log-every") ?? run.CurvatureLogEvery,
+        CurvatureLogTolerance = Number(CurvatureLogTolerance, "curvature-log-tolerance") ?? run.CurvatureLogTolerance,
         Subspace = Enum<SubspaceKind>(Subspace, "subspace") ?? run.Subspace,
         Solver = Enum<EigenSolver>(Solver, "solver") ?? run.Solver,
         Curvature = Enum<CurvatureKind>(Curvature, "curvature") ?? run.Curvature,

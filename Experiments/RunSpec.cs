@@ -138,9 +138,12 @@ public sealed record RunSpec
 
     /// <summary>
     /// When the rule does not project, refresh the tracker (which then only feeds the metrics) every
-    /// this many steps (<c>--curvature-log-every</c>); null: max(refresh, 5·eval-every).
+    /// this many steps (<c>--curvature-log-every</c>); null: max(refresh, 10·eval-every).
     /// </summary>
     public int? CurvatureLogEvery { get; init; }
+
+    /// <summary>Residual tolerance of those log refreshes (<c>--curvature-log-tolerance</c>); projecting rules use <see cref="Tolerance"/>.</summary>
+    public double CurvatureLogTolerance { get; init; } = Trainer0.CurvatureLogTolerance;
 
     /// <summary>A loss above this multiple of the initial loss ends the run as diverged (<c>--divergence-factor</c>).</summary>
     public double DivergenceFactor { get; init; } = Trainer0.DivergenceFactor;
@@ -256,6 +259,7 @@ public sealed record RunSpec
         EvalEvery = EvalEveryOrDefault,
         FullLambdaEvery = FullLambdaEvery,
         CurvatureLogEvery = CurvatureLogEvery,
+        CurvatureLogTolerance = CurvatureLogTolerance,
         Seed = Seed,
         DivergenceFactor = DivergenceFactor,
     };

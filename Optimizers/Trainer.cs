@@ -121,7 +121,7 @@ public sealed class Trainer
         _gradient = new double[_n];
         _scratch = new double[_n];
         _optimizer = new ProjectedSgd(options.Step, _n);
-        _tracker = options.Tracker is null ? null : new SubspaceTracker(train, options.Tracker);
+        _tracker = options.EffectiveTracker is { } tracker ? new SubspaceTracker(train, tracker) : null;
         bool fullBatch = options.BatchSize == _examples;
         _permutation = fullBatch ? [] : Enumerable.Range(0, _examples).ToArray();
         _batch = fullBatch ? null : new int[options.BatchSize];

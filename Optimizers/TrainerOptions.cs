@@ -43,8 +43,23 @@ public sealed record TrainerOptions
     /// </summary>
     public int? CurvatureLogEvery { get; init; }
 
-    /// <summary>The curvature log's default cadence: max(T, 5·M), every fifth metrics row at the default T.</summary>
-    public static int DefaultCurvatureLogEvery(int refreshEvery, int evalEvery) => (int)Math.Min(int.MaxValue, Math.Max(refreshEvery, 5L * evalEvery));
+    /// <summary>The curvature log's default cadence: max(T, 10·M), every tenth metrics row at the default T.</summary>
+    public static int DefaultCurvatureLogEvery(int refreshEvery, int evalEvery) => (int)Math.Min(int.MaxValue, Math.Max(refreshEvery, 10L * evalEvery));
+
+    /// <summary>
+    /// The residual tolerance of the curvature log's solves (a rule that never projects), in place of
+    /// the tracker's own <see cref="TrackerOptions.Tolerance"/>, which projecting rules use.
+    /// </summary>
+    public double CurvatureLogTolerance { get; init; } = DefaultCurvatureLogTolerance;
+
+    /// <summary>The default <see cref="CurvatureLogTolerance"/>: a log of λ's and χ_k, not a basis to project on.</summary>
+    public const double DefaultCurvatureLogTolerance = 1e-2;
+
+    /// <summary>
+    /// The tracker options the trainer runs: <see cref="Tracker"/>, with <see cref="CurvatureLogTolerance"/>
+    /// as the tolerance when the rule never projects; null without a tracker.
+    /// </summary>
+    public TrackerOptions? EffectiveTracker => Tracker is null || Step.NeedsSubspace ? Tracker : Tracker with { Tolerance = CurvatureLogTolerance };
 
     /// <summary>
     /// The step period of the tracker's refreshes: T when the rule projects, the curvature log's L when
@@ -68,6 +83,7 @@ public sealed record TrainerOptions
         Guard.Positive(EvalEvery, "eval-every");
         if (FullLambdaEvery is int f) Guard.Positive(f, "full-lambda-every");
         if (CurvatureLogEvery is int l) Guard.Positive(l, "curvature-log-every");
+        Guard.Positive(CurvatureLogTolerance, "curvature-log-tolerance");
         if (Step.SwitchChiSource == ChiSource.Full && Tracker is null)
             throw new ArgumentException("Option 'switch-chi-source' was full without a tracker; expected k ≥ 1 (the full-batch χ is measured in the tracked subspace).", "switch-chi-source");
         if (!(DivergenceFactor > 1) || !double.IsFinite(DivergenceFactor))
@@ -110,6 +126,7 @@ public sealed record TrainerOptions
         if (s.SwitchChiSource != ChiSource.Minibatch) list.Add(new("switch-chi-source", s.SwitchChiSource.ToString()));
         if (FullLambdaEvery is int fl) list.Add(new("full-lambda-every", fl.ToString(c)));
         if (CurvatureLogEvery is int cl) list.Add(new("curvature-log-every", cl.ToString(c)));
+        if (CurvatureLogTolerance != DefaultCurvatureLogTolerance) list.Add(new("curvature-log-tolerance", D(CurvatureLogTolerance)));
         if (s.Update == UpdateRule.Adam)
         {
             list.Add(new("beta1", D(s.Beta1)));

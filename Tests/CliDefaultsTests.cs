@@ -173,7 +173,7 @@ public class CliDefaultsTests
     }
 
     static readonly string[] TrainingOnly = ["--batch", "--steps", "--warmup", "--momentum", "--update", "--beta1", "--beta2", "--adam-eps", "--weight-decay", "--switch-chi", "--chi-ema", "--eval-every", "--divergence-factor", "--refresh", "--cold-start", "--test-data",
-        "--switch-chi-source", "--full-lambda-every", "--curvature-log-every"];
+        "--switch-chi-source", "--full-lambda-every", "--curvature-log-every", "--curvature-log-tolerance"];
 
     [Test]
     public void Spectrum_lists_and_accepts_no_training_option_and_an_unread_option_is_an_error()
@@ -295,6 +295,7 @@ public class CliDefaultsTests
             ["--seeds"] = ["2"], ["--checkpoint"] = [checkpoint],
             // The full-batch source needs a χ switch to feed; the baseline has none.
             ["--switch-chi-source"] = ["full", "--switch-chi", "0.5"], ["--full-lambda-every"] = ["2"], ["--curvature-log-every"] = ["3"],
+            ["--curvature-log-tolerance"] = ["1e-6"],
         };
         var fingerprints = new Dictionary<string, string>();
         var lastDir = "";

@@ -175,7 +175,7 @@ public class TrainerTests
         var test = new KnownSpectrumQuadratic(Spectrum, examples: 5, noise: 0.2, seed: 12);
         var theta0 = Start(q);
         // SGD never projects, so the tracker only feeds the log, here every L = 4 steps.
-        var t = new Trainer(q, test, Options(OptimizerKind.Sgd, steps: 25, batch: 5, refresh: 4) with { CurvatureLogEvery = 4 }, theta0);
+        var t = new Trainer(q, test, Options(OptimizerKind.Sgd, steps: 25, batch: 5, refresh: 4) with { CurvatureLogEvery = 4, CurvatureLogTolerance = 1e-12 }, theta0);
         t.Run();
         t.Metrics.Select(r => r.Step).Should().Equal(0, 10, 20, 25);
         foreach (var r in t.Metrics)
@@ -199,18 +199,18 @@ public class TrainerTests
     }
 
     [Test]
-    public void An_unprojected_run_refreshes_its_curvature_log_every_max_T_5M_steps_a_projected_one_every_T_and_the_log_leaves_theta_alone()
+    public void An_unprojected_run_refreshes_its_curvature_log_every_max_T_10M_steps_at_the_log_tolerance_a_projected_one_every_T_and_the_log_leaves_theta_alone()
     {
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 10, noise: 0.2, seed: 12);
         var theta0 = Start(q);
-        // T = 4, M = 3: an unprojected run's log refreshes every L = max(4, 5·3) = 15 steps, at 0, 15 and 30.
-        var sgd = Options(OptimizerKind.Sgd, steps: 30, batch: 5, refresh: 4) with { EvalEvery = 3 };
-        sgd.RefreshPeriod.Should().Be(15);
-        (sgd with { EvalEvery = 1 }).RefreshPeriod.Should().Be(5);
-        (sgd with { EvalEvery = 1, Tracker = sgd.Tracker! with { RefreshEvery = 8 } }).RefreshPeriod.Should().Be(8, "L is never below T");
+        // T = 4, M = 2: an unprojected run's log refreshes every L = max(4, 10·2) = 20 steps, at 0, 20 and 40.
+        var sgd = Options(OptimizerKind.Sgd, steps: 40, batch: 5, refresh: 4) with { EvalEvery = 2 };
+        sgd.RefreshPeriod.Should().Be(20);
+        (sgd with { EvalEvery = 1 }).RefreshPeriod.Should().Be(10);
+        (sgd with { EvalEvery = 1, Tracker = sgd.Tracker! with { RefreshEvery = 12 } }).RefreshPeriod.Should().Be(12, "L is never below T");
         var interpEqual = sgd with { Step = new StepOptions { Kind = OptimizerKind.Interp, AlphaDom = 0.5, AlphaBulk = 0.5, LearningRate = 0.05 } };
-        interpEqual.RefreshPeriod.Should().Be(15, "interp with α_dom = α_bulk never projects either");
-        var bulk = Options(OptimizerKind.Bulk, steps: 30, batch: 5, refresh: 4) with { EvalEvery = 3 };
+        interpEqual.RefreshPeriod.Should().Be(20, "interp with α_dom = α_bulk never projects either");
+        var bulk = Options(OptimizerKind.Bulk, steps: 40, batch: 5, refresh: 4) with { EvalEvery = 2 };
         bulk.RefreshPeriod.Should().Be(4);
         (bulk with { CurvatureLogEvery = 7 }).RefreshPeriod.Should().Be(4, "a projecting rule keeps T");
 
@@ -221,7 +221,9 @@ public class TrainerTests
             return t;
         }
         var logged = Run(sgd);
-        logged.Metrics.Should().OnlyContain(r => r.Refreshes == 1 + r.Step / 15, "refreshes at 0, 15 and 30");
+        logged.Metrics.Should().OnlyContain(r => r.Refreshes == 1 + r.Step / 20, "refreshes at 0, 20 and 40");
+        logged.Tracker!.Options.Tolerance.Should().Be(TrainerOptions.DefaultCurvatureLogTolerance, "a log solves to the log tolerance");
+        Run(bulk).Tracker!.Options.Tolerance.Should().Be(1e-12, "a projecting rule keeps the tracker's");
         var every6 = Run(sgd with { CurvatureLogEvery = 6 });
         every6.Metrics.Should().OnlyContain(r => r.Refreshes == 1 + r.Step / 6);
         Run(bulk).Metrics.Should().OnlyContain(r => r.Refreshes == 1 + r.Step / 4);
