@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using Curvature.Core;
 using Curvature.Autodiff;
+using Curvature.Core;
 using Curvature.Models;
 using Curvature.Spectral;
 
