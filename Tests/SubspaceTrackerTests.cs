@@ -172,20 +172,31 @@ public class SubspaceTrackerTests
         (t.Projector.Basis.ToArray().SequenceEqual(first)).Should().Be(kept);
     }
 
+    /// <summary>Full-batch gradient descent on <paramref name="theta"/> in place.</summary>
+    static void Descend(Objective objective, double[] theta, int steps, double lr)
+    {
+        var g = new double[theta.Length];
+        for (int s = 0; s < steps; s++)
+        {
+            objective.LossAndGradient(theta, g);
+            for (int i = 0; i < theta.Length; i++) theta[i] -= lr * g[i];
+        }
+    }
+
+    /// <summary>A 4-class problem trained for 300 steps of gradient descent: the top 4 of H stand clear of the rest.</summary>
+    static (Objective Objective, double[] Theta) TrainedFourClassProblem()
+    {
+        var model = Mlp.Parse("6-12-4", "tanh");
+        var objective = new Objective(model, LossKind.MeanSquaredError, DataSpec.Parse("gmm:200:6:4:3"));
+        var theta = model.Initialize(5);
+        Descend(objective, theta, 300, 0.5);
+        return (objective, theta);
+    }
+
     [Test]
     public void Gap_certified_refreshes_along_a_training_path_find_the_dense_top_k_and_resume_bit_for_bit()
     {
-        // A 4-class problem trained for a while: the top 4 of H stand clear of the rest.
-        var data = DataSpec.Parse("gmm:200:6:4:3");
-        var model = Mlp.Parse("6-12-4", "tanh");
-        var objective = new Objective(model, LossKind.MeanSquaredError, data);
-        var theta = model.Initialize(5);
-        var g = new double[theta.Length];
-        for (int s = 0; s < 300; s++)
-        {
-            objective.LossAndGradient(theta, g);
-            for (int i = 0; i < theta.Length; i++) theta[i] -= 0.5 * g[i];
-        }
+        var (objective, theta) = TrainedFourClassProblem();
         var options = new TrackerOptions { HessianBatch = 0, K = 4, Tolerance = 1e-8, Seed = 2 };
         var t = new SubspaceTracker(objective, options);
         SubspaceTracker? resumed = null;
@@ -209,8 +220,7 @@ public class SubspaceTrackerTests
                 resumed.Projector.Basis.ToArray().Should().Equal(t.Projector.Basis.ToArray());
                 resumed.Matvecs.Should().Be(t.Matvecs);
             }
-            objective.LossAndGradient(theta, g);
-            for (int i = 0; i < theta.Length; i++) theta[i] -= 0.05 * g[i];
+            Descend(objective, theta, 1, 0.05);
         }
         t.GapCertifiedRefreshes.Should().BeGreaterThanOrEqualTo(4);
     }
@@ -218,21 +228,7 @@ public class SubspaceTrackerTests
     [Test]
     public void Basis_overlap_of_consecutive_refreshes_and_gap_k_match_the_dense_eigenvectors_and_eigenvalues()
     {
-        // The problem of the gap-certified test: the top 4 of H stand clear of the rest after 300 GD steps.
-        var data = DataSpec.Parse("gmm:200:6:4:3");
-        var model = Mlp.Parse("6-12-4", "tanh");
-        var objective = new Objective(model, LossKind.MeanSquaredError, data);
-        var theta = model.Initialize(5);
-        var g = new double[theta.Length];
-        void Descend(int steps, double lr)
-        {
-            for (int s = 0; s < steps; s++)
-            {
-                objective.LossAndGradient(theta, g);
-                for (int i = 0; i < theta.Length; i++) theta[i] -= lr * g[i];
-            }
-        }
-        Descend(300, 0.5);
+        var (objective, theta) = TrainedFourClassProblem();
         const int k = 4;
         int n = theta.Length;
         (double[] Values, double[] TopRows) Dense()
@@ -253,7 +249,7 @@ public class SubspaceTrackerTests
         var (values, before) = Dense();
         for (int r = 0; r < 3; r++)
         {
-            Descend(5, 0.2);
+            Descend(objective, theta, 5, 0.2);
             var (after, rows) = Dense();
             t.Refresh(theta);
             t.LastOverlap.Should().BeApproximately(Kfac.Overlap(before, rows, k, n), 1e-6, $"refresh {r}: the dense top-{k} subspaces overlap so");
