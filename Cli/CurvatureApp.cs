@@ -19,10 +19,11 @@ internal static partial class CurvatureApp
     [
         "--test-data", "--batch", "--steps", "--warmup", "--momentum", "--update", "--beta1", "--beta2", "--adam-eps", "--weight-decay",
         "--switch-chi", "--switch-step", "--chi-ema", "--subspace", "--cold-start", "--eval-every", "--divergence-factor", "--refresh", "--points", "--norms", "--probes",
+        "--switch-chi-source", "--full-lambda-every", "--curvature-log-every", "--curvature-log-tolerance",
     ];
 
     /// <summary>What decompose does not read: its own SGD run never projects (--switch-chi, --chi-ema) and it draws no density.</summary>
-    static readonly HashSet<string> DecomposeUnread = ["--switch-chi", "--switch-step", "--chi-ema", "--subspace", "--density-probes", "--density-steps"];
+    static readonly HashSet<string> DecomposeUnread = ["--switch-chi", "--switch-step", "--switch-chi-source", "--chi-ema", "--subspace", "--density-probes", "--density-steps"];
 
     /// <summary>What the products other than grad do not read: only grad writes per-example gradients.</summary>
     static readonly HashSet<string> PerExampleUnread = ["--per-example"];

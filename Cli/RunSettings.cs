@@ -69,6 +69,18 @@ internal class RunSettings : CommandSettings
     [CommandOption("--switch-step <N>"), Description("Step as SGD before step N and projected from step N on (default: none; exclusive with --switch-chi)."), SpecPath("run.switch_step")]
     public string? SwitchStep { get; init; }
 
+    [CommandOption("--switch-chi-source <SOURCE>"), Description("The chi_k that --switch-chi averages: minibatch (each step's minibatch gradient) or full (the full training-set gradient, measured at each refresh of the subspace)."), SpecPath("run.switch_chi_source")]
+    public string? SwitchChiSource { get; init; }
+
+    [CommandOption("--full-lambda-every <N>"), Description("Measure λ₁ of the curvature on every training example every N steps (metrics column lambda_1_full, beside two_over_lr; default: never)."), SpecPath("run.full_lambda_every")]
+    public string? FullLambdaEvery { get; init; }
+
+    [CommandOption("--curvature-log-every <L>"), Description("For a rule that does not project (sgd), refresh the subspace, which then only feeds the metrics, every L steps (default: max(refresh, 10 × eval-every))."), SpecPath("run.curvature_log_every")]
+    public string? CurvatureLogEvery { get; init; }
+
+    [CommandOption("--curvature-log-tolerance <TOL>"), Description("Residual tolerance of those log refreshes (a rule that projects uses --tolerance)."), SpecPath("run.curvature_log_tolerance")]
+    public string? CurvatureLogTolerance { get; init; }
+
     [CommandOption("--chi-ema <BETA>"), Description("EMA factor for --switch-chi."), SpecPath("run.chi_ema")]
     public string? ChiEma { get; init; }
 
@@ -119,6 +131,10 @@ internal class RunSettings : CommandSettings
         SwitchChi = Number(SwitchChi, "switch-chi") ?? run.SwitchChi,
         SwitchStep = Integer(SwitchStep, "switch-step") ?? run.SwitchStep,
         ChiEma = Number(ChiEma, "chi-ema") ?? run.ChiEma,
+        SwitchChiSource = Enum<ChiSource>(SwitchChiSource, "switch-chi-source") ?? run.SwitchChiSource,
+        FullLambdaEvery = Integer(FullLambdaEvery, "full-lambda-every") ?? run.FullLambdaEvery,
+        CurvatureLogEvery = Integer(CurvatureLogEvery, "curvature-log-every") ?? run.CurvatureLogEvery,
+        CurvatureLogTolerance = Number(CurvatureLogTolerance, "curvature-log-tolerance") ?? run.CurvatureLogTolerance,
         Subspace = Enum<SubspaceKind>(Subspace, "subspace") ?? run.Subspace,
         Solver = Enum<EigenSolver>(Solver, "solver") ?? run.Solver,
         Curvature = Enum<CurvatureKind>(Curvature, "curvature") ?? run.Curvature,

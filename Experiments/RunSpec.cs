@@ -96,6 +96,9 @@ public sealed record RunSpec
     /// <summary>Step as SGD before this step and projected from it (<c>--switch-step</c>); null projects from the start.</summary>
     public int? SwitchStep { get; init; } = Step0.SwitchStep;
 
+    /// <summary>The χ_k that <see cref="SwitchChi"/> averages: each minibatch gradient, or the full gradient at each refresh (<c>--switch-chi-source</c>).</summary>
+    public ChiSource SwitchChiSource { get; init; } = Step0.SwitchChiSource;
+
     /// <summary>EMA factor of χ_k for <see cref="SwitchChi"/> (<c>--chi-ema</c>).</summary>
     public double ChiEma { get; init; } = Step0.ChiEmaDecay;
 
@@ -129,6 +132,18 @@ public sealed record RunSpec
 
     /// <summary>Measure metrics every this many steps (<c>--eval-every</c>); null: <see cref="Optimizers.TrainerOptions.DefaultEvalEvery"/> of <see cref="Steps"/>.</summary>
     public int? EvalEvery { get; init; }
+
+    /// <summary>Measure λ₁ of the curvature on every training example every this many steps (<c>--full-lambda-every</c>); null: never.</summary>
+    public int? FullLambdaEvery { get; init; }
+
+    /// <summary>
+    /// When the rule does not project, refresh the tracker (which then only feeds the metrics) every
+    /// this many steps (<c>--curvature-log-every</c>); null: max(refresh, 10·eval-every).
+    /// </summary>
+    public int? CurvatureLogEvery { get; init; }
+
+    /// <summary>Residual tolerance of those log refreshes (<c>--curvature-log-tolerance</c>); projecting rules use <see cref="Tolerance"/>.</summary>
+    public double CurvatureLogTolerance { get; init; } = Trainer0.CurvatureLogTolerance;
 
     /// <summary>A loss above this multiple of the initial loss ends the run as diverged (<c>--divergence-factor</c>).</summary>
     public double DivergenceFactor { get; init; } = Trainer0.DivergenceFactor;
@@ -189,6 +204,8 @@ public sealed record RunSpec
         if (K == 0 && StepOptions().NeedsSubspace)
             throw new ArgumentOutOfRangeException("k", $"Field 'k' was 0; expected k ≥ 1 for optimizer {CliNames.Name(Optimizer)}, which projects onto the top-k subspace.");
         if (EvalEvery is int e) Require(e >= 1, "eval-every", e, "a positive integer");
+        if (FullLambdaEvery is int f) Require(f >= 1, "full-lambda-every", f, "a positive integer");
+        if (CurvatureLogEvery is int l) Require(l >= 1, "curvature-log-every", l, "a positive integer");
         Require(Threads >= 0 && Threads <= Models.ObjectiveOptions.MaxThreads, "threads", Threads, $"0 (all cores) or a count up to {Models.ObjectiveOptions.MaxThreads}");
     }
 
@@ -214,6 +231,7 @@ public sealed record RunSpec
         WeightDecay = WeightDecay,
         SwitchChi = SwitchChi,
         SwitchStep = SwitchStep,
+        SwitchChiSource = SwitchChiSource,
         ChiEmaDecay = ChiEma,
     };
 
@@ -239,6 +257,9 @@ public sealed record RunSpec
         BatchSize = BatchFor(examples),
         Steps = Steps,
         EvalEvery = EvalEveryOrDefault,
+        FullLambdaEvery = FullLambdaEvery,
+        CurvatureLogEvery = CurvatureLogEvery,
+        CurvatureLogTolerance = CurvatureLogTolerance,
         Seed = Seed,
         DivergenceFactor = DivergenceFactor,
     };

@@ -63,6 +63,24 @@ public sealed record MetricsRow
     /// </summary>
     public double? UpdateShare { get; init; }
 
+    /// <summary>
+    /// λ₁ of the curvature on every training example at θ_s (a cold top-1 solve), measured every
+    /// <see cref="TrainerOptions.FullLambdaEvery"/> steps; null at the other rows and without the option.
+    /// </summary>
+    public double? Lambda1Full { get; init; }
+
+    /// <summary>
+    /// ‖U_prevᵀU‖²_F / k of the most recent refresh: the overlap of the basis it installed with the
+    /// one before (1: the same subspace, 0: orthogonal); null before the second refresh.
+    /// </summary>
+    public double? BasisOverlap { get; init; }
+
+    /// <summary>
+    /// λ_k/λ_{k+1} of the most recent refresh, λ_{k+1} the top Ritz value of the guard rows of a
+    /// gap-certified warm refresh; null when that refresh was not gap-certified.
+    /// </summary>
+    public double? GapK { get; init; }
+
     /// <summary>The largest tracked eigenvalue λ₁; null without a basis.</summary>
     public double? Lambda1 => Eigenvalues.Length > 0 ? Eigenvalues[0] : null;
 
@@ -80,6 +98,7 @@ public sealed record MetricsRow
             && Same(Chi, other.Chi) && Same(ChiEma, other.ChiEma) && Projecting == other.Projecting && Same(UpdateShare, other.UpdateShare)
             && Eigenvalues.Length == other.Eigenvalues.Length
             && Eigenvalues.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(other.Eigenvalues.Select(BitConverter.DoubleToInt64Bits))
+            && Same(Lambda1Full, other.Lambda1Full) && Same(BasisOverlap, other.BasisOverlap) && Same(GapK, other.GapK)
             && Matvecs == other.Matvecs && Refreshes == other.Refreshes;
     }
 }
@@ -122,6 +141,12 @@ public static class MetricsCsv
     public const string UpdateShareColumn = "update_share";
     /// <summary>The column of <see cref="MetricsRow.TwoOverLearningRate"/>.</summary>
     public const string TwoOverLearningRateColumn = "two_over_lr";
+    /// <summary>The column of <see cref="MetricsRow.Lambda1Full"/>.</summary>
+    public const string Lambda1FullColumn = "lambda_1_full";
+    /// <summary>The column of <see cref="MetricsRow.BasisOverlap"/>.</summary>
+    public const string BasisOverlapColumn = "basis_overlap";
+    /// <summary>The column of <see cref="MetricsRow.GapK"/>.</summary>
+    public const string GapKColumn = "gap_k";
     /// <summary>The column of <see cref="MetricsRow.Matvecs"/>.</summary>
     public const string MatvecsColumn = "matvecs";
     /// <summary>The column of <see cref="MetricsRow.Refreshes"/>.</summary>
@@ -134,11 +159,18 @@ public static class MetricsCsv
 
     static readonly string[] Leading = [StepColumn, EpochColumn, LearningRateColumn, TrainLossColumn, TrainAccuracyColumn, TestLossColumn, TestAccuracyColumn,
         GradNormColumn, DomNormColumn, BulkNormColumn, ChiColumn, ChiEmaColumn, ProjectingColumn, UpdateShareColumn];
-    static readonly string[] Trailing = [TwoOverLearningRateColumn, MatvecsColumn, RefreshesColumn, SecondsColumn];
+    static readonly string[] Trailing = [TwoOverLearningRateColumn, Lambda1FullColumn, BasisOverlapColumn, GapKColumn, MatvecsColumn, RefreshesColumn, SecondsColumn];
+
+    /// <summary>The trailing columns before <see cref="Lambda1FullColumn"/>, <see cref="BasisOverlapColumn"/> and <see cref="GapKColumn"/> existed.</summary>
+    static readonly string[] TrailingBeforeRoundThree = [TwoOverLearningRateColumn, MatvecsColumn, RefreshesColumn, SecondsColumn];
 
     /// <summary>The header for a run tracking <paramref name="k"/> eigenvalues.</summary>
     public static string Header(int k) =>
         string.Join(",", [.. Leading, .. Enumerable.Range(1, Math.Max(k, 1)).Select(LambdaColumn), .. Trailing]);
+
+    /// <summary>The header written before the lambda_1_full, basis_overlap and gap_k columns existed (a resume converts such a file).</summary>
+    public static string HeaderBeforeRoundThree(int k) =>
+        string.Join(",", [.. Leading, .. Enumerable.Range(1, Math.Max(k, 1)).Select(LambdaColumn), .. TrailingBeforeRoundThree]);
 
     /// <summary>One metrics.csv line for <paramref name="r"/> with <paramref name="k"/> eigenvalue columns, in the order of <see cref="Header"/>.</summary>
     public static string Line(MetricsRow r, int k)
@@ -152,7 +184,8 @@ public static class MetricsCsv
           .Append(',').Append(D(r.Chi)).Append(',').Append(D(r.ChiEma)).Append(',').Append(r.Projecting ? '1' : '0')
           .Append(',').Append(D(r.UpdateShare));
         for (int j = 0; j < Math.Max(k, 1); j++) sb.Append(',').Append(j < r.Eigenvalues.Length ? D(r.Eigenvalues[j]) : "");
-        sb.Append(',').Append(D(r.TwoOverLearningRate)).Append(',').Append(r.Matvecs.ToString(c))
+        sb.Append(',').Append(D(r.TwoOverLearningRate)).Append(',').Append(D(r.Lambda1Full))
+          .Append(',').Append(D(r.BasisOverlap)).Append(',').Append(D(r.GapK)).Append(',').Append(r.Matvecs.ToString(c))
           .Append(',').Append(r.Refreshes.ToString(c)).Append(',').Append(D(r.Seconds));
         return sb.ToString();
     }
@@ -167,8 +200,9 @@ public static class MetricsCsv
 
     /// <summary>
     /// The rows of the metrics.csv at <paramref name="path"/>, equal bit for bit to the rows that
-    /// were written (doubles are round-trip). A file without the <c>update_share</c> column (written
-    /// before it existed) reads it as null. Errors name the file, line and column.
+    /// were written (doubles are round-trip). A file without the <c>update_share</c>, <c>lambda_1_full</c>,
+    /// <c>basis_overlap</c> or <c>gap_k</c> column (written before it existed) reads it as null.
+    /// Errors name the file, line and column.
     /// </summary>
     public static IReadOnlyList<MetricsRow> Load(string path) => Rows(CsvTable.Load(path));
 
@@ -199,6 +233,9 @@ public static class MetricsCsv
                 ChiEma = N(t[i, ChiEmaColumn]),
                 Projecting = t[i, ProjectingColumn] != 0,
                 UpdateShare = t.Has(UpdateShareColumn) ? N(t[i, UpdateShareColumn]) : null,
+                Lambda1Full = t.Has(Lambda1FullColumn) ? N(t[i, Lambda1FullColumn]) : null,
+                BasisOverlap = t.Has(BasisOverlapColumn) ? N(t[i, BasisOverlapColumn]) : null,
+                GapK = t.Has(GapKColumn) ? N(t[i, GapKColumn]) : null,
                 Eigenvalues = lambdas.Select(c => t[i, c]).TakeWhile(v => !double.IsNaN(v)).ToArray(),
                 Matvecs = (long)t[i, MatvecsColumn],
                 Refreshes = (int)t[i, RefreshesColumn],
@@ -254,7 +291,8 @@ public sealed class MetricsLog : IDisposable
     /// The log of a run resumed from <paramref name="checkpoint"/> (read from <paramref name="checkpointPath"/>):
     /// the metrics.csv beside the checkpoint, cut back to the <see cref="TrainerCheckpoint.MetricsBytes"/>
     /// that belong to it, written at <paramref name="path"/> (in place when it is the same file).
-    /// A version-2 checkpoint's own rows are written instead. A metrics.csv that is missing, shorter than
+    /// A version-2 checkpoint's own rows are written instead; a metrics.csv in the layout before the
+    /// lambda_1_full, basis_overlap and gap_k columns is rewritten in today's. A metrics.csv that is missing, shorter than
     /// the checkpoint says, or whose prefix does not hold the header and the recorded rows is refused
     /// with a message naming it.
     /// </summary>
@@ -277,7 +315,24 @@ public sealed class MetricsLog : IDisposable
         long length = new FileInfo(source).Length;
         if (length < bytes)
             throw new InvalidDataException($"Option '--resume': metrics file '{source}' has {length} bytes but checkpoint '{checkpointPath}' records {bytes}; expected the metrics.csv the checkpoint was written with (at least that long).");
-        CheckPrefix(source, bytes, k, checkpoint.MetricsRows);
+        if (HasHeader(source, MetricsCsv.HeaderBeforeRoundThree(k)))
+        {
+            // A run written before lambda_1_full, basis_overlap and gap_k existed: its rows are rewritten in today's layout (once, atomically).
+            CheckPrefix(source, bytes, MetricsCsv.HeaderBeforeRoundThree(k), checkpoint.MetricsRows);
+            if (bytes > int.MaxValue)
+                throw new InvalidDataException($"Option '--resume': metrics file '{source}' has {bytes} bytes in the old layout; expected at most {int.MaxValue} to convert.");
+            string text;
+            using (var fs = File.OpenRead(source))
+            using (var prefix = new MemoryStream())
+            {
+                CopyPrefix(fs, bytes, prefix, null);
+                text = Utf8.GetString(prefix.GetBuffer(), 0, (int)prefix.Length);
+            }
+            var old = MetricsCsv.Parse(text, source);
+            AtomicFile.WriteAllText(path, MetricsCsv.Format(old, k));
+            return new MetricsLog(path, k, old.Count);
+        }
+        CheckPrefix(source, bytes, MetricsCsv.Header(k), checkpoint.MetricsRows);
         if (string.Equals(System.IO.Path.GetFullPath(source), System.IO.Path.GetFullPath(path), StringComparison.Ordinal))
         {
             // Rows past the checkpoint (appended before a kill, or by a run that diverged later) are dropped.
@@ -296,10 +351,20 @@ public sealed class MetricsLog : IDisposable
         return new MetricsLog(path, k, checkpoint.MetricsRows);
     }
 
-    /// <summary>The first <paramref name="bytes"/> bytes of <paramref name="source"/> hold the header for k columns and exactly <paramref name="rows"/> complete lines after it.</summary>
-    static void CheckPrefix(string source, long bytes, int k, long rows)
+    /// <summary>Whether the file begins with the line <paramref name="header"/>.</summary>
+    static bool HasHeader(string source, string header)
     {
-        byte[] header = Utf8.GetBytes(MetricsCsv.Header(k) + "\n");
+        byte[] expected = Utf8.GetBytes(header + "\n");
+        using var fs = File.OpenRead(source);
+        var start = new byte[Math.Min(expected.Length, fs.Length)];
+        fs.ReadExactly(start);
+        return start.AsSpan().SequenceEqual(expected);
+    }
+
+    /// <summary>The first <paramref name="bytes"/> bytes of <paramref name="source"/> hold the line <paramref name="headerLine"/> and exactly <paramref name="rows"/> complete lines after it.</summary>
+    static void CheckPrefix(string source, long bytes, string headerLine, long rows)
+    {
+        byte[] header = Utf8.GetBytes(headerLine + "\n");
         using var fs = File.OpenRead(source);
         var start = new byte[Math.Min(header.Length, bytes)];
         fs.ReadExactly(start);

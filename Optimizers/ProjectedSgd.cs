@@ -53,7 +53,10 @@ public sealed class ProjectedSgd
     /// <summary>Updates taken so far: Adam's t of the bias corrections 1 − β^t (counted for every rule).</summary>
     public long Updates { get; private set; }
 
-    /// <summary>The EMA of χ_k(g') over the steps that had a projector, NaN before the first.</summary>
+    /// <summary>
+    /// The EMA of χ_k(g') over the steps that had a projector (minibatch source), or of the
+    /// full-batch χ_k over the refreshes (<see cref="ChiSource.Full"/>); NaN before the first.
+    /// </summary>
     public double AlignmentEma { get; private set; } = double.NaN;
 
     /// <summary>
@@ -91,15 +94,16 @@ public sealed class ProjectedSgd
         // alignment), whichever base rule then turns g' into u.
         double chi = double.NaN;
         if (!Projecting && _o.SwitchStep is int at && step >= at) Projecting = true;
-        if (!Projecting)
+        bool minibatchEma = _o.SwitchChiSource == ChiSource.Minibatch;
+        if (!Projecting && minibatchEma)
         {
             chi = projector!.Alignment(u);
-            AlignmentEma = double.IsNaN(AlignmentEma) ? chi : _o.ChiEmaDecay * AlignmentEma + (1 - _o.ChiEmaDecay) * chi;
+            UpdateEma(chi);
             if (_o.SwitchChi is double tau && AlignmentEma >= tau) Projecting = true;
         }
         bool project = Projecting && a != b;
         bool plainGradient = _o.Update == UpdateRule.Sgd && _o.Momentum == 0;
-        if (project && !plainGradient && double.IsNaN(chi))
+        if (project && !plainGradient && double.IsNaN(chi) && minibatchEma)
         {
             chi = projector!.Alignment(u);
             UpdateEma(chi);
@@ -113,7 +117,7 @@ public sealed class ProjectedSgd
             // d = a·P_dom u + b·(u − P_dom u); the zero-coefficient term is skipped rather than
             // multiplied by 0 so that Dom is exactly P_dom u and Bulk exactly u − P_dom u.
             projector!.ProjectDominant(u, p);
-            if (double.IsNaN(chi))
+            if (double.IsNaN(chi) && minibatchEma)
             {
                 // u = g' here (plain SGD), so P_dom u already gives χ_k(g') without a second projection.
                 double gNorm = Blas.Nrm2(u);
@@ -138,6 +142,20 @@ public sealed class ProjectedSgd
         // (a native axpy may fuse the multiply-add) and every thread count.
         for (int i = 0; i < _n; i++) theta[i] -= lr * u[i];
         return new StepReport(lr, chi, AlignmentEma, Projecting);
+    }
+
+    /// <summary>
+    /// Feeds χ_k of the full training-set gradient, measured after a tracker refresh at the step
+    /// boundary, to the moving average of a <see cref="ChiSource.Full"/> switch; the switch turns
+    /// projection on for the next step once the average reaches τ. Ignored by the minibatch source.
+    /// </summary>
+    public void ObserveFullBatchAlignment(double chi)
+    {
+        if (_o.SwitchChiSource != ChiSource.Full) return;
+        if (!(chi >= 0 && chi <= 1 + 1e-12))
+            throw new ArgumentOutOfRangeException(nameof(chi), $"Argument 'chi' was {chi}; expected a share in [0, 1].");
+        UpdateEma(chi);
+        if (!Projecting && _o.SwitchChi is double tau && AlignmentEma >= tau) Projecting = true;
     }
 
     void UpdateEma(double chi) =>

@@ -35,6 +35,18 @@ public enum UpdateRule
     Adam,
 }
 
+/// <summary>Which χ_k the χ switch averages.</summary>
+public enum ChiSource
+{
+    /// <summary>χ_k(g') of each step's minibatch gradient, averaged over steps.</summary>
+    [CliName("minibatch")]
+    Minibatch,
+
+    /// <summary>χ_k(∇L) of the full training-set gradient in the new basis, measured at each tracker refresh and averaged over refreshes.</summary>
+    [CliName("full")]
+    Full,
+}
+
 /// <summary>
 /// The update θ ← θ − η_t·d, d = α_dom·P_dom u + α_bulk·P_bulk u, where u is the base rule's
 /// update from g' = g + λ_wd·θ (SGD: u = g'; heavy-ball: v ← μ·v + g', u = v; Adam:
@@ -88,6 +100,12 @@ public sealed record StepOptions
     /// </summary>
     public int? SwitchStep { get; init; }
 
+    /// <summary>
+    /// The χ_k that <see cref="SwitchChi"/>'s moving average follows: each step's minibatch gradient
+    /// (the default), or the full training-set gradient at each tracker refresh (U only changes there).
+    /// </summary>
+    public ChiSource SwitchChiSource { get; init; } = ChiSource.Minibatch;
+
     /// <summary>The EMA factor β in m ← β·m + (1 − β)·χ_k.</summary>
     public double ChiEmaDecay { get; init; } = 0.9;
 
@@ -121,6 +139,10 @@ public sealed record StepOptions
         if (SwitchStep is int at) Guard.NonNegative(at, "switch-step");
         if (SwitchChi is not null && SwitchStep is not null)
             throw new ArgumentException($"Option 'switch-step' was {SwitchStep} with switch-chi {Show(SwitchChi.Value)}; expected one switch, not both.", "switch-step");
+        if (!Enum.IsDefined(SwitchChiSource))
+            throw new ArgumentOutOfRangeException("switch-chi-source", $"Option 'switch-chi-source' was {SwitchChiSource}; expected minibatch or full.");
+        if (SwitchChiSource == ChiSource.Full && SwitchChi is null)
+            throw new ArgumentException("Option 'switch-chi-source' was full without switch-chi; expected switch-chi TAU with it (the full-batch χ feeds only the switch).", "switch-chi-source");
         if (!(ChiEmaDecay >= 0 && ChiEmaDecay < 1))
             throw new ArgumentOutOfRangeException("chi-ema", $"Option 'chi-ema' was {Show(ChiEmaDecay)}; expected a number in [0, 1).");
         if (!Enum.IsDefined(Update))

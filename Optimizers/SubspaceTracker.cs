@@ -96,11 +96,13 @@ public sealed record TrackerOptions
 /// <summary>
 /// Everything a tracker needs to continue exactly where it stopped. <see cref="Basis"/> holds the
 /// k basis rows followed by the guard rows of the gap-certified refresh (none before the first
-/// warm refresh or without it).
+/// warm refresh or without it). <see cref="LastOverlap"/> and <see cref="LastGap"/> are the
+/// most recent refresh's <see cref="SubspaceTracker.LastOverlap"/> and <see cref="SubspaceTracker.LastGap"/>
+/// (NaN when unknown: checkpoints of format 4 and older).
 /// </summary>
 public sealed record TrackerState(
     int K, int Dimension, double[] Basis, double[] Eigenvalues, double[] Residuals, int Converged,
-    int Refreshes, long Matvecs, int LastMatvecs, int[]? HessianBatch);
+    int Refreshes, long Matvecs, int LastMatvecs, int[]? HessianBatch, double LastOverlap = double.NaN, double LastGap = double.NaN);
 
 /// <summary>
 /// Keeps an orthonormal basis of the top-k eigenvectors of the loss curvature (H, G, the empirical
@@ -115,6 +117,7 @@ public sealed class SubspaceTracker
     readonly int[]? _batch;
     readonly double[] _eigenvalues;
     readonly double[] _residuals;
+    readonly double[] _previous;
     double[]? _guard;
 
     /// <summary>A tracker of the curvature of <paramref name="objective"/>; the Hessian batch is drawn here, once.</summary>
@@ -131,6 +134,7 @@ public sealed class SubspaceTracker
         _residuals = new double[options.K];
         _eigenvalues.AsSpan().Fill(double.NaN);
         _residuals.AsSpan().Fill(double.NaN);
+        _previous = new double[options.K * _n];
         Projector = new SubspaceProjector(_n);
     }
 
@@ -172,6 +176,19 @@ public sealed class SubspaceTracker
 
     /// <summary>The widths of the most recent refresh's block products (the fallback solve as one entry of its total).</summary>
     public IReadOnlyList<int> LastBlockWidths { get; private set; } = [];
+
+    /// <summary>
+    /// ‖U_prevᵀU‖²_F / k for the bases before and after the most recent refresh (both orthonormal,
+    /// so it lies in [0, 1]: the mean squared cosine of the principal angles); NaN after the first.
+    /// </summary>
+    public double LastOverlap { get; private set; } = double.NaN;
+
+    /// <summary>
+    /// λ_k/θ_{k+1} of the most recent refresh, θ_{k+1} the top Ritz value of its guard rows, when the
+    /// warm gap certificate decided it (the guard's Ritz value is then separated from λ_k by the
+    /// certified gap); NaN otherwise.
+    /// </summary>
+    public double LastGap { get; private set; } = double.NaN;
 
     /// <summary>Refreshes (since construction or restore) that the warm gap certificate decided without block Lanczos.</summary>
     public int GapCertifiedRefreshes { get; private set; }
@@ -221,7 +238,7 @@ public sealed class SubspaceTracker
         if (r.Count != _o.K || r.Size != _n)
             throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
                 $"The {_o.Solver} solver returned {r.Count} eigenpairs of size {r.Size}; expected {_o.K} of size {_n}."));
-        Projector.SetBasis(r.Vectors.AsSpan(0, _o.K * _n), _o.K);
+        SetBasis(r.Vectors.AsSpan(0, _o.K * _n));
         r.Values.AsSpan(0, _o.K).CopyTo(_eigenvalues);
         r.Residuals.AsSpan(0, _o.K).CopyTo(_residuals);
         Converged = r.Converged.Count(c => c);
@@ -234,6 +251,7 @@ public sealed class SubspaceTracker
             if (solved && UsesGapCertifiedRefresh && _o.WarmStart)
                 _guard = WarmRefresh.RandomGuard(r.Vectors.AsSpan(0, _o.K * _n).ToArray(), _o.K, GuardRows, seed ^ 0x4755415244UL);
         }
+        if (!LastGapCertified) LastGap = double.NaN;
         LastMatvecs = r.Matvecs;
         Matvecs += r.Matvecs;
         Refreshes++;
@@ -258,8 +276,10 @@ public sealed class SubspaceTracker
                     for (int i = 0; i < j; i++) Blas.Axpy(-Blas.Dot(rows.AsSpan(i * _n, _n), row), rows.AsSpan(i * _n, _n), row);
                 Blas.Scal(1 / Blas.Nrm2(row), row);
             }
-            Projector.SetBasis(rows, k);
+            SetBasis(rows);
         }
+        else LastOverlap = 1.0;
+        LastGap = double.NaN;
         var basis = Projector.Basis;
         var image = new double[_n];
         for (int j = 0; j < k; j++)
@@ -273,6 +293,16 @@ public sealed class SubspaceTracker
         LastMatvecs = k;
         Matvecs += k;
         Refreshes++;
+    }
+
+    /// <summary>Installs the k rows as the basis and records their overlap with the basis they replace.</summary>
+    void SetBasis(ReadOnlySpan<double> rows)
+    {
+        int k = _o.K;
+        bool had = HasBasis;
+        if (had) Projector.Basis.CopyTo(_previous);
+        Projector.SetBasis(rows, k);
+        LastOverlap = had ? Kfac.Overlap(_previous, Projector.Basis, k, _n) : double.NaN;
     }
 
     bool UsesGapCertifiedRefresh => _o.GapCertifiedRefresh && _o.Solver == EigenSolver.BlockLanczos && _o.K + 1 < _n;
@@ -297,6 +327,7 @@ public sealed class SubspaceTracker
         }, guardIsNew: Refreshes <= 1);
         _guard = w.Guard;
         LastGapCertified = w.GapCertified;
+        LastGap = w.GapCertified && w.GuardValues.Length > 0 ? w.Result.Values[_o.K - 1] / w.GuardValues[0] : double.NaN;
         LastBlockWidths = w.BlockWidths;
         if (w.GapCertified) GapCertifiedRefreshes++;
         return w.Result;
@@ -304,7 +335,7 @@ public sealed class SubspaceTracker
 
     /// <summary>A copy of the tracker's state.</summary>
     public TrackerState State => new(_o.K, _n, [.. Projector.Basis, .. _guard ?? []], (double[])_eigenvalues.Clone(), (double[])_residuals.Clone(),
-        Converged, Refreshes, Matvecs, LastMatvecs, _batch is null ? null : (int[])_batch.Clone());
+        Converged, Refreshes, Matvecs, LastMatvecs, _batch is null ? null : (int[])_batch.Clone(), LastOverlap, LastGap);
 
     /// <summary>Restores a state saved from a tracker with the same options on the same problem.</summary>
     public void Restore(TrackerState s)
@@ -324,5 +355,7 @@ public sealed class SubspaceTracker
         Refreshes = s.Refreshes;
         Matvecs = s.Matvecs;
         LastMatvecs = s.LastMatvecs;
+        LastOverlap = s.LastOverlap;
+        LastGap = s.LastGap;
     }
 }

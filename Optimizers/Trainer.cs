@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using Curvature.Autodiff;
 using Curvature.Core;
 using Curvature.Models;
+using Curvature.Spectral;
 
 namespace Curvature.Optimizers;
 
@@ -66,8 +68,10 @@ public static class TrainingStatusText
 
 /// <summary>
 /// The training loop: seeded minibatches drawn without replacement within each epoch, the
-/// interpolated step, the tracker refreshed every T steps, metrics every M steps, divergence
-/// detection, and checkpoints that resume bit for bit.
+/// interpolated step, the tracker refreshed every T steps (every L steps when the rule never
+/// projects and the tracker only feeds the metrics: <see cref="TrainerOptions.RefreshPeriod"/>),
+/// metrics every M steps (and every N with <see cref="TrainerOptions.FullLambdaEvery"/>),
+/// divergence detection, and checkpoints that resume bit for bit.
 /// </summary>
 /// <remarks>
 /// Step s means θ after s updates. The update from θ_s uses the basis computed at the last
@@ -117,7 +121,7 @@ public sealed class Trainer
         _gradient = new double[_n];
         _scratch = new double[_n];
         _optimizer = new ProjectedSgd(options.Step, _n);
-        _tracker = options.Tracker is null ? null : new SubspaceTracker(train, options.Tracker);
+        _tracker = options.EffectiveTracker is { } tracker ? new SubspaceTracker(train, tracker) : null;
         bool fullBatch = options.BatchSize == _examples;
         _permutation = fullBatch ? [] : Enumerable.Range(0, _examples).ToArray();
         _batch = fullBatch ? null : new int[options.BatchSize];
@@ -226,7 +230,11 @@ public sealed class Trainer
         _clock = clock;
         try
         {
-            if (_tracker is not null && !_tracker.HasBasis) _tracker.Refresh(_theta);
+            if (_tracker is not null && !_tracker.HasBasis)
+            {
+                _tracker.Refresh(_theta);
+                ObserveFullBatchAlignment();
+            }
             while (Step < until)
             {
                 if (cancellationToken.IsCancellationRequested)
@@ -235,7 +243,7 @@ public sealed class Trainer
                     break;
                 }
                 MetricsRow? row = null;
-                if (Step % _o.EvalEvery == 0)
+                if (IsMetricsStep(Step))
                 {
                     row = Measure();
                     if (IsDivergent(row.TrainLoss)) { Stop(TrainingStatus.Diverged); break; }
@@ -250,7 +258,7 @@ public sealed class Trainer
                 _optimizer.Step(_theta, _gradient, _tracker?.Projector, Step);
                 Step++;
                 if (!AllFinite(_theta)) { Diverge(); break; }
-                if (_tracker is not null && _tracker.IsDue(Step) && !TryRefresh()) break;
+                if (_tracker is not null && (!_tracker.HasBasis || Step % _o.RefreshPeriod == 0) && !TryRefresh()) break;
                 progress?.Report(new TrainingProgress(Step, _o.Steps, loss, Lambda1, row));
             }
             if (Status == TrainingStatus.Running && Step == _o.Steps)
@@ -270,6 +278,47 @@ public sealed class Trainer
     }
 
     double? Lambda1 => _tracker is { HasBasis: true } t ? t.Eigenvalues[0] : null;
+
+    bool IsMetricsStep(long step) => step % _o.EvalEvery == 0 || (_o.FullLambdaEvery is int n && step % n == 0);
+
+    /// <summary>
+    /// The full training-set gradient at θ_Step in <see cref="_scratch"/>, its norm and the norm of its
+    /// part in the current basis (NaN without one): the one computation behind the metrics' χ_k and the
+    /// full-batch χ switch, so the two agree bit for bit.
+    /// </summary>
+    (double GradNorm, double DomNorm) FullGradientSplit()
+    {
+        _train.LossAndGradient(_theta, _scratch, null);
+        double gradNorm = Blas.Nrm2(_scratch);
+        double dom = _tracker is { HasBasis: true } t && double.IsFinite(gradNorm) ? t.Projector.DominantNorm(_scratch) : double.NaN;
+        return (gradNorm, dom);
+    }
+
+    static double Chi(double gradNorm, double dom) => gradNorm == 0 ? 0.0 : dom / gradNorm;
+
+    /// <summary>After a refresh: χ_k of the full gradient in the new basis, for a full-batch χ switch.</summary>
+    void ObserveFullBatchAlignment()
+    {
+        if (_o.Step.SwitchChiSource != ChiSource.Full) return;
+        var (gradNorm, dom) = FullGradientSplit();
+        if (double.IsFinite(gradNorm) && double.IsFinite(dom)) _optimizer.ObserveFullBatchAlignment(Chi(gradNorm, dom));
+    }
+
+    /// <summary>λ₁ of the curvature on every training example at θ_Step: a cold single-vector Lanczos solve seeded by the step, so it needs no state.</summary>
+    double FullLambda1()
+    {
+        var kind = _o.Tracker?.Kind ?? CurvatureKind.Hessian;
+        var op = _train.CurvatureOperator(kind, _theta, null);
+        var r = Eigensolver.TopK(op, 1, EigenSolver.Lanczos, new EigenOptions
+        {
+            Tolerance = _o.Tracker?.Tolerance ?? FullLambdaTolerance,
+            Seed = unchecked(_o.Seed ^ 0x46554C4C4C414DUL) + (ulong)Step,
+        });
+        return r.Values[0];
+    }
+
+    /// <summary>The residual tolerance of <see cref="TrainerOptions.FullLambdaEvery"/>'s solve in a run without a tracker (the tracker's default).</summary>
+    public const double FullLambdaTolerance = 1e-4;
 
     void Stop(TrainingStatus status)
     {
@@ -296,6 +345,7 @@ public sealed class Trainer
         try
         {
             _tracker!.Refresh(_theta);
+            ObserveFullBatchAlignment();
             return true;
         }
         catch (Exception e) when (e is ArithmeticException or ArgumentException or InvalidOperationException)
@@ -345,17 +395,17 @@ public sealed class Trainer
         var train = _train.Evaluate(_theta);
         if (double.IsNaN(_referenceLoss) && Step == 0) _referenceLoss = train.Loss;
         Evaluation? test = _test?.Evaluate(_theta);
-        _train.LossAndGradient(_theta, _scratch, null);
-        double gradNorm = Blas.Nrm2(_scratch);
+        var (gradNorm, domNorm) = FullGradientSplit();
         double? dom = null, bulk = null, chi = null;
         if (_tracker is { HasBasis: true } t && double.IsFinite(gradNorm))
         {
-            dom = t.Projector.DominantNorm(_scratch);
+            dom = domNorm;
             t.Projector.ProjectDominant(_scratch, _gradient);
             for (int i = 0; i < _n; i++) _gradient[i] = _scratch[i] - _gradient[i];
             bulk = Blas.Nrm2(_gradient);
-            chi = gradNorm == 0 ? 0.0 : dom / gradNorm;
+            chi = Chi(gradNorm, domNorm);
         }
+        double? lambdaFull = _o.FullLambdaEvery is int every && Step % every == 0 && double.IsFinite(train.Loss) ? FullLambda1() : null;
         var row = new MetricsRow
         {
             Step = Step,
@@ -373,6 +423,9 @@ public sealed class Trainer
             Projecting = _optimizer.Projecting && _o.Step.NeedsSubspace,
             UpdateShare = double.IsNaN(_optimizer.UpdateShare) ? null : _optimizer.UpdateShare,
             Eigenvalues = _tracker is { HasBasis: true } tr ? tr.Eigenvalues.ToArray() : [],
+            Lambda1Full = lambdaFull,
+            BasisOverlap = _tracker is { } to && double.IsFinite(to.LastOverlap) ? to.LastOverlap : null,
+            GapK = _tracker is { } tg && double.IsFinite(tg.LastGap) ? tg.LastGap : null,
             Matvecs = _tracker?.Matvecs ?? 0,
             Refreshes = _tracker?.Refreshes ?? 0,
             Seconds = Seconds,

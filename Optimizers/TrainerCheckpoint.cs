@@ -15,7 +15,8 @@ namespace Curvature.Optimizers;
 /// in metrics.csv beside it, appended row by row. Format version 4 adds each row's update share
 /// and ends with the SHA-256 of every byte before it, so a changed or damaged file is refused
 /// instead of resuming to a different θ (versions 3 and 2, without either, are still read; version 2
-/// carried every row).
+/// carried every row). Version 5 adds the tracker's last basis overlap and gap and the last row's
+/// lambda_1_full, basis_overlap and gap_k (version 4 is still read, with them unknown).
 /// </summary>
 public sealed record TrainerCheckpoint
 {
@@ -73,7 +74,8 @@ public sealed record TrainerCheckpoint
     public IReadOnlyList<MetricsRow>? LegacyMetrics { get; init; }
 
     const string Magic = "CURVATURE-CHECKPOINT";
-    const int Version = 4;
+    const int Version = 5;
+    const int UnextendedVersion = 4;
     const int LegacyVersion = 2;
     const int UnsummedVersion = 3;
     const int ChecksumBytes = 32;
@@ -105,7 +107,7 @@ public sealed record TrainerCheckpoint
         try
         {
             using var fs = File.OpenRead(path);
-            bool summed = PeekVersion(fs) == Version;
+            bool summed = PeekVersion(fs) is Version or UnextendedVersion;
             // The checksum first: a damaged file is refused as such, whatever its damaged fields would parse to.
             if (summed && !ChecksumHolds(fs)) throw ChecksumFailed(path);
             long end = summed ? fs.Length - ChecksumBytes : fs.Length;
@@ -203,6 +205,7 @@ public sealed record TrainerCheckpoint
             w.Write(t.Converged); w.Write(t.Refreshes); w.Write(t.Matvecs); w.Write(t.LastMatvecs);
             w.Write(t.HessianBatch is not null);
             if (t.HessianBatch is not null) WriteInts(w, t.HessianBatch);
+            w.Write(t.LastOverlap); w.Write(t.LastGap);
         }
         w.Write(ReferenceLoss); w.Write(Seconds); w.Write((int)Status); w.Write(StoppedAt ?? -1L);
         // Version 3: a constant-size reference into metrics.csv instead of every row (version 2).
@@ -221,6 +224,7 @@ public sealed record TrainerCheckpoint
         w.Write(m.Matvecs); w.Write(m.Refreshes); w.Write(m.Seconds);
         // A fixed 8 bytes (NaN for none), so a checkpoint's size does not depend on which row is last.
         w.Write(m.UpdateShare ?? double.NaN);
+        w.Write(m.Lambda1Full ?? double.NaN); w.Write(m.BasisOverlap ?? double.NaN); w.Write(m.GapK ?? double.NaN);
     }
 
     static MetricsRow ReadRow(BinaryReader r, string path, int version) => new()
@@ -231,8 +235,13 @@ public sealed record TrainerCheckpoint
         Chi = ReadOptional(r), ChiEma = ReadOptional(r), Projecting = r.ReadBoolean(),
         Eigenvalues = ReadDoubles(r, path),
         Matvecs = r.ReadInt64(), Refreshes = r.ReadInt32(), Seconds = r.ReadDouble(),
-        UpdateShare = version >= Version && r.ReadDouble() is var share && !double.IsNaN(share) ? share : null,
+        UpdateShare = version >= UnextendedVersion ? Optional(r.ReadDouble()) : null,
+        Lambda1Full = version >= Version ? Optional(r.ReadDouble()) : null,
+        BasisOverlap = version >= Version ? Optional(r.ReadDouble()) : null,
+        GapK = version >= Version ? Optional(r.ReadDouble()) : null,
     };
+
+    static double? Optional(double v) => double.IsNaN(v) ? null : v;
 
     static TrainerCheckpoint Read(BinaryReader r, string path)
     {
@@ -245,8 +254,8 @@ public sealed record TrainerCheckpoint
         if (magic != Magic)
             throw new InvalidDataException($"File '{path}' is not a Curvature checkpoint; expected one written by a training run.");
         int version = r.ReadInt32();
-        if (version != Version && version != UnsummedVersion && version != LegacyVersion)
-            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version} (or {UnsummedVersion} or {LegacyVersion}, still read).");
+        if (version != Version && version != UnextendedVersion && version != UnsummedVersion && version != LegacyVersion)
+            throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; expected {Version} (or {UnextendedVersion}, {UnsummedVersion} or {LegacyVersion}, still read).");
         int pairs = Count(r, r.ReadInt32(), path, 2);
         var fingerprint = new List<KeyValuePair<string, string>>(pairs);
         for (int i = 0; i < pairs; i++) fingerprint.Add(new(r.ReadString(), r.ReadString()));
@@ -260,7 +269,7 @@ public sealed record TrainerCheckpoint
         long updates = 0;
         if (version != LegacyVersion) { secondMoment = ReadDoubles(r, path); updates = r.ReadInt64(); }
         double ema = r.ReadDouble(); bool projecting = r.ReadBoolean();
-        double updateShare = version >= Version ? r.ReadDouble() : double.NaN;
+        double updateShare = version >= UnextendedVersion ? r.ReadDouble() : double.NaN;
         TrackerState? tracker = null;
         if (r.ReadBoolean())
         {
@@ -268,10 +277,12 @@ public sealed record TrainerCheckpoint
             var basis = ReadDoubles(r, path); var values = ReadDoubles(r, path); var residuals = ReadDoubles(r, path);
             int converged = r.ReadInt32(), refreshes = r.ReadInt32(); long matvecs = r.ReadInt64(); int last = r.ReadInt32();
             int[]? batch = r.ReadBoolean() ? ReadInts(r, path) : null;
+            double overlap = double.NaN, gap = double.NaN;
+            if (version >= Version) { overlap = r.ReadDouble(); gap = r.ReadDouble(); }
             // k basis rows, then the gap-certified refresh's guard rows (none in older checkpoints).
             if (!((dim > 0 && basis.Length % dim == 0 && basis.Length >= (long)k * dim) || (refreshes == 0 && basis.Length == 0)))
                 throw new InvalidDataException($"Checkpoint '{path}' holds a basis of {basis.Length} numbers; expected k×n = {k}x{dim} followed by whole guard rows.");
-            tracker = new TrackerState(k, dim, basis, values, residuals, converged, refreshes, matvecs, last, batch);
+            tracker = new TrackerState(k, dim, basis, values, residuals, converged, refreshes, matvecs, last, batch, overlap, gap);
         }
         double reference = r.ReadDouble(), seconds = r.ReadDouble();
         int statusCode = r.ReadInt32();

@@ -30,6 +30,45 @@ public sealed record TrainerOptions
     /// <summary>Seed of the minibatch order.</summary>
     public ulong Seed { get; init; }
 
+    /// <summary>
+    /// N: λ₁ of the curvature on every training example (<see cref="MetricsRow.Lambda1Full"/>) is
+    /// measured at every step count divisible by N, each with a metrics row; null: never.
+    /// </summary>
+    public int? FullLambdaEvery { get; init; }
+
+    /// <summary>
+    /// L: when the rule never projects (<see cref="StepOptions.NeedsSubspace"/> false: sgd, or interp with
+    /// α_dom = α_bulk) the tracker only feeds the metrics, and is refreshed every L steps instead of
+    /// every T. Null: <see cref="DefaultCurvatureLogEvery"/>. Projecting rules keep T.
+    /// </summary>
+    public int? CurvatureLogEvery { get; init; }
+
+    /// <summary>The curvature log's default cadence: max(T, 10·M), every tenth metrics row at the default T.</summary>
+    public static int DefaultCurvatureLogEvery(int refreshEvery, int evalEvery) => (int)Math.Min(int.MaxValue, Math.Max(refreshEvery, 10L * evalEvery));
+
+    /// <summary>
+    /// The residual tolerance of the curvature log's solves (a rule that never projects), in place of
+    /// the tracker's own <see cref="TrackerOptions.Tolerance"/>, which projecting rules use.
+    /// </summary>
+    public double CurvatureLogTolerance { get; init; } = DefaultCurvatureLogTolerance;
+
+    /// <summary>The default <see cref="CurvatureLogTolerance"/>: a log of λ's and χ_k, not a basis to project on.</summary>
+    public const double DefaultCurvatureLogTolerance = 1e-2;
+
+    /// <summary>
+    /// The tracker options the trainer runs: <see cref="Tracker"/>, with <see cref="CurvatureLogTolerance"/>
+    /// as the tolerance when the rule never projects; null without a tracker.
+    /// </summary>
+    public TrackerOptions? EffectiveTracker => Tracker is null || Step.NeedsSubspace ? Tracker : Tracker with { Tolerance = CurvatureLogTolerance };
+
+    /// <summary>
+    /// The step period of the tracker's refreshes: T when the rule projects, the curvature log's L when
+    /// it does not (docs/optimizers.md, "What an unprojected run measures"); 0 without a tracker.
+    /// </summary>
+    public int RefreshPeriod => Tracker is null ? 0
+        : Step.NeedsSubspace ? Tracker.RefreshEvery
+        : CurvatureLogEvery ?? DefaultCurvatureLogEvery(Tracker.RefreshEvery, EvalEvery);
+
     /// <summary>A loss above this multiple of the initial training loss (or a non-finite one) ends the run as diverged.</summary>
     public double DivergenceFactor { get; init; } = 100;
 
@@ -42,6 +81,11 @@ public sealed record TrainerOptions
             throw new ArgumentOutOfRangeException("batch", $"Option 'batch' was {BatchSize}; expected an integer in [1, {exampleCount}] (at most the {exampleCount} training examples).");
         Guard.NonNegative(Steps, "steps");
         Guard.Positive(EvalEvery, "eval-every");
+        if (FullLambdaEvery is int f) Guard.Positive(f, "full-lambda-every");
+        if (CurvatureLogEvery is int l) Guard.Positive(l, "curvature-log-every");
+        Guard.Positive(CurvatureLogTolerance, "curvature-log-tolerance");
+        if (Step.SwitchChiSource == ChiSource.Full && Tracker is null)
+            throw new ArgumentException("Option 'switch-chi-source' was full without a tracker; expected k ≥ 1 (the full-batch χ is measured in the tracked subspace).", "switch-chi-source");
         if (!(DivergenceFactor > 1) || !double.IsFinite(DivergenceFactor))
             throw new ArgumentOutOfRangeException("divergence-factor", $"Option 'divergence-factor' was {DivergenceFactor.ToString("R", CultureInfo.InvariantCulture)}; expected a finite number above 1.");
         if (Tracker is null && Step.NeedsSubspace)
@@ -79,6 +123,10 @@ public sealed record TrainerOptions
         };
         // Only when set, so checkpoints written before the option existed still resume.
         if (s.SwitchStep is int at) list.Add(new("switch-step", at.ToString(c)));
+        if (s.SwitchChiSource != ChiSource.Minibatch) list.Add(new("switch-chi-source", s.SwitchChiSource.ToString()));
+        if (FullLambdaEvery is int fl) list.Add(new("full-lambda-every", fl.ToString(c)));
+        if (CurvatureLogEvery is int cl) list.Add(new("curvature-log-every", cl.ToString(c)));
+        if (CurvatureLogTolerance != DefaultCurvatureLogTolerance) list.Add(new("curvature-log-tolerance", D(CurvatureLogTolerance)));
         if (s.Update == UpdateRule.Adam)
         {
             list.Add(new("beta1", D(s.Beta1)));

@@ -69,6 +69,37 @@ public class CheckpointTests
     }
 
     [Test]
+    public void Resuming_a_run_with_the_full_batch_switch_and_the_round_three_columns_reproduces_every_row_bit_for_bit()
+    {
+        // Rows every 3 steps as well (full λ₁), so the row at 21 is measured after the resume at 20 but
+        // before the next refresh at 24: its overlap and gap come from the checkpoint.
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 37, noise: 0.4, seed: 5);
+        // θ₀ = θ* + Q·c with small sharp coordinates: the full-batch χ starts low and rises, so the switch fires mid-run.
+        var c = Enumerable.Range(0, q.ParameterCount).Select(i => i < 3 ? 0.01 : 1.0).ToArray();
+        var theta0 = (MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(q.ThetaStar) + q.Q * MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(c)).ToArray();
+        TrainerOptions O(int steps)
+        {
+            var o = Options(steps, OptimizerKind.Bulk);
+            return o with { Step = o.Step with { SwitchChiSource = ChiSource.Full, SwitchChi = 0.7, ChiEmaDecay = 0.5 }, FullLambdaEvery = 3 };
+        }
+        var whole = new Trainer(q, null, O(40), theta0);
+        whole.Run().Status.Should().Be(TrainingStatus.Completed);
+        var first = new Trainer(q, null, O(20), theta0);
+        first.Run();
+        var path = Path.Combine(_dir, "checkpoint.bin");
+        first.Checkpoint().Save(path);
+        var second = Trainer.Resume(q, null, O(40), TrainerCheckpoint.Load(path));
+        second.Run().Status.Should().Be(TrainingStatus.Completed);
+        second.Theta.ToArray().Select(BitConverter.DoubleToInt64Bits).Should().Equal(whole.Theta.ToArray().Select(BitConverter.DoubleToInt64Bits));
+        foreach (var r in first.Metrics.Concat(second.Metrics))
+            r.SameMeasurements(whole.Metrics.Single(w => w.Step == r.Step)).Should().BeTrue($"row {r.Step} matches");
+        var at21 = second.Metrics.Single(r => r.Step == 21);
+        at21.BasisOverlap.Should().NotBeNull("the refresh at 20 measured it and the checkpoint carried it");
+        at21.Lambda1Full.Should().NotBeNull();
+        whole.Metrics.Should().Contain(r => r.Projecting).And.Contain(r => !r.Projecting, "the full-batch switch fired during the run");
+    }
+
+    [Test]
     public void Checkpoint_round_trips_every_field_through_the_file()
     {
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 37, noise: 0.4, seed: 5);
@@ -151,23 +182,54 @@ public class CheckpointTests
         }
     }
 
+    /// <summary>
+    /// A checkpoint with distinctive update share and tracker overlap and gap and no last row, saved,
+    /// and its body (checksum cut off) with the 16 bytes of overlap and gap that version 5 adds removed
+    /// and the version set to 4 (the version sits after the 1 + 20 bytes of the magic string).
+    /// </summary>
+    static (TrainerCheckpoint Saved, byte[] Version4Body, double Share) Version4(string path)
+    {
+        const double share = 0.123456789012345, overlap = 0.987654321098765, gap = 3.14159265358979;
+        var c = Saved(path) with { UpdateShare = share, LastMetrics = null };
+        c = c with { Tracker = c.Tracker! with { LastOverlap = overlap, LastGap = gap } };
+        c.Save(path);
+        var bytes = File.ReadAllBytes(path);
+        BitConverter.ToInt32(bytes, 21).Should().Be(5);
+        var body = bytes[..^32];
+        var pattern = BitConverter.GetBytes(overlap).Concat(BitConverter.GetBytes(gap)).ToArray();
+        int at = body.AsSpan().IndexOf(pattern);
+        at.Should().BePositive();
+        body.AsSpan(at + 1).IndexOf(pattern).Should().Be(-1, "the overlap and gap bytes occur once");
+        var v4 = body[..at].Concat(body[(at + 16)..]).ToArray();
+        BitConverter.GetBytes(4).CopyTo(v4, 21);
+        return (c, v4, share);
+    }
+
+    [Test]
+    public void A_version_4_checkpoint_is_still_read_with_the_overlap_and_gap_unknown()
+    {
+        var (c, v4, _) = Version4(Path.Combine(_dir, "c.bin"));
+        var old = Path.Combine(_dir, "v4.bin");
+        File.WriteAllBytes(old, [.. v4, .. System.Security.Cryptography.SHA256.HashData(v4)]);
+        var back = TrainerCheckpoint.Load(old);
+        back.Theta.Should().Equal(c.Theta);
+        back.UpdateShare.Should().Be(c.UpdateShare);
+        back.Tracker!.Basis.Should().Equal(c.Tracker!.Basis);
+        (back.Tracker.LastOverlap, back.Tracker.LastGap).Should().Be((double.NaN, double.NaN), "version 4 carried neither");
+        var current = TrainerCheckpoint.Load(Path.Combine(_dir, "c.bin"));
+        (current.Tracker!.LastOverlap, current.Tracker.LastGap).Should().Be((c.Tracker.LastOverlap, c.Tracker.LastGap));
+    }
+
     [Test]
     public void A_version_3_checkpoint_without_a_checksum_is_still_read()
     {
-        var path = Path.Combine(_dir, "c.bin");
-        // A distinctive update share and no last row: its 8 bytes are then the only ones version 4 adds to the body.
-        const double share = 0.123456789012345;
-        var c = Saved(path) with { UpdateShare = share, LastMetrics = null };
-        c.Save(path);
-        var bytes = File.ReadAllBytes(path);
-        // Version 3 is version 4 without the update share and the 32 checksum bytes at the end; the version sits after the 1 + 20 bytes of the magic string.
-        BitConverter.ToInt32(bytes, 21).Should().Be(4);
-        var body = bytes[..^32];
+        // Version 3 is version 4 without the update share and the 32 checksum bytes at the end.
+        var (c, v4, share) = Version4(Path.Combine(_dir, "c.bin"));
         var pattern = BitConverter.GetBytes(share);
-        int at = body.AsSpan().IndexOf(pattern);
+        int at = v4.AsSpan().IndexOf(pattern);
         at.Should().BePositive();
-        body.AsSpan(at + 1).IndexOf(pattern).Should().Be(-1, "the share's bytes occur once");
-        var v3 = body[..at].Concat(body[(at + 8)..]).ToArray();
+        v4.AsSpan(at + 1).IndexOf(pattern).Should().Be(-1, "the share's bytes occur once");
+        var v3 = v4[..at].Concat(v4[(at + 8)..]).ToArray();
         BitConverter.GetBytes(3).CopyTo(v3, 21);
         var old = Path.Combine(_dir, "v3.bin");
         File.WriteAllBytes(old, v3);

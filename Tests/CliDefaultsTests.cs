@@ -172,7 +172,8 @@ public class CliDefaultsTests
         compared.Should().BeGreaterThan(60, "every command's spec options were compared");
     }
 
-    static readonly string[] TrainingOnly = ["--batch", "--steps", "--warmup", "--momentum", "--update", "--beta1", "--beta2", "--adam-eps", "--weight-decay", "--switch-chi", "--chi-ema", "--eval-every", "--divergence-factor", "--refresh", "--cold-start", "--test-data"];
+    static readonly string[] TrainingOnly = ["--batch", "--steps", "--warmup", "--momentum", "--update", "--beta1", "--beta2", "--adam-eps", "--weight-decay", "--switch-chi", "--chi-ema", "--eval-every", "--divergence-factor", "--refresh", "--cold-start", "--test-data",
+        "--switch-chi-source", "--full-lambda-every", "--curvature-log-every", "--curvature-log-tolerance"];
 
     [Test]
     public void Spectrum_lists_and_accepts_no_training_option_and_an_unread_option_is_an_error()
@@ -292,6 +293,9 @@ public class CliDefaultsTests
             ["--points"] = ["3"], ["--norms"] = ["hutchinson"], ["--probes"] = ["3"], ["--analysis-tolerance"] = ["1e-2"],
             ["--density-probes"] = ["2"], ["--density-steps"] = ["10"], ["--optimizers"] = ["sgd,dom"], ["--target-loss"] = ["0.5"],
             ["--seeds"] = ["2"], ["--checkpoint"] = [checkpoint], ["--no-overlaps"] = [],
+            // The full-batch source needs a χ switch to feed; the baseline has none.
+            ["--switch-chi-source"] = ["full", "--switch-chi", "0.5"], ["--full-lambda-every"] = ["2"], ["--curvature-log-every"] = ["3"],
+            ["--curvature-log-tolerance"] = ["1e-6"],
         };
         var fingerprints = new Dictionary<string, string>();
         var lastDir = "";

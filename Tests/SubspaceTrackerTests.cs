@@ -172,20 +172,31 @@ public class SubspaceTrackerTests
         (t.Projector.Basis.ToArray().SequenceEqual(first)).Should().Be(kept);
     }
 
+    /// <summary>Full-batch gradient descent on <paramref name="theta"/> in place.</summary>
+    static void Descend(Objective objective, double[] theta, int steps, double lr)
+    {
+        var g = new double[theta.Length];
+        for (int s = 0; s < steps; s++)
+        {
+            objective.LossAndGradient(theta, g);
+            for (int i = 0; i < theta.Length; i++) theta[i] -= lr * g[i];
+        }
+    }
+
+    /// <summary>A 4-class problem trained for 300 steps of gradient descent: the top 4 of H stand clear of the rest.</summary>
+    static (Objective Objective, double[] Theta) TrainedFourClassProblem()
+    {
+        var model = Mlp.Parse("6-12-4", "tanh");
+        var objective = new Objective(model, LossKind.MeanSquaredError, DataSpec.Parse("gmm:200:6:4:3"));
+        var theta = model.Initialize(5);
+        Descend(objective, theta, 300, 0.5);
+        return (objective, theta);
+    }
+
     [Test]
     public void Gap_certified_refreshes_along_a_training_path_find_the_dense_top_k_and_resume_bit_for_bit()
     {
-        // A 4-class problem trained for a while: the top 4 of H stand clear of the rest.
-        var data = DataSpec.Parse("gmm:200:6:4:3");
-        var model = Mlp.Parse("6-12-4", "tanh");
-        var objective = new Objective(model, LossKind.MeanSquaredError, data);
-        var theta = model.Initialize(5);
-        var g = new double[theta.Length];
-        for (int s = 0; s < 300; s++)
-        {
-            objective.LossAndGradient(theta, g);
-            for (int i = 0; i < theta.Length; i++) theta[i] -= 0.5 * g[i];
-        }
+        var (objective, theta) = TrainedFourClassProblem();
         var options = new TrackerOptions { HessianBatch = 0, K = 4, Tolerance = 1e-8, Seed = 2 };
         var t = new SubspaceTracker(objective, options);
         SubspaceTracker? resumed = null;
@@ -209,9 +220,46 @@ public class SubspaceTrackerTests
                 resumed.Projector.Basis.ToArray().Should().Equal(t.Projector.Basis.ToArray());
                 resumed.Matvecs.Should().Be(t.Matvecs);
             }
-            objective.LossAndGradient(theta, g);
-            for (int i = 0; i < theta.Length; i++) theta[i] -= 0.05 * g[i];
+            Descend(objective, theta, 1, 0.05);
         }
         t.GapCertifiedRefreshes.Should().BeGreaterThanOrEqualTo(4);
+    }
+
+    [Test]
+    public void Basis_overlap_of_consecutive_refreshes_and_gap_k_match_the_dense_eigenvectors_and_eigenvalues()
+    {
+        var (objective, theta) = TrainedFourClassProblem();
+        const int k = 4;
+        int n = theta.Length;
+        (double[] Values, double[] TopRows) Dense()
+        {
+            var evd = AutodiffTestSupport.ToMathNet(objective.DenseMatrix(CurvatureKind.Hessian, theta)).Evd(Symmetricity.Symmetric);
+            var order = Enumerable.Range(0, n).OrderByDescending(i => evd.EigenValues[i].Real).ToArray();
+            var rows = new double[k * n];
+            for (int j = 0; j < k; j++)
+                for (int i = 0; i < n; i++) rows[j * n + i] = evd.EigenVectors[i, order[j]];
+            return (order.Select(i => evd.EigenValues[i].Real).ToArray(), rows);
+        }
+        var t = new SubspaceTracker(objective, new TrackerOptions { HessianBatch = 0, K = k, Tolerance = 1e-8, Seed = 2 });
+        t.Refresh(theta);
+        double.IsNaN(t.LastOverlap).Should().BeTrue("a first basis has nothing to overlap with");
+        double.IsNaN(t.LastGap).Should().BeTrue("a cold solve has no guard");
+        t.Refresh(theta);
+        t.LastOverlap.Should().BeApproximately(1.0, 1e-10, "the same operator twice gives the same subspace");
+        var (values, before) = Dense();
+        for (int r = 0; r < 3; r++)
+        {
+            Descend(objective, theta, 5, 0.2);
+            var (after, rows) = Dense();
+            t.Refresh(theta);
+            t.LastOverlap.Should().BeApproximately(Kfac.Overlap(before, rows, k, n), 1e-6, $"refresh {r}: the dense top-{k} subspaces overlap so");
+            t.LastOverlap.Should().BeLessThan(1 - 1e-8, "the operator moved");
+            t.LastGapCertified.Should().BeTrue();
+            // θ_(k+1) ≤ λ_(k+1) by Cauchy interlacing, so the ratio can only overstate the gap, and by little.
+            double ratio = after[k - 1] / after[k];
+            t.LastGap.Should().BeGreaterThanOrEqualTo(ratio * (1 - 1e-9), $"refresh {r}: the guard's Ritz value is at most λ_(k+1)");
+            t.LastGap.Should().BeApproximately(ratio, 1e-2 * ratio, $"refresh {r}: λ_k/λ_(k+1) of the dense H");
+            (before, values) = (rows, after);
+        }
     }
 }

@@ -74,6 +74,37 @@ public class TrainCommandTests
     }
 
     [Test]
+    public void A_full_batch_chi_switch_fires_at_the_row_where_the_average_of_metrics_csv_chi_first_reaches_tau_and_lambda_1_full_is_logged()
+    {
+        // refresh = eval-every = 5: each row's chi_k is the full-batch χ of the refresh at its step.
+        const double tau = 0.95, beta = 0.0;
+        string dir = Path.Combine(_dir, "full");
+        var (code, err) = Run([.. Tiny.Select(a => a == "ce" ? "mse" : a), "--lr", "0.5", "--steps", "30", "--optimizer", "bulk",
+            "--switch-chi", "0.95", "--switch-chi-source", "full", "--chi-ema", "0", "--full-lambda-every", "10", "--out", dir]);
+        code.Should().Be(0, err);
+        var rows = MetricsCsv.Load(Path.Combine(dir, "metrics.csv"));
+        double m = double.NaN;
+        long? predicted = null;
+        foreach (var r in rows)
+        {
+            m = double.IsNaN(m) ? r.Chi!.Value : beta * m + (1 - beta) * r.Chi!.Value;
+            if (m >= tau) { predicted = r.Step; break; }
+        }
+        predicted.Should().NotBeNull().And.BeGreaterThan(0, $"χ by row: {string.Join(", ", rows.Select(r => r.Chi))}");
+        rows.Where(r => r.Step < predicted).Should().OnlyContain(r => !r.Projecting);
+        rows.Where(r => r.Step >= predicted).Should().OnlyContain(r => r.Projecting);
+        rows.Where(r => r.Step % 10 == 0).Should().OnlyContain(r => r.Lambda1Full > 0);
+        rows.Where(r => r.Step % 10 != 0).Should().OnlyContain(r => r.Lambda1Full == null);
+        rows.Skip(1).Should().OnlyContain(r => r.BasisOverlap > 0 && r.BasisOverlap <= 1 + 1e-12);
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "config.json")));
+        config.RootElement.GetProperty("run").GetProperty("switch_chi_source").GetString().Should().Be("full");
+        config.RootElement.GetProperty("run").GetProperty("full_lambda_every").GetInt32().Should().Be(10);
+        var (bad, message) = Run(Args("nochi", "--optimizer", "bulk", "--switch-chi-source", "full"));
+        bad.Should().NotBe(0);
+        message.Should().Contain("switch-chi-source").And.Contain("full");
+    }
+
+    [Test]
     public void Metrics_update_share_is_inside_zero_one_for_sgd_steps_before_a_step_switch_and_zero_for_bulk_steps_after()
     {
         var (code, err) = Run(Args("s", "--optimizer", "bulk", "--switch-step", "10", "--eval-every", "1"));

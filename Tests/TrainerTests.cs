@@ -174,7 +174,8 @@ public class TrainerTests
         var q = new KnownSpectrumQuadratic(Spectrum, examples: 10, noise: 0.2, seed: 12);
         var test = new KnownSpectrumQuadratic(Spectrum, examples: 5, noise: 0.2, seed: 12);
         var theta0 = Start(q);
-        var t = new Trainer(q, test, Options(OptimizerKind.Sgd, steps: 25, batch: 5, refresh: 4), theta0);
+        // SGD never projects, so the tracker only feeds the log, here every L = 4 steps.
+        var t = new Trainer(q, test, Options(OptimizerKind.Sgd, steps: 25, batch: 5, refresh: 4) with { CurvatureLogEvery = 4, CurvatureLogTolerance = 1e-12 }, theta0);
         t.Run();
         t.Metrics.Select(r => r.Step).Should().Equal(0, 10, 20, 25);
         foreach (var r in t.Metrics)
@@ -195,6 +196,123 @@ public class TrainerTests
         // Refreshes at steps 0, 4, 8, ... 24: the row at 25 has seen 7.
         t.Metrics[^1].Refreshes.Should().Be(7);
         t.Metrics[^1].Matvecs.Should().Be(t.Tracker!.Matvecs).And.BeGreaterThan(t.Metrics[0].Matvecs);
+    }
+
+    [Test]
+    public void An_unprojected_run_refreshes_its_curvature_log_every_max_T_10M_steps_at_the_log_tolerance_a_projected_one_every_T_and_the_log_leaves_theta_alone()
+    {
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 10, noise: 0.2, seed: 12);
+        var theta0 = Start(q);
+        // T = 4, M = 2: an unprojected run's log refreshes every L = max(4, 10·2) = 20 steps, at 0, 20 and 40.
+        var sgd = Options(OptimizerKind.Sgd, steps: 40, batch: 5, refresh: 4) with { EvalEvery = 2 };
+        sgd.RefreshPeriod.Should().Be(20);
+        (sgd with { EvalEvery = 1 }).RefreshPeriod.Should().Be(10);
+        (sgd with { EvalEvery = 1, Tracker = sgd.Tracker! with { RefreshEvery = 12 } }).RefreshPeriod.Should().Be(12, "L is never below T");
+        var interpEqual = sgd with { Step = new StepOptions { Kind = OptimizerKind.Interp, AlphaDom = 0.5, AlphaBulk = 0.5, LearningRate = 0.05 } };
+        interpEqual.RefreshPeriod.Should().Be(20, "interp with α_dom = α_bulk never projects either");
+        var bulk = Options(OptimizerKind.Bulk, steps: 40, batch: 5, refresh: 4) with { EvalEvery = 2 };
+        bulk.RefreshPeriod.Should().Be(4);
+        (bulk with { CurvatureLogEvery = 7 }).RefreshPeriod.Should().Be(4, "a projecting rule keeps T");
+
+        Trainer Run(TrainerOptions o)
+        {
+            var t = new Trainer(q, null, o, theta0);
+            t.Run().Status.Should().Be(TrainingStatus.Completed);
+            return t;
+        }
+        var logged = Run(sgd);
+        logged.Metrics.Should().OnlyContain(r => r.Refreshes == 1 + r.Step / 20, "refreshes at 0, 20 and 40");
+        logged.Tracker!.Options.Tolerance.Should().Be(TrainerOptions.DefaultCurvatureLogTolerance, "a log solves to the log tolerance");
+        Run(bulk).Tracker!.Options.Tolerance.Should().Be(1e-12, "a projecting rule keeps the tracker's");
+        var every6 = Run(sgd with { CurvatureLogEvery = 6 });
+        every6.Metrics.Should().OnlyContain(r => r.Refreshes == 1 + r.Step / 6);
+        Run(bulk).Metrics.Should().OnlyContain(r => r.Refreshes == 1 + r.Step / 4);
+        var untracked = Run(sgd with { Tracker = null });
+        logged.Theta.ToArray().Should().Equal(untracked.Theta.ToArray(), "the log never touches θ");
+        every6.Theta.ToArray().Should().Equal(untracked.Theta.ToArray());
+        logged.Metrics.Select(r => r.TrainLoss).Should().Equal(untracked.Metrics.Select(r => r.TrainLoss));
+        logged.Tracker!.Matvecs.Should().BeLessThan(every6.Tracker!.Matvecs);
+    }
+
+    [Test]
+    public void A_full_batch_chi_switch_fires_at_the_step_the_moving_average_of_the_logged_chi_predicts()
+    {
+        // θ₀ = θ* + Q·c with the top-3 coordinates small: χ_k of the full gradient starts low and rises
+        // while SGD's minibatch noise excites the sharp directions and the flat ones decay slowly.
+        var q = new KnownSpectrumQuadratic(Spectrum, examples: 40, noise: 0.3, seed: 2);
+        var c = Enumerable.Range(0, Spectrum.Length).Select(i => i < K ? 0.01 : 1.0).ToArray();
+        var theta0 = (Vector<double>.Build.DenseOfArray(q.ThetaStar) + q.Q * Vector<double>.Build.DenseOfArray(c)).ToArray();
+        const double tau = SwitchTau, beta = 0.5;
+        var o = new TrainerOptions
+        {
+            Step = new StepOptions { Kind = OptimizerKind.Bulk, LearningRate = 0.05, SwitchChi = tau, SwitchChiSource = ChiSource.Full, ChiEmaDecay = beta },
+            Tracker = new TrackerOptions { HessianBatch = 0, K = K, RefreshEvery = 5, Tolerance = 1e-12, Seed = 5 },
+            BatchSize = 8,
+            Steps = 100,
+            EvalEvery = 5,
+            Seed = 3,
+        };
+        var t = new Trainer(q, null, o, theta0);
+        t.Run().Status.Should().Be(TrainingStatus.Completed);
+        // By hand from metrics.csv: with T = M each row's chi_k is the χ of the refresh at its step;
+        // m ← β·m + (1 − β)·χ from m = χ(θ₀), and the switch fires at the first row where m ≥ τ.
+        var rows = MetricsCsv.Parse(MetricsCsv.Format(t.Metrics, K));
+        double m = double.NaN;
+        long? predicted = null;
+        foreach (var r in rows)
+        {
+            double chi = r.Chi!.Value;
+            m = double.IsNaN(m) ? chi : beta * m + (1 - beta) * chi;
+            if (m >= tau) { predicted = r.Step; break; }
+        }
+        TestContext.Out.WriteLine($"χ by row: {string.Join(", ", rows.Select(r => $"{r.Step}:{r.Chi:F3}"))}; predicted switch at {predicted}");
+        predicted.Should().NotBeNull().And.BeInRange(15, 90, "τ sits inside the run's range of the average");
+        rows.Where(r => r.Step < predicted).Should().OnlyContain(r => !r.Projecting);
+        rows.Where(r => r.Step >= predicted).Should().OnlyContain(r => r.Projecting);
+        rows.Single(r => r.Step == predicted).ChiEma!.Value.Should().BeApproximately(m, 1e-15);
+        // The minibatch average of the same run differs: the switch source matters.
+        var minibatch = new Trainer(q, null, o with { Step = o.Step with { SwitchChiSource = ChiSource.Minibatch } }, theta0);
+        minibatch.Run();
+        minibatch.Metrics.FirstOrDefault(r => r.Projecting)?.Step.Should().NotBe(predicted);
+    }
+
+    const double SwitchTau = 0.8;
+
+    [Test]
+    public void Lambda_1_full_every_N_steps_is_the_top_eigenvalue_of_the_dense_hessian_on_every_example()
+    {
+        var data = Curvature.Models.DataSpec.Parse("gmm:120:4:3:7");
+        var model = Curvature.Models.Mlp.Parse("4-8-3", "tanh");
+        var objective = new Curvature.Models.Objective(model, Curvature.Models.LossKind.MeanSquaredError, data);
+        var o = new TrainerOptions
+        {
+            Step = new StepOptions { Kind = OptimizerKind.Sgd, LearningRate = 0.3 },
+            // The tracker sees 12 examples, so its λ₁ differs from the full set's.
+            Tracker = new TrackerOptions { K = 2, HessianBatch = 12, Tolerance = 1e-10, Seed = 1 },
+            BatchSize = 20,
+            Steps = 12,
+            EvalEvery = 5,
+            FullLambdaEvery = 4,
+            Seed = 9,
+        };
+        var t = new Trainer(objective, null, o, model.Initialize(3));
+        double Dense(double[] theta) => AutodiffTestSupport.ToMathNet(objective.DenseMatrix(Curvature.Autodiff.CurvatureKind.Hessian, theta))
+            .Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric).EigenValues.Max(e => e.Real);
+        var expected = new Dictionary<long, double>();
+        foreach (long stop in new long[] { 0, 4, 8 })
+        {
+            t.Run(untilStep: stop);
+            expected[stop] = Dense(t.Theta.ToArray());
+        }
+        t.Run();
+        expected[12] = Dense(t.Theta.ToArray());
+        t.Metrics.Select(r => r.Step).Should().Equal(0, 4, 5, 8, 10, 12);
+        foreach (var r in t.Metrics)
+        {
+            if (r.Step % 4 != 0) { r.Lambda1Full.Should().BeNull($"step {r.Step} is not a multiple of 4"); continue; }
+            r.Lambda1Full!.Value.Should().BeApproximately(expected[r.Step], 1e-8 * expected[r.Step], $"step {r.Step}");
+            Math.Abs(r.Lambda1!.Value - r.Lambda1Full.Value).Should().BeGreaterThan(1e-3 * r.Lambda1Full.Value, "the tracker measures 12 examples");
+        }
     }
 
     [Test]
@@ -219,8 +337,9 @@ public class TrainerTests
             .Should().Throw<ArgumentException>().WithMessage("*'batch'*11*[1, 10]*");
     }
 
-    [Test]
-    public void Training_a_network_on_one_or_two_threads_gives_the_same_bits()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Training_a_network_on_one_or_two_threads_gives_the_same_bits(bool fullBatchSwitchAndFullLambda)
     {
         var data = Curvature.Models.DataSpec.Parse("gmm:200:4:3:1");
         var model = Curvature.Models.Mlp.Parse("4-16-3", "tanh");
@@ -234,6 +353,8 @@ public class TrainerTests
             EvalEvery = 5,
             Seed = 9,
         };
+        if (fullBatchSwitchAndFullLambda)
+            o = o with { Step = o.Step with { SwitchChi = 0.5, SwitchChiSource = ChiSource.Full }, FullLambdaEvery = 4 };
         Trainer Train(int threads)
         {
             // Chunks of 16 examples: a 48-example batch is three chunks, spread over the threads.
