@@ -133,7 +133,7 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
         var report = new
         {
             arch = mlp.Spec,
-            act = activation.Name(),
+            act = transformer ? "gelu" : activation.Name(),
             loss = loss.Name(),
             data = data.Name,
             batch = data.Count,
