@@ -271,9 +271,14 @@ public sealed partial class Tape
     /// direction v. With <paramref name="gradient"/> false a Gauss–Newton sweep skips the
     /// network's own adjoints (they only feed the curvature terms it drops).
     /// Afterwards each parameter's <see cref="Tensor.Adjoint"/> and
-    /// <see cref="Tensor.AdjointTangent"/> hold the results.
+    /// <see cref="Tensor.AdjointTangent"/> hold the results. With
+    /// <paramref name="keepIntermediateAdjoints"/> false the adjoints of computed nodes live
+    /// only while the sweep needs them: a node's adjoint buffers go back to the tape as soon
+    /// as its rules have run and serve the next node that needs one, so the sweep holds the
+    /// largest set of adjoints alive at one time instead of one per node (the bits do not
+    /// change: every first write overwrites); only θ's adjoints can be read afterwards.
     /// </summary>
-    public void Backward(Tensor output, CurvatureKind mode = CurvatureKind.Hessian, bool gradient = true)
+    public void Backward(Tensor output, CurvatureKind mode = CurvatureKind.Hessian, bool gradient = true, bool keepIntermediateAdjoints = true)
     {
         Check(output, nameof(output));
         if (output.Size != 1)
@@ -284,39 +289,85 @@ public sealed partial class Tape
             throw new InvalidOperationException($"Curvature mode {mode} needs the network output: call MarkNetworkOutput(z) while recording.");
         int m = TangentCount;
         if (output.Kind == NodeKind.Parameter) output.UsedDirectly = true;
-
-        foreach (var p in _parameters) PrepareParameter(p, m);
-        for (int i = 0; i < _count; i++)
+        Recycling = !keepIntermediateAdjoints;
+        try
         {
-            var t = _nodes[i];
-            if (t.Kind != NodeKind.Computed) continue;
-            t.AdjointTouched = t.AdjointTangentTouched = false;
-            t.State?.BackwardStarted();
-        }
-
-        if (output.RequiresGrad)
-        {
-            bool acc = output.BeginAdjoint();
-            if (acc) output.AdjointMut[0] += 1.0;
-            else output.AdjointMut[0] = 1.0;
-            for (int i = output.Index; i >= 0; i--)
+            foreach (var p in _parameters) PrepareParameter(p, m);
+            for (int i = 0; i < _count; i++)
             {
-                var y = _nodes[i];
-                if (y.Kind != NodeKind.Computed || !y.RequiresGrad) continue;
-                bool lossSide = i > _split;
-                bool curvature = mode switch
+                var t = _nodes[i];
+                if (t.Kind != NodeKind.Computed) continue;
+                t.AdjointTouched = t.AdjointTangentTouched = false;
+                t.State?.BackwardStarted();
+            }
+
+            if (output.RequiresGrad)
+            {
+                bool acc = output.BeginAdjoint();
+                if (acc) output.AdjointMut[0] += 1.0;
+                else output.AdjointMut[0] = 1.0;
+                for (int i = output.Index; i >= 0; i--)
                 {
-                    CurvatureKind.GaussNewton => lossSide,
-                    CurvatureKind.FunctionalHessian => !lossSide,
-                    _ => true,
-                };
-                bool primal = gradient || mode != CurvatureKind.GaussNewton || lossSide;
-                if (primal && y.AdjointTouched) y.Op!.Backward(y);
-                if (m > 0 && (y.AdjointTangentTouched || (curvature && y.AdjointTouched))) y.Op!.BackwardTangent(y, curvature);
+                    var y = _nodes[i];
+                    if (y.Kind != NodeKind.Computed || !y.RequiresGrad) continue;
+                    bool lossSide = i > _split;
+                    bool curvature = mode switch
+                    {
+                        CurvatureKind.GaussNewton => lossSide,
+                        CurvatureKind.FunctionalHessian => !lossSide,
+                        _ => true,
+                    };
+                    bool primal = gradient || mode != CurvatureKind.GaussNewton || lossSide;
+                    if (primal && y.AdjointTouched) y.Op!.Backward(y);
+                    if (m > 0 && (y.AdjointTangentTouched || (curvature && y.AdjointTouched))) y.Op!.BackwardTangent(y, curvature);
+                    if (Recycling) ReleaseAdjoints(y);
+                }
             }
         }
+        finally { Recycling = false; }
 
         foreach (var p in _parameters) FinishParameter(p, m);
+    }
+
+    /// <summary>Whether computed nodes claim their adjoints from <see cref="AcquireAdjoint"/> (a sweep with keepIntermediateAdjoints false).</summary>
+    internal bool Recycling { get; private set; }
+
+    // Adjoint buffers handed back by nodes whose rules have run, for the next claims of the sweep.
+    readonly List<double[]> _spareAdjoints = [];
+
+    /// <summary>
+    /// The smallest spare buffer of at least <paramref name="length"/> doubles; when none is
+    /// large enough, a new one, and the largest spare is dropped so that the tape never keeps
+    /// more buffers than were alive at once. The same sweep makes the same requests, so once
+    /// warm it allocates nothing.
+    /// </summary>
+    internal double[] AcquireAdjoint(int length)
+    {
+        int best = -1, largest = -1;
+        for (int i = 0; i < _spareAdjoints.Count; i++)
+        {
+            int size = _spareAdjoints[i].Length;
+            if (size >= length && (best < 0 || size < _spareAdjoints[best].Length)) best = i;
+            if (largest < 0 || size > _spareAdjoints[largest].Length) largest = i;
+        }
+        int take = best >= 0 ? best : largest;
+        double[]? buffer = null;
+        if (take >= 0)
+        {
+            buffer = _spareAdjoints[take];
+            _spareAdjoints[take] = _spareAdjoints[^1];
+            _spareAdjoints.RemoveAt(_spareAdjoints.Count - 1);
+        }
+        return best >= 0 ? buffer! : new double[length];
+    }
+
+    /// <summary>Hands a computed node's adjoint buffers back once its rules have run; its adjoints read as not reached afterwards.</summary>
+    void ReleaseAdjoints(Tensor y)
+    {
+        if (y.AdjointTouched && y.AdjointArray.Length > 0) _spareAdjoints.Add(y.AdjointArray);
+        if (y.AdjointTangentTouched && y.AdjointTangentArray.Length > 0) _spareAdjoints.Add(y.AdjointTangentArray);
+        y.AdjointArray = y.AdjointTangentArray = [];
+        y.AdjointTouched = y.AdjointTangentTouched = false;
     }
 
     /// <summary>

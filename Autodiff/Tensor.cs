@@ -210,7 +210,12 @@ public sealed class Tensor
     internal bool BeginAdjoint()
     {
         if (AdjointTouched) return true;
-        if (Kind == NodeKind.Computed) UseOwnAdjoint();
+        if (Kind == NodeKind.Computed && Tape.Recycling)
+        {
+            AdjointArray = Tape.AcquireAdjoint(Size);
+            AdjointOffset = 0;
+        }
+        else if (Kind == NodeKind.Computed) UseOwnAdjoint();
         AdjointTouched = true;
         return false;
     }
@@ -219,7 +224,13 @@ public sealed class Tensor
     internal bool BeginAdjointTangent()
     {
         if (AdjointTangentTouched) return true;
-        if (Kind == NodeKind.Computed) UseOwnAdjointTangent(Tape.TangentCount);
+        if (Kind == NodeKind.Computed && Tape.Recycling)
+        {
+            AdjointTangentArray = Tape.AcquireAdjoint(Tape.TangentCount * Size);
+            AdjointTangentOffset = 0;
+            AdjointTangentStride = Size;
+        }
+        else if (Kind == NodeKind.Computed) UseOwnAdjointTangent(Tape.TangentCount);
         AdjointTangentTouched = true;
         return false;
     }

@@ -13,15 +13,16 @@ namespace Curvature.Cli;
 /// <summary>
 /// `curvature bench autodiff`: median wall-clock times of loss + gradient, one Hessian-vector
 /// product (loss, gradient and H·v from one forward-over-reverse sweep) and one block of
-/// H·V for several vectors, on seeded random data, printed as JSON with the GEMM work of
-/// each sweep.
+/// H·V for several vectors, on seeded random data (or a named data set, which a Transformer
+/// needs), printed as JSON with the GEMM work of each sweep, the machine's dgemm rate measured
+/// in the same process and the gradient's share of it.
 /// </summary>
 public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--arch <SPEC>")]
-        [Description("Architecture: widths, inputs first (784-200-200-10), or a CNN (1x28x28-c16k5-m2-c32k5-m2-10; docs/models.md).")]
+        [Description("Architecture: widths, inputs first (784-200-200-10), a CNN (1x28x28-c16k5-m2-c32k5-m2-10) or a Transformer (spam-e64-t8f256x2-2; docs/models.md).")]
         [DefaultValue("784-200-200-10")]
         public string Arch { get; init; } = "784-200-200-10";
 
@@ -39,6 +40,10 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
         [Description("Examples per evaluation.")]
         [DefaultValue(1000)]
         public int Batch { get; init; } = 1000;
+
+        [CommandOption("--data <SPEC>")]
+        [Description("Data instead of seeded random inputs: its first --batch examples (spam:N for a Transformer on the spam subjects; a spam Transformer defaults to spam:BATCH).")]
+        public string? Data { get; init; }
 
         [CommandOption("--block <M>")]
         [Description("Vectors in the block product.")]
@@ -74,6 +79,7 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
     {
         var activation = ParseActivation(settings.Act);
         var mlp = ParseArch(settings.Arch, activation);
+        bool transformer = mlp is TransformerClassifier;
         var loss = ParseLoss(settings.Loss);
         Positive(settings.Batch, "--batch");
         Positive(settings.Block, "--block");
@@ -90,11 +96,11 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
             $"at most {MaxDoubles / (2L * mlp.ParameterCount)} vectors of {mlp.ParameterCount} parameters (2 GiB of vectors and products)");
 
         var rng = new Rng(settings.Seed);
-        var x = new Matrix(settings.Batch, mlp.InputWidth);
-        rng.FillUniform(x.Data, 0, 1);
-        var labels = new int[settings.Batch];
-        for (int i = 0; i < labels.Length; i++) labels[i] = rng.NextInt(mlp.OutputWidth);
-        var data = new Dataset(x, labels, null, mlp.OutputWidth, $"random:{settings.Batch}");
+        string? dataSpec = settings.Data ?? (transformer && settings.Arch.Trim().StartsWith("spam-", StringComparison.Ordinal)
+            ? string.Create(CultureInfo.InvariantCulture, $"spam:{settings.Batch}") : null);
+        if (transformer && dataSpec is null)
+            throw new ArgumentException($"Option '--data' was not given; a Transformer ('{settings.Arch}') needs token data, e.g. --data spam:{settings.Batch}.");
+        var data = dataSpec is null ? RandomData(rng, mlp, settings.Batch) : LoadData(dataSpec, settings.Batch);
         var objective = new Objective(mlp, loss, data,
             new ObjectiveOptions { ChunkSize = settings.Chunk, Threads = threads, MaxBlock = Math.Max(16, settings.Block) });
 
@@ -106,24 +112,31 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
         var products = new double[m * n];
 
         // The GEMM work is counted on a single-threaded twin: the counter is per thread,
-        // and with one lane every chunk runs on the calling thread.
-        var counting = new Objective(mlp, loss, data, objective.Options with { Threads = 1 });
+        // and with one lane every chunk runs on the calling thread. The twin is counted and
+        // dropped before anything is timed, so its tape never doubles the process's memory.
+        var (gradFlops, hvpFlops, blockFlops, largest) = CountGemms(new Objective(mlp, loss, data, objective.Options with { Threads = 1 }),
+            theta, vectors, products, gradient, m);
+        GC.Collect();
         Action gradientRun = () => objective.LossAndGradient(theta, gradient);
         Action hvpRun = () => objective.CurvatureProduct(CurvatureKind.Hessian, theta, vectors.AsSpan(0, n), products.AsSpan(0, n), gradient);
         Action blockRun = () => objective.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, m, products, gradient);
         var (gradMs, gradCpu) = Median(gradientRun, settings, cancellationToken);
         var (hvpMs, hvpCpu) = Median(hvpRun, settings, cancellationToken);
         var (blockMs, blockCpu) = Median(blockRun, settings, cancellationToken);
-        double gradFlops = Flops(() => counting.LossAndGradient(theta, gradient));
-        double hvpFlops = Flops(() => counting.CurvatureProduct(CurvatureKind.Hessian, theta, vectors.AsSpan(0, n), products.AsSpan(0, n), gradient));
-        double blockFlops = Flops(() => counting.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, m, products, gradient));
+
+        // The machine's rate: a square dgemm through the same facade and threads, of the
+        // size of the gradient's largest product (n = ∛(m·n·k)), timed as the sweeps are.
+        int dgemmN = Math.Max(1, (int)Math.Round(Math.Cbrt(largest)));
+        double dgemmGflops = DgemmRate(dgemmN, rng, settings, cancellationToken);
+        double gradientGflops = gradFlops / (gradMs * 1e6);
 
         var report = new
         {
             arch = mlp.Spec,
-            act = activation.Name(),
+            act = transformer ? "gelu" : activation.Name(),
             loss = loss.Name(),
-            batch = settings.Batch,
+            data = data.Name,
+            batch = data.Count,
             block = m,
             parameters = n,
             threads,
@@ -139,12 +152,73 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
             load_average = LoadAverage(),
             gemm_gflop = new { gradient = Math.Round(gradFlops / 1e9, 4), hvp = Math.Round(hvpFlops / 1e9, 4), block_hvp = Math.Round(blockFlops / 1e9, 4) },
             gemm_flop_ratios = new { hvp_over_gradient = Round(hvpFlops / gradFlops), block_over_hvp = Round(blockFlops / hvpFlops) },
+            dgemm = new { n = dgemmN, gflops = Round(dgemmGflops), backend = Blas.GemmBackend(dgemmN, dgemmN, dgemmN).Name },
+            gradient_gemm_gflops = Round(gradientGflops),
+            gradient_share_of_dgemm = Round(gradientGflops / dgemmGflops),
         };
         Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 
     static double Round(double v) => Math.Round(v, 3);
+
+    /// <summary>GEMM flops of one gradient, one H·v and one block on <paramref name="counting"/> (calling thread), and the gradient's largest m·n·k.</summary>
+    static (double Gradient, double Hvp, double Block, long Largest) CountGemms(Objective counting, double[] theta, double[] vectors,
+        double[] products, double[] gradient, int m)
+    {
+        int n = counting.ParameterCount;
+        using var gemms = CountingBlas.Start();
+        counting.LossAndGradient(theta, gradient);
+        var (g, largest) = ((double)gemms.Flops, gemms.LargestMultiplyAdds);
+        gemms.Reset();
+        counting.CurvatureProduct(CurvatureKind.Hessian, theta, vectors.AsSpan(0, n), products.AsSpan(0, n), gradient);
+        double h = gemms.Flops;
+        gemms.Reset();
+        counting.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, m, products, gradient);
+        return (g, h, gemms.Flops, largest);
+    }
+
+    /// <summary>Uniform inputs in [0, 1) and uniform labels, seeded.</summary>
+    static Dataset RandomData(Rng rng, INetwork network, int batch)
+    {
+        var x = new Matrix(batch, network.InputWidth);
+        rng.FillUniform(x.Data, 0, 1);
+        var labels = new int[batch];
+        for (int i = 0; i < labels.Length; i++) labels[i] = rng.NextInt(network.OutputWidth);
+        return new Dataset(x, labels, null, network.OutputWidth, $"random:{batch}");
+    }
+
+    /// <summary>The first <paramref name="batch"/> examples of a named data set (all of them when it has fewer).</summary>
+    static Dataset LoadData(string spec, int batch)
+    {
+        var data = DataSpec.Parse(spec);
+        if (data.Count <= batch) return data;
+        var first = new int[batch];
+        for (int i = 0; i < batch; i++) first[i] = i;
+        return data.Subset(first);
+    }
+
+    /// <summary>
+    /// GFLOP/s of C ← A·B, n×n, through <see cref="Blas.Gemm(Transpose, Transpose, int, int, int, double, ReadOnlySpan{double}, int, ReadOnlySpan{double}, int, double, Span{double}, int)"/>
+    /// on the facade's default threads: the median of --repeat timed runs (each long enough to
+    /// time, about 20 ms), after one untimed run.
+    /// </summary>
+    static double DgemmRate(int n, Rng rng, Settings s, CancellationToken cancel)
+    {
+        var a = new double[(long)n * n];
+        var b = new double[(long)n * n];
+        var c = new double[(long)n * n];
+        rng.FillGaussian(a);
+        rng.FillGaussian(b);
+        double flops = 2.0 * n * n * n;
+        int inner = (int)Math.Clamp(4e8 / flops, 1, 10_000);
+        void Run()
+        {
+            for (int i = 0; i < inner; i++) Blas.Gemm(Transpose.No, Transpose.No, n, n, n, 1.0, a, n, b, n, 0.0, c, n);
+        }
+        var (ms, _) = Median(Run, s, cancel);
+        return flops * inner / (ms * 1e6);
+    }
 
     /// <summary>The 1-minute load average where the system reports one (Linux), else null.</summary>
     static double? LoadAverage()
@@ -211,17 +285,9 @@ public sealed class BenchAutodiffCommand : Command<BenchAutodiffCommand.Settings
         return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
     }
 
-    /// <summary>GEMM floating-point operations of one run on the calling thread.</summary>
-    static double Flops(Action run)
+    static INetwork ParseArch(string spec, Activation act)
     {
-        using var gemms = CountingBlas.Start();
-        run();
-        return gemms.Flops;
-    }
-
-    static Sequential ParseArch(string spec, Activation act)
-    {
-        try { return Sequential.Parse(spec, act); }
+        try { return Models.Architecture.Parse(spec, act); }
         catch (ArgumentException e)
         {
             throw new ArgumentException($"Option '--arch' was '{spec}': {e.Message}");

@@ -64,10 +64,10 @@ public static class Blas
 
     /// <summary>
     /// GEMMs of at least this many multiply-adds go to the managed AVX-512 kernel when the
-    /// native library was chosen by the probe order (not named in CURVATURE_BLAS): on this
-    /// machine's AVX-512 cores it ran about twice OpenBLAS 0.3.21's AVX2 rate at n = 256 and
-    /// 1024, while OpenBLAS was ahead at n = 64; the threshold lies between the two measured
-    /// sizes (docs/benchmarks.md).
+    /// native library was chosen by the probe order (not named in CURVATURE_BLAS) and the CPU
+    /// executes AVX-512 at full width (<see cref="FullWidthAvx512"/>): on a Zen 5 it ran about
+    /// twice OpenBLAS 0.3.21's AVX2 rate at n = 256 and 1024, while OpenBLAS was ahead at n = 64;
+    /// the threshold lies between the two measured sizes (docs/benchmarks.md).
     /// </summary>
     public const long ManagedGemmRouteMin = 128L * 128 * 128;
 
@@ -80,12 +80,45 @@ public static class Blas
     public const int ManagedGemmRouteMinDimension = 32;
 
     static readonly Lazy<bool> RouteLargeGemms = new(() =>
-        Native is not null && ManagedBlas.Avx512Kernel is not null
+        Native is not null && ManagedBlas.Avx512Kernel is not null && FullWidthAvx512(CpuVendor(), CpuSignature())
         && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(NativeBlas.EnvironmentVariable)));
 
     /// <summary>
+    /// Whether a CPU, by its CPUID vendor string and leaf-1 signature (EAX), is one where the
+    /// managed AVX-512 kernel was measured ahead of OpenBLAS: AMD family 1Ah and later (Zen 5,
+    /// 512-bit data paths). On AMD family 19h (Zen 4, AVX-512 split over 256-bit units) the
+    /// kernel was level with OpenBLAS on the model's tall products and up to 1.5× slower on its
+    /// long-k weight-gradient products and at n = 64 (docs/benchmarks.md, "GEMM routing on a
+    /// Zen 4"), so everything stays native; other vendors were not measured and stay native.
+    /// The answer depends on the CPU alone, so a machine's bits never depend on timing.
+    /// </summary>
+    public static bool FullWidthAvx512(string vendor, uint signature)
+    {
+        if (vendor != "AuthenticAMD") return false;
+        uint baseFamily = (signature >> 8) & 0xF;
+        uint family = baseFamily == 0xF ? baseFamily + ((signature >> 20) & 0xFF) : baseFamily;
+        return family >= 0x1A;
+    }
+
+    /// <summary>The CPUID vendor string ("AuthenticAMD", "GenuineIntel"), or "" off x86.</summary>
+    public static string CpuVendor()
+    {
+        if (!System.Runtime.Intrinsics.X86.X86Base.IsSupported) return "";
+        var (_, ebx, ecx, edx) = System.Runtime.Intrinsics.X86.X86Base.CpuId(0, 0);
+        Span<byte> name = stackalloc byte[12];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(name, ebx);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(name[4..], edx);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(name[8..], ecx);
+        return System.Text.Encoding.ASCII.GetString(name);
+    }
+
+    /// <summary>CPUID leaf 1's EAX (stepping, model, family), or 0 off x86.</summary>
+    public static uint CpuSignature() =>
+        System.Runtime.Intrinsics.X86.X86Base.IsSupported ? (uint)System.Runtime.Intrinsics.X86.X86Base.CpuId(1, 0).Eax : 0;
+
+    /// <summary>
     /// True when large GEMMs run on the managed AVX-512 kernel although a native library is
-    /// loaded (AVX-512 CPU, library found by the probe order). The choice depends on the
+    /// loaded (a <see cref="FullWidthAvx512"/> CPU, library found by the probe order). The choice depends on the
     /// shape only, so the bits do not depend on threads.
     /// </summary>
     public static bool RoutesLargeGemmsToManaged => RouteLargeGemms.Value;

@@ -17,7 +17,7 @@ public sealed class CountingBlas : BlasBackend, IDisposable
     readonly BlasBackend? _outer;
     readonly Blas.BackendScope _scope;
     bool _disposed;
-    long _calls, _flops, _allocatedBytes, _ticks;
+    long _calls, _flops, _allocatedBytes, _ticks, _largest;
 
     CountingBlas()
     {
@@ -37,6 +37,9 @@ public sealed class CountingBlas : BlasBackend, IDisposable
     /// <summary>Floating-point operations of those calls (2·m·n·k each).</summary>
     public long Flops => _flops;
 
+    /// <summary>Multiply-adds m·n·k of the largest of those calls.</summary>
+    public long LargestMultiplyAdds => _largest;
+
     /// <summary>
     /// Bytes the wrapped backend allocated on this thread during those calls, so an allocation
     /// test can tell the caller's own allocations (which must be zero) from the facade's
@@ -48,7 +51,7 @@ public sealed class CountingBlas : BlasBackend, IDisposable
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(0, _ticks);
 
     /// <summary>Zeroes the counts.</summary>
-    public void Reset() => _calls = _flops = _allocatedBytes = _ticks = 0;
+    public void Reset() => _calls = _flops = _allocatedBytes = _ticks = _largest = 0;
 
     /// <summary>Stops counting: the calling thread's facade goes back to the backend in force before <see cref="Start"/>.</summary>
     public void Dispose()
@@ -81,6 +84,7 @@ public sealed class CountingBlas : BlasBackend, IDisposable
         _allocatedBytes += GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         _calls++;
         _flops += 2L * m * n * k;
+        _largest = Math.Max(_largest, (long)m * n * k);
     }
 
     /// <inheritdoc/>

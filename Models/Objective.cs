@@ -337,8 +337,9 @@ public sealed partial class Objective : IObjective, IChunkJob
         var loss = RecordLoss(tape, z, g, 1.0 / _total);
         lane.Loss = loss.Scalar;
         lane.Correct = _work == Work.Evaluate && g.Labels is not null ? CountCorrect(z, g.Labels, g.LabelOffset) : 0;
-        if (_work == Work.Gradient) tape.Backward(loss);
-        else if (_work == Work.Curvature) tape.Backward(loss, _mode, _wantGradient);
+        // Only θ's adjoints are read afterwards: the sweep may recycle the others.
+        if (_work == Work.Gradient) tape.Backward(loss, keepIntermediateAdjoints: false);
+        else if (_work == Work.Curvature) tape.Backward(loss, _mode, _wantGradient, keepIntermediateAdjoints: false);
     }
 
     /// <summary>Records scale·Σᵣ ℓ(zᵣ, yᵣ) of the chunk's rows against the data's labels or targets.</summary>

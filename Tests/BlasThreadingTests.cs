@@ -113,11 +113,19 @@ public class BlasThreadingTests
         }
     }
 
+    [TestCase("AuthenticAMD", 0x00A10F11u, false, TestName = "Zen 4 (EPYC family 19h model 11h) keeps every GEMM native")]
+    [TestCase("AuthenticAMD", 0x00A00F11u, false, TestName = "Zen 3 (family 19h model 01h) keeps every GEMM native")]
+    [TestCase("AuthenticAMD", 0x00B00F21u, true, TestName = "Zen 5 (family 1Ah model 02h) routes large GEMMs to the AVX-512 kernel")]
+    [TestCase("GenuineIntel", 0x000806F8u, false, TestName = "An unmeasured Intel CPU keeps every GEMM native")]
+    public void Gemm_routing_follows_the_cpu_family(string vendor, uint signature, bool expected) =>
+        Blas.FullWidthAvx512(vendor, signature).Should().Be(expected);
+
     [Test]
     public void The_facade_routes_large_gemms_to_the_avx512_kernel_only_for_a_probed_library_and_by_shape_alone()
     {
         bool probed = string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(NativeBlas.EnvironmentVariable));
-        Blas.RoutesLargeGemmsToManaged.Should().Be(Blas.Native is not null && ManagedBlas.Avx512Kernel is not null && probed);
+        Blas.RoutesLargeGemmsToManaged.Should().Be(Blas.Native is not null && ManagedBlas.Avx512Kernel is not null && probed
+            && Blas.FullWidthAvx512(Blas.CpuVendor(), Blas.CpuSignature()));
         Blas.GemmBackend(64, 64, 64).Should().BeSameAs(Blas.Backend, "small products stay on the active backend");
         Blas.GemmBackend(500, 200, 784).Should().BeSameAs(Blas.RoutesLargeGemmsToManaged ? Blas.Managed : Blas.Backend);
         Blas.GemmBackend(6, 94, 199210).Should().BeSameAs(Blas.Backend, "skinny products are memory-bound and stay on the active backend");
