@@ -139,9 +139,10 @@ case "$SETTING" in song|boundary|interp-stability|stability|g-vs-h|transformer) 
 {
 if [ "$PLAN" = song ]; then
   S="--batch 50 --eval-every 100"; E=0.05; M=0.005
-  # Unprojected runs use their basis only for the logged λ₁ and χ, written every 100 steps: a
-  # refresh every 100 steps computes exactly what is written, at a tenth of the cost.
-  U="--refresh 100"
+  # Unprojected runs use their basis only for the logged λ₁ and χ, written every 100 steps: their
+  # curvature log runs at each metrics row (the default is every tenth row) at the projected runs'
+  # tolerance, so SGD's χ is comparable row by row with Dom's and Bulk's.
+  U="--curvature-log-every 100 --curvature-log-tolerance 1e-4"
   emit song-sgd             $S --optimizer sgd  --lr $E $U
   emit song-dom             $S --optimizer dom  --lr $E
   emit song-bulk            $S --optimizer bulk --lr $E
@@ -149,6 +150,8 @@ if [ "$PLAN" = song ]; then
   emit song-switch-step-dom  $S --optimizer dom  --lr $E --switch-step $((STEPS / 2))
   emit song-switch-step-bulk $S --optimizer bulk --lr $E --switch-step $((STEPS / 2))
   emit song-switch-chi-dom  $S --optimizer dom  --lr $E --switch-chi 0.9
+  # The same switch on the moving average of the full-batch χ (measured after each refresh).
+  emit song-switch-chi-full-dom $S --optimizer dom --lr $E --switch-chi 0.9 --switch-chi-source full
   # The random-subspace control: the same projections onto a seeded random k-plane, redrawn at each refresh.
   emit song-random-dom      $S --optimizer dom  --lr $E --subspace random
   emit song-random-bulk     $S --optimizer bulk --lr $E --subspace random
