@@ -254,7 +254,9 @@ for f in energy split layers layers_lambda; do
 done
 # Every seed's curvature split (G/H inside U, F's bulk share, ...) as a committed table.
 for d in "$OUT"/compare/seed=*; do
-  [ -f "$d/energy.csv" ] && cp "$d/energy.csv" "$FIGURES/compare-$(basename "$d" | tr -d =)-energy.csv"
+  for t in energy layers overlaps; do
+    [ -f "$d/$t.csv" ] && cp "$d/$t.csv" "$FIGURES/compare-$(basename "$d" | tr -d =)-$t.csv"
+  done
 done
 while read -r name; do
   [ -f "$OUT/$name/loss.png" ] && cp "$OUT/$name/loss.png" "$FIGURES/$name-loss.png"
