@@ -40,7 +40,7 @@ public static class SweepReport
                     return (IReadOnlyList<string>)
                     [
                         f.Point.Index.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(f.Options.LearningRate), f.Options.K.ToString(CultureInfo.InvariantCulture),
-                        f.Options.Refresh.ToString(CultureInfo.InvariantCulture), f.Options.HessianBatch is int hb && hb > 0 ? hb.ToString(CultureInfo.InvariantCulture) : "all",
+                        f.Options.Refresh.ToString(CultureInfo.InvariantCulture), HessianBatchCell(f.Options.HessianBatch),
                         ReportWriter.Num(f.Spec.Alphas.Dom), ReportWriter.Num(f.Spec.Alphas.Bulk), all.Count.ToString(CultureInfo.InvariantCulture),
                         all.Count(r => r.DivergedStep is not null).ToString(CultureInfo.InvariantCulture), all.Count(r => r.Missing).ToString(CultureInfo.InvariantCulture),
                         Pm(ok.Select(r => r.Summary.FinalTrainLoss)), Pm(ok.Select(r => r.Summary.MinTrainLoss)),
@@ -54,7 +54,7 @@ public static class SweepReport
         report.Table(header, rows.Select(r => (IReadOnlyList<string>)
         [
             r.Point.Index.ToString(CultureInfo.InvariantCulture), r.Seed.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(r.Options.LearningRate), r.Options.K.ToString(CultureInfo.InvariantCulture),
-            r.Options.Refresh.ToString(CultureInfo.InvariantCulture), r.Options.HessianBatch is int hb && hb > 0 ? hb.ToString(CultureInfo.InvariantCulture) : "all",
+            r.Options.Refresh.ToString(CultureInfo.InvariantCulture), HessianBatchCell(r.Options.HessianBatch),
             ReportWriter.Num(r.Spec.Alphas.Dom), ReportWriter.Num(r.Spec.Alphas.Bulk), ReportWriter.Num(r.Summary.FinalTrainLoss), ReportWriter.Num(r.Summary.MinTrainLoss),
             r.Summary.StepsToTarget?.ToString(CultureInfo.InvariantCulture) ?? "never",
             r.Missing ? (r.Damage is null ? "**missing**" : "**damaged**") : r.DivergedStep is long d ? $"yes (step {d})" : "no",
@@ -95,4 +95,8 @@ public static class SweepReport
 
     static string Short(SweepRow r, IReadOnlyList<string> varying) =>
         varying.Count == 0 ? r.Spec.Label : string.Join(" ", varying.Select(n => $"{n}={ReportWriter.Num(r.Point[n])}"));
+
+    /// <summary>The Hessian-batch cell: the number, "all" for 0, "default" when the run left it to the data (500, or all when fewer).</summary>
+    static string HessianBatchCell(int? hessianBatch) =>
+        hessianBatch switch { null => "default", 0 => "all", int hb => hb.ToString(CultureInfo.InvariantCulture) };
 }
