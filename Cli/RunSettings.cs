@@ -75,7 +75,7 @@ internal class RunSettings : CommandSettings
     [CommandOption("--full-lambda-every <N>"), Description("Measure λ₁ of the curvature on every training example every N steps (metrics column lambda_1_full, beside two_over_lr; default: never)."), SpecPath("run.full_lambda_every")]
     public string? FullLambdaEvery { get; init; }
 
-    [CommandOption("--curvature-log-every <L>"), Description("For a rule that does not project (sgd), refresh the subspace, which then only feeds the metrics, every L steps (default: max(refresh, 10 × eval-every))."), SpecPath("run.curvature_log_every")]
+    [CommandOption("--curvature-log-every <L>"), Description("For a rule that does not project (sgd), refresh the subspace, which then only feeds the metrics, every L steps (default: max(refresh, 10 × eval-every); compare: refresh)."), SpecPath("run.curvature_log_every")]
     public string? CurvatureLogEvery { get; init; }
 
     [CommandOption("--curvature-log-tolerance <TOL>"), Description("Residual tolerance of those log refreshes (a rule that projects uses --tolerance)."), SpecPath("run.curvature_log_tolerance")]

@@ -218,7 +218,10 @@ public static class CompareExperiment
         var analysis = spec.Analysis;
         var clock = Stopwatch.StartNew();
         var problem = Problem.Load(spec.Run);
-        var options = problem.Spec;
+        // The reference run's χ_k and λ's are compared row by row with the projected runs', whose basis is at
+        // most T steps old: unless asked otherwise, its curvature log refreshes every T too (train's default,
+        // every tenth metrics row, would set a stale basis beside a fresh one).
+        var options = problem.Spec.CurvatureLogEvery is null ? problem.Spec with { CurvatureLogEvery = problem.Spec.Refresh } : problem.Spec;
         var method = analysis.Method(problem.ParameterCount);
 
         var theta0 = problem.Model.Initialize(options.Seed);

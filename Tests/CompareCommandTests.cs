@@ -149,11 +149,11 @@ public class CompareCommandTests
 
     /// <summary>Three 3000-step runs and a three-point analysis of the sgd run: long enough that a signal sent when sgd finishes finds bulk running.</summary>
     // Bulk-SGD refreshes on all 2,000 examples every 10 steps while SGD's curvature log runs every
-    // tenth metrics row, so the bulk run lasts several times the SGD run: a signal sent when SGD
+    // 1,000 steps, so the bulk run lasts several times the SGD run: a signal sent when SGD
     // finishes lands inside it even on a loaded machine.
     static string[] LongCompare(string outDir) =>
         ["compare", "--arch", "4-16-3", "--data", "gmm:2000:4:3:1", "--test-data", "none", "--steps", "3000", "--batch", "20", "--lr", "0.1", "--k", "2",
-            "--hessian-batch", "0", "--optimizers", "sgd,bulk,dom", "--points", "3", "--seed", "3", "--out", outDir];
+            "--hessian-batch", "0", "--optimizers", "sgd,bulk,dom", "--points", "3", "--seed", "3", "--curvature-log-every", "1000", "--out", outDir];
 
     static string Status(string summaryJson) =>
         JsonDocument.Parse(File.ReadAllText(summaryJson)).RootElement.GetProperty("status").GetString()!;

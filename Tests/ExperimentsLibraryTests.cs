@@ -76,6 +76,22 @@ public class ExperimentsLibraryTests
     }
 
     [Test]
+    public void Compare_refreshes_the_reference_runs_curvature_log_every_T_like_the_projected_runs_unless_told_otherwise()
+    {
+        // train alone logs an unprojected run's curvature every max(T, 10·M) = 50 steps here: once in 40 steps.
+        var run = Tiny with { Steps = 40 };
+        var spec = new CompareSpec { Run = run, Optimizers = ["sgd", "bulk"], Analysis = new AnalysisOptions { Points = 0 }, Out = "unused" };
+        var result = CompareExperiment.Measure(spec);
+        int Refreshes(int i) => result.Runs[i].Trainer.Metrics[^1].Refreshes;
+        Refreshes(0).Should().Be(Refreshes(1), "SGD's χ_k sits beside Bulk-SGD's, both from a basis at most T steps old");
+        Refreshes(0).Should().Be(run.Steps / run.Refresh + 1, "a refresh at steps 0, T, …, 40, the last before the final row");
+
+        var sparse = CompareExperiment.Measure(spec with { Run = run with { CurvatureLogEvery = 20 } });
+        sparse.Runs[0].Trainer.Metrics[^1].Refreshes.Should().Be(run.Steps / 20 + 1, "an explicit --curvature-log-every is kept: steps 0, 20 and 40");
+        sparse.Runs[0].Trainer.Theta.ToArray().Should().Equal(result.Runs[0].Trainer.Theta.ToArray(), "the log never touches θ");
+    }
+
+    [Test]
     public void A_Bulk_SGD_run_through_Trainer_gives_the_same_bits_with_the_callers_BLAS_on_one_or_two_threads()
     {
         // The case: 196-64-64-10 on mnist14:1000, Bulk-SGD, 30 steps, Trainer called directly.
