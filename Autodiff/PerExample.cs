@@ -11,6 +11,13 @@ namespace Curvature.Autodiff;
 /// </summary>
 internal readonly record struct PerExampleTarget(Tensor Parameter, double[] Array, int Offset, int Stride, int FirstRow, int Count, int Examples)
 {
+    /// <summary>
+    /// True when the target's rows were not cleared because the consuming ops together write every entry
+    /// of them exactly once (<see cref="IPerExampleOp.WritesEveryEntryOnce"/>): <see cref="IPerExampleOp.PerExampleBackward"/>
+    /// then stores instead of adding, which saves the clearing pass and the read of each row.
+    /// </summary>
+    public bool Overwrite { get; init; }
+
     /// <summary>Rows of <paramref name="y"/> per example (1 for row-wise networks, L for a Transformer's token rows).</summary>
     public int Group(Tensor y) => y.Rows / Examples;
 
@@ -77,6 +84,13 @@ internal interface IPerExampleOp
 {
     /// <summary>Adds the per-row contributions of node <paramref name="y"/> to θ's adjoint into <paramref name="target"/>.</summary>
     void PerExampleBackward(Tensor y, in PerExampleTarget target);
+
+    /// <summary>
+    /// Whether <see cref="PerExampleBackward"/> writes every entry of each θ operand of y once per target
+    /// row (so with <see cref="PerExampleTarget.Overwrite"/> it may store rather than add). Ops that write
+    /// only some entries (an embedding's used rows) keep false.
+    /// </summary>
+    bool WritesEveryEntryOnce => false;
 
     /// <summary>
     /// Adds ‖row r's contribution‖² (over the θ entries this node writes) to
@@ -158,8 +172,8 @@ internal static class FormedPerExample
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
         {
             var part = Form(op, y, t, l, r);
-            if (l.HasB) Put(part.AsSpan(0, l.LengthB), t.Row(r, l.ThetaB, l.LengthB), true);
-            if (l.HasC) Put(part.AsSpan(l.LengthB, l.LengthC), t.Row(r, l.ThetaC, l.LengthC), true);
+            if (l.HasB) Put(part.AsSpan(0, l.LengthB), t.Row(r, l.ThetaB, l.LengthB), !t.Overwrite);
+            if (l.HasC) Put(part.AsSpan(l.LengthB, l.LengthC), t.Row(r, l.ThetaC, l.LengthC), !t.Overwrite);
         }
     }
 
@@ -345,14 +359,43 @@ public sealed partial class Tape
         int p = parameter.Size;
         if (offset < 0 || offset + (long)count * p > destination.Length)
             throw new ArgumentException($"Argument 'destination' has length {destination.Length}; {count} rows of {p} at offset {offset} need {offset + (long)count * p}.", nameof(destination));
-        destination.AsSpan(offset, count * p).Clear();
         var target = new PerExampleTarget(parameter, destination, offset, p, firstRow, count, rows);
+        // The n×P write is memory-bound: when the consumers tile θ and each writes its part of a row once,
+        // the rows are stored once instead of cleared, read and written (docs/curvature.md §6).
+        bool overwrite = ConsumersTileAndOverwrite(target);
+        if (!overwrite) destination.AsSpan(offset, count * p).Clear();
+        target = target with { Overwrite = overwrite };
         for (int i = 0; i < _count; i++)
         {
             var y = _nodes[i];
-            if (y.Kind != NodeKind.Computed || !y.AdjointTouched || !ConsumesParameter(y, target)) continue;
-            ((IPerExampleOp)y.Op!).PerExampleBackward(y, target);
+            if (y.Kind != NodeKind.Computed || !ConsumesParameter(y, target)) continue;
+            if (y.AdjointTouched) ((IPerExampleOp)y.Op!).PerExampleBackward(y, target);
+            else if (overwrite) ClearOperandRows(y, target);
         }
+    }
+
+    /// <summary>Whether the ops consuming θ read disjoint parts that cover all of it, and each writes its parts whole.</summary>
+    bool ConsumersTileAndOverwrite(in PerExampleTarget target)
+    {
+        if (!ConsumersDisjoint(target)) return false;
+        long covered = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            var y = _nodes[i];
+            if (y.Kind != NodeKind.Computed || !ConsumesParameter(y, target)) continue;
+            if (y.Op is not IPerExampleOp { WritesEveryEntryOnce: true }) return false;
+            foreach (var operand in (ReadOnlySpan<Tensor?>)[y.A, y.B, y.C])
+                if (target.Locate(operand, out _)) covered += operand!.Size;
+        }
+        return covered == target.Parameter.Size;
+    }
+
+    /// <summary>Zeros the target rows' entries of y's θ operands (a consumer the backward sweep never reached).</summary>
+    static void ClearOperandRows(Tensor y, in PerExampleTarget target)
+    {
+        foreach (var operand in (ReadOnlySpan<Tensor?>)[y.A, y.B, y.C])
+            if (target.Locate(operand, out int at))
+                for (int r = target.FirstRow; r < target.FirstRow + target.Count; r++) target.Row(r, at, operand!.Size).Clear();
     }
 
     /// <summary>

@@ -79,6 +79,22 @@ public class PerExampleGradientTests
             Checks.RelativeError(g.Row(i), reference.Row(i)).Should().BeLessThan(1e-12, $"example {i}");
     }
 
+    [TestCase("mlp")]
+    [TestCase("cnn")]
+    [TestCase("transformer")]
+    public void Per_example_gradients_written_over_a_destination_full_of_NaN_are_the_one_example_gradients(string kind)
+    {
+        // Dense networks store each row once without clearing it first (their ops tile θ); the others clear.
+        // Either way nothing of what the destination held may survive.
+        var obj = Problem(kind, LossKind.CrossEntropy);
+        var theta = obj.Model.Initialize(6);
+        var g = new Matrix(obj.ExampleCount, obj.ParameterCount);
+        Array.Fill(g.Data, double.NaN);
+        obj.PerExampleGradients(theta, g);
+        var reference = OneExampleGradients(obj, theta);
+        Checks.RelativeError(g.Data, reference.Data).Should().BeLessThan(1e-12);
+    }
+
     [Test]
     public void Per_example_gradients_of_a_subset_are_the_rows_of_those_examples()
     {

@@ -67,6 +67,9 @@ public sealed partial class Tape
 /// </summary>
 internal sealed class BiasAddOp : Op, IPerExampleOp, IFormedPerExampleOp
 {
+    /// <summary>Each example's outer product (or bias row) fills its θ operand's entries of that row once.</summary>
+    public bool WritesEveryEntryOnce => true;
+
     public static readonly BiasAddOp Instance = new();
     public override string Name => "bias_add";
 
@@ -156,7 +159,7 @@ internal sealed class BiasAddOp : Op, IPerExampleOp, IFormedPerExampleOp
             throw new NotSupportedException($"Per-example gradients: bias_add (node #{y.Index}) needs θ as the bias and data as the input.");
         if (!RowWise(y, t)) { FormedPerExample.Backward(this, y, t); return; }
         int cols = y.Cols;
-        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++) Put(y.AdjointMut.Slice(r * cols, cols), t.Row(r, at, cols), true);
+        for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++) Put(y.AdjointMut.Slice(r * cols, cols), t.Row(r, at, cols), !t.Overwrite);
     }
 
     /// <summary>‖b̄_r‖² = ‖ȳ_r‖².</summary>

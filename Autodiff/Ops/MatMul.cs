@@ -51,6 +51,9 @@ public sealed partial class Tape
 /// </summary>
 internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
 {
+    /// <summary>Each example's outer product (or bias row) fills its θ operand's entries of that row once.</summary>
+    public bool WritesEveryEntryOnce => true;
+
     public static readonly MatMulOp Instance = new();
     public override string Name => "matmul";
 
@@ -149,8 +152,8 @@ internal sealed class MatMulOp : Op<MatMulState>, IPerExampleOp
         for (int r = t.FirstRow; r < t.FirstRow + t.Count; r++)
         {
             var ar = av.Slice(r * k, k); var yr = yBar.Slice(r * n, n);
-            if (s.TransposeB) for (int c = 0; c < n; c++) PutScaled(yr[c], ar, t.Row(r, at + c * k, k), true);
-            else for (int i = 0; i < k; i++) PutScaled(ar[i], yr, t.Row(r, at + i * n, n), true);
+            if (s.TransposeB) for (int c = 0; c < n; c++) PutScaled(yr[c], ar, t.Row(r, at + c * k, k), !t.Overwrite);
+            else for (int i = 0; i < k; i++) PutScaled(ar[i], yr, t.Row(r, at + i * n, n), !t.Overwrite);
         }
     }
 
@@ -246,6 +249,9 @@ internal sealed class MatMulState : OpState
 /// </summary>
 internal sealed class LinearOp : Op, IPerExampleOp, IFormedPerExampleOp
 {
+    /// <summary>Each example's outer product (or bias row) fills its θ operand's entries of that row once.</summary>
+    public bool WritesEveryEntryOnce => true;
+
     public static readonly LinearOp Instance = new();
     public override string Name => "linear";
 
@@ -370,9 +376,9 @@ internal sealed class LinearOp : Op, IPerExampleOp, IFormedPerExampleOp
             if (hasW)
             {
                 var xr = xv.Slice(r * ins, ins);
-                for (int o = 0; o < outs; o++) PutScaled(yr[o], xr, t.Row(r, atW + o * ins, ins), true);
+                for (int o = 0; o < outs; o++) PutScaled(yr[o], xr, t.Row(r, atW + o * ins, ins), !t.Overwrite);
             }
-            if (hasB) Put(yr, t.Row(r, atB, outs), true);
+            if (hasB) Put(yr, t.Row(r, atB, outs), !t.Overwrite);
         }
     }
 
