@@ -14,4 +14,19 @@ if (args.Length >= 2 && args[0] == "topk")
     else bench.Cold();
     return;
 }
+// `refreshlog THETA|- [STEPS] [TOL]`: issue 20's Bulk-SGD loop with one line per refresh;
+// `blockcost [REPEAT] [WIDTHS…]`: ApplyBlock's cost by width on its Hessian (docs/benchmarks.md).
+if (args.Length >= 2 && args[0] == "refreshlog")
+{
+    RefreshLog.Run(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 200,
+        args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 1e-4);
+    return;
+}
+if (args.Length >= 1 && args[0] == "blockcost")
+{
+    int repeat = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5;
+    int[] widths = args.Length > 2 ? [.. args[2..].Select(a => int.Parse(a, CultureInfo.InvariantCulture))] : [1, 2, 4, 6, 8, 10, 12, 16, 20];
+    RefreshLog.BlockCost(widths, repeat);
+    return;
+}
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -190,6 +190,9 @@ public sealed class SubspaceTracker
     /// </summary>
     public double LastGap { get; private set; } = double.NaN;
 
+    /// <summary>The most recent warm refresh's full outcome (its first Rayleigh–Ritz step, products, gap), or null when the most recent refresh was not one.</summary>
+    public WarmRefreshResult? LastWarmRefresh { get; private set; }
+
     /// <summary>Refreshes (since construction or restore) that the warm gap certificate decided without block Lanczos.</summary>
     public int GapCertifiedRefreshes { get; private set; }
 
@@ -246,6 +249,7 @@ public sealed class SubspaceTracker
         if (!(warm && UsesGapCertifiedRefresh))
         {
             LastGapCertified = false;
+            LastWarmRefresh = null;
             LastBlockWidths = [r.Matvecs];
             // The cold solve's guard: random rows in the complement, trusted after one warm refresh.
             if (solved && UsesGapCertifiedRefresh && _o.WarmStart)
@@ -280,6 +284,7 @@ public sealed class SubspaceTracker
         }
         else LastOverlap = 1.0;
         LastGap = double.NaN;
+        LastWarmRefresh = null;
         var basis = Projector.Basis;
         var image = new double[_n];
         for (int j = 0; j < k; j++)
@@ -326,6 +331,7 @@ public sealed class SubspaceTracker
             BlockSize = _o.K + g,
         }, guardIsNew: Refreshes <= 1);
         _guard = w.Guard;
+        LastWarmRefresh = w;
         LastGapCertified = w.GapCertified;
         LastGap = w.GapCertified && w.GuardValues.Length > 0 ? w.Result.Values[_o.K - 1] / w.GuardValues[0] : double.NaN;
         LastBlockWidths = w.BlockWidths;

@@ -10,8 +10,11 @@ namespace Curvature.Spectral;
 public sealed class WarmRefreshResult
 {
     internal WarmRefreshResult(EigenResult result, double[] guard, int guardRows, double[] guardValues, bool gapCertified,
-        double gap, double residualNorm, int[] blockWidths)
+        double gap, double residualNorm, int[] blockWidths, double[] firstValues, double[] firstResiduals, int expansions)
     {
+        FirstValues = firstValues;
+        FirstResiduals = firstResiduals;
+        Expansions = expansions;
         Result = result;
         Guard = guard;
         GuardRows = guardRows;
@@ -48,6 +51,15 @@ public sealed class WarmRefreshResult
 
     /// <summary>The width of every block product in order (the fallback's products as one entry of its total).</summary>
     public int[] BlockWidths { get; }
+
+    /// <summary>The k + g Ritz values of the first Rayleigh–Ritz step (on the start block alone), most wanted first.</summary>
+    public double[] FirstValues { get; }
+
+    /// <summary>The residual norms ‖A y_i − θ_i y_i‖ of <see cref="FirstValues"/>' Ritz pairs.</summary>
+    public double[] FirstResiduals { get; }
+
+    /// <summary>Expansion steps of the warm iteration (block products after the first, fallback excluded).</summary>
+    public int Expansions { get; }
 }
 
 /// <summary>
@@ -125,7 +137,6 @@ public static class WarmRefresh
         var t = new double[sMax * sMax];
         var lam = new double[sMax];
         var order = new int[sMax];
-        var worst = new int[k];
         var theta = new double[p];
         var res = new double[p];
         var converged = new bool[k];
@@ -135,6 +146,7 @@ public static class WarmRefresh
         // A guard that has not been through a refresh is random: it knows nothing of the complement yet.
         bool seasoned = startRows == p && !guardIsNew;
         double normEstimate = 0;
+        double[] firstValues = [], firstResiduals = [];
 
         using (var serial = SerialBlas.Enter())
         {
@@ -177,6 +189,11 @@ public static class WarmRefresh
                     if (!converged[i]) active++;
                 }
                 allConverged = active == 0;
+                if (iterations == 0)
+                {
+                    firstValues = theta[..r];
+                    firstResiduals = res[..r];
+                }
                 // The gap test can only pass with a settled guard and a Ritz gap already wide
                 // enough; when either fails, block Lanczos decides without further expansions.
                 guardSettled = res[k] <= GuardResidualShare * Math.Abs(theta[k - 1] - theta[k]);
@@ -197,17 +214,12 @@ public static class WarmRefresh
                     }
                     sCount = r;
                 }
-                // At most the block Lanczos width per expansion, the pairs furthest from the tolerance
-                // first: a narrower block reaches a higher polynomial degree per product.
+                // Every unconverged residual joins in one block: on the issue-20 network the count of
+                // columns to converge was the same (32) for widths 3 to 10, and a wide block costs
+                // less per column (docs/spectral.md, "Expansion width").
                 int w = 0;
-                int widthCap = BlockLanczos.DefaultBlockSize(k, n);
-                for (int i = 0; i < k; i++) worst[i] = i;
-                Array.Sort(worst, (x, z) => (res[z] / Math.Max(Math.Abs(theta[z]), floor)).CompareTo(res[x] / Math.Max(Math.Abs(theta[x]), floor)));
-                for (int q = 0; q < k && w < widthCap; q++)
-                {
-                    int i = worst[q];
+                for (int i = 0; i < k; i++)
                     if (!converged[i]) ay.AsSpan(i * n, n).CopyTo(s.AsSpan((sCount + w++) * n, n));
-                }
                 var wBlock = s.AsSpan(sCount * n, w * n);
                 for (int round = 0; round < 2 && w > 0; round++)
                 {
@@ -256,7 +268,7 @@ public static class WarmRefresh
                 $"warm refresh: {k} pairs within ‖R‖_F = {rho:G3} of eigenvalues, separated by the gap {gap:G3} (≥ {required:G3}) from the guard's Ritz value {theta[k]:G6} ± {res[k]:G3}; Davis–Kahan angle ≤ {rho / gap:G3}.");
             var result = new EigenResult(which, theta[..k], vectors, res[..k], converged, n, matvecs, iterations, true, reason);
             var guard = FreshGuard(vectors, k, images, r - k, r - k, n, rng);
-            return new WarmRefreshResult(result, guard, r - k, guardValues, true, gap, rho, [.. widths]);
+            return new WarmRefreshResult(result, guard, r - k, guardValues, true, gap, rho, [.. widths], firstValues, firstResiduals, iterations);
         }
 
         // Block Lanczos decides, started from the warm Ritz vectors; the guard rows are kept for next time.
@@ -271,7 +283,7 @@ public static class WarmRefresh
             var pairs = new EigenResult(which, theta[..k], y.AsSpan(0, k * n).ToArray(), res[..k], converged, n, matvecs, iterations, false,
                 $"warm refresh: {why}, and the operator-application budget left no room for block Lanczos.");
             return new WarmRefreshResult(pairs, FreshGuard(pairs.Vectors, k, images, r - k, r - k, n, rng), r - k, guardValues, false, gap,
-                allConverged ? rho : double.NaN, [.. widths]);
+                allConverged ? rho : double.NaN, [.. widths], firstValues, firstResiduals, iterations);
         }
         // Block Lanczos continues from the k warm Ritz vectors, whose images are stored, so the
         // failed gap test costs only the guard's products.
@@ -301,7 +313,7 @@ public static class WarmRefresh
         var decided = new EigenResult(which, fallback.Values, fallback.Vectors, fallback.Residuals, fallback.Converged, n,
             matvecs + fallback.Matvecs, iterations + fallback.Iterations, fallback.Certified,
             $"warm refresh fell back to block Lanczos ({why}); {fallback.Certificate}");
-        return new WarmRefreshResult(decided, guardRows, r - k, guardValues, false, gap, allConverged ? rho : double.NaN, [.. widths]);
+        return new WarmRefreshResult(decided, guardRows, r - k, guardValues, false, gap, allConverged ? rho : double.NaN, [.. widths], firstValues, firstResiduals, iterations);
     }
 
     /// <summary>

@@ -215,6 +215,14 @@ public class SubspaceTrackerTests
             for (int i = 0; i < 4; i++) t.Eigenvalues[i].Should().BeApproximately(expected[i], 1e-6 * Math.Abs(expected[i]));
             t.LastCertified.Should().BeTrue();
             if (r >= 2) t.LastGapCertified.Should().BeTrue("from the second warm refresh on the guard has been through a refresh");
+            if (r == 0) t.LastWarmRefresh.Should().BeNull("the first refresh is a cold solve");
+            else
+            {
+                t.LastWarmRefresh.Should().NotBeNull();
+                t.LastWarmRefresh!.Result.Matvecs.Should().Be(t.LastMatvecs, "the warm refresh reported is the one just installed");
+                t.LastWarmRefresh.GapCertified.Should().Be(t.LastGapCertified);
+                t.LastWarmRefresh.FirstValues.Should().HaveCount(4 + WarmRefresh.DefaultGuard(4));
+            }
             if (resumed is not null)
             {
                 resumed.Projector.Basis.ToArray().Should().Equal(t.Projector.Basis.ToArray());

@@ -101,6 +101,37 @@ public class WarmRefreshTests
     }
 
     [Test]
+    public void The_first_Rayleigh_Ritz_step_is_the_dense_one_on_the_start_block_and_every_unconverged_residual_joins_the_next_product()
+    {
+        const double tol = 1e-4;
+        var previous = BlockLanczos.TopK(Operator(Rotated(GappedSpectrum(0), 0, 7)), K, new EigenOptions { Tolerance = tol, Seed = 1 });
+        var first = WarmRefresh.TopK(Operator(Rotated(GappedSpectrum(1), 0.01, 7)), K, new EigenOptions { Tolerance = tol, Seed = 1, StartBlock = previous.Vectors });
+        var a = Rotated(GappedSpectrum(2), 0.02, 7);
+        var start = Start(first.Result, first.Guard);
+        var w = WarmRefresh.TopK(Operator(a), K, new EigenOptions { Tolerance = tol, Seed = 2, StartBlock = start });
+
+        // The dense route: S's rows are orthonormal (the k vectors, then the guard orthogonal to them),
+        // so the Ritz pairs are the eigenpairs of SᵀAS, largest first.
+        int p = start.Length / N;
+        var s = Matrix<double>.Build.Dense(N, p, (i, j) => start[j * N + i]);
+        var evd = (s.Transpose() * a * s).Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
+        w.FirstValues.Should().HaveCount(p);
+        for (int i = 0; i < p; i++)
+        {
+            int col = p - 1 - i;
+            w.FirstValues[i].Should().BeApproximately(evd.EigenValues[col].Real, 1e-10, $"Ritz value {i}");
+            var y = s * evd.EigenVectors.Column(col);
+            w.FirstResiduals[i].Should().BeApproximately(TrueResidual(a, y.ToArray(), evd.EigenValues[col].Real), 1e-9, $"residual {i}");
+        }
+        int unconverged = Enumerable.Range(0, K).Count(i => w.FirstResiduals[i] > tol * Math.Abs(w.FirstValues[i]));
+        unconverged.Should().BeGreaterThan(BlockLanczos.DefaultBlockSize(K, N), "the operator moved: more residuals than a block Lanczos block are unconverged");
+        w.BlockWidths.Should().HaveCount(1 + w.Expansions, "gap-certified: the start block, then one product per expansion");
+        w.GapCertified.Should().BeTrue(w.Result.Certificate);
+        w.BlockWidths[1].Should().Be(unconverged, "every unconverged residual joins the first expansion");
+        w.BlockWidths.Sum().Should().Be(w.Result.Matvecs);
+    }
+
+    [Test]
     public void Without_a_gap_a_warm_refresh_never_certifies_a_wrong_set()
     {
         const double tol = 1e-6;
