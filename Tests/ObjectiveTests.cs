@@ -125,12 +125,11 @@ public class ObjectiveTests
         new ObjectiveOptions { ChunkSize = chunkSize, Threads = 7 }.ChunkCount(examples).Should().Be(expected);
     }
 
-    [TestCase(500, 0, 500)]
-    [TestCase(500, 1, 500)]
-    [TestCase(500, 2, 333)]
-    [TestCase(500, 10, 90)]
-    [TestCase(500, 16, 58)]
-    [TestCase(4, 10, 1)]
+    // (chunk size, tangents m, rows per chunk): m = 0 and 1 keep the chunk, wider blocks get fewer rows.
+    static readonly object[] ChunkRowCases = [new object[] { 500, 0, 500 }, new object[] { 500, 1, 500 }, new object[] { 500, 2, 333 },
+        new object[] { 500, 10, 90 }, new object[] { 500, 16, 58 }, new object[] { 4, 10, 1 }];
+
+    [TestCaseSource(nameof(ChunkRowCases))]
     public void A_block_sweep_holds_at_most_two_chunk_sizes_of_rows_times_one_plus_its_width(int chunkSize, int tangents, int expectedRows)
     {
         var options = new ObjectiveOptions { ChunkSize = chunkSize };
