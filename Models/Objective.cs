@@ -10,7 +10,7 @@ namespace Curvature.Models;
 /// A model, a loss and a dataset: the mean loss L(θ) = (1/N) Σᵢ ℓ(f(xᵢ; θ), yᵢ), its
 /// gradient, and products with its Hessian H, Gauss–Newton matrix G and functional
 /// Hessian F = H − G, over all examples or a given subset. Examples are processed in
-/// chunks (<see cref="ObjectiveOptions.ChunkCount"/>); each chunk's partial sums are added
+/// chunks (<see cref="ObjectiveOptions.ChunkCount(int, int)"/>); each chunk's partial sums are added
 /// in chunk order, so the bits of every result are independent of the thread count.
 /// Buffers are pooled: once warm, a call with the same shapes allocates nothing. One call
 /// at a time per object (it parallelizes internally); distinct objectives share no mutable
@@ -267,7 +267,9 @@ public sealed partial class Objective : IObjective, IChunkJob
         _mode = mode;
         _wantGradient = wantGradient;
         _count = count;
-        int chunks = _chunks = Options.ChunkCount(_total);
+        // A block product sweeps fewer rows per chunk, so its memory grows with the chunk, not
+        // with the block (ObjectiveOptions.CurvatureChunkRows).
+        int chunks = _chunks = Options.ChunkCount(_total, work == Work.Curvature ? count : 0);
         double loss = 0;
         long correct = 0;
         int n = ParameterCount;

@@ -38,11 +38,34 @@ public sealed record ObjectiveOptions
     /// min(MinChunks, ⌊N/MinChunkRows⌋); chunk k then holds examples [⌊kN/K⌋, ⌊(k+1)N/K⌋).
     /// Depends on N and the options only.
     /// </summary>
-    public int ChunkCount(int examples)
+    public int ChunkCount(int examples) => ChunkCount(examples, 0);
+
+    /// <summary>
+    /// Chunks for <paramref name="examples"/> examples swept with <paramref name="tangents"/>
+    /// tangent directions (a block product of that width; 0 for loss and gradient): as
+    /// <see cref="ChunkCount(int)"/> with the chunk capped at <see cref="CurvatureChunkRows"/>
+    /// rows, so rows × (1 + m) stays within what one H·v chunk holds. Depends on N, m and the
+    /// options only, never on the threads (docs/models.md, "Chunks of a block product").
+    /// </summary>
+    public int ChunkCount(int examples, int tangents)
     {
         Guard.Positive(examples);
-        int byCapacity = (int)(((long)examples + ChunkSize - 1) / ChunkSize);
+        Guard.NonNegative(tangents);
+        long rows = CurvatureChunkRows(tangents);
+        int byCapacity = (int)((examples + rows - 1) / rows);
         return Math.Max(byCapacity, Math.Min(MinChunks, examples / MinChunkRows));
+    }
+
+    /// <summary>
+    /// Most examples per chunk of a sweep carrying m tangents: min(ChunkSize, ⌊2·ChunkSize/(1 + m)⌋),
+    /// at least 1. A chunk's node storage is rows × (1 + m) values per node (the values and m
+    /// tangents, and as many adjoints), so this bounds it by 2·ChunkSize rows' worth, what a
+    /// single H·v (m = 1) holds; gradients (m = 0) and single H·v keep ChunkSize rows.
+    /// </summary>
+    public int CurvatureChunkRows(int tangents)
+    {
+        Guard.NonNegative(tangents);
+        return (int)Math.Max(1, Math.Min(ChunkSize, 2L * ChunkSize / (1 + (long)tangents)));
     }
 
     internal void Validate()

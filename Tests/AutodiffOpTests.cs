@@ -127,6 +127,86 @@ public class AutodiffOpTests
     }
 
     [Test]
+    public void Vectorized_normal_cdf_agrees_with_a_50_digit_reference()
+    {
+        // The table is mpmath's ncdf/npdf at 50 digits (scripts/normal_cdf_fit.py --table):
+        // random points over [−38.5, 9] and the pieces' boundaries |x| = √2, 2.5√2 ± a few ulps.
+        string root = typeof(AutodiffOpTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false).Cast<System.Reflection.AssemblyMetadataAttribute>()
+            .Single(a => a.Key == "CurvatureRepoRoot").Value!;
+        var rows = File.ReadAllLines(Path.Combine(root, "Tests", "Data", "normal_cdf_reference.csv")).Skip(1)
+            .Select(l => l.Split(',').Select(f => double.Parse(f, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        rows.Length.Should().BeGreaterThan(4000);
+        var x = rows.Select(r => r[0]).ToArray();
+        var cdf = new double[x.Length];
+        var gelu = new double[x.Length];
+        var first = new double[x.Length];
+        FastMath.NormalCdf(x, cdf);
+        FastMath.Gelu(x, gelu, first);
+        double worst = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            double phi = rows[i][1], density = rows[i][2];
+            if (phi >= 1e-300)
+            {
+                double rel = Math.Abs(cdf[i] - phi) / phi;
+                worst = Math.Max(worst, rel);
+                rel.Should().BeLessThan(2e-15, $"Φ({x[i]:R})");
+            }
+            else Math.Abs(cdf[i] - phi).Should().BeLessThan(1e-300, $"Φ({x[i]:R})");
+            if (density >= 1e-300)
+                (Math.Abs(first[i] - (phi + x[i] * density)) / Math.Max(1e-300, Math.Abs(phi + x[i] * density) + Math.Abs(x[i] * density)))
+                    .Should().BeLessThan(2e-15, $"GELU′({x[i]:R})");
+            gelu[i].Should().Be(x[i] * cdf[i], "GELU is x·Φ(x) with the same Φ");
+        }
+        TestContext.Out.WriteLine($"worst relative error of Φ: {worst:E2}");
+        var special = new double[4];
+        FastMath.NormalCdf([double.NaN, double.PositiveInfinity, double.NegativeInfinity, 0.0], special);
+        double.IsNaN(special[0]).Should().BeTrue();
+        special[1].Should().Be(1.0);
+        special[2].Should().Be(0.0);
+        special[3].Should().Be(0.5);
+    }
+
+    [Test]
+    public void Vectorized_exp_agrees_with_Math_Exp_to_a_few_ulps()
+    {
+        // The softmax's exponentials: arguments z − max ≤ 0 in use, and −∞ for masked entries.
+        var rng = new Rng(41);
+        var x = new double[20003];
+        for (int i = 0; i < x.Length; i++) x[i] = (i % 3) switch { 0 => rng.Uniform(-1, 0), 1 => rng.Uniform(-40, 0), _ => rng.Uniform(-700, 700) };
+        var y = new double[x.Length];
+        FastMath.Exp(x, y);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double expected = Math.Exp(x[i]);
+            Math.Abs(y[i] - expected).Should().BeLessThanOrEqualTo(4 * (Math.BitIncrement(expected) - expected), $"exp({x[i]:R})");
+        }
+        var special = new double[5];
+        FastMath.Exp([double.NegativeInfinity, double.NaN, 0.0, -800.0, 800.0], special);
+        special[0].Should().Be(0.0);
+        double.IsNaN(special[1]).Should().BeTrue();
+        special[2].Should().Be(1.0);
+        special[3].Should().Be(0.0);
+        special[4].Should().Be(double.PositiveInfinity);
+    }
+
+    [Test]
+    public void Vectorized_normal_cdf_gives_an_entry_the_same_bits_wherever_it_sits_in_the_span()
+    {
+        var rng = new Rng(7);
+        var x = new double[37];
+        for (int i = 0; i < x.Length; i++) x[i] = rng.Uniform(-6, 6);
+        var all = new double[x.Length];
+        FastMath.NormalCdf(x, all);
+        for (int start = 1; start < 8; start++)
+        {
+            var part = new double[x.Length - start];
+            FastMath.NormalCdf(x.AsSpan(start), part);
+            part.Should().Equal(all.Skip(start), $"the span starting at {start}");
+        }
+    }
+
+    [Test]
     public void Softmax_cross_entropy_of_huge_logits_is_finite_and_equals_the_shifted_loss()
     {
         // Shifting every logit of a row by the same constant leaves softmax unchanged, so

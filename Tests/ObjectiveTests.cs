@@ -125,6 +125,47 @@ public class ObjectiveTests
         new ObjectiveOptions { ChunkSize = chunkSize, Threads = 7 }.ChunkCount(examples).Should().Be(expected);
     }
 
+    // (chunk size, tangents m, rows per chunk): m = 0 and 1 keep the chunk, wider blocks get fewer rows.
+    static readonly object[] ChunkRowCases = [new object[] { 500, 0, 500 }, new object[] { 500, 1, 500 }, new object[] { 500, 2, 333 },
+        new object[] { 500, 10, 90 }, new object[] { 500, 16, 58 }, new object[] { 4, 10, 1 }];
+
+    [TestCaseSource(nameof(ChunkRowCases))]
+    public void A_block_sweep_holds_at_most_two_chunk_sizes_of_rows_times_one_plus_its_width(int chunkSize, int tangents, int expectedRows)
+    {
+        var options = new ObjectiveOptions { ChunkSize = chunkSize };
+        options.CurvatureChunkRows(tangents).Should().Be(expectedRows);
+        ((long)expectedRows * (1 + tangents)).Should().BeLessThanOrEqualTo(Math.Max(2L * chunkSize, 1 + tangents));
+        // 1,000 examples: ⌈1000/rows⌉ chunks, the same for any thread count.
+        options.ChunkCount(1000, tangents).Should().Be((1000 + expectedRows - 1) / expectedRows);
+        (options with { Threads = 7 }).ChunkCount(1000, tangents).Should().Be(options.ChunkCount(1000, tangents));
+    }
+
+    [Test]
+    public void A_block_product_on_narrower_chunks_equals_its_columns_single_products_and_keeps_its_bits_on_one_and_two_threads()
+    {
+        // 300 examples in chunks of 100: a single H·v sweeps 3 chunks, a block of 6 sweeps
+        // chunks of ⌊200/7⌋ = 28 rows (11 chunks), so the sums are grouped differently.
+        var data = Classification(300, 6, 3, 31);
+        int[] threads = [1, 2];
+        var results = threads.Select(t =>
+        {
+            var obj = Make("6-8-3", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 100, Threads = t });
+            var theta = obj.Model.Initialize(32);
+            int n = obj.ParameterCount;
+            var vectors = Gaussian(new Rng(33), 6 * n);
+            var block = new double[6 * n];
+            obj.CurvatureBlockProduct(CurvatureKind.Hessian, theta, vectors, 6, block);
+            for (int j = 0; j < 6; j++)
+            {
+                var single = new double[n];
+                obj.HessianVectorProduct(theta, vectors.AsSpan(j * n, n), single);
+                Checks.RelativeError(block.AsSpan(j * n, n), single).Should().BeLessThan(1e-12, $"column {j}");
+            }
+            return block;
+        }).ToArray();
+        results[1].Should().Equal(results[0], "the chunking depends on the block width, never on the threads");
+    }
+
     static void AllResults(Objective obj, double[] theta, double[] vectors, int[]? examples,
         out double loss, out double[] gradient, out double[] hv, out double[] block, out Evaluation eval)
     {

@@ -58,6 +58,9 @@ public class TransformerOpTests
         yield return new("attention_scores_same_operand", [(6, 8)], Normal, (t, x) => t.AttentionScores(x[0], 0, x[0], 4, 2, 3, 2, 0.7));
         yield return new("attention_mix", [(12, 3), (6, 4)], Normal, (t, x) => t.AttentionMix(x[0], x[1], 0, 2, 3, 2));
         yield return new("attention_mix_column_window", [(12, 3), (6, 7)], Normal, (t, x) => t.AttentionMix(x[0], x[1], 3, 2, 3, 2));
+        // T = 9 and w = 5 take every path of the SIMD head kernel (two vectors, one, a scalar tail).
+        yield return new("attention_scores_wide", [(18, 10), (18, 12)], Normal, (t, x) => t.AttentionScores(x[0], 0, x[1], 2, 2, 9, 5, 0.7));
+        yield return new("attention_mix_wide", [(36, 9), (18, 11)], Normal, (t, x) => t.AttentionMix(x[0], x[1], 1, 2, 9, 5));
         yield return new("self_attention_masked", [(6, 4), (12, 4), (1, 12), (4, 4), (1, 4)], Half,
             (t, x) => t.SelfAttention(x[0], x[1], x[2], x[3], x[4], 2, 3, M23(t)));
         yield return new("self_attention_single_head", [(6, 4), (12, 4), (1, 12), (4, 4), (1, 4)], Half,
@@ -273,6 +276,39 @@ public class TransformerOpTests
         r.Product.Should().Equal([0, 0, 0, 0, alpha, 0, alpha, 0], (a, b) => Math.Abs(a - b) < 1e-15);
     }
 
+
+    [Test]
+    public void Head_products_of_nine_token_five_wide_heads_equal_the_triple_loop()
+    {
+        // S_bh = α·Q_bh·K_bhᵀ and O_bh = P_bh·V_bh by the definition, for 2 sequences × 2 heads
+        // (T = 9, w = 5, heads read from column windows), against the op's SIMD kernel.
+        const int batch = 2, heads = 2, T = 9, w = 5;
+        const double alpha = 0.7;
+        var rng = new Rng(12);
+        double[] Draw(int n) { var a = new double[n]; rng.FillGaussian(a); return a; }
+        double[] q = Draw(batch * T * 10), k = Draw(batch * T * 12), p = Draw(batch * heads * T * T), v = Draw(batch * T * 11);
+        var tape = new Tape();
+        tape.Begin();
+        var scores = tape.AttentionScores(tape.Constant(q, 0, batch * T, 10), 0, tape.Constant(k, 0, batch * T, 12), 2, heads, T, w, alpha).Value.ToArray();
+        var mix = tape.AttentionMix(tape.Constant(p, 0, batch * heads * T, T), tape.Constant(v, 0, batch * T, 11), 1, heads, T, w).Value.ToArray();
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < T; i++)
+                {
+                    for (int j = 0; j < T; j++)
+                    {
+                        double s = 0;
+                        for (int c = 0; c < w; c++) s += q[(b * T + i) * 10 + h * w + c] * k[(b * T + j) * 12 + 2 + h * w + c];
+                        scores[((b * heads + h) * T + i) * T + j].Should().BeApproximately(alpha * s, 1e-14);
+                    }
+                    for (int c = 0; c < w; c++)
+                    {
+                        double o = 0;
+                        for (int j = 0; j < T; j++) o += p[((b * heads + h) * T + i) * T + j] * v[(b * T + j) * 11 + 1 + h * w + c];
+                        mix[(b * T + i) * (heads * w) + h * w + c].Should().BeApproximately(o, 1e-13);
+                    }
+                }
+    }
 
     [Test]
     public void Worked_example_masked_mean_pool_of_1_2_4_with_the_last_token_padded_is_one_and_a_half_with_weights_one_half()
