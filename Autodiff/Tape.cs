@@ -68,6 +68,17 @@ public sealed partial class Tape
     /// <summary>Number of nodes recorded so far.</summary>
     public int Count => _count;
 
+    /// <summary>Numbers held by the values of every node recorded since <see cref="Begin"/> (parameters and constants included).</summary>
+    public long ValueCount
+    {
+        get
+        {
+            long sum = 0;
+            for (int i = 0; i < _count; i++) sum += _nodes[i].Size;
+            return sum;
+        }
+    }
+
     /// <summary>Starts a new recording carrying <paramref name="tangentCount"/> tangent directions.</summary>
     public void Begin(int tangentCount = 0)
     {

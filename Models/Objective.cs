@@ -10,7 +10,7 @@ namespace Curvature.Models;
 /// A model, a loss and a dataset: the mean loss L(θ) = (1/N) Σᵢ ℓ(f(xᵢ; θ), yᵢ), its
 /// gradient, and products with its Hessian H, Gauss–Newton matrix G and functional
 /// Hessian F = H − G, over all examples or a given subset. Examples are processed in
-/// chunks (<see cref="ObjectiveOptions.ChunkCount(int, int)"/>); each chunk's partial sums are added
+/// chunks (<see cref="ObjectiveOptions.ChunkCount(int, int, long)"/>); each chunk's partial sums are added
 /// in chunk order, so the bits of every result are independent of the thread count.
 /// Buffers are pooled: once warm, a call with the same shapes allocates nothing. One call
 /// at a time per object (it parallelizes internally); distinct objectives share no mutable
@@ -71,6 +71,34 @@ public sealed partial class Objective : IObjective, IChunkJob
 
     /// <summary>The network f(x; θ).</summary>
     public INetwork Model { get; }
+
+    long _valuesPerExample = -1;
+
+    /// <summary>
+    /// Numbers the network's forward pass records per example, which sizes a block product's chunks
+    /// (<see cref="ObjectiveOptions.CurvatureChunkRows"/>): the values recorded for two examples less
+    /// those for one (θ and its views do not grow with the batch), the data's first example at θ = 0.
+    /// Measured once, from the architecture alone.
+    /// </summary>
+    public long ValuesPerExample
+    {
+        get
+        {
+            if (_valuesPerExample >= 0) return _valuesPerExample;
+            int width = Model.InputWidth;
+            var rows = new double[2 * width];
+            Data.X.Data.AsSpan(0, width).CopyTo(rows);
+            Data.X.Data.AsSpan(0, width).CopyTo(rows.AsSpan(width));
+            long Recorded(int n)
+            {
+                var tape = new Tape();
+                tape.Begin();
+                Model.Forward(tape, tape.Parameter(new double[ParameterCount]), tape.Constant(rows.AsSpan(0, n * width), n, width));
+                return tape.ValueCount;
+            }
+            return _valuesPerExample = Recorded(2) - Recorded(1);
+        }
+    }
 
     /// <summary>The per-example loss ℓ.</summary>
     public LossKind LossKind { get; }
@@ -269,7 +297,7 @@ public sealed partial class Objective : IObjective, IChunkJob
         _count = count;
         // A block product sweeps fewer rows per chunk, so its memory grows with the chunk, not
         // with the block (ObjectiveOptions.CurvatureChunkRows).
-        int chunks = _chunks = Options.ChunkCount(_total, work == Work.Curvature ? count : 0);
+        int chunks = _chunks = work == Work.Curvature && count > 1 ? Options.ChunkCount(_total, count, ValuesPerExample) : Options.ChunkCount(_total);
         double loss = 0;
         long correct = 0;
         int n = ParameterCount;

@@ -34,37 +34,46 @@ public sealed record ObjectiveOptions
     public static ObjectiveOptions Default { get; } = new();
 
     /// <summary>
+    /// Numbers a block product's chunk may hold in its values and tangents, rows × (1 + m) × (values per
+    /// example), before its chunks narrow (<see cref="CurvatureChunkRows"/>): 2²⁵ (256 MB a lane).
+    /// </summary>
+    public long BlockChunkBudget { get; init; } = 1L << 25;
+
+    /// <summary>
     /// Chunks for <paramref name="examples"/> examples: ⌈N/ChunkSize⌉, raised to
     /// min(MinChunks, ⌊N/MinChunkRows⌋); chunk k then holds examples [⌊kN/K⌋, ⌊(k+1)N/K⌋).
     /// Depends on N and the options only.
     /// </summary>
-    public int ChunkCount(int examples) => ChunkCount(examples, 0);
+    public int ChunkCount(int examples) => ChunkCount(examples, 0, 0);
 
     /// <summary>
     /// Chunks for <paramref name="examples"/> examples swept with <paramref name="tangents"/>
-    /// tangent directions (a block product of that width; 0 for loss and gradient): as
-    /// <see cref="ChunkCount(int)"/> with the chunk capped at <see cref="CurvatureChunkRows"/>
-    /// rows, so rows × (1 + m) stays within what one H·v chunk holds. Depends on N, m and the
-    /// options only, never on the threads (docs/models.md, "Chunks of a block product").
+    /// tangent directions (a block product of that width; 0 for loss and gradient) through a network
+    /// whose forward pass records <paramref name="valuesPerExample"/> numbers per example: as
+    /// <see cref="ChunkCount(int)"/> with the chunk capped at <see cref="CurvatureChunkRows"/> rows.
+    /// Depends on N, m, the network and the options only, never on the threads (docs/curvature.md,
+    /// "Chunks of a block product").
     /// </summary>
-    public int ChunkCount(int examples, int tangents)
+    public int ChunkCount(int examples, int tangents, long valuesPerExample)
     {
         Guard.Positive(examples);
-        Guard.NonNegative(tangents);
-        long rows = CurvatureChunkRows(tangents);
+        long rows = CurvatureChunkRows(tangents, valuesPerExample);
         int byCapacity = (int)((examples + rows - 1) / rows);
         return Math.Max(byCapacity, Math.Min(MinChunks, examples / MinChunkRows));
     }
 
     /// <summary>
-    /// Most examples per chunk of a sweep carrying m tangents: min(ChunkSize, ⌊2·ChunkSize/(1 + m)⌋),
-    /// at least 1. A chunk's node storage is rows × (1 + m) values per node (the values and m
-    /// tangents, and as many adjoints), so this bounds it by 2·ChunkSize rows' worth, what a
-    /// single H·v (m = 1) holds; gradients (m = 0) and single H·v keep ChunkSize rows.
+    /// Most examples per chunk of a sweep carrying m tangents: ChunkSize while ChunkSize × (1 + m) ×
+    /// <paramref name="valuesPerExample"/> fits <see cref="BlockChunkBudget"/> (gradients, single H·v
+    /// and every block of a small network keep their chunks and bits); beyond it
+    /// min(ChunkSize, ⌊2·ChunkSize/(1 + m)⌋), at least 1, so a wide block holds what one H·v holds
+    /// (rows × (1 + m) values per node, and as many adjoints) instead of growing with m.
     /// </summary>
-    public int CurvatureChunkRows(int tangents)
+    public int CurvatureChunkRows(int tangents, long valuesPerExample)
     {
         Guard.NonNegative(tangents);
+        Guard.NonNegative(valuesPerExample);
+        if (tangents <= 1 || (double)ChunkSize * (1 + tangents) * valuesPerExample <= BlockChunkBudget) return ChunkSize;
         return (int)Math.Max(1, Math.Min(ChunkSize, 2L * ChunkSize / (1 + (long)tangents)));
     }
 
@@ -72,6 +81,8 @@ public sealed record ObjectiveOptions
     {
         int chunkSize = ChunkSize, threads = Threads, maxBlock = MaxBlock, minChunks = MinChunks;
         Guard.Positive(minChunks);
+        if (BlockChunkBudget < 1)
+            throw new ArgumentOutOfRangeException("block-chunk-budget", $"Option 'BlockChunkBudget' was {BlockChunkBudget}; expected a positive number of values.");
         Guard.Positive(maxBlock);
         if (threads < 1 || threads > MaxThreads)
             throw new ArgumentOutOfRangeException("threads", $"Option '--threads' was {threads}; expected an integer in [1, {MaxThreads}] (4 × the {Environment.ProcessorCount} processors, at least 256).");

@@ -125,31 +125,55 @@ public class ObjectiveTests
         new ObjectiveOptions { ChunkSize = chunkSize, Threads = 7 }.ChunkCount(examples).Should().Be(expected);
     }
 
-    // (chunk size, tangents m, rows per chunk): m = 0 and 1 keep the chunk, wider blocks get fewer rows.
+    // (chunk size, tangents m, rows per chunk) beyond the budget: m = 0 and 1 keep the chunk, wider blocks get fewer rows.
     static readonly object[] ChunkRowCases = [new object[] { 500, 0, 500 }, new object[] { 500, 1, 500 }, new object[] { 500, 2, 333 },
         new object[] { 500, 10, 90 }, new object[] { 500, 16, 58 }, new object[] { 4, 10, 1 }];
 
     [TestCaseSource(nameof(ChunkRowCases))]
-    public void A_block_sweep_holds_at_most_two_chunk_sizes_of_rows_times_one_plus_its_width(int chunkSize, int tangents, int expectedRows)
+    public void A_block_sweep_over_the_budget_holds_at_most_two_chunk_sizes_of_rows_times_one_plus_its_width(int chunkSize, int tangents, int expectedRows)
     {
+        // 10⁶ values per example: every block of two or more columns is over the 2²⁵ budget.
         var options = new ObjectiveOptions { ChunkSize = chunkSize };
-        options.CurvatureChunkRows(tangents).Should().Be(expectedRows);
+        const long large = 1_000_000;
+        options.CurvatureChunkRows(tangents, large).Should().Be(expectedRows);
         ((long)expectedRows * (1 + tangents)).Should().BeLessThanOrEqualTo(Math.Max(2L * chunkSize, 1 + tangents));
         // 1,000 examples: ⌈1000/rows⌉ chunks, the same for any thread count.
-        options.ChunkCount(1000, tangents).Should().Be((1000 + expectedRows - 1) / expectedRows);
-        (options with { Threads = 7 }).ChunkCount(1000, tangents).Should().Be(options.ChunkCount(1000, tangents));
+        options.ChunkCount(1000, tangents, large).Should().Be((1000 + expectedRows - 1) / expectedRows);
+        (options with { Threads = 7 }).ChunkCount(1000, tangents, large).Should().Be(options.ChunkCount(1000, tangents, large));
+    }
+
+    [Test]
+    public void A_block_whose_chunk_fits_the_budget_keeps_the_gradients_chunks()
+    {
+        // The MLP of issue 20 records about 2,000 numbers per example: 500 × 11 × 2,000 = 1.1·10⁷ ≤ 2²⁵.
+        var options = new ObjectiveOptions { ChunkSize = 500 };
+        options.CurvatureChunkRows(10, 2_000).Should().Be(500);
+        options.ChunkCount(1000, 10, 2_000).Should().Be(options.ChunkCount(1000));
+        // One more value per example than the budget allows narrows the chunk.
+        long limit = options.BlockChunkBudget / (500 * 11);
+        options.CurvatureChunkRows(10, limit).Should().Be(500);
+        options.CurvatureChunkRows(10, limit + 1).Should().Be(90);
+    }
+
+    [Test]
+    public void Values_per_example_count_the_nodes_of_the_forward_pass_that_grow_with_the_batch()
+    {
+        // 6-8-3 tanh: per example the input (6), one linear node per layer (x Wᵀ + b: 8, then 3) and the
+        // hidden tanh (8); θ and the views of its blocks are shared by the batch and do not count.
+        var obj = Make("6-8-3", Activation.Tanh, LossKind.CrossEntropy, Classification(5, 6, 3, 1), new ObjectiveOptions());
+        obj.ValuesPerExample.Should().Be(6 + 8 + 8 + 3);
     }
 
     [Test]
     public void A_block_product_on_narrower_chunks_equals_its_columns_single_products_and_keeps_its_bits_on_one_and_two_threads()
     {
-        // 300 examples in chunks of 100: a single H·v sweeps 3 chunks, a block of 6 sweeps
-        // chunks of ⌊200/7⌋ = 28 rows (11 chunks), so the sums are grouped differently.
+        // 300 examples in chunks of 100 and a budget of one value: a single H·v sweeps 3 chunks, a
+        // block of 6 sweeps chunks of ⌊200/7⌋ = 28 rows (11 chunks), so the sums are grouped differently.
         var data = Classification(300, 6, 3, 31);
         int[] threads = [1, 2];
         var results = threads.Select(t =>
         {
-            var obj = Make("6-8-3", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 100, Threads = t });
+            var obj = Make("6-8-3", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 100, Threads = t, BlockChunkBudget = 1 });
             var theta = obj.Model.Initialize(32);
             int n = obj.ParameterCount;
             var vectors = Gaussian(new Rng(33), 6 * n);
