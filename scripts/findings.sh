@@ -280,6 +280,15 @@ done
 while read -r name; do
   [ -f "$OUT/$name/loss.png" ] && cp "$OUT/$name/loss.png" "$FIGURES/$name-loss.png"
 done < "$OUT/sweeps.txt"
+# Song's regime: SGD's and full-batch GD's metrics (chi_k is the full gradient's χ at each row), per seed.
+if [ "$PLAN" = song ]; then
+  mkdir -p "$FIGURES/metrics"
+  for name in song-sgd song-full-batch; do
+    for d in "$OUT/$name"/*seed=*; do
+      [ -f "$d/metrics.csv" ] && cp "$d/metrics.csv" "$FIGURES/metrics/$name-seed${d##*seed=}.csv"
+    done
+  done
+fi
 # Every table the findings cite, regenerated: the compare report and each sweep's, in one file.
 {
   echo "# Tables of \`scripts/findings.sh\` (SETTING=$SETTING LOSS=$LOSS STEPS=$STEPS SEEDS=$SEEDS GRID=$GRID)"
