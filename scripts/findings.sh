@@ -251,9 +251,11 @@ esac
 # The boundary's predictions need the spectrum at θ₀ on every example, one per seed.
 SPECTRA=""
 if [ "$PLAN" = boundary ]; then
+  ARCH=$(echo "$NET" | sed 's/ --data.*//')
   s=0
   while [ "$s" -lt "$SEEDS" ]; do
-    echo "test -f $OUT/spectrum-seed$s/report.md || $CURVATURE spectrum $(echo "$NET" | sed "s/ --test-data [^ ]*//") --loss $LOSS --k 21 --seed $s --out $OUT/spectrum-seed$s > $OUT/spectrum-seed$s.log 2>&1" >> "$OUT/jobs.txt"
+    # θ₀ of seed s is the one every train run of seed s starts from (init and train share the draw).
+    echo "test -f $OUT/spectrum-seed$s/report.md || { $CURVATURE init $ARCH --seed $s --out $OUT/theta0-seed$s && $CURVATURE spectrum $(echo "$NET" | sed "s/ --test-data [^ ]*//") --loss $LOSS --k 21 --seed $s --theta $OUT/theta0-seed$s/theta.npy --out $OUT/spectrum-seed$s; } > $OUT/spectrum-seed$s.log 2>&1" >> "$OUT/jobs.txt"
     SPECTRA="$SPECTRA spectrum-seed$s"; s=$((s + 1))
   done
 fi
