@@ -29,8 +29,10 @@
 #                             (200 steps), interp (α_dom ∈ {0.2,0.5}, 1) at η ∈ {0.25,0.5} for 1,000 steps, and
 #                             the top-21 spectrum at θ₀ on all 5,000 examples per seed (spectrum-seedS/).
 #   SETTING=interp-stability  interp (α_dom ∈ {0,0.1,0.2}, 2) × T ∈ {10,100,frozen} × m ∈ {50,1000}, η = 0.25, 1,000 steps.
-#   SETTING=stability         Bulk-SGD at ½η* and η* (0.25, 0.5) × T ∈ {10,100}, 2,000 steps, λ₁ every 100 steps;
-#                             LONG=1 adds T = 1 and the small network for 20,000 steps to $OUT/long-jobs.txt.
+#   SETTING=stability         Bulk-SGD at ½η* and η* (0.25, 0.5) × T ∈ {10,100}, 2,000 steps, λ₁ on all examples every
+#                             100 steps; the small network's T = 1 failure at η = 1 over 1,000 steps with a row every
+#                             10 steps; LONG=1 adds T = 1 on MNIST-5k and the small network for 20,000 steps to
+#                             $OUT/long-jobs.txt.
 #   SETTING=g-vs-h            Bulk-SGD tracking G's top-k against H's (--curvature g|h), η = 0.5, 200 steps.
 #   SETTING=transformer       Song et al.'s third setting: spam-e64-t8f256x2-2 on spam:1000, ce, η = 0.1, batch 100,
 #                             100 steps, m = 50: compare (SGD, Dom, Bulk; k = 2; H/G/F split, per layer) and the
@@ -130,6 +132,12 @@ emit() {
   case " ${ONLY:-$name} " in *" $name "*) ;; *) return 0 ;; esac
   $CURVATURE sweep $COMMON --steps "${JOB_STEPS:-$STEPS}" "$@" --emit "$OUT/$name" >/dev/null; echo "$name"
 }
+# A sweep on another network than the setting's: the whole command line is given.
+emit_as() {
+  name=$1; shift
+  case " ${ONLY:-$name} " in *" $name "*) ;; *) return 0 ;; esac
+  $CURVATURE sweep "$@" --emit "$OUT/$name" >/dev/null; echo "$name"
+}
 # A job for $OUT/long-jobs.txt (LONG=1): emitted, never run here.
 emit_long() {
   [ -n "${LONG:-}" ] || return 0
@@ -180,10 +188,15 @@ elif [ "$PLAN" = interp-stability ]; then
   emit interp-stability     --eval-every 50 --optimizer interp --lr $ETA --alpha-dom 0,0.1,0.2 --alpha-bulk 2 \
                             --refresh 10,100,$((STEPS + 1)) --hessian-batch 50,1000
 elif [ "$PLAN" = stability ]; then
-  emit stability-bulk       --eval-every 100 --optimizer bulk --lr 0.25,0.5 --refresh 10,100
-  emit_long stability-bulk-t1 $NET --loss $LOSS --seeds $SEEDS --steps $STEPS --eval-every 100 --optimizer bulk --lr 0.25,0.5 --refresh 1
-  emit_long stability-small --arch 196-32-32-10 --act tanh --data mnist14:2000 --test-data mnist14-test --loss $LOSS --seeds $SEEDS \
-                            --steps 20000 --eval-every 100 --optimizer bulk --lr 0.5,1 --refresh 1,10,100
+  # λ₁ of H on all 5,000 (2,000) examples every 100 steps, against 2/η.
+  L="--full-lambda-every 100"
+  emit stability-bulk       --eval-every 100 --optimizer bulk --lr 0.25,0.5 --refresh 10,100 $L
+  # The small network's late T = 1 failure at η = 1 (1,000 steps, section 3), with a metrics row every
+  # 10 steps: the overlap of consecutive bases (basis_overlap) and the gap λ_k/θ_{k+1} (gap_k) before it.
+  SMALL="--arch 196-32-32-10 --act tanh --data mnist14:2000 --test-data mnist14-test --loss $LOSS --seeds $SEEDS"
+  emit_as stability-small-t1 $SMALL --steps 1000 --eval-every 10 --optimizer bulk --lr 1 --refresh 1
+  emit_long stability-bulk-t1 $NET --loss $LOSS --seeds $SEEDS --steps $STEPS --eval-every 100 --optimizer bulk --lr 0.25,0.5 --refresh 1 $L
+  emit_long stability-small $SMALL --steps 20000 --eval-every 100 --optimizer bulk --lr 0.5,1 --refresh 1,10,100 $L
 elif [ "$PLAN" = transformer ]; then
   # k = 10 beside the compare's k = 2 (one direction per class): SGD logs χ_10, Dom and Bulk project on it.
   T="--batch 100 --lr 0.1 -k 10 --hessian-batch 50 --eval-every 10"
