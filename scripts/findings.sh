@@ -264,12 +264,19 @@ esac
 # The boundary's predictions need the spectrum at θ₀ on every example, one per seed.
 SPECTRA=""
 if [ "$PLAN" = boundary ]; then
-  ARCH=$(echo "$NET" | sed 's/ --data.*//')
+  # MNIST-5k's (the runs' network) and the Fashion CNN's (for its sweeps in docs/findings/fashion-cnn).
+  CNN_NET="--arch 1x28x28-c8k4s2-m2-c16k3-m2-10 --act tanh --data fashion:5000"
   s=0
   while [ "$s" -lt "$SEEDS" ]; do
-    # θ₀ of seed s is the one every train run of seed s starts from (init and train share the draw).
-    echo "test -f $OUT/spectrum-seed$s/report.md || { $CURVATURE init $ARCH --seed $s --out $OUT/theta0-seed$s && $CURVATURE spectrum $(echo "$NET" | sed "s/ --test-data [^ ]*//") --loss $LOSS --k 21 --seed $s --theta $OUT/theta0-seed$s/theta.npy --out $OUT/spectrum-seed$s; } > $OUT/spectrum-seed$s.log 2>&1" >> "$OUT/jobs.txt"
-    SPECTRA="$SPECTRA spectrum-seed$s"; s=$((s + 1))
+    for net in mlp cnn; do
+      if [ $net = mlp ]; then N=$(echo "$NET" | sed "s/ --test-data [^ ]*//"); name=spectrum-seed$s; D=""
+      else N=$CNN_NET; name=spectrum-cnn-seed$s; D="--density-probes 2 --density-steps 40"; fi
+      A=$(echo "$N" | sed 's/ --data.*//')
+      # θ₀ of seed s is the one every train run of seed s starts from (init and train share the draw).
+      echo "test -f $OUT/$name/report.md || { $CURVATURE init $A --seed $s --out $OUT/theta0-$name && $CURVATURE spectrum $N --loss $LOSS --k 21 --seed $s $D --theta $OUT/theta0-$name/theta.npy --out $OUT/$name; } > $OUT/$name.log 2>&1" >> "$OUT/jobs.txt"
+      SPECTRA="$SPECTRA $name"
+    done
+    s=$((s + 1))
   done
 fi
 cat $(sed "s|^|$OUT/|; s|\$|/jobs.txt|" "$OUT/sweeps.txt") >> "$OUT/jobs.txt"
@@ -315,5 +322,9 @@ fi
     if [ -f "$OUT/$name/report.md" ]; then sed '1d; s/^#/##/' "$OUT/$name/report.md"; else echo "(not run)"; fi
   done
 } > "$FIGURES/tables.md"
+if [ "$PLAN" = boundary ]; then
+  { echo; echo "## boundary-predictions"; echo; scripts/boundary-table.sh "$OUT"; } >> "$FIGURES/tables.md"
+  for name in $SPECTRA; do [ -f "$OUT/$name/eigenvalues.csv" ] && cp "$OUT/$name/eigenvalues.csv" "$FIGURES/$name-eigenvalues.csv"; done
+fi
 [ -z "${LONG:-}" ] || echo "findings.sh: $(wc -l < "$OUT/long-jobs.txt") long jobs in $OUT/long-jobs.txt (not run: parallel -j 2 < $OUT/long-jobs.txt, or each $OUT/long/*/slurm.sh)"
 echo "findings.sh: done in $(( $(date +%s) - start )) s; reports in $OUT/*/report.md, figures in $FIGURES"
