@@ -82,6 +82,34 @@ public class SweepCommandEndToEndTests
         System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))).Dispose();
     }
 
+    [Test]
+    public void The_report_puts_each_runs_largest_full_data_lambda_1_beside_two_over_eta_as_its_metrics_logged_it()
+    {
+        string outDir = Path.Combine(_dir, "s");
+        var (code, err) = CompareCommandTests.Run(["sweep", "--arch", "4-8-3", "--data", "gmm:90:4:3:1", "--test-data", "none", "--batch", "10",
+            "--steps", "20", "--eval-every", "5", "--full-lambda-every", "5", "--optimizer", "bulk", "--lr", "0.1,0.4", "--k", "1",
+            "--hessian-batch", "30", "--out", outDir]);
+        err.Should().BeEmpty();
+        code.Should().Be(0);
+
+        string report = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        report.Should().Contain("20 steps of batch 10.");
+        var lines = report.Split('\n');
+        int header = Array.FindIndex(lines, l => l.StartsWith("| # | seed | η | 2/η | first λ₁ (all)", StringComparison.Ordinal));
+        header.Should().BeGreaterThan(0, report);
+        foreach (var (dir, row) in Directory.GetDirectories(outDir).Order().Select((d, i) => (d, lines[header + 2 + i])))
+        {
+            var metrics = CsvTable.Load(Path.Combine(dir, "metrics.csv"));
+            var full = metrics.Column("lambda_1_full").Where(double.IsFinite).ToList();
+            full.Should().HaveCountGreaterThan(1, "λ₁ on all examples every 5 of 20 steps");
+            double eta = Path.GetFileName(dir).Contains("lr=0.4", StringComparison.Ordinal) ? 0.4 : 0.1;
+            var cells = row.Split('|', StringSplitOptions.TrimEntries);
+            double.Parse(cells[4], System.Globalization.CultureInfo.InvariantCulture).Should().BeApproximately(2 / eta, 1e-9);
+            double.Parse(cells[6], System.Globalization.CultureInfo.InvariantCulture).Should().BeApproximately(full.Max(), 1e-3 * full.Max());
+            double.Parse(cells[7], System.Globalization.CultureInfo.InvariantCulture).Should().BeApproximately(full[^1], 1e-3 * full.Max());
+        }
+    }
+
     /// <summary>A 2×2 grid of 3000-step runs: long enough that a signal sent when the first run finishes finds the second running.</summary>
     static string[] LongSweep(string outDir) =>
         ["sweep", "--arch", "4-16-3", "--data", "gmm:200:4:3:1", "--test-data", "none", "--steps", "3000", "--batch", "20",

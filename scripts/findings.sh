@@ -302,10 +302,12 @@ done
 while read -r name; do
   [ -f "$OUT/$name/loss.png" ] && cp "$OUT/$name/loss.png" "$FIGURES/$name-loss.png"
 done < "$OUT/sweeps.txt"
-# Song's regime: SGD's and full-batch GD's metrics (chi_k is the full gradient's χ at each row), per seed.
-if [ "$PLAN" = song ]; then
+# Per-seed metrics.csv committed beside the tables. Song's regime: SGD's and full-batch GD's (chi_k is the
+# full gradient's χ at each row); stability: the T = 1 runs' rows every 10 steps (basis_overlap, gap_k).
+case "$PLAN" in song) METRICS_OF="song-sgd song-full-batch" ;; stability) METRICS_OF=stability-small-t1 ;; *) METRICS_OF="" ;; esac
+if [ -n "$METRICS_OF" ]; then
   mkdir -p "$FIGURES/metrics"
-  for name in song-sgd song-full-batch; do
+  for name in $METRICS_OF; do
     for d in "$OUT/$name"/*seed=*; do
       [ -f "$d/metrics.csv" ] && cp "$d/metrics.csv" "$FIGURES/metrics/$name-seed${d##*seed=}.csv"
     done

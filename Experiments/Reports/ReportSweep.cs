@@ -17,7 +17,7 @@ public static class SweepReport
         report.Paragraph((multi
             ? $"One run per grid point and seed ({string.Join(", ", seeds)}); the runs of one seed share θ₀ and the minibatch order, "
             : $"One run per grid point, all from the same θ₀ (seed {options.Seed}) with the same minibatch order, ")
-            + $"{options.Steps} steps of batch {options.Batch}. A run diverges when its loss is not finite or exceeds 100× the initial loss "
+            + $"{options.Steps} steps of batch {options.BatchFor(problem.Train.Count)}. A run diverges when its loss is not finite or exceeds 100× the initial loss "
             + $"({ReportWriter.Num(initialLoss)}); \"steps to target\" is the first measured step (every {options.EvalEveryOrDefault}) "
             + $"with training loss ≤ {ReportWriter.Num(summary.TargetLoss)}.");
         int missing = rows.Count(r => r.Missing);
@@ -61,6 +61,7 @@ public static class SweepReport
             ReportWriter.Num(r.Summary.FinalTestAccuracy), ReportWriter.Num(r.Summary.MaxLambda1), r.Summary.Matvecs.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(r.Summary.Seconds),
         ]));
         int diverged = rows.Count(r => r.DivergedStep is not null);
+        WriteFullLambdaTable(report, rows);
         report.Paragraph($"{diverged} of {rows.Count} runs diverged. Swept: {(varying.Count == 0 ? "nothing (one point)" : string.Join(", ", varying))}.");
 
         var curves = multi
@@ -85,6 +86,36 @@ public static class SweepReport
         report.Heading("Files");
         report.Bullets(["`sweep.csv`: one row per run (grid point × seed)", "`sweep_seeds.csv` (with seeds): mean and standard deviation per grid point", "`NNN_<setting>/`: each run's config.json, metrics.csv, summary.json, checkpoint.bin, theta.npy", "`summary.json`, `config.json`"]);
         report.Save(Path.Combine(outDir, "report.md"));
+    }
+
+    /// <summary>
+    /// λ₁ on every training example (<c>--full-lambda-every</c>) against the stability bound 2/η, and the
+    /// tracker's basis overlap and gap: the columns that say whether a run sat at the edge of stability
+    /// and whether its subspace was well defined. Written only when some run logged them.
+    /// </summary>
+    static void WriteFullLambdaTable(ReportWriter report, IReadOnlyList<SweepRow> rows)
+    {
+        static List<double> Of(SweepRow r, Func<MetricsRow, double?> column) =>
+            r.Metrics.Select(column).Where(v => v is double d && double.IsFinite(d)).Select(v => v!.Value).ToList();
+        static string MaxOf(List<double> v) => v.Count == 0 ? "—" : ReportWriter.Num(v.Max());
+        static string MinOf(List<double> v) => v.Count == 0 ? "—" : ReportWriter.Num(v.Min());
+        if (!rows.Any(r => Of(r, m => m.Lambda1Full).Count > 0)) return;
+        report.Paragraph("λ₁ of the curvature on every training example (metrics column `lambda_1_full`), against the stability bound 2/η; "
+            + "the tracker's overlap of consecutive bases ‖U_prevᵀU‖²_F/k and its gap λ_k/θ_{k+1} (smallest over the run; — where not measured):");
+        report.Table(["#", "seed", "η", "2/η", "first λ₁ (all)", "max λ₁ (all)", "final λ₁ (all)", "max λ₁ · η/2", "min basis overlap", "min gap", "diverged"],
+            rows.Where(r => !r.Missing).Select(r =>
+            {
+                var full = Of(r, m => m.Lambda1Full);
+                double eta = r.Options.LearningRate;
+                return (IReadOnlyList<string>)
+                [
+                    r.Point.Index.ToString(CultureInfo.InvariantCulture), r.Seed.ToString(CultureInfo.InvariantCulture), ReportWriter.Num(eta), ReportWriter.Num(2 / eta),
+                    full.Count == 0 ? "—" : ReportWriter.Num(full[0]), MaxOf(full), full.Count == 0 ? "—" : ReportWriter.Num(full[^1]),
+                    full.Count == 0 ? "—" : ReportWriter.Num(full.Max() * eta / 2),
+                    MinOf(Of(r, m => m.BasisOverlap)), MinOf(Of(r, m => m.GapK)),
+                    r.DivergedStep is long d ? $"yes (step {d})" : "no",
+                ];
+            }));
     }
 
     static string Pm(IEnumerable<double> values)
