@@ -283,6 +283,18 @@ cat $(sed "s|^|$OUT/|; s|\$|/jobs.txt|" "$OUT/sweeps.txt") >> "$OUT/jobs.txt"
 echo "findings.sh: $(wc -l < "$OUT/jobs.txt") jobs, $JOBS at a time (STEPS=$STEPS SEEDS=$SEEDS SETTING=$SETTING LOSS=$LOSS GRID=$GRID EXTRA=$EXTRA)"
 [ -n "${EMIT_ONLY:-}" ] && { echo "findings.sh: EMIT_ONLY set; jobs in $OUT/jobs.txt, not run"; exit 0; }
 parallel --will-cite -j "$JOBS" < "$OUT/jobs.txt"
+# Song's regime: H = G + F at the end of SGD, Dom-SGD and Bulk-SGD (θ after 2,000 steps, each seed's Hessian
+# batch, Hutchinson norms), the split along the projected runs that the compare's analysis (along SGD) lacks.
+SPLITS=""
+if [ "$PLAN" = song ]; then
+  for o in sgd dom bulk; do
+    for d in "$OUT/song-$o"/*seed=*; do
+      [ -f "$d/theta.npy" ] || continue
+      s=${d##*seed=}; name=split-$o-seed$s; SPLITS="$SPLITS $name"
+      [ -f "$OUT/$name/energy.csv" ] || $CURVATURE decompose $NET --loss $LOSS -k 10 --hessian-batch 500 --seed "$s" --theta "$d/theta.npy" --out "$OUT/$name" > "$OUT/$name.log" 2>&1
+    done
+  done
+fi
 while read -r name; do $CURVATURE sweep --collect "$OUT/$name" | tail -1; done < "$OUT/sweeps.txt"
 for f in loss lambda1; do
   for e in png; do [ -f "$OUT/compare/$f.$e" ] && cp "$OUT/compare/$f.$e" "$FIGURES/compare-$f.$e"; done
@@ -324,6 +336,22 @@ fi
     if [ -f "$OUT/$name/report.md" ]; then sed '1d; s/^#/##/' "$OUT/$name/report.md"; else echo "(not run)"; fi
   done
 } > "$FIGURES/tables.md"
+if [ -n "$SPLITS" ]; then
+  {
+    echo; echo "## split-at-the-end"; echo
+    echo "H = G + F at the last step of each run (decompose on the run's Hessian batch of 500, top-10 of H, Hutchinson norms with 30 probes):"
+    echo "‖·‖² is the squared Frobenius norm, U the top-10 of H; 'inside' is ‖UᵀGU‖²/‖UᵀHU‖², 'F bulk' F's energy outside U."
+    echo
+    echo "| run | seed | step | λ₁ | λ₁₀ | ‖G‖²/‖H‖² | ‖F‖²/‖H‖² | H energy in U | G energy in U | inside | F bulk |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    for name in $SPLITS; do
+      awk -F, -v run="$(echo "$name" | cut -d- -f2)" -v seed="${name##*seed}" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { printf "| %s | %s | %s | %.4g | %.4g | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f |\n", run, seed, $c["step"], $c["lambda_1"], $c["lambda_k"],
+            $c["g_frobenius2"] / $c["h_frobenius2"], $c["f_frobenius2"] / $c["h_frobenius2"], $c["h_energy"], $c["g_energy"], $c["g_over_h_inside"], $c["f_bulk"] }' \
+        "$OUT/$name/energy.csv"
+    done
+  } >> "$FIGURES/tables.md"
+fi
 if [ "$PLAN" = boundary ]; then
   { echo; echo "## boundary-predictions"; echo; scripts/boundary-table.sh "$OUT"; } >> "$FIGURES/tables.md"
   for name in $SPECTRA; do [ -f "$OUT/$name/eigenvalues.csv" ] && cp "$OUT/$name/eigenvalues.csv" "$FIGURES/$name-eigenvalues.csv"; done
