@@ -119,6 +119,9 @@ public sealed class SubspaceTracker
     readonly double[] _residuals;
     readonly double[] _previous;
     double[]? _guard;
+    // Reused by every warm refresh: a steady-state refresh then allocates only its results.
+    readonly WarmRefreshWorkspace _workspace = new();
+    double[]? _start;
 
     /// <summary>A tracker of the curvature of <paramref name="objective"/>; the Hessian batch is drawn here, once.</summary>
     public SubspaceTracker(IObjective objective, TrackerOptions options)
@@ -318,7 +321,9 @@ public sealed class SubspaceTracker
     EigenResult WarmRefreshOn(ILinearOperator op, ulong seed)
     {
         int g = GuardRows;
-        var start = new double[(_o.K + (_guard is null ? 0 : g)) * _n];
+        int rows = _o.K + (_guard is null ? 0 : g);
+        // The start block's length says how many rows it holds: kept only while that count holds.
+        var start = _start is { } kept && kept.Length == rows * _n ? kept : _start = new double[rows * _n];
         Projector.Basis.CopyTo(start);
         _guard?.CopyTo(start.AsSpan(_o.K * _n));
         var w = WarmRefresh.TopK(op, _o.K, new EigenOptions
@@ -329,7 +334,7 @@ public sealed class SubspaceTracker
             MaxMatvecs = _o.MaxMatvecs ?? EigenOptions.DefaultMaxMatvecs,
             StartBlock = start,
             BlockSize = _o.K + g,
-        }, guardIsNew: Refreshes <= 1);
+        }, guardIsNew: Refreshes <= 1, _workspace);
         _guard = w.Guard;
         LastWarmRefresh = w;
         LastGapCertified = w.GapCertified;

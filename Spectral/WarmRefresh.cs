@@ -102,7 +102,10 @@ public static class WarmRefresh
     /// <param name="k">Wanted pairs.</param>
     /// <param name="options">Options; StartBlock required.</param>
     /// <param name="guardIsNew">True when the guard rows have not been through a refresh (random rows after a cold solve): the gap then never certifies.</param>
-    public static WarmRefreshResult TopK(ILinearOperator op, int k, EigenOptions options, bool guardIsNew = false)
+    /// <param name="workspace">Buffers kept from an earlier call (the tracker passes one per tracker), so that a
+    /// refresh in steady state does not allocate its trial space anew; null allocates them for this call.
+    /// The results never alias it.</param>
+    public static WarmRefreshResult TopK(ILinearOperator op, int k, EigenOptions options, bool guardIsNew = false, WarmRefreshWorkspace? workspace = null)
     {
         Guard.NotNull(op);
         Guard.NotNull(options);
@@ -129,10 +132,12 @@ public static class WarmRefresh
         double tol = options.Tolerance;
         var rng = new Rng(options.Seed);
         int sMax = Math.Min(n, p + 3 * k);
-        var s = new double[sMax * n];
-        var aS = new double[sMax * n];
-        var y = new double[p * n];
-        var ay = new double[p * n];
+        workspace ??= new WarmRefreshWorkspace();
+        // Every row of these is written before it is read, so reused buffers give the same bits as fresh ones.
+        var s = WarmRefreshWorkspace.Rent(ref workspace.S, sMax * n);
+        var aS = WarmRefreshWorkspace.Rent(ref workspace.AS, sMax * n);
+        var y = WarmRefreshWorkspace.Rent(ref workspace.Y, p * n);
+        var ay = WarmRefreshWorkspace.Rent(ref workspace.AY, p * n);
         var ws = new BlockWorkspace(n, sMax);
         var t = new double[sMax * sMax];
         var lam = new double[sMax];
@@ -251,7 +256,7 @@ public static class WarmRefresh
         // σ = 0 for LA (the Hessian's negative tail is small); σ = ‖A‖_est for SA, so the
         // smallest eigenvalues dominate.
         double sigma = which == Which.LargestAlgebraic ? 0 : normEstimate;
-        var images = new double[(r - k) * n];
+        var images = WarmRefreshWorkspace.Rent(ref workspace.Images, (r - k) * n);
         // The guard's top Ritz vector must be nearly an eigenvector: a mixture holding a component
         // c of an eigenvector above the set has residual ≈ c·√(1 − c²)·(λ − θ), so a residual
         // below half the Ritz gap limits what such a component can hide.
@@ -370,5 +375,23 @@ public static class WarmRefresh
         }
         images[..(g * n)].CopyTo(rows.AsSpan(count * n));
         return (rows, count + g);
+    }
+}
+
+/// <summary>
+/// The large buffers of <see cref="WarmRefresh.TopK"/> (the trial space S and its image AS, the Ritz
+/// vectors and their images, the guard's images: about (2·(k + g + 3k) + 2·(k + g))·n numbers), kept by
+/// a caller that refreshes again and again so that steady-state refreshes allocate only their results.
+/// Not thread-safe: one workspace serves one refresh at a time.
+/// </summary>
+public sealed class WarmRefreshWorkspace
+{
+    internal double[] S = [], AS = [], Y = [], AY = [], Images = [];
+
+    /// <summary>The buffer, grown (zeroed: a GEMM with β = 0 may still read C) when shorter than <paramref name="length"/>.</summary>
+    internal static double[] Rent(ref double[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = new double[length];
+        return buffer;
     }
 }

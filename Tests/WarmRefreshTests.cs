@@ -197,6 +197,35 @@ public class WarmRefreshTests
     }
 
     [Test]
+    public void A_workspace_reused_across_certified_refreshes_and_fallbacks_gives_the_bits_of_fresh_buffers()
+    {
+        // Refreshes with a fallback (large trial space) and gap-certified ones (small) alternate on one
+        // workspace; each must equal the same refresh on fresh buffers, so no stale row is ever read.
+        var workspace = new WarmRefreshWorkspace();
+        var previous = BlockLanczos.TopK(Operator(Rotated(GappedSpectrum(0), 0, 7)), K, new EigenOptions { Tolerance = 1e-6, Seed = 1 });
+        double[]? guard = null;
+        int fellBack = 0, certified = 0;
+        for (int j = 1; j <= 5; j++)
+        {
+            // Odd steps turn by 0.3 rad (a start that far off does not converge in the warm iteration), even steps by 0.01.
+            var a = Rotated(GappedSpectrum(j), j % 2 == 1 ? 0.3 * j : 0.3 * (j - 1) + 0.01, 7);
+            var options = new EigenOptions { Tolerance = 1e-6, Seed = (ulong)j, StartBlock = Start(previous, guard) };
+            var fresh = WarmRefresh.TopK(Operator(a), K, options);
+            var reused = WarmRefresh.TopK(Operator(a), K, options, workspace: workspace);
+            reused.Result.Values.Should().Equal(fresh.Result.Values);
+            reused.Result.Vectors.Should().Equal(fresh.Result.Vectors);
+            reused.Result.Residuals.Should().Equal(fresh.Result.Residuals);
+            reused.Guard.Should().Equal(fresh.Guard);
+            reused.BlockWidths.Should().Equal(fresh.BlockWidths);
+            if (fresh.GapCertified) certified++; else fellBack++;
+            previous = fresh.Result;
+            guard = fresh.Guard;
+        }
+        fellBack.Should().BeGreaterThan(0, "a large turn leaves the warm step unconverged");
+        certified.Should().BeGreaterThan(0, "a small turn after a refresh is gap-certified");
+    }
+
+    [Test]
     public void Invalid_arguments_throw_with_messages_naming_argument_value_and_expectation()
     {
         var op = Operator(Rotated(GappedSpectrum(0), 0, 7));
