@@ -335,6 +335,15 @@ fi
     echo; echo "## $name"
     if [ -f "$OUT/$name/report.md" ]; then sed '1d; s/^#/##/' "$OUT/$name/report.md"; else echo "(not run)"; fi
   done
+  # The 20,000-step jobs (LONG=1) run elsewhere or later; whatever of them has finished is collected here,
+  # the rest listed as missing by sweep --collect.
+  for d in "$OUT"/long/*/; do
+    [ -f "$d/config.json" ] || continue
+    ls "$d"/*/summary.json >/dev/null 2>&1 || continue
+    $CURVATURE sweep --collect "$d" > /dev/null 2>&1 || true
+    echo; echo "## long: $(basename "$d")"
+    if [ -f "$d/report.md" ]; then sed '1d; s/^#/##/' "$d/report.md"; else echo "(collect failed)"; fi
+  done
 } > "$FIGURES/tables.md"
 if [ -n "$SPLITS" ]; then
   {
