@@ -43,13 +43,21 @@ predict() { # optimizer sweep.csv
 rows=$( { predict "Bulk-SGD" "$OUT/boundary-bulk/sweep.csv"; predict "SGD" "$OUT/boundary-sgd/sweep.csv"; } )
 echo "Predictions against the runs (200 steps; a run diverges when its loss is not finite or exceeds 100× its initial loss):"
 echo
-echo "| optimizer | k | runs | predicted right | hit rate |"
-echo "|---|---|---|---|---|"
+echo "| optimizer | k | runs | predicted right | hit rate | predicted stable: stayed stable | predicted to diverge: diverged | largest η·λ that stayed stable | smallest η·λ that diverged |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "$rows" | awk -F'|' '
-  { key = $2 "|" $4; if (!(key in n)) order[m++] = key; n[key]++; if ($10 ~ /yes/) h[key]++; N++; if ($10 ~ /yes/) H++ }
+  function num(x) { gsub(/ /, "", x); return x + 0 }
+  { key = $2 "|" $4; if (!(key in n)) { order[m++] = key; lo[key] = 1e9; hi[key] = -1 }
+    n[key]++; N++; yes = ($10 ~ /yes/); h[key] += yes; H += yes
+    x = num($7); div = ($9 ~ /diverged/)
+    if ($8 ~ /stable/) { ps[key]++; if (!div) pss[key]++ } else { pd[key]++; if (div) pdd[key]++ }
+    if (div && x < lo[key]) lo[key] = x
+    if (!div && x > hi[key]) hi[key] = x }
   END {
-    for (j = 0; j < m; j++) { key = order[j]; split(key, a, "|"); printf "|%s|%s| %d | %d | %.3f |\n", a[1], a[2], n[key], h[key], h[key] / n[key] }
-    printf "| all | | %d | %d | %.3f |\n", N, H, H / N
+    for (j = 0; j < m; j++) { key = order[j]; split(key, a, "|")
+      printf "|%s|%s| %d | %d | %.3f | %d/%d | %d/%d | %s | %s |\n", a[1], a[2], n[key], h[key], h[key] / n[key], pss[key], ps[key], pdd[key], pd[key],
+        (hi[key] < 0 ? "—" : sprintf("%.3f", hi[key])), (lo[key] > 1e8 ? "—" : sprintf("%.3f", lo[key])) }
+    printf "| all | | %d | %d | %.3f | | | | |\n", N, H, H / N
   }'
 echo
 echo "| optimizer | η | k | seed | eigenvalue at θ₀ | η·λ | predicted | observed | agrees |"
