@@ -345,6 +345,33 @@ fi
     if [ -f "$d/report.md" ]; then sed '1d; s/^#/##/' "$d/report.md"; else echo "(collect failed)"; fi
   done
 } > "$FIGURES/tables.md"
+# The small network's T = 1 failure: along each seed, every 50th row and the last rows before the end,
+# λ₁ and λ₁₀ of the tracked set, the guard's top Ritz value θ₁₁ = λ₁₀/gap_k (a lower estimate of λ₁₁,
+# the sharpest direction Bulk-SGD steps along) against 2/η, and the overlap of consecutive bases.
+if [ "$PLAN" = stability ] && ls "$FIGURES"/metrics/stability-small-t1-seed*.csv >/dev/null 2>&1; then
+  {
+    echo; echo "## t1-mechanism"; echo
+    echo "Bulk-SGD, T = 1, η = 1 on the small network (metrics.csv of stability-small-t1, a row every 10 steps); θ₁₁ = λ₁₀/gap_k, '—' where the refresh was not gap-certified:"
+    echo
+    echo "| seed | step | train loss | λ₁ | λ₁₀ | θ₁₁ | η·θ₁₁ | basis overlap |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for f in "$FIGURES"/metrics/stability-small-t1-seed*.csv; do
+      seed=$(basename "$f" .csv | sed 's/.*seed//')
+      awk -F, -v seed="$seed" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { n++; step[n] = $1; row[n] = $0 }
+        END {
+          for (j = 1; j <= n; j++) {
+            if (step[j] % 50 != 0 && j < n - 3) continue
+            split(row[j], v, ",")
+            lr = v[c["lr"]]; g = v[c["gap_k"]]; l10 = v[c["lambda_10"]]
+            t = (g == "" ? "—" : sprintf("%.3g", l10 / g)); e = (g == "" ? "—" : sprintf("%.3g", lr * l10 / g))
+            printf "| %s | %s | %.4g | %.4g | %.4g | %s | %s | %s |\n", seed, step[j], v[c["train_loss"]], v[c["lambda_1"]], l10, t, e,
+              (v[c["basis_overlap"]] == "" ? "—" : sprintf("%.4f", v[c["basis_overlap"]]))
+          }
+        }' "$f"
+    done
+  } >> "$FIGURES/tables.md"
+fi
 if [ -n "$SPLITS" ]; then
   {
     echo; echo "## split-at-the-end"; echo
