@@ -295,9 +295,9 @@ public sealed partial class Objective : IObjective, IChunkJob
         _mode = mode;
         _wantGradient = wantGradient;
         _count = count;
-        // A block product sweeps fewer rows per chunk, so its memory grows with the chunk, not
-        // with the block (ObjectiveOptions.CurvatureChunkRows).
-        int chunks = _chunks = work == Work.Curvature && count > 1 ? Options.ChunkCount(_total, count, ValuesPerExample) : Options.ChunkCount(_total);
+        // A curvature sweep of a large network takes fewer rows per chunk, so its memory is bounded by a
+        // budget, not by the chunk or the block (ObjectiveOptions.CurvatureChunkRows).
+        int chunks = _chunks = work == Work.Curvature ? Options.ChunkCount(_total, count, ValuesPerExample) : Options.ChunkCount(_total);
         double loss = 0;
         long correct = 0;
         int n = ParameterCount;

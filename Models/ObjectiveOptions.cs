@@ -34,10 +34,10 @@ public sealed record ObjectiveOptions
     public static ObjectiveOptions Default { get; } = new();
 
     /// <summary>
-    /// Numbers a block product's chunk may hold in its values and tangents, rows × (1 + m) × (values per
-    /// example), before its chunks narrow (<see cref="CurvatureChunkRows"/>): 2²⁵ (256 MB a lane).
+    /// Numbers a curvature sweep's chunk may hold in its values and tangents, rows × (1 + m) × (values per
+    /// example), before its chunks narrow (<see cref="CurvatureChunkRows"/>): 2²⁴ (128 MB a lane).
     /// </summary>
-    public long BlockChunkBudget { get; init; } = 1L << 25;
+    public long BlockChunkBudget { get; init; } = 1L << 24;
 
     /// <summary>
     /// Chunks for <paramref name="examples"/> examples: ⌈N/ChunkSize⌉, raised to
@@ -63,18 +63,20 @@ public sealed record ObjectiveOptions
     }
 
     /// <summary>
-    /// Most examples per chunk of a sweep carrying m tangents: ChunkSize while ChunkSize × (1 + m) ×
-    /// <paramref name="valuesPerExample"/> fits <see cref="BlockChunkBudget"/> (gradients, single H·v
-    /// and every block of a small network keep their chunks and bits); beyond it
-    /// min(ChunkSize, ⌊2·ChunkSize/(1 + m)⌋), at least 1, so a wide block holds what one H·v holds
-    /// (rows × (1 + m) values per node, and as many adjoints) instead of growing with m.
+    /// Most examples per chunk of a sweep carrying m tangents: ChunkSize for loss and gradient (m = 0)
+    /// and while ChunkSize × (1 + m) × <paramref name="valuesPerExample"/> fits
+    /// <see cref="BlockChunkBudget"/> B (every product of a small network keeps its chunks and bits);
+    /// beyond it ⌊B / (2·(1 + m)·v)⌋, at least 1, so a lane's memory is bounded by the budget, not by
+    /// the chunk or the block (docs/curvature.md, "Chunks of a curvature sweep").
     /// </summary>
     public int CurvatureChunkRows(int tangents, long valuesPerExample)
     {
         Guard.NonNegative(tangents);
         Guard.NonNegative(valuesPerExample);
-        if (tangents <= 1 || (double)ChunkSize * (1 + tangents) * valuesPerExample <= BlockChunkBudget) return ChunkSize;
-        return (int)Math.Max(1, Math.Min(ChunkSize, 2L * ChunkSize / (1 + (long)tangents)));
+        if (tangents == 0 || (double)ChunkSize * (1 + tangents) * valuesPerExample <= BlockChunkBudget) return ChunkSize;
+        // Half the budget: a node keeps its buffers at the largest size any sweep asked for, and a lane
+        // alternates single products (values grown) with blocks (tangents grown), so it holds up to twice one sweep.
+        return (int)Math.Max(1, Math.Min(ChunkSize, BlockChunkBudget / (2 * (1 + (long)tangents) * valuesPerExample)));
     }
 
     internal void Validate()

@@ -125,34 +125,42 @@ public class ObjectiveTests
         new ObjectiveOptions { ChunkSize = chunkSize, Threads = 7 }.ChunkCount(examples).Should().Be(expected);
     }
 
-    // (chunk size, tangents m, rows per chunk) beyond the budget: m = 0 and 1 keep the chunk, wider blocks get fewer rows.
-    static readonly object[] ChunkRowCases = [new object[] { 500, 0, 500 }, new object[] { 500, 1, 500 }, new object[] { 500, 2, 333 },
-        new object[] { 500, 10, 90 }, new object[] { 500, 16, 58 }, new object[] { 4, 10, 1 }];
+    // (chunk size, tangents m): the CNN of issue 20 records 26,138 numbers per example, over the budget for every m ≥ 1.
+    static readonly object[] ChunkRowCases = [new object[] { 500, 0 }, new object[] { 500, 1 }, new object[] { 500, 2 },
+        new object[] { 500, 10 }, new object[] { 500, 16 }, new object[] { 4, 10 }, new object[] { 100_000, 1 }];
 
     [TestCaseSource(nameof(ChunkRowCases))]
-    public void A_block_sweep_over_the_budget_holds_at_most_two_chunk_sizes_of_rows_times_one_plus_its_width(int chunkSize, int tangents, int expectedRows)
+    public void A_curvature_sweep_over_the_budget_takes_the_most_rows_whose_values_and_tangents_fit_half_of_it(int chunkSize, int tangents)
     {
-        // 10⁶ values per example: every block of two or more columns is over the 2²⁵ budget.
         var options = new ObjectiveOptions { ChunkSize = chunkSize };
-        const long large = 1_000_000;
-        options.CurvatureChunkRows(tangents, large).Should().Be(expectedRows);
-        ((long)expectedRows * (1 + tangents)).Should().BeLessThanOrEqualTo(Math.Max(2L * chunkSize, 1 + tangents));
+        const long v = 26_138;
+        long half = options.BlockChunkBudget / 2;
+        int rows = options.CurvatureChunkRows(tangents, v);
+        if (tangents == 0)
+            rows.Should().Be(chunkSize, "loss and gradient keep their chunks");
+        else
+        {
+            ((long)rows * (1 + tangents) * v <= half || rows == 1).Should().BeTrue("a chunk's values and tangents fit half the budget");
+            if (rows < chunkSize) ((rows + 1L) * (1 + tangents) * v).Should().BeGreaterThan(half, "no more rows would fit");
+            rows.Should().BeInRange(1, chunkSize);
+        }
         // 1,000 examples: ⌈1000/rows⌉ chunks, the same for any thread count.
-        options.ChunkCount(1000, tangents, large).Should().Be((1000 + expectedRows - 1) / expectedRows);
-        (options with { Threads = 7 }).ChunkCount(1000, tangents, large).Should().Be(options.ChunkCount(1000, tangents, large));
+        options.ChunkCount(1000, tangents, v).Should().Be(Math.Max((1000 + rows - 1) / rows, options.ChunkCount(1000)));
+        (options with { Threads = 7 }).ChunkCount(1000, tangents, v).Should().Be(options.ChunkCount(1000, tangents, v));
     }
 
     [Test]
-    public void A_block_whose_chunk_fits_the_budget_keeps_the_gradients_chunks()
+    public void A_sweep_whose_chunk_fits_the_budget_keeps_the_gradients_chunks()
     {
-        // The MLP of issue 20 records about 2,000 numbers per example: 500 × 11 × 2,000 = 1.1·10⁷ ≤ 2²⁵.
+        // The MLP of issue 20 records 1,594 numbers per example: 500 × 17 × 1,594 = 1.4·10⁷ ≤ 2²⁴, so its
+        // single products and blocks up to MaxBlock = 16 keep the gradient's 500-row chunks (and their bits).
         var options = new ObjectiveOptions { ChunkSize = 500 };
-        options.CurvatureChunkRows(10, 2_000).Should().Be(500);
-        options.ChunkCount(1000, 10, 2_000).Should().Be(options.ChunkCount(1000));
-        // One more value per example than the budget allows narrows the chunk.
+        options.CurvatureChunkRows(16, 1_594).Should().Be(500);
+        options.ChunkCount(1000, 16, 1_594).Should().Be(options.ChunkCount(1000));
+        // One more value per example than the budget allows narrows the chunk to what fits half of it.
         long limit = options.BlockChunkBudget / (500 * 11);
         options.CurvatureChunkRows(10, limit).Should().Be(500);
-        options.CurvatureChunkRows(10, limit + 1).Should().Be(90);
+        options.CurvatureChunkRows(10, limit + 1).Should().Be((int)(options.BlockChunkBudget / (2 * 11 * (limit + 1))));
     }
 
     [Test]
@@ -167,13 +175,14 @@ public class ObjectiveTests
     [Test]
     public void A_block_product_on_narrower_chunks_equals_its_columns_single_products_and_keeps_its_bits_on_one_and_two_threads()
     {
-        // 300 examples in chunks of 100 and a budget of one value: a single H·v sweeps 3 chunks, a
-        // block of 6 sweeps chunks of ⌊200/7⌋ = 28 rows (11 chunks), so the sums are grouped differently.
+        // 300 examples in chunks of 100 and a budget of 2,000 values (6-8-3 records 25 per example): a
+        // single H·v sweeps chunks of 20 rows (15 chunks), a block of 6 chunks of 5 rows (60 chunks),
+        // so the sums are grouped differently.
         var data = Classification(300, 6, 3, 31);
         int[] threads = [1, 2];
         var results = threads.Select(t =>
         {
-            var obj = Make("6-8-3", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 100, Threads = t, BlockChunkBudget = 1 });
+            var obj = Make("6-8-3", Activation.Tanh, LossKind.CrossEntropy, data, new ObjectiveOptions { ChunkSize = 100, Threads = t, BlockChunkBudget = 2_000 });
             var theta = obj.Model.Initialize(32);
             int n = obj.ParameterCount;
             var vectors = Gaussian(new Rng(33), 6 * n);
