@@ -344,6 +344,11 @@ fi
     echo; echo "## long: $(basename "$d")"
     if [ -f "$d/report.md" ]; then sed '1d; s/^#/##/' "$d/report.md"; else echo "(collect failed)"; fi
   done
+  # The long runs at fixed steps, to read them against the 2,000-step sweeps.
+  if ls "$OUT"/long/*/*/metrics.csv >/dev/null 2>&1; then
+    echo; echo "## long: checkpoints"; echo
+    sh "$(dirname "$0")/long-checkpoints.sh" 2000,5000,10000,20000 $(ls -d "$OUT"/long/*/*/ | while read -r r; do [ -f "$r/metrics.csv" ] && echo "$r"; done)
+  fi
 } > "$FIGURES/tables.md"
 # The small network's T = 1 failure: along each seed, every 50th row and the last rows before the end,
 # λ₁ and λ₁₀ of the tracked set, the guard's top Ritz value θ₁₁ = λ₁₀/gap_k (a lower estimate of λ₁₁,
@@ -392,5 +397,5 @@ if [ "$PLAN" = boundary ]; then
   { echo; echo "## boundary-predictions"; echo; scripts/boundary-table.sh "$OUT"; } >> "$FIGURES/tables.md"
   for name in $SPECTRA; do [ -f "$OUT/$name/eigenvalues.csv" ] && cp "$OUT/$name/eigenvalues.csv" "$FIGURES/$name-eigenvalues.csv"; done
 fi
-[ -z "${LONG:-}" ] || echo "findings.sh: $(wc -l < "$OUT/long-jobs.txt") long jobs in $OUT/long-jobs.txt (not run: parallel -j 2 < $OUT/long-jobs.txt, or each $OUT/long/*/slurm.sh)"
+[ -z "${LONG:-}" ] || echo "findings.sh: $(wc -l < "$OUT/long-jobs.txt") long jobs in $OUT/long-jobs.txt (not run: parallel -j 2 < $OUT/long-jobs.txt, or each $OUT/long/*/slurm.sh; scripts/long-checkpoints.sh reads them at fixed steps)"
 echo "findings.sh: done in $(( $(date +%s) - start )) s; reports in $OUT/*/report.md, figures in $FIGURES"
