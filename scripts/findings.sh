@@ -28,7 +28,8 @@
 #   SETTING=boundary          the predicted stability boundary: 8 η × k ∈ {1,2,5,10,20} Bulk-SGD and 8 η SGD
 #                             (200 steps), interp (α_dom ∈ {0.2,0.5}, 1) at η ∈ {0.25,0.5} for 1,000 steps, and
 #                             the top-21 spectrum at θ₀ on all 5,000 examples per seed (spectrum-seedS/).
-#   SETTING=interp-stability  interp (α_dom ∈ {0,0.1,0.2}, 2) × T ∈ {10,100,frozen} × m ∈ {50,1000}, η = 0.25, 1,000 steps.
+#   SETTING=interp-stability  interp (α_dom ∈ {0,0.1,0.2}, 2) × T ∈ {10,100,frozen} × m ∈ {50,1000}, η = 0.25, 1,000 steps;
+#                             and (0, 2) at η = 0.3, its margin (Bulk-SGD at 0.6, the bracketed stable maximum).
 #   SETTING=stability         Bulk-SGD at ½η* and η* (0.25, 0.5) × T ∈ {10,100}, 2,000 steps, λ₁ on all examples every
 #                             100 steps; the small network's T = 1 failure at η = 1 over 1,000 steps with a row every
 #                             10 steps; LONG=1 adds T = 1 on MNIST-5k and the small network for 20,000 steps to
@@ -187,6 +188,10 @@ elif [ "$PLAN" = boundary ]; then
 elif [ "$PLAN" = interp-stability ]; then
   # frozen: a refresh period longer than the run, so the basis stays the one computed at θ₀.
   emit interp-stability     --eval-every 50 --optimizer interp --lr $ETA --alpha-dom 0,0.1,0.2 --alpha-bulk 2 \
+                            --refresh 10,100,$((STEPS + 1)) --hessian-batch 50,1000
+  # (0, 2) at its margin: η = 0.3 makes it Bulk-SGD at 0.6, the largest η that `boundary` found stable
+  # for k = 10 (0.8 diverged).
+  emit interp-stability-margin --eval-every 50 --optimizer interp --lr 0.3 --alpha-dom 0 --alpha-bulk 2 \
                             --refresh 10,100,$((STEPS + 1)) --hessian-batch 50,1000
 elif [ "$PLAN" = stability ]; then
   # λ₁ of H on all 5,000 (2,000) examples every 100 steps, against 2/η.
