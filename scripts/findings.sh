@@ -360,7 +360,7 @@ fi
   # The long runs at fixed steps, to read them against the 2,000-step sweeps.
   if ls "$OUT"/long/*/*/metrics.csv >/dev/null 2>&1; then
     echo; echo "## long: checkpoints"; echo
-    sh "$(dirname "$0")/long-checkpoints.sh" 2000,5000,10000,20000 $(ls -d "$OUT"/long/*/*/ | while read -r r; do [ -f "$r/metrics.csv" ] && echo "$r"; done)
+    sh "$(dirname "$0")/long-checkpoints.sh" 2000,5000,10000,20000 $(ls -d "$OUT"/long/*/*/ | while read -r r; do [ -f "$r/summary.json" ] && echo "$r"; done)
   fi
 } > "$FIGURES/tables.md"
 # The small network's T = 1 failure: along each seed, every 50th row and the last rows before the end,

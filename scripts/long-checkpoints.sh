@@ -2,7 +2,7 @@
 # Prints, for each long run (LONG=1 jobs of scripts/findings.sh), its metrics at fixed steps, so a
 # 20,000-step run can be read against the 2,000-step sweeps (markdown):
 #   scripts/long-checkpoints.sh STEPS RUN_DIR...
-# STEPS is a comma-separated list (e.g. 2000,5000,10000,20000); RUN_DIR holds metrics.csv. A run that
+# Pass finished runs only (with summary.json). STEPS is a comma-separated list (e.g. 2000,5000,10000,20000); RUN_DIR holds metrics.csv. A run that
 # diverged or stopped before a step shows "—" there. λ₁ is the tracked (Hessian-batch) λ₁ of the last
 # refresh or curvature log at or before the step, λ₁ on every example the last logged value.
 set -eu
