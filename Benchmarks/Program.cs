@@ -15,11 +15,18 @@ if (args.Length >= 2 && args[0] == "topk")
     return;
 }
 // `refreshlog THETA|- [STEPS] [TOL]`: issue 20's Bulk-SGD loop with one line per refresh;
-// `blockcost [REPEAT] [WIDTHS…]`: ApplyBlock's cost by width on its Hessian (docs/benchmarks.md).
+// `blockcost [REPEAT] [WIDTHS…]`: ApplyBlock's cost by width on its Hessian (docs/benchmarks.md);
+// `refreshcost [M] [TOL] [T] [ETA] [N]`: a warm refresh's time inside and outside its products.
 if (args.Length >= 2 && args[0] == "refreshlog")
 {
     RefreshLog.Run(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 200,
         args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 1e-4);
+    return;
+}
+if (args.Length >= 1 && args[0] == "refreshcost")
+{
+    double D(int i, double d) => args.Length > i ? double.Parse(args[i], CultureInfo.InvariantCulture) : d;
+    RefreshCost.Run((int)D(1, 1000), D(2, 1e-4), (int)D(3, 10), D(4, 0.1), (int)D(5, 12));
     return;
 }
 if (args.Length >= 1 && args[0] == "blockcost")

@@ -43,7 +43,7 @@ public static class RunDirectory
 
     /// <summary>
     /// What an earlier attempt left in <paramref name="directory"/> for the run <paramref name="expected"/> (read as it is, without its lock):
-    /// <see cref="RunState.Finished"/> when its config.json describes that run and its summary.json says completed or diverged, with a
+    /// <see cref="RunState.Finished"/> when its config.json describes that run (on any thread count: <see cref="RunSpec.Threads"/> changes no result) and its summary.json says completed or diverged, with a
     /// metrics.csv that parses and ends at the step the summary records (then <paramref name="summary"/> and <paramref name="metrics"/> are
     /// those files); <see cref="RunState.Unfinished"/> when it holds that run without a finished summary (killed or interrupted); <see cref="RunState.Absent"/> without a config.json;
     /// else <see cref="RunState.Damaged"/> with the reason in <paramref name="damage"/>.
@@ -59,7 +59,9 @@ public static class RunDirectory
         if (!File.Exists(config)) { damage = "no config.json"; return RunState.Absent; }
         try
         {
-            if (FirstDifference(RunJson.Serialize(RunJson.Load<TrainSpec>(config).Run), RunJson.Serialize(expected), "run") is string d)
+            // --threads changes nothing a run computes: a run trained on another thread count is the same run.
+            var found = RunJson.Load<TrainSpec>(config).Run with { Threads = expected.Threads };
+            if (FirstDifference(RunJson.Serialize(found), RunJson.Serialize(expected), "run") is string d)
                 damage = $"config.json describes another run: {d}";
         }
         catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException)

@@ -201,6 +201,24 @@ public sealed class SweepJobsTests
     }
 
     [Test]
+    public void Jobs_run_on_another_thread_count_are_the_same_runs_and_collect_takes_every_one()
+    {
+        Ok([.. Grid, "--out", Dir("inproc")]);
+        Ok([.. Grid, "--emit", Dir("jobs")]);
+        // As scripts/findings.sh does: each job on cores/JOBS threads, which its config.json then records.
+        string jobs = Path.Combine(Dir("jobs"), SweepJobs.JobsFile);
+        File.WriteAllLines(jobs, File.ReadAllLines(jobs).Select(l => l + " --threads 1"));
+        RunJobs(Dir("jobs"));
+        File.ReadAllText(Directory.GetFiles(Dir("jobs"), "config.json", SearchOption.AllDirectories).First(f => Path.GetDirectoryName(f) != Dir("jobs")))
+            .Should().Contain("\"threads\": 1", "the runs record the thread count they ran on");
+        var (code, stdout, stderr) = CliProcess.Run(["sweep", "--collect", Dir("jobs")]);
+        code.Should().Be(0, stderr);
+        stdout.Should().Contain("(8 runs, 0 missing, 0 damaged, 0 diverged)");
+        WithoutSeconds(Path.Combine(Dir("jobs"), "sweep.csv")).Should().Equal(WithoutSeconds(Path.Combine(Dir("inproc"), "sweep.csv")),
+            "a run on one thread is the in-process run on all cores, bit for bit");
+    }
+
+    [Test]
     public void Emit_refuses_a_folder_emitted_under_another_spec_and_collect_refuses_a_folder_not_emitted()
     {
         Ok([.. Grid, "--emit", Dir("jobs")]);
