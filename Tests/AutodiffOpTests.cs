@@ -131,8 +131,7 @@ public class AutodiffOpTests
     {
         // The table is mpmath's ncdf/npdf at 50 digits (scripts/normal_cdf_fit.py --table):
         // random points over [−38.5, 9] and the pieces' boundaries |x| = √2, 2.5√2 ± a few ulps.
-        string root = typeof(AutodiffOpTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false).Cast<System.Reflection.AssemblyMetadataAttribute>()
-            .Single(a => a.Key == "CurvatureRepoRoot").Value!;
+        string root = CliProcess.RepoRoot;
         var rows = File.ReadAllLines(Path.Combine(root, "Tests", "Data", "normal_cdf_reference.csv")).Skip(1)
             .Select(l => l.Split(',').Select(f => double.Parse(f, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
         rows.Length.Should().BeGreaterThan(4000);

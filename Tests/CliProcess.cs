@@ -15,6 +15,10 @@ public static partial class CliProcess
     public static string Dll { get; } = Path.GetFullPath(typeof(CliProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "CurvatureCliDll").Value!);
 
+    /// <summary>The repository's root folder (set by the test project's build): docs, scripts and fixtures are read from it.</summary>
+    public static string RepoRoot { get; } = typeof(CliProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == "CurvatureRepoRoot").Value!;
+
     /// <summary>Starts the CLI with <paramref name="args"/> in the background (output redirected, not read): for the tests that signal or race it.</summary>
     public static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Curvature.Examples;
 using Curvature.Optimizers;
 using FluentAssertions;
@@ -51,7 +50,7 @@ public class ExamplesTests
     [TestCase("EnergyInDominantSubspace.cs")]
     public void The_README_shows_each_example_file_character_for_character(string file)
     {
-        string root = typeof(ExamplesTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CurvatureRepoRoot").Value!;
+        string root = CliProcess.RepoRoot;
         string readme = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
         string code = File.ReadAllText(Path.Combine(root, "Examples", file)).ReplaceLineEndings("\n").TrimEnd('\n');
         readme.Should().Contain("```csharp\n" + code + "\n```", "README and Examples/ are the same code");

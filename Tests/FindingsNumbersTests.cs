@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Reflection;
 using System.Text.RegularExpressions;
 using FluentAssertions;
 using NUnit.Framework;
@@ -14,8 +13,7 @@ namespace Curvature.Tests;
 /// </summary>
 public class FindingsNumbersTests
 {
-    static string Root => typeof(FindingsNumbersTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-        .Single(a => a.Key == "CurvatureRepoRoot").Value!;
+    static string Root => CliProcess.RepoRoot;
 
     [Test]
     public void Every_number_in_findings_md_appears_in_a_committed_table_under_docs_findings()

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using FluentAssertions;
 using NUnit.Framework;
 
@@ -12,13 +11,10 @@ namespace Curvature.Tests;
 [TestFixture]
 public sealed class LongCheckpointsScriptTests
 {
-    static string Root => typeof(LongCheckpointsScriptTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-        .Single(a => a.Key == "CurvatureRepoRoot").Value!;
-
     static string[] Run(params string[] args)
     {
         var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(Root, "scripts", "long-checkpoints.sh"));
+        psi.ArgumentList.Add(Path.Combine(CliProcess.RepoRoot, "scripts", "long-checkpoints.sh"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         string stdout = p.StandardOutput.ReadToEnd();

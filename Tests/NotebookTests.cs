@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using System.Text.Json;
 using FluentAssertions;
 using NUnit.Framework;
@@ -9,7 +8,7 @@ namespace Curvature.Tests;
 /// <summary>The notebooks under notebooks/: committed executed, each with a figure or table and final checks; the headless runner fails on a failing cell.</summary>
 public class NotebookTests
 {
-    static readonly string Root = typeof(NotebookTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CurvatureRepoRoot").Value!;
+    static readonly string Root = CliProcess.RepoRoot;
 
     static string[] Notebooks() => Directory.GetFiles(Path.Combine(Root, "notebooks"), "*.ipynb").Order().ToArray();
 

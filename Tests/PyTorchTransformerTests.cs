@@ -1,4 +1,3 @@
-using System.Reflection;
 using Curvature.Core;
 using Curvature.Models;
 using Curvature.Optimizers;
@@ -22,8 +21,7 @@ public class PyTorchTransformerTests
 
     static string Fixture(string file)
     {
-        string root = typeof(PyTorchTransformerTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CurvatureRepoRoot").Value!;
-        return Path.Combine(root, "Tests", "Data", "transformer", file);
+        return Path.Combine(CliProcess.RepoRoot, "Tests", "Data", "transformer", file);
     }
 
     static string DataSpecText => $"npy:{Fixture("X.npy")},{Fixture("y.npy")},2";

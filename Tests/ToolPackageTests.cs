@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using FluentAssertions;
 using NUnit.Framework;
 
@@ -17,8 +16,7 @@ public class ToolPackageTests
     string _tool = "";
     string _packageVersion = "";
 
-    static string RepoRoot => typeof(ToolPackageTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-        .Single(a => a.Key == "CurvatureRepoRoot").Value!;
+    static string RepoRoot => CliProcess.RepoRoot;
 
     // The configuration the tests were built with (the CLI beside them is built the same way).
     static string Configuration => Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(CliProcess.Dll)))!;

@@ -236,7 +236,7 @@ public class TrainCommandTests
     [Test]
     public void Docs_quote_only_status_values_that_summary_json_writes()
     {
-        string root = System.Reflection.CustomAttributeExtensions.GetCustomAttributes<System.Reflection.AssemblyMetadataAttribute>(typeof(TrainCommandTests).Assembly).Single(a => a.Key == "CurvatureRepoRoot").Value!;
+        string root = CliProcess.RepoRoot;
         var written = Enum.GetNames<TrainingStatus>().Select(n => JsonNamingPolicy.SnakeCaseLower.ConvertName(n)).ToHashSet();
         var quoted = Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Append(Path.Combine(root, "README.md"))
             .SelectMany(f => System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(f), "\"status\": \"([^\"]*)\"").Select(m => (File: Path.GetFileName(f), Value: m.Groups[1].Value)))
