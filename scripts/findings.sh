@@ -294,8 +294,8 @@ if [ "$PLAN" = boundary ]; then
 fi
 cat $(sed "s|^|$OUT/|; s|\$|/jobs.txt|" "$OUT/sweeps.txt") >> "$OUT/jobs.txt"
 # JOBS runs share the cores: each train job gets cores/JOBS objective threads (what a run computes does not
-# depend on it). Two 1-thread runs side by side finish 8 % sooner than two 2-thread runs on 2 cores
-# (docs/experiments.md, "Issue 21's settings").
+# depend on it). Two 1-thread runs side by side finished as soon as, or up to 12 % sooner than, two 2-thread
+# runs on 2 cores in three pairs (docs/experiments.md, "Issue 21's settings").
 PER_JOB=$(( $(nproc) / JOBS )); [ "$PER_JOB" -ge 1 ] || PER_JOB=1
 sed -i "/ train --config /s/\$/ --threads $PER_JOB/" "$OUT/jobs.txt"
 echo "findings.sh: $(wc -l < "$OUT/jobs.txt") jobs, $JOBS at a time (STEPS=$STEPS SEEDS=$SEEDS SETTING=$SETTING LOSS=$LOSS GRID=$GRID EXTRA=$EXTRA)"
