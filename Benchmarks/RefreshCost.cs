@@ -33,6 +33,8 @@ public static class RefreshCost
         var wall = new List<double>();
         var products = new List<double>();
         var columns = new List<int>();
+        ulong fingerprint = 14695981039346656037UL;
+        void Mix(double v) => fingerprint = (fingerprint ^ (ulong)BitConverter.DoubleToInt64Bits(v)) * 1099511628211UL;
         Console.WriteLine($"load {File.ReadAllText("/proc/loadavg").Trim()}");
         for (int r = 0; r < refreshes; r++)
         {
@@ -47,6 +49,8 @@ public static class RefreshCost
             long t0 = Stopwatch.GetTimestamp();
             var w = WarmRefresh.TopK(op, k, new EigenOptions { Tolerance = tolerance, Seed = (ulong)r + 10, StartBlock = start, BlockSize = k + g }, guardIsNew: r == 0, workspace);
             double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            foreach (double v in w.Result.Values) Mix(v);
+            foreach (double v in w.Result.Vectors) Mix(v);
             w.Result.Vectors.AsSpan(0, k * n).CopyTo(start);
             w.Guard.AsSpan(0, g * n).CopyTo(start.AsSpan(k * n));
             Console.WriteLine(string.Create(inv, $"refresh {r,2}: {w.Result.Matvecs,2} columns [{string.Join(",", w.BlockWidths)}], gap-certified {w.GapCertified}, wall {ms:F0} ms, in products {op.Seconds * 1e3:F0} ms, outside {ms - op.Seconds * 1e3:F0} ms"));
@@ -58,6 +62,8 @@ public static class RefreshCost
         static double Median(List<double> v) { var a = v.Order().ToArray(); return a[a.Length / 2]; }
         var outside = wall.Zip(products, (a, b) => a - b).ToList();
         Console.WriteLine(string.Create(inv, $"median of {wall.Count} warm refreshes: wall {Median(wall):F0} ms, in products {Median(products):F0} ms, outside {Median(outside):F0} ms ({Median(outside) / Median(wall):P0}); columns {columns.Min()}–{columns.Max()}"));
+        // FNV-1a over the bits of every refresh's values and vectors: equal across builds and thread counts means equal bits.
+        Console.WriteLine(string.Create(inv, $"fingerprint of every refresh's values and vectors: {fingerprint:x16}"));
         Console.WriteLine($"load {File.ReadAllText("/proc/loadavg").Trim()}");
     }
 }

@@ -17,6 +17,12 @@ internal static class GemmPartition
     /// <summary>Most panels: each repacks the shared operand, so few and large.</summary>
     internal const int MaxPanels = 4;
 
+    /// <summary>Inner dimension from which a short C (fewer than 2·MinPanel rows or columns) still splits in two.</summary>
+    internal const int LongInner = 8192;
+
+    /// <summary>Narrowest panel of such a long-inner product.</summary>
+    internal const int MinLongPanel = 8;
+
     /// <summary>Least work per panel in multiply-adds (≈ 50 µs on one core): waking a helper costs microseconds.</summary>
     internal const long MinPanelWork = 64L * 64 * 64 * 4;
 
@@ -32,6 +38,9 @@ internal static class GemmPartition
         long work = (long)m * n * k;
         if (work < SplitMin) return 1;
         long p = Math.Min(Math.Min(MaxPanels, d / MinPanel), work / MinPanelWork);
+        // A long inner dimension with a short C (a solver's Gram matrix SᵀW of n-long rows) is
+        // worth two panels below MinPanel: each panel still streams k-long rows (docs/core.md).
+        if (p <= 1 && k >= LongInner && d >= 2 * MinLongPanel) p = 2;
         if (p <= 1) return 1;
         size = (int)((d + p - 1) / p + 7) / 8 * 8;
         return (d + size - 1) / size;

@@ -18,10 +18,9 @@ public static class Hutchinson
     public static TraceEstimate Estimate(ILinearOperator op, int samples, ulong seed)
     {
         CheckSamples(op, samples);
-        using var serial = SerialBlas.Enter();
         var rng = new Rng(seed);
         var quad = new double[samples];
-        SampleQuadratics(serial, op, rng, quad, null, 0);
+        SampleQuadratics(op, rng, quad, null, 0);
         var (mean, se) = MeanAndError(quad);
         return new TraceEstimate(mean, se, samples, samples);
     }
@@ -37,29 +36,28 @@ public static class Hutchinson
         if (matvecs < 4)
             throw new ArgumentOutOfRangeException(nameof(matvecs), $"Argument 'matvecs' was {matvecs}; expected at least 4 (sketch, its image and two residual probes).");
         int n = op.Size;
-        using var serial = SerialBlas.Enter();
         var rng = new Rng(seed);
         int s = Math.Min(Math.Max(1, matvecs / 3), n);
         var sketch = new double[s * n];
         var image = new double[s * n];
         var ws = new BlockWorkspace(n, s);
         rng.FillRademacher(sketch);
-        serial.ApplyBlock(op, sketch, image, s);
+        op.ApplyBlock(sketch, image, s);
         int q = BlockOps.Orthonormalize(image, s, n, ws);
         // image rows 0..q are Q; sketch is reused for A·Q.
         var qBlock = image.AsSpan(0, q * n);
-        serial.ApplyBlock(op, qBlock, sketch.AsSpan(0, q * n), q);
+        op.ApplyBlock(qBlock, sketch.AsSpan(0, q * n), q);
         double exact = 0;
         for (int i = 0; i < q; i++) exact += Blas.Dot(qBlock.Slice(i * n, n), sketch.AsSpan(i * n, n));
         int g = matvecs - s - q;
         var quad = new double[g];
-        SampleQuadratics(serial, op, rng, quad, image, q);
+        SampleQuadratics(op, rng, quad, image, q);
         var (mean, se) = MeanAndError(quad);
         return new TraceEstimate(exact + mean, se, g, s + q + g);
     }
 
     /// <summary>quad[i] ← z_iᵀ A z_i for Rademacher z_i, first projected off the q rows of Q when given.</summary>
-    static void SampleQuadratics(in SerialBlas serial, ILinearOperator op, Rng rng, double[] quad, double[]? q, int qRows)
+    static void SampleQuadratics(ILinearOperator op, Rng rng, double[] quad, double[]? q, int qRows)
     {
         int n = op.Size;
         int b = Math.Min(Block, quad.Length);
@@ -74,7 +72,7 @@ public static class Hutchinson
             if (q != null && qRows > 0)
                 for (int round = 0; round < 2; round++)
                     BlockOps.ProjectOut(zb, cnt, q.AsSpan(0, qRows * n), qRows, n, coef);
-            serial.ApplyBlock(op, zb, az.AsSpan(0, cnt * n), cnt);
+            op.ApplyBlock(zb, az.AsSpan(0, cnt * n), cnt);
             for (int i = 0; i < cnt; i++)
                 quad[start + i] = Blas.Dot(zb.Slice(i * n, n), az.AsSpan(i * n, n));
         }

@@ -19,7 +19,6 @@ public static class HutchinsonDiagonal
     {
         Hutchinson.CheckSamples(op, samples);
         int n = op.Size, b = Math.Min(Block, samples);
-        using var serial = SerialBlas.Enter();
         var rng = new Rng(seed);
         var z = new double[b * n];
         var az = new double[b * n];
@@ -31,7 +30,7 @@ public static class HutchinsonDiagonal
         {
             int count = Math.Min(b, samples - start);
             rng.FillRademacher(z.AsSpan(0, count * n));
-            serial.ApplyBlock(op, z.AsSpan(0, count * n), az.AsSpan(0, count * n), count);
+            op.ApplyBlock(z.AsSpan(0, count * n), az.AsSpan(0, count * n), count);
             for (int s = 0; s < count; s++)
             {
                 seen++;

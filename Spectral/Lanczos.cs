@@ -41,8 +41,7 @@ public static class Lanczos
         var start = options.StartVectorSum(n) ?? new double[n];
         if (options.StartBlock is null) rng.FillGaussian(start);
 
-        using var serial = SerialBlas.Enter();
-        var proc = new LanczosProcess(op, mMax, rng, serial.CallerThreads);
+        var proc = new LanczosProcess(op, mMax, rng);
         proc.Start(start);
         double tol = options.Tolerance;
         var which = options.Which;

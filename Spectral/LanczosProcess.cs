@@ -27,16 +27,13 @@ internal sealed class LanczosProcess : IRitzBasis
     readonly double[] _h;
     readonly Rng _rng;
     readonly BlockWorkspace _ws;
-    readonly int _callerThreads;
     double _normEstimate;
 
     /// <param name="op">The symmetric operator.</param>
     /// <param name="maxBasis">Basis rows kept before a restart.</param>
     /// <param name="rng">Source of random continuation vectors.</param>
-    /// <param name="callerThreads">BLAS threads for the operator's products (the process's own BLAS calls run at whatever count is in force).</param>
-    public LanczosProcess(ILinearOperator op, int maxBasis, Rng rng, int callerThreads)
+    public LanczosProcess(ILinearOperator op, int maxBasis, Rng rng)
     {
-        _callerThreads = Math.Max(1, callerThreads);
         _op = op;
         _n = op.Size;
         _mMax = maxBasis;
@@ -102,7 +99,7 @@ internal sealed class LanczosProcess : IRitzBasis
         int j = M, n = _n;
         var vj = _v.AsSpan(j * n, n);
         var avj = _av.AsSpan(j * n, n);
-        using (Blas.UseThreads(_callerThreads)) _op.Apply(vj, avj);
+        _op.Apply(vj, avj);
         Matvecs++;
         var w = _w.AsSpan();
         avj.CopyTo(w);

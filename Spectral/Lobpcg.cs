@@ -49,7 +49,6 @@ public static class Lobpcg
             warmRows = warm.Length / n;
         }
 
-        using var serial = SerialBlas.Enter();
         double tol = options.Tolerance;
         var which = options.Which;
         var rng = new Rng(options.Seed);
@@ -67,7 +66,7 @@ public static class Lobpcg
 
         // X: the warm rows, then random rows; a rank-deficient start is topped up with fresh random rows.
         BlockOps.OrthonormalStart(s.AsSpan(0, p * n), p, options.StartBlock ?? [], warmRows, n, rng, ws);
-        serial.ApplyBlock(op, s.AsSpan(0, p * n), aS.AsSpan(0, p * n), p);
+        op.ApplyBlock(s.AsSpan(0, p * n), aS.AsSpan(0, p * n), p);
         int matvecs = p;
         int sCount = p;
         double normEstimate = RayleighRitz(s, aS, n, sCount, p, which, gram, ritz, order, coef, theta, ws, out int pRows);
@@ -102,7 +101,7 @@ public static class Lobpcg
                 active = BlockOps.Orthonormalize(wBlock, active, n, ws);
             }
             if (active == 0) break; // every residual lies in span[X, P]: the subspace cannot grow
-            serial.ApplyBlock(op, s.AsSpan(wStart * n, active * n), aS.AsSpan(wStart * n, active * n), active);
+            op.ApplyBlock(s.AsSpan(wStart * n, active * n), aS.AsSpan(wStart * n, active * n), active);
             matvecs += active;
             sCount = wStart + active;
             normEstimate = RayleighRitz(s, aS, n, sCount, p, which, gram, ritz, order, coef, theta, ws, out pRows);

@@ -30,7 +30,6 @@ public static class PowerIteration
         options.Validate(k, n);
         int maxIterations = options.MaxIterations ?? DefaultMaxIterations;
         Guard.Positive(maxIterations, "options.MaxIterations");
-        using var serial = SerialBlas.Enter();
         var state = new State(n, k, new Rng(options.Seed), options.StartVectorSum(n), options.MaxMatvecs);
 
         double alpha = 1, sigma = 0;
@@ -39,12 +38,12 @@ public static class PowerIteration
             // ρ bounds the spectrum so A + ρI (or ρI − A) is positive semidefinite up to the
             // estimate's error, and its dominant pairs are A's algebraically largest (smallest).
             // A residual of 1e-3·|μ| puts μ within 0.1% of a dominant eigenvalue; the 1% margin covers it.
-            double mu = Iterate(serial, op, state, 0, 1, 0, Math.Max(options.Tolerance, 1e-3), maxIterations, out _);
+            double mu = Iterate(op, state, 0, 1, 0, Math.Max(options.Tolerance, 1e-3), maxIterations, out _);
             sigma = 1.01 * Math.Abs(mu) + double.Epsilon;
             alpha = options.Which == Which.LargestAlgebraic ? 1 : -1;
         }
         for (int j = 0; j < k; j++)
-            Iterate(serial, op, state, j, alpha, sigma, options.Tolerance, maxIterations, out _);
+            Iterate(op, state, j, alpha, sigma, options.Tolerance, maxIterations, out _);
 
         // Each pair converged only in the complement of the earlier ones, whose own small
         // errors couple them; Rayleigh–Ritz on the span of all found vectors (with their
@@ -115,7 +114,7 @@ public static class PowerIteration
     /// <paramref name="slot"/> and returns its Rayleigh quotient for A. Convergence is judged
     /// on the deflated residual (I − YYᵀ)(Av − λv).
     /// </summary>
-    static double Iterate(in SerialBlas serial, ILinearOperator op, State st, int slot, double alpha, double sigma,
+    static double Iterate(ILinearOperator op, State st, int slot, double alpha, double sigma,
         double tol, int maxIterations, out bool converged)
     {
         int n = st.N;
@@ -138,7 +137,7 @@ public static class PowerIteration
         if (st.Matvecs >= st.MaxMatvecs) st.Starved = true;
         for (int it = 0; it < maxIterations && st.Matvecs < st.MaxMatvecs; it++)
         {
-            serial.Apply(op, v, av);
+            op.Apply(v, av);
             st.Matvecs++;
             st.Steps++;
             double avNorm = Blas.Nrm2(av);

@@ -74,9 +74,8 @@ public static class SpectralDensity
             throw new ArgumentException("Argument 'grid' is empty; expected at least one point.", nameof(grid));
         Guard.AllFinite(grid, nameof(grid));
 
-        using var serial = SerialBlas.Enter();
         var rng = new Rng(seed);
-        var proc = new LanczosProcess(op, lanczosSteps, new Rng(seed ^ 0x5DEECE66DUL), serial.CallerThreads);
+        var proc = new LanczosProcess(op, lanczosSteps, new Rng(seed ^ 0x5DEECE66DUL));
         var z = new double[n];
         var t = new double[lanczosSteps * lanczosSteps];
         var theta = new double[lanczosSteps];

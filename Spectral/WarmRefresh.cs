@@ -153,91 +153,88 @@ public static class WarmRefresh
         double normEstimate = 0;
         double[] firstValues = [], firstResiduals = [];
 
-        using (var serial = SerialBlas.Enter())
+        BlockOps.OrthonormalStart(s.AsSpan(0, p * n), p, start, startRows, n, rng, ws);
+        op.ApplyBlock(s.AsSpan(0, p * n), aS.AsSpan(0, p * n), p);
+        matvecs += p;
+        widths.Add(p);
+        while (true)
         {
-            BlockOps.OrthonormalStart(s.AsSpan(0, p * n), p, start, startRows, n, rng, ws);
-            serial.ApplyBlock(op, s.AsSpan(0, p * n), aS.AsSpan(0, p * n), p);
-            matvecs += p;
-            widths.Add(p);
-            while (true)
+            // Rayleigh–Ritz on all of S: the k wanted pairs, then the guard's.
+            BlockOps.ProjectedMatrix(s, aS, n, sCount, t);
+            var lamS = lam.AsSpan(0, sCount);
+            Blas.SymmetricEigen(sCount, t.AsSpan(0, sCount * sCount), lamS);
+            BlockOps.SortByWhich(lamS, which, order.AsSpan(0, sCount));
+            normEstimate = Math.Max(normEstimate, Math.Max(Math.Abs(lamS[0]), Math.Abs(lamS[sCount - 1])));
+            r = Math.Min(p, sCount);
+            var coef = ws.Coef.AsSpan(0, r * sCount);
+            for (int i = 0; i < r; i++)
             {
-                // Rayleigh–Ritz on all of S: the k wanted pairs, then the guard's.
-                BlockOps.ProjectedMatrix(s, aS, n, sCount, t);
-                var lamS = lam.AsSpan(0, sCount);
-                Blas.SymmetricEigen(sCount, t.AsSpan(0, sCount * sCount), lamS);
-                BlockOps.SortByWhich(lamS, which, order.AsSpan(0, sCount));
-                normEstimate = Math.Max(normEstimate, Math.Max(Math.Abs(lamS[0]), Math.Abs(lamS[sCount - 1])));
-                r = Math.Min(p, sCount);
-                var coef = ws.Coef.AsSpan(0, r * sCount);
-                for (int i = 0; i < r; i++)
-                {
-                    int col = order[i];
-                    theta[i] = lam[col];
-                    for (int j = 0; j < sCount; j++) coef[i * sCount + j] = t[j * sCount + col];
-                }
-                Blas.Gemm(Transpose.No, Transpose.No, r, n, sCount, 1.0, coef, sCount, s, n, 0.0, y, n);
-                Blas.Gemm(Transpose.No, Transpose.No, r, n, sCount, 1.0, coef, sCount, aS, n, 0.0, ay, n);
-                // ay ← the true residuals A y − θ y (θ the Rayleigh quotient), from stored products.
-                for (int i = 0; i < r; i++)
-                {
-                    var yi = y.AsSpan(i * n, n);
-                    var ri = ay.AsSpan(i * n, n);
-                    theta[i] = Blas.Dot(yi, ri);
-                    Blas.Axpy(-theta[i], yi, ri);
-                    res[i] = Blas.Nrm2(ri);
-                }
-                double floor = BlockOps.ScaleFloor(normEstimate);
-                int active = 0;
-                for (int i = 0; i < k; i++)
-                {
-                    converged[i] = res[i] <= tol * Math.Max(Math.Abs(theta[i]), floor);
-                    if (!converged[i]) active++;
-                }
-                allConverged = active == 0;
-                if (iterations == 0)
-                {
-                    firstValues = theta[..r];
-                    firstResiduals = res[..r];
-                }
-                // The gap test can only pass with a settled guard and a Ritz gap already wide
-                // enough; when either fails, block Lanczos decides without further expansions.
-                guardSettled = res[k] <= GuardResidualShare * Math.Abs(theta[k - 1] - theta[k]);
-                double ritzGap = (which == Which.LargestAlgebraic ? 1 : -1) * (theta[k - 1] - theta[k]) - res[k];
-                prospects = seasoned && guardSettled && ritzGap >= RequiredRelativeGap * Math.Max(Math.Abs(theta[k - 1]), floor);
-                if (allConverged || !prospects || iterations >= maxExpansions || matvecs + active > options.MaxMatvecs) break;
-
-                // Soft locking: only unconverged wanted pairs add their residual to the trial space.
-                if (sCount + active > sMax)
-                {
-                    // Compress S to its p Ritz vectors (images y·A = residual + θ y), then expand.
-                    y.AsSpan(0, r * n).CopyTo(s);
-                    for (int i = 0; i < r; i++)
-                    {
-                        var ai = aS.AsSpan(i * n, n);
-                        ay.AsSpan(i * n, n).CopyTo(ai);
-                        Blas.Axpy(theta[i], y.AsSpan(i * n, n), ai);
-                    }
-                    sCount = r;
-                }
-                // Every unconverged residual joins in one block: on the issue-20 network the count of
-                // columns to converge was the same (32) for widths 3 to 10, and a wide block costs
-                // less per column (docs/spectral.md, "Expansion width").
-                int w = 0;
-                for (int i = 0; i < k; i++)
-                    if (!converged[i]) ay.AsSpan(i * n, n).CopyTo(s.AsSpan((sCount + w++) * n, n));
-                var wBlock = s.AsSpan(sCount * n, w * n);
-                for (int round = 0; round < 2 && w > 0; round++)
-                {
-                    BlockOps.ProjectOut(wBlock, w, s.AsSpan(0, sCount * n), sCount, n, ws.Coef);
-                    w = BlockOps.Orthonormalize(wBlock, w, n, ws);
-                }
-                if (w == 0) break; // the residuals lie in S: it cannot grow
-                serial.ApplyBlock(op, s.AsSpan(sCount * n, w * n), aS.AsSpan(sCount * n, w * n), w);
-                matvecs += w;
-                widths.Add(w);
-                sCount += w;
-                iterations++;
+                int col = order[i];
+                theta[i] = lam[col];
+                for (int j = 0; j < sCount; j++) coef[i * sCount + j] = t[j * sCount + col];
             }
+            Blas.Gemm(Transpose.No, Transpose.No, r, n, sCount, 1.0, coef, sCount, s, n, 0.0, y, n);
+            Blas.Gemm(Transpose.No, Transpose.No, r, n, sCount, 1.0, coef, sCount, aS, n, 0.0, ay, n);
+            // ay ← the true residuals A y − θ y (θ the Rayleigh quotient), from stored products.
+            for (int i = 0; i < r; i++)
+            {
+                var yi = y.AsSpan(i * n, n);
+                var ri = ay.AsSpan(i * n, n);
+                theta[i] = Blas.Dot(yi, ri);
+                Blas.Axpy(-theta[i], yi, ri);
+                res[i] = Blas.Nrm2(ri);
+            }
+            double floor = BlockOps.ScaleFloor(normEstimate);
+            int active = 0;
+            for (int i = 0; i < k; i++)
+            {
+                converged[i] = res[i] <= tol * Math.Max(Math.Abs(theta[i]), floor);
+                if (!converged[i]) active++;
+            }
+            allConverged = active == 0;
+            if (iterations == 0)
+            {
+                firstValues = theta[..r];
+                firstResiduals = res[..r];
+            }
+            // The gap test can only pass with a settled guard and a Ritz gap already wide
+            // enough; when either fails, block Lanczos decides without further expansions.
+            guardSettled = res[k] <= GuardResidualShare * Math.Abs(theta[k - 1] - theta[k]);
+            double ritzGap = (which == Which.LargestAlgebraic ? 1 : -1) * (theta[k - 1] - theta[k]) - res[k];
+            prospects = seasoned && guardSettled && ritzGap >= RequiredRelativeGap * Math.Max(Math.Abs(theta[k - 1]), floor);
+            if (allConverged || !prospects || iterations >= maxExpansions || matvecs + active > options.MaxMatvecs) break;
+
+            // Soft locking: only unconverged wanted pairs add their residual to the trial space.
+            if (sCount + active > sMax)
+            {
+                // Compress S to its p Ritz vectors (images y·A = residual + θ y), then expand.
+                y.AsSpan(0, r * n).CopyTo(s);
+                for (int i = 0; i < r; i++)
+                {
+                    var ai = aS.AsSpan(i * n, n);
+                    ay.AsSpan(i * n, n).CopyTo(ai);
+                    Blas.Axpy(theta[i], y.AsSpan(i * n, n), ai);
+                }
+                sCount = r;
+            }
+            // Every unconverged residual joins in one block: on the issue-20 network the count of
+            // columns to converge was the same (32) for widths 3 to 10, and a wide block costs
+            // less per column (docs/spectral.md, "Expansion width").
+            int w = 0;
+            for (int i = 0; i < k; i++)
+                if (!converged[i]) ay.AsSpan(i * n, n).CopyTo(s.AsSpan((sCount + w++) * n, n));
+            var wBlock = s.AsSpan(sCount * n, w * n);
+            for (int round = 0; round < 2 && w > 0; round++)
+            {
+                BlockOps.ProjectOut(wBlock, w, s.AsSpan(0, sCount * n), sCount, n, ws.Coef);
+                w = BlockOps.Orthonormalize(wBlock, w, n, ws);
+            }
+            if (w == 0) break; // the residuals lie in S: it cannot grow
+            op.ApplyBlock(s.AsSpan(sCount * n, w * n), aS.AsSpan(sCount * n, w * n), w);
+            matvecs += w;
+            widths.Add(w);
+            sCount += w;
+            iterations++;
         }
 
         double rho = 0;

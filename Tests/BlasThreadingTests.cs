@@ -42,13 +42,14 @@ public class BlasThreadingTests
 
     // Small (one call), split by rows (m ≥ n), split by columns, uneven last panels,
     // the MLP's shapes (batch × width, width × width, stacked block products), k across
-    // several KC blocks, and padded leading dimensions.
+    // several KC blocks, padded leading dimensions, and a solver's Gram matrices: a short C
+    // over a long inner dimension, split in two below the usual narrowest panel.
     static readonly (int m, int n, int k, int pad)[] Shapes =
     [
         (1, 1, 1, 0), (17, 33, 9, 1), (96, 96, 96, 0), (130, 150, 270, 3), (150, 130, 270, 0),
         (257, 129, 300, 5), (129, 257, 64, 0), (500, 200, 784, 0), (200, 784, 500, 2), (500, 784, 200, 0),
         (1000, 10, 200, 0), (10, 1000, 200, 1), (5000, 200, 200, 0), (64, 512, 64, 0), (311, 7, 611, 4),
-        (256, 256, 256, 0), (520, 520, 100, 0),
+        (256, 256, 256, 0), (520, 520, 100, 0), (42, 42, 9000, 0), (10, 22, 8192, 3),
     ];
 
     static double[] RunGemm(BlasBackend blas, int threads, Transpose transA, Transpose transB, int m, int n, int k, int pad,

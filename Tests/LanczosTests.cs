@@ -103,7 +103,7 @@ public class LanczosTests
         var op = Operator(a);
         var start = new double[90];
         new Rng(1UL).FillGaussian(start);
-        var proc = new LanczosProcess(op, 12, new Rng(2UL), 1);
+        var proc = new LanczosProcess(op, 12, new Rng(2UL));
         proc.Start(start);
         var t = new double[144];
         var theta = new double[12];
