@@ -16,14 +16,34 @@ public static class BlockLanczos
     public const int MaxDefaultBlockSize = 16;
 
     /// <summary>
-    /// The default block size for k pairs: b = clamp(⌈k/2⌉ + 1, 2, 16), at most n/3. Cost model:
-    /// a block of b curvature products costs c(b) single products with c(b)/b ≈ 0.5–0.6 already
-    /// at b = 5 and flat to b = 10 on 784-200-200-10 (docs/benchmarks.md), while a wider block
-    /// lowers the Krylov degree reached per application; measured, b = 5–6 needs 235 products for
-    /// the top 10 where b = 10 needs 390 (docs/benchmarks.md, Spectral). Multiplicities up to b
-    /// are found; larger ones are reported uncertified (<see cref="EigenResult.Certified"/>).
+    /// The default (first) block size for k pairs: b = clamp(⌈k/5⌉, 2, 16), at most n/3. Cost
+    /// model: a block of b curvature products costs c(b) single products with c(b)/b ≈ 0.5–0.6
+    /// from b = 5 on 784-200-200-10, while a wider block lowers the Krylov degree reached per
+    /// application; measured for the top 10 there at tolerance 1e-6, b = 2 needs 134 products,
+    /// b = 3 171, b = 4 212, b = 6 276 and b = 10 380 (docs/benchmarks.md, "Block size of a cold
+    /// solve"). Multiplicities below b are found; when a cluster reaches b and the caller left
+    /// <see cref="EigenOptions.BlockSize"/> unset, <see cref="TopK(ILinearOperator, int, EigenOptions?)"/>
+    /// solves again with a wider block (<see cref="WiderBlockSize"/>).
     /// </summary>
-    public static int DefaultBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp((k + 1) / 2 + 1, 2, MaxDefaultBlockSize), n / 3));
+    public static int DefaultBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp((k + 4) / 5, 2, MaxDefaultBlockSize), n / 3));
+
+    /// <summary>
+    /// The default block size when <see cref="EigenOptions.StartBlock"/> is given (a warm start):
+    /// b = clamp(⌈k/2⌉ + 1, 2, 16), at most n/3. From nearby vectors few Krylov steps are needed and
+    /// a wide block converges every pair at once; narrow blocks made warm starts cost 40 products
+    /// where this rule needs 22 or fewer (`BlockLanczosTests`, warm start from a perturbed operator).
+    /// </summary>
+    public static int DefaultWarmBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp((k + 1) / 2 + 1, 2, MaxDefaultBlockSize), n / 3));
+
+    static int FirstBlockSize(int k, int n, EigenOptions options) =>
+        options.StartBlock is null ? DefaultBlockSize(k, n) : DefaultWarmBlockSize(k, n);
+
+    /// <summary>
+    /// The block size of the next solve after <paramref name="cluster"/> copies of one eigenvalue
+    /// filled a block of <paramref name="b"/>: max(2b, cluster + 1), at most
+    /// <see cref="MaxDefaultBlockSize"/> and n/3 (doubling, so a multiplicity m costs O(log m) solves).
+    /// </summary>
+    public static int WiderBlockSize(int b, int cluster, int n) => Math.Min(Math.Min(MaxDefaultBlockSize, n / 3), Math.Max(2 * b, cluster + 1));
 
     /// <summary>
     /// The default basis size for k pairs and block size b: min(k + 14b, 10k) rows but at least
@@ -54,10 +74,37 @@ public static class BlockLanczos
     {
         Guard.NotNull(op);
         options ??= new EigenOptions();
+        options.Validate(k, op.Size);
+        var (result, cluster) = Solve(op, k, options, startProducts);
+        if (options.BlockSize is not null) return result;
+        // A cluster filled the default block: more copies may be missing. Solve again from a fresh
+        // random block wide enough to hold them (a start from the found vectors would carry no
+        // component along a missed copy), as long as the budget allows a first block.
+        int b = FirstBlockSize(k, op.Size, options), matvecs = result.Matvecs, iterations = result.Iterations;
+        string widened = "";
+        while (cluster > 0)
+        {
+            int wider = WiderBlockSize(b, cluster, op.Size);
+            int left = options.MaxMatvecs - matvecs;
+            if (wider <= b || left < (k + wider - 1) / wider * wider) break;
+            var retry = options with { BlockSize = wider, StartBlock = null, MaxMatvecs = left };
+            (result, cluster) = Solve(op, k, retry, null);
+            matvecs += result.Matvecs;
+            iterations += result.Iterations;
+            widened += string.Create(CultureInfo.InvariantCulture, $"{(widened.Length == 0 ? "" : ", ")}{b} → {wider}");
+            b = wider;
+        }
+        if (widened.Length == 0) return result;
+        return new EigenResult(result.Which, result.Values, result.Vectors, result.Residuals, result.Converged, result.Size,
+            matvecs, iterations, result.Certified, $"block width widened ({widened}) after a cluster filled the block; {result.Certificate}");
+    }
+
+    /// <summary>One block Lanczos solve at the options' (or the default) block size; the cluster that filled the block, or 0.</summary>
+    static (EigenResult Result, int Cluster) Solve(ILinearOperator op, int k, EigenOptions options, double[]? startProducts)
+    {
         int n = op.Size;
-        options.Validate(k, n);
         int startRows = options.StartBlock is { } sb ? sb.Length / n : 0;
-        int b = options.BlockSize ?? DefaultBlockSize(k, n);
+        int b = options.BlockSize ?? FirstBlockSize(k, n, options);
         int width0 = Math.Max(b, startRows);
         if (width0 >= n)
             throw new ArgumentOutOfRangeException("options.BlockSize", string.Create(CultureInfo.InvariantCulture,
@@ -125,8 +172,8 @@ public static class BlockLanczos
             if (!decomposed) RitzPairs.Decompose(proc, which, t, theta, order);
             RitzPairs.Finish(proc, k, tol, RitzPairs.NormEstimate(proc, theta), t, order, coef, y, ay, values, residuals, converged);
             if (proc.P == 0) return Certify(which, y, values, residuals, converged, n, proc, iterations, b, tol, theta);
-            return BlockOps.Package(which, values, y, residuals, converged, n, proc.Matvecs, iterations, false,
-                "block-lanczos: the operator-application budget ran out before every pair converged.");
+            return (BlockOps.Package(which, values, y, residuals, converged, n, proc.Matvecs, iterations, false,
+                "block-lanczos: the operator-application budget ran out before every pair converged."), 0);
         }
         finally
         {
@@ -134,15 +181,15 @@ public static class BlockLanczos
         }
     }
 
-    static EigenResult Certify(Which which, double[] y, double[] values, double[] residuals, bool[] converged, int n,
+    static (EigenResult, int) Certify(Which which, double[] y, double[] values, double[] residuals, bool[] converged, int n,
         BlockLanczosProcess proc, int iterations, int b, double tol, double[] theta)
     {
         var r = BlockOps.Package(which, values, y, residuals, converged, n, proc.Matvecs, iterations);
         if (proc.P == 0)
-            return BlockOps.Package(which, r.Values, r.Vectors, r.Residuals, r.Converged, n, proc.Matvecs, iterations, true,
-                "block-lanczos: the basis spans the whole space.");
-        var (certified, reason) = BlockOps.ClusterRule(r.Values, r.Residuals, b, tol, RitzPairs.NormEstimate(proc, theta), "block-lanczos");
-        return BlockOps.Package(which, r.Values, r.Vectors, r.Residuals, r.Converged, n, proc.Matvecs, iterations, certified, reason);
+            return (BlockOps.Package(which, r.Values, r.Vectors, r.Residuals, r.Converged, n, proc.Matvecs, iterations, true,
+                "block-lanczos: the basis spans the whole space."), 0);
+        var (certified, reason) = BlockOps.ClusterRule(r.Values, r.Residuals, b, tol, RitzPairs.NormEstimate(proc, theta), "block-lanczos", out int cluster);
+        return (BlockOps.Package(which, r.Values, r.Vectors, r.Residuals, r.Converged, n, proc.Matvecs, iterations, certified, reason), cluster);
     }
 
     static bool BoundsPass(BlockLanczosProcess proc, int k, double tol, double[] t, double[] theta, int[] order)

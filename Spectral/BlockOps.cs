@@ -314,8 +314,13 @@ internal static class BlockOps
     /// the result's order (as <see cref="Package"/> leaves them).
     /// </summary>
     internal static (bool Certified, string Reason) ClusterRule(ReadOnlySpan<double> values, ReadOnlySpan<double> residuals,
-        int width, double tol, double normEstimate, string solver)
+        int width, double tol, double normEstimate, string solver) => ClusterRule(values, residuals, width, tol, normEstimate, solver, out _);
+
+    /// <summary>As above; <paramref name="cluster"/> is the size of the cluster that reached the width (0 when certified).</summary>
+    internal static (bool Certified, string Reason) ClusterRule(ReadOnlySpan<double> values, ReadOnlySpan<double> residuals,
+        int width, double tol, double normEstimate, string solver, out int cluster)
     {
+        cluster = 0;
         int k = values.Length;
         double floor = ScaleFloor(normEstimate);
         int start = 0, last = 0;
@@ -326,8 +331,11 @@ internal static class BlockOps
             if (same) continue;
             int size = i - start;
             if (size >= width && i < k)
+            {
+                cluster = size;
                 return (false, string.Create(System.Globalization.CultureInfo.InvariantCulture,
                     $"{solver}: {size} copies of {values[start]:G6} found with block width {width}; more copies cannot be ruled out (use a block wider than the multiplicity)."));
+            }
             last = size;
             start = i;
         }

@@ -279,7 +279,7 @@ public static class WarmRefresh
             : !guardSettled ? string.Create(CultureInfo.InvariantCulture, $"the guard's residual {res[k]:G3} exceeds half its Ritz gap")
             : string.Create(CultureInfo.InvariantCulture, $"the gap {gap:G3} to the guard was below {required:G3}");
         int remaining = options.MaxMatvecs - matvecs;
-        int b = BlockLanczos.DefaultBlockSize(k, n);
+        int b = BlockLanczos.DefaultWarmBlockSize(k, n);
         if (remaining < Math.Max(r, (k + b - 1) / b * b))
         {
             var pairs = new EigenResult(which, theta[..k], y.AsSpan(0, k * n).ToArray(), res[..k], converged, n, matvecs, iterations, false,

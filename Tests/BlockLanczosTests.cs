@@ -65,6 +65,41 @@ public class BlockLanczosTests
     }
 
     [Test]
+    public void With_the_default_block_a_cluster_that_fills_it_widens_the_block_until_every_copy_is_found_and_certified()
+    {
+        // k = 7 gives a first block of 2; a 5-fold top eigenvalue fills it (rounding lets it hold
+        // more than two copies), so the solver must solve again with a block wider than the copies found.
+        BlockLanczos.DefaultBlockSize(7, 250).Should().Be(2);
+        var d = Linspace(-1, 4, 250);
+        for (int i = 0; i < 5; i++) d[i] = 5.0;
+        var a = Similarity(d, 29);
+        var op = new BlockCountingOperator(Operator(a));
+        var r = BlockLanczos.TopK(op, 7, new EigenOptions { Tolerance = 1e-10 });
+        var expected = Expected(DenseEigenvalues(a), 7, Which.LargestAlgebraic);
+        for (int i = 0; i < 7; i++) r.Values[i].Should().BeApproximately(expected[i], 1e-8, $"value {i}");
+        r.Values.Count(v => Math.Abs(v - 5) < 1e-8).Should().Be(5, "every copy of the 5-fold eigenvalue is in the set");
+        r.Certified.Should().BeTrue(r.Certificate);
+        r.Certificate.Should().Contain("widened (2 → ");
+        r.Matvecs.Should().Be(op.Vectors, "the count covers every solve");
+
+        // An explicit block size is the caller's choice: no widening, and the set is not certified.
+        var fixedWidth = BlockLanczos.TopK(Operator(a), 7, new EigenOptions { Tolerance = 1e-10, BlockSize = 2 });
+        fixedWidth.Certificate.Should().NotContain("widened");
+        fixedWidth.Certified.Should().BeFalse(fixedWidth.Certificate);
+    }
+
+    [Test]
+    public void Distinct_top_eigenvalues_are_certified_by_the_first_default_block_without_widening()
+    {
+        var d = Linspace(-1, 4, 250);
+        var a = Similarity(d, 31);
+        var r = BlockLanczos.TopK(Operator(a), 10, new EigenOptions { Tolerance = 1e-10 });
+        ShouldMatchDense(r, a, 10, Which.LargestAlgebraic, 1e-10);
+        r.Certified.Should().BeTrue(r.Certificate);
+        r.Certificate.Should().NotContain("widened");
+    }
+
+    [Test]
     public void A_multiplicity_beyond_the_block_size_is_found_or_the_set_is_not_certified()
     {
         // Block width 2 against a 5-fold eigenvalue inside the top 7: a block Krylov space of
@@ -109,7 +144,8 @@ public class BlockLanczosTests
         for (int i = 0; i < k; i++)
             for (int t = 0; t < 400; t++) warm[i * 400 + t] = evd.EigenVectors[t, 399 - i];
         var options = new EigenOptions { Tolerance = 1e-6 };
-        var cold = BlockLanczos.TopK(Operator(moved), k, options);
+        // At the block width a warm start runs with, so that the count measures the start alone.
+        var cold = BlockLanczos.TopK(Operator(moved), k, options with { BlockSize = BlockLanczos.DefaultWarmBlockSize(k, 400) });
         var hot = BlockLanczos.TopK(Operator(moved), k, options with { StartBlock = warm });
         ShouldMatchDense(cold, moved, k, Which.LargestAlgebraic, 1e-6);
         ShouldMatchDense(hot, moved, k, Which.LargestAlgebraic, 1e-6);

@@ -104,7 +104,9 @@ public class SubspaceTrackerTests
             .Should().Throw<ArgumentException>().WithMessage("*'curvature'*FunctionalHessian*");
     }
 
-    [TestCase(EigenSolver.BlockLanczos)]
+    // Block Lanczos is not among these: its cold start runs narrower blocks than its warm start and
+    // spends fewer products here (168 against 188 over 4 refreshes); the tracker's warm path for it
+    // is the gap-certified refresh (docs/spectral.md, "Block size").
     [TestCase(EigenSolver.Lanczos)]
     [TestCase(EigenSolver.Lobpcg)]
     public void Warm_started_refreshes_along_a_training_path_spend_fewer_matvecs_than_cold_ones(EigenSolver solver)
