@@ -299,7 +299,7 @@ public class NetworkTopKBenchmarks
         double cpu = (Process.GetCurrentProcess().TotalProcessorTime - c0).TotalSeconds;
         double wall = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"// {label} {Solver} b={BlockSize} m={MaxBasisSize} start rows={(start?.Length ?? 0) / op.Size}: wall {wall:F3} s, cpu {cpu:F3} s, matvecs {r.Matvecs}, operator wall {op.Seconds:F3} s cpu {op.CpuSeconds:F3} s ({1000 * op.CpuSeconds / r.Matvecs:F1} ms cpu/application), solver own cpu {cpu - op.CpuSeconds:F3} s ({100 * (cpu - op.CpuSeconds) / cpu:F0} %), converged {r.AllConverged}, top {r.Values[0]:G6} .. {r.Values[9]:G6}, load {load0} -> {File.ReadAllText("/proc/loadavg").Trim()}"));
+            $"// {label} {Solver} b={BlockSize} m={MaxBasisSize} start rows={(start?.Length ?? 0) / op.Size}: wall {wall:F3} s, cpu {cpu:F3} s, matvecs {r.Matvecs}, operator wall {op.Seconds:F3} s cpu {op.CpuSeconds:F3} s ({1000 * op.CpuSeconds / r.Matvecs:F1} ms cpu/application), solver own cpu {cpu - op.CpuSeconds:F3} s ({100 * (cpu - op.CpuSeconds) / cpu:F0} %), converged {r.AllConverged}, certified {r.Certified}, top {r.Values[0]:G6} .. {r.Values[9]:G6}, load {load0} -> {File.ReadAllText("/proc/loadavg").Trim()}"));
         return r;
     }
 

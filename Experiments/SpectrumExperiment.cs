@@ -30,6 +30,10 @@ public sealed record SpectrumSummary
     public required EigenSolver Solver { get; init; }
     /// <summary>Operator applications of the top-k solve.</summary>
     public required int LanczosMatvecs { get; init; }
+    /// <summary>Whether the solver ruled out a more wanted eigenvalue missing from the set (<see cref="EigenResult.Certified"/>).</summary>
+    public required bool Certified { get; init; }
+    /// <summary>Why the set is or is not certified, in the solver's words (<see cref="EigenResult.Certificate"/>).</summary>
+    public required string Certificate { get; init; }
     /// <summary>Gaussian width σ of the smoothed density.</summary>
     public required double DensitySigma { get; init; }
     /// <summary>SLQ probes.</summary>
@@ -155,6 +159,8 @@ public static class SpectrumExperiment
             Residuals = top.Residuals.AsSpan(0, k).ToArray(),
             Converged = top.Converged.AsSpan(0, k).ToArray(),
             LanczosMatvecs = top.Matvecs,
+            Certified = top.Certified,
+            Certificate = top.Certificate,
             DensitySigma = curve.Sigma,
             DensityProbes = curve.Probes,
             DensitySteps = curve.LanczosSteps,

@@ -113,6 +113,10 @@ public class SpectrumCommandTests
         // The eigensolver's own cost is reported apart from the density's.
         var root = summary.RootElement;
         root.GetProperty("eigen_matvecs").GetInt32().Should().Be(root.GetProperty("lanczos_matvecs").GetInt32()).And.BePositive();
+        // The certificate travels with the values: distinct top eigenvalues, so the set is certified and says why.
+        root.GetProperty("certified").GetBoolean().Should().BeTrue(root.GetProperty("certificate").GetString());
+        root.GetProperty("certificate").GetString().Should().Contain("block width");
+        File.ReadAllText(Path.Combine(outDir, "report.md")).Should().Contain("The set is certified: " + root.GetProperty("certificate").GetString());
         root.GetProperty("eigen_seconds").GetDouble().Should().BePositive()
             .And.BeLessThan(root.GetProperty("seconds").GetDouble() - root.GetProperty("density_seconds").GetDouble() + 1e-9);
         File.ReadAllText(Path.Combine(outDir, "report.md")).Should().Contain("](topk.png)").And.Contain("](density.png)");

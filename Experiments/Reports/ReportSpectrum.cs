@@ -19,7 +19,8 @@ public static class SpectrumReport
         var references = s.LearningRate is double lr ? new List<ReferenceLine> { new($"2/η = {ReportWriter.Num(2 / lr)} (η of the run)", 2 / lr) } : [];
 
         report.Heading($"Top-{s.Eigenvalues.Length} eigenvalues");
-        report.Paragraph($"Top-{s.Eigenvalues.Length} by {SolverText(s.Solver)}, {s.LanczosMatvecs} products with {a}; {s.Converged.Count(c => c)} of {s.Converged.Length} pairs converged to the tolerance.");
+        report.Paragraph($"Top-{s.Eigenvalues.Length} by {SolverText(s.Solver)}, {s.LanczosMatvecs} products with {a}; {s.Converged.Count(c => c)} of {s.Converged.Length} pairs converged to the tolerance. "
+            + $"The set is {(s.Certified ? "certified" : "not certified")}: {s.Certificate}");
         report.Table(["i", "λᵢ", "residual ‖Av − λv‖", "converged"], s.Eigenvalues.Select((v, i) => (IReadOnlyList<string>)
             [(i + 1).ToString(CultureInfo.InvariantCulture), ReportWriter.Num(v), ReportWriter.Num(s.Residuals[i]), s.Converged[i] ? "yes" : "no"]));
         var idx = Enumerable.Range(1, s.Eigenvalues.Length).Select(i => (double)i).ToArray();
