@@ -16,16 +16,18 @@ public static class BlockLanczos
     public const int MaxDefaultBlockSize = 16;
 
     /// <summary>
-    /// The default (first) block size for k pairs: b = clamp(⌈k/5⌉, 2, 16), at most n/3. Cost
-    /// model: a block of b curvature products costs c(b) single products with c(b)/b ≈ 0.5–0.6
-    /// from b = 5 on 784-200-200-10, while a wider block lowers the Krylov degree reached per
-    /// application; measured for the top 10 there at tolerance 1e-6, b = 2 needs 134 products,
-    /// b = 3 171, b = 4 212, b = 6 276 and b = 10 380 (docs/benchmarks.md, "Block size of a cold
-    /// solve"). Multiplicities below b are found; when a cluster reaches b and the caller left
+    /// The default (first) block size for k pairs: b = clamp(⌈k/5⌉ + 1, 2, 16), at most n/3 (3 for
+    /// k = 10). Cost model: a block of b curvature products costs c(b) single products with
+    /// c(b)/b ≈ 0.5–0.6 from b = 5 on 784-200-200-10, while a wider block lowers the Krylov degree
+    /// reached per application; measured for the top 10 there, b = 3 needs 171, 132 and 84 products
+    /// at tolerances 1e-6, 1e-4 and 1e-2, where b = 6 needs 276, 210 and 132 and b = 2 134, 104 and
+    /// 182 — at a loose tolerance two neighbours fall within one cluster band and fill a block of 2
+    /// (docs/benchmarks.md, "Block size of a cold solve"). Multiplicities below b are found; when a
+    /// cluster reaches b and the caller left
     /// <see cref="EigenOptions.BlockSize"/> unset, <see cref="TopK(ILinearOperator, int, EigenOptions?)"/>
     /// solves again with a wider block (<see cref="WiderBlockSize"/>).
     /// </summary>
-    public static int DefaultBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp((k + 4) / 5, 2, MaxDefaultBlockSize), n / 3));
+    public static int DefaultBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp((k + 4) / 5 + 1, 2, MaxDefaultBlockSize), n / 3));
 
     /// <summary>
     /// The default block size when <see cref="EigenOptions.StartBlock"/> is given (a warm start):

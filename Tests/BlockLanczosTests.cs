@@ -67,9 +67,9 @@ public class BlockLanczosTests
     [Test]
     public void With_the_default_block_a_cluster_that_fills_it_widens_the_block_until_every_copy_is_found_and_certified()
     {
-        // k = 7 gives a first block of 2; a 5-fold top eigenvalue fills it (rounding lets it hold
-        // more than two copies), so the solver must solve again with a block wider than the copies found.
-        BlockLanczos.DefaultBlockSize(7, 250).Should().Be(2);
+        // k = 7 gives a first block of 3; a 5-fold top eigenvalue fills it (rounding lets it hold
+        // more than three copies), so the solver must solve again with a block wider than the copies found.
+        BlockLanczos.DefaultBlockSize(7, 250).Should().Be(3);
         var d = Linspace(-1, 4, 250);
         for (int i = 0; i < 5; i++) d[i] = 5.0;
         var a = Similarity(d, 29);
@@ -79,11 +79,11 @@ public class BlockLanczosTests
         for (int i = 0; i < 7; i++) r.Values[i].Should().BeApproximately(expected[i], 1e-8, $"value {i}");
         r.Values.Count(v => Math.Abs(v - 5) < 1e-8).Should().Be(5, "every copy of the 5-fold eigenvalue is in the set");
         r.Certified.Should().BeTrue(r.Certificate);
-        r.Certificate.Should().Contain("widened (2 → ");
+        r.Certificate.Should().Contain("widened (3 → ");
         r.Matvecs.Should().Be(op.Vectors, "the count covers every solve");
 
         // An explicit block size is the caller's choice: no widening, and the set is not certified.
-        var fixedWidth = BlockLanczos.TopK(Operator(a), 7, new EigenOptions { Tolerance = 1e-10, BlockSize = 2 });
+        var fixedWidth = BlockLanczos.TopK(Operator(a), 7, new EigenOptions { Tolerance = 1e-10, BlockSize = 3 });
         fixedWidth.Certificate.Should().NotContain("widened");
         fixedWidth.Certified.Should().BeFalse(fixedWidth.Certificate);
     }
