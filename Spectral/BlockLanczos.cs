@@ -16,18 +16,27 @@ public static class BlockLanczos
     public const int MaxDefaultBlockSize = 16;
 
     /// <summary>
-    /// The default (first) block size for k pairs: b = clamp(⌈k/5⌉ + 1, 2, 16), at most n/3 (3 for
-    /// k = 10). Cost model: a block of b curvature products costs c(b) single products with
-    /// c(b)/b ≈ 0.5–0.6 from b = 5 on 784-200-200-10, while a wider block lowers the Krylov degree
-    /// reached per application; measured for the top 10 there, b = 3 needs 171, 132 and 84 products
-    /// at tolerances 1e-6, 1e-4 and 1e-2, where b = 6 needs 276, 210 and 132 and b = 2 134, 104 and
-    /// 182 — at a loose tolerance two neighbours fall within one cluster band and fill a block of 2
-    /// (docs/benchmarks.md, "Block size of a cold solve"). Multiplicities below b are found; when a
-    /// cluster reaches b and the caller left
-    /// <see cref="EigenOptions.BlockSize"/> unset, <see cref="TopK(ILinearOperator, int, EigenOptions?)"/>
-    /// solves again with a wider block (<see cref="WiderBlockSize"/>).
+    /// Tolerances above this start a cold solve one block row wider (<see cref="DefaultBlockSize"/>).
     /// </summary>
-    public static int DefaultBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp((k + 4) / 5 + 1, 2, MaxDefaultBlockSize), n / 3));
+    public const double NarrowBlockTolerance = 1e-3;
+
+    /// <summary>
+    /// The default (first) block size of a cold solve for k pairs at a residual tolerance:
+    /// b = clamp(⌈k/5⌉, 2, 16) up to <see cref="NarrowBlockTolerance"/> and clamp(⌈k/5⌉ + 1, 2, 16)
+    /// above it, at most n/3 (2 and 3 for k = 10). Cost model: a block of b curvature products
+    /// costs c(b) single products with c(b)/b ≈ 0.5–0.6 from b = 5 on 784-200-200-10, while a wider
+    /// block lowers the Krylov degree reached per application; measured for the top 10 there, b = 2
+    /// needs 134, 104 and 90 products at tolerances 1e-6, 1e-4 and 1e-3, b = 3 171, 132 and 111, the
+    /// old b = 6 276 and 210. At 3e-3 and 1e-2 two neighbours of its crowded top fall within one
+    /// cluster band (2·tol·|θ| plus the residuals) and fill a block of 2, which then cannot certify
+    /// the set (182 products at 1e-2 with the retry below, against 84 for b = 3; docs/benchmarks.md,
+    /// "Block size of a cold solve"). Multiplicities below b are found; when a cluster reaches b and
+    /// the caller left <see cref="EigenOptions.BlockSize"/> unset,
+    /// <see cref="TopK(ILinearOperator, int, EigenOptions?)"/> solves again with a wider block
+    /// (<see cref="WiderBlockSize"/>).
+    /// </summary>
+    public static int DefaultBlockSize(int k, int n, double tolerance) =>
+        Math.Max(1, Math.Min(Math.Clamp((k + 4) / 5 + (tolerance > NarrowBlockTolerance ? 1 : 0), 2, MaxDefaultBlockSize), n / 3));
 
     /// <summary>
     /// The default block size when <see cref="EigenOptions.StartBlock"/> is given (a warm start):
@@ -38,7 +47,7 @@ public static class BlockLanczos
     public static int DefaultWarmBlockSize(int k, int n) => Math.Max(1, Math.Min(Math.Clamp((k + 1) / 2 + 1, 2, MaxDefaultBlockSize), n / 3));
 
     static int FirstBlockSize(int k, int n, EigenOptions options) =>
-        options.StartBlock is null ? DefaultBlockSize(k, n) : DefaultWarmBlockSize(k, n);
+        options.StartBlock is null ? DefaultBlockSize(k, n, options.Tolerance) : DefaultWarmBlockSize(k, n);
 
     /// <summary>
     /// The block size of the next solve after <paramref name="cluster"/> copies of one eigenvalue

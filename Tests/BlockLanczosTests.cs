@@ -67,9 +67,9 @@ public class BlockLanczosTests
     [Test]
     public void With_the_default_block_a_cluster_that_fills_it_widens_the_block_until_every_copy_is_found_and_certified()
     {
-        // k = 7 gives a first block of 3; a 5-fold top eigenvalue fills it (rounding lets it hold
-        // more than three copies), so the solver must solve again with a block wider than the copies found.
-        BlockLanczos.DefaultBlockSize(7, 250).Should().Be(3);
+        // k = 7 at 1e-10 gives a first block of 2; a 5-fold top eigenvalue fills it (rounding lets it
+        // hold more than two copies), so the solver must solve again with a block wider than the copies found.
+        BlockLanczos.DefaultBlockSize(7, 250, 1e-10).Should().Be(2);
         var d = Linspace(-1, 4, 250);
         for (int i = 0; i < 5; i++) d[i] = 5.0;
         var a = Similarity(d, 29);
@@ -79,13 +79,32 @@ public class BlockLanczosTests
         for (int i = 0; i < 7; i++) r.Values[i].Should().BeApproximately(expected[i], 1e-8, $"value {i}");
         r.Values.Count(v => Math.Abs(v - 5) < 1e-8).Should().Be(5, "every copy of the 5-fold eigenvalue is in the set");
         r.Certified.Should().BeTrue(r.Certificate);
-        r.Certificate.Should().Contain("widened (3 → ");
+        r.Certificate.Should().Contain("widened (2 → ");
         r.Matvecs.Should().Be(op.Vectors, "the count covers every solve");
 
         // An explicit block size is the caller's choice: no widening, and the set is not certified.
-        var fixedWidth = BlockLanczos.TopK(Operator(a), 7, new EigenOptions { Tolerance = 1e-10, BlockSize = 3 });
+        var fixedWidth = BlockLanczos.TopK(Operator(a), 7, new EigenOptions { Tolerance = 1e-10, BlockSize = 2 });
         fixedWidth.Certificate.Should().NotContain("widened");
         fixedWidth.Certified.Should().BeFalse(fixedWidth.Certificate);
+    }
+
+    [Test]
+    public void At_a_loose_tolerance_two_close_neighbours_fill_a_block_of_two_but_not_the_default_first_block()
+    {
+        // λ₁ = 1 and λ₂ = 0.99 lie within one cluster band at tolerance 1e-2 (2·tol·|θ| plus residuals):
+        // a block of 2 cannot rule out a third copy, so the default starts one row wider there.
+        var d = Linspace(-0.5, 0.5, 300);
+        d[0] = 1.0; d[1] = 0.99;
+        for (int i = 2; i < 10; i++) d[i] = 0.9 - 0.04 * i;
+        var a = Similarity(d, 47);
+        BlockLanczos.DefaultBlockSize(10, 300, 1e-2).Should().Be(3);
+        var narrow = BlockLanczos.TopK(Operator(a), 10, new EigenOptions { Tolerance = 1e-2, BlockSize = 2 });
+        narrow.Certified.Should().BeFalse(narrow.Certificate);
+        var r = BlockLanczos.TopK(Operator(a), 10, new EigenOptions { Tolerance = 1e-2 });
+        r.Certified.Should().BeTrue(r.Certificate);
+        r.Certificate.Should().NotContain("widened");
+        var expected = Expected(DenseEigenvalues(a), 10, Which.LargestAlgebraic);
+        for (int i = 0; i < 10; i++) r.Values[i].Should().BeApproximately(expected[i], 2e-2 * expected[i], $"value {i}");
     }
 
     [Test]

@@ -52,7 +52,7 @@ public class RepeatedEigenvalueTests
         [Values(2, 4, 5)] int multiplicity)
     {
         var a = Similarity(Spectrum(200, multiplicity), (ulong)(200 + multiplicity));
-        int b = BlockLanczos.DefaultBlockSize(10, 200);
+        int b = BlockLanczos.DefaultBlockSize(10, 200, 1e-10);
         var r = BlockLanczos.TopK(Operator(a), 10, new EigenOptions { Tolerance = 1e-10, Seed = 3 });
         var expected = Expected(DenseEigenvalues(a), 10, Which.LargestAlgebraic);
         r.AllConverged.Should().BeTrue(r.Certificate);

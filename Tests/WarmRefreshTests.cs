@@ -126,7 +126,7 @@ public class WarmRefreshTests
             w.FirstResiduals[i].Should().BeApproximately(TrueResidual(a, y.ToArray(), evd.EigenValues[col].Real), 1e-9, $"residual {i}");
         }
         int unconverged = Enumerable.Range(0, K).Count(i => w.FirstResiduals[i] > tol * Math.Abs(w.FirstValues[i]));
-        unconverged.Should().BeGreaterThan(BlockLanczos.DefaultBlockSize(K, N), "the operator moved: more residuals than a block Lanczos block are unconverged");
+        unconverged.Should().BeGreaterThan(BlockLanczos.DefaultWarmBlockSize(K, N), "the operator moved: more residuals than a block Lanczos block are unconverged");
         w.BlockWidths.Should().HaveCount(1 + w.Expansions, "gap-certified: the start block, then one product per expansion");
         w.GapCertified.Should().BeTrue(w.Result.Certificate);
         w.BlockWidths[1].Should().Be(unconverged, "every unconverged residual joins the first expansion");
