@@ -141,7 +141,7 @@ public static class BlockLanczos
         var which = options.Which;
         // The facade's results do not depend on the thread count (docs/core.md), so the
         // solver's own GEMMs run at the caller's thread count, like the operator.
-        var proc = new BlockLanczosProcess(op, mMax, width0, b, new Rng(options.Seed), Blas.Threads);
+        var proc = new BlockLanczosProcess(op, mMax, width0, b, new Rng(options.Seed));
         try
         {
             if (startProducts is null) proc.Start(options.StartBlock ?? [], startRows, width0);

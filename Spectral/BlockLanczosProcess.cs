@@ -32,12 +32,11 @@ internal sealed class BlockLanczosProcess : IRitzBasis
     readonly double[] _arrow; // bMax×mMax
     readonly Rng _rng;
     readonly BlockWorkspace _ws;
-    readonly int _callerThreads;
     double _normEstimate;
 
     readonly int _b;
 
-    public BlockLanczosProcess(ILinearOperator op, int maxBasis, int maxBlock, int blockSize, Rng rng, int callerThreads)
+    public BlockLanczosProcess(ILinearOperator op, int maxBasis, int maxBlock, int blockSize, Rng rng)
     {
         _b = blockSize;
         _op = op;
@@ -56,7 +55,6 @@ internal sealed class BlockLanczosProcess : IRitzBasis
         _arrow = new double[maxBlock * maxBasis];
         _rng = rng;
         _ws = new BlockWorkspace(_n, Math.Max(maxBasis + maxBlock, 2 * maxBlock));
-        _callerThreads = Math.Max(1, callerThreads);
     }
 
     /// <summary>Hands the basis arrays back to this thread's cache for the next solve; the process is unusable after.</summary>
@@ -188,8 +186,7 @@ internal sealed class BlockLanczosProcess : IRitzBasis
         _preapplied = 0;
         if (p > known0)
         {
-            using (Blas.UseThreads(_callerThreads))
-                _op.ApplyBlock(block[(known0 * n)..], prod[(known0 * n)..], p - known0);
+            _op.ApplyBlock(block[(known0 * n)..], prod[(known0 * n)..], p - known0);
             Matvecs += p - known0;
         }
 

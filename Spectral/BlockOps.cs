@@ -311,12 +311,9 @@ internal static class BlockOps
     /// copies, which would push values out of the set, cannot be ruled out. A cluster reaching
     /// the k-th value is harmless for the values (missed copies would tie with it) but its
     /// multiplicity is not known, and the certificate says so. Values must be in
-    /// the result's order (as <see cref="Package"/> leaves them).
+    /// the result's order (as <see cref="Package"/> leaves them); <c>cluster</c> returns the size of
+    /// the cluster that reached the width (0 when certified).
     /// </summary>
-    internal static (bool Certified, string Reason) ClusterRule(ReadOnlySpan<double> values, ReadOnlySpan<double> residuals,
-        int width, double tol, double normEstimate, string solver) => ClusterRule(values, residuals, width, tol, normEstimate, solver, out _);
-
-    /// <summary>As above; <paramref name="cluster"/> is the size of the cluster that reached the width (0 when certified).</summary>
     internal static (bool Certified, string Reason) ClusterRule(ReadOnlySpan<double> values, ReadOnlySpan<double> residuals,
         int width, double tol, double normEstimate, string solver, out int cluster)
     {

@@ -110,7 +110,7 @@ public static class Lobpcg
 
         var vectors = s.AsSpan(0, k * n).ToArray();
         var result = BlockOps.Package(which, theta[..k], vectors, residuals[..k], converged[..k], n, matvecs, iterations);
-        var (certified, reason) = BlockOps.ClusterRule(result.Values, result.Residuals, p, tol, normEstimate, "lobpcg");
+        var (certified, reason) = BlockOps.ClusterRule(result.Values, result.Residuals, p, tol, normEstimate, "lobpcg", out _);
         return BlockOps.Package(which, result.Values, result.Vectors, result.Residuals, result.Converged, n, matvecs, iterations, certified, reason);
     }
 

@@ -274,7 +274,7 @@ public class BlockLanczosGramSchmidtTests
         var a = SpectralFixtures.Similarity(d, 5);
         var op = SpectralFixtures.Operator(a);
         int n = 400, b = 4, steps = 30;
-        var proc = new BlockLanczosProcess(op, b * steps, b, b, new Rng(3), 1);
+        var proc = new BlockLanczosProcess(op, b * steps, b, b, new Rng(3));
         proc.Start([], 0, b);
         for (int s = 0; s < steps; s++) proc.Step();
 
